@@ -1,0 +1,150 @@
+package lambdarun_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
+)
+
+// syncBuffer collects the emulator's output from its goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func startEcho(t *testing.T, timeout time.Duration) (*lambdarun.Function, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	root := moduleRoot(t)
+	rie, err := lambdarun.RIEPath(ctx, root)
+	if err != nil {
+		t.Fatalf("RIEPath: %v", err)
+	}
+	bin, err := lambdarun.Build(ctx, root, "./internal/lambdarun/testdata/echo", t.TempDir())
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	out := &syncBuffer{}
+	f, err := lambdarun.Start(ctx, lambdarun.Options{
+		RIE: rie, Bootstrap: bin, Name: "echo", Timeout: timeout, Output: out,
+		Env: []string{"ECHO_ENV=passed"},
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, out
+}
+
+func TestInvokeUnderEmulator(t *testing.T) {
+	f, out := startEcho(t, 1*time.Second)
+	ctx := context.Background()
+
+	var got struct{ Said, Env string }
+	if err := f.InvokeJSON(ctx, map[string]any{"say": "hello"}, &got); err != nil {
+		t.Fatalf("Invoke(say hello) error = %v", err)
+	}
+	if got.Said != "hello" || got.Env != "passed" {
+		t.Errorf("Invoke(say hello) = %+v, want said=hello env=passed", got)
+	}
+	if !strings.Contains(out.String(), `"say":"hello"`) {
+		t.Errorf("function log not captured; output:\n%s", out.String())
+	}
+
+	// A handler error comes back as a FunctionError carrying the Go type name.
+	err := f.InvokeJSON(ctx, map[string]any{"fail": "boom"}, nil)
+	var fe *lambdarun.FunctionError
+	if !errors.As(err, &fe) || fe.Message != "boom" || fe.Type != "errorString" {
+		t.Errorf("Invoke(fail) error = %#v, want FunctionError{errorString, boom}", err)
+	}
+
+	// A timeout is reported, and the emulator restarts the runtime for the next call.
+	err = f.InvokeJSON(ctx, map[string]any{"sleep_ms": 2500}, nil)
+	if !errors.As(err, &fe) || fe.Type != "Sandbox.Timedout" {
+		t.Errorf("Invoke(sleep past timeout) error = %v, want Sandbox.Timedout", err)
+	}
+	if err := f.InvokeJSON(ctx, map[string]any{"say": "again"}, &got); err != nil || got.Said != "again" {
+		t.Errorf("Invoke after timeout = %+v, %v; want said=again", got, err)
+	}
+
+	// A panic is an error, never a success.
+	if err := f.InvokeJSON(ctx, map[string]any{"panic": true}, nil); !errors.As(err, &fe) {
+		t.Errorf("Invoke(panic) error = %v, want FunctionError", err)
+	}
+}
+
+func TestConcurrentInvokesAreSerialised(t *testing.T) {
+	f, _ := startEcho(t, 5*time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got struct{ Said string }
+			want := fmt.Sprint("call-", i)
+			if err := f.InvokeJSON(context.Background(), map[string]any{"say": want, "sleep_ms": 20}, &got); err != nil {
+				errs <- err
+				return
+			}
+			if got.Said != want {
+				errs <- fmt.Errorf("Invoke(%s) = %s", want, got.Said)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestRIEPathFromEnv(t *testing.T) {
+	t.Setenv(lambdarun.EnvRIE, filepath.Join(t.TempDir(), "missing"))
+	if _, err := lambdarun.RIEPath(context.Background(), "."); err == nil {
+		t.Errorf("RIEPath with a missing %s = nil error, want one", lambdarun.EnvRIE)
+	}
+	exe, _ := os.Executable()
+	t.Setenv(lambdarun.EnvRIE, exe)
+	if got, err := lambdarun.RIEPath(context.Background(), "."); err != nil || got != exe {
+		t.Errorf("RIEPath = %q, %v; want %q", got, err, exe)
+	}
+}
+
+func TestBuildFailureIsReported(t *testing.T) {
+	_, err := lambdarun.Build(context.Background(), moduleRoot(t), "./does/not/exist", t.TempDir())
+	if err == nil {
+		t.Fatal("Build(missing package) = nil error, want one")
+	}
+}
