@@ -1,0 +1,80 @@
+// Package tokenstore keeps Pipedrive installations and their OAuth tokens in DynamoDB, and
+// guards the refresh of each installation with a lease, so that one refresh runs at a time
+// across every Lambda instance and a refresh token is never lost to a race.
+//
+// A refresh goes: Due lists installations due for refresh; Lease takes one (ErrLeaseHeld if
+// another owner has it, and the returned Installation shows whether someone else has just
+// refreshed it); the caller exchanges the refresh token; then exactly one of SaveRefreshed
+// (conditional on the leased Version and on still holding the lease), RecordFailure (retry
+// later), MarkNeedsReauth (Pipedrive rejected the refresh token) or Release. Install stores a
+// new installation or a re-install; Uninstall deletes its tokens. Every write is a conditional
+// write, and every write to an installation increments its Version.
+//
+// The callback uses ClaimCode, CompleteCode and ReleaseCode so that a single-use authorization
+// code is exchanged once even when the callback is delivered twice, and any function uses Once
+// for idempotency and alert de-duplication.
+//
+// # Table
+//
+// One table, TokensTable in template.yaml: partition key pk (S), no sort key, TTL on
+// expires_at, and the global secondary index refresh-due. Three kinds of item share it,
+// told apart by the pk prefix. Attribute names in expressions always go through #name
+// placeholders (status, state and many others are reserved words).
+//
+// Installation, pk "inst#<company_id>#<user_id>", one per Pipedrive user that installed the app:
+//
+//	pk                 S   "inst#<company_id>#<user_id>"                        always
+//	company_id         N   Pipedrive company id                                  always
+//	user_id            N   Pipedrive user id                                     always
+//	status             S   active | needs_reauthorization | uninstalled          always
+//	version            N   1 after the first install, +1 on every write          always
+//	access_token       S   current access token                                  removed by Uninstall
+//	refresh_token      S   current refresh token; kept when a refresh returns    removed by Uninstall
+//	                       none
+//	api_domain         S   base URL for API calls, from the latest exchange      Install, SaveRefreshed
+//	scopes             L   of S, the granted scopes                              when non-empty
+//	access_expires_at  N   access token expiry, Unix seconds                     Install, SaveRefreshed
+//	due_shard          S   "0".."Shards-1", the index partition key              active only
+//	refresh_due_at     N   Unix seconds: access_expires_at - RefreshLead, or     active only
+//	                       the retry time after RecordFailure
+//	lease_owner        S   who holds the refresh lease                           Lease; removed when released
+//	lease_until        N   lease expiry, Unix seconds (rounded up)               with lease_owner
+//	failure_count      N   refresh failures since the last install or refresh    always (0 after success)
+//	last_failure       S   pderrors reason or short text of the last failure     RecordFailure, MarkNeedsReauth
+//	code_hash          S   hex SHA-256 of the authorization code installed from  Install (when given)
+//	installed_at       S   RFC 3339, first install; kept by re-installs          always
+//	updated_at         S   RFC 3339, last write                                  always
+//	refreshed_at       S   RFC 3339, last successful refresh                     SaveRefreshed
+//
+// Installations never carry expires_at: TTL must not delete them. Times that conditions or
+// the index compare are Unix seconds (N); times only people read are RFC 3339 text (S).
+//
+// Code claim, pk "code#<sha256 hex of the authorization code>" (never the code itself):
+//
+//	state         S  exchanging | done
+//	company_id    N  installation the code produced            done only
+//	user_id       N                                            done only
+//	expires_at    N  Unix seconds; TTL deletes it afterwards
+//	claimed_at    S  RFC 3339
+//	completed_at  S  RFC 3339                                  done only
+//
+// Once record, pk "once#<key>": expires_at N (TTL), created_at S (RFC 3339).
+//
+// DynamoDB's TTL deletes expired items up to a few days late (and moto never does), so code
+// claims and once records count as absent once expires_at <= now: conditions compare it.
+//
+// # Index
+//
+// refresh-due: partition key due_shard (S), sort key refresh_due_at (N), projection KEYS_ONLY
+// (pk, due_shard, refresh_due_at). It is sparse: only active installations carry due_shard and
+// refresh_due_at, so needs-reauthorization and uninstalled installations, code claims and once
+// records are not in it. Due runs one Query per shard ("due_shard = :s AND refresh_due_at <=
+// :before", ascending, paged) in parallel and merges the results oldest first; nothing scans
+// the table.
+//
+// The shard is FNV-1a(pk) mod Shards (default 8). Every refresh moves an installation's index
+// entry; with one partition key value all those writes would land on one index partition,
+// whose throttling back-pressures writes to the table itself. Eight values spread them while
+// keeping Due at eight small queries. Shards may grow but must not shrink (Due queries
+// 0..Shards-1; items move to their new shard at their next write).
+package tokenstore

@@ -1,0 +1,499 @@
+package tokenstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// DynamoDB is the part of the DynamoDB API the store uses. *dynamodb.Client satisfies it.
+type DynamoDB interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+var _ DynamoDB = (*dynamodb.Client)(nil)
+
+const (
+	// DefaultShards is the number of due_shard values when Store.Shards is zero.
+	DefaultShards = 8
+	// DefaultRefreshLead is how long before expiry a token is due when Store.RefreshLead is zero.
+	DefaultRefreshLead = 10 * time.Minute
+
+	// installAttempts bounds Install's read-then-conditional-write loop when it races another
+	// writer of the same installation.
+	installAttempts = 4
+	// maxReason keeps LastFailure short: it is for operators, not for response bodies.
+	maxReason = 200
+)
+
+// Sentinel errors. Every error the store returns wraps one of these when the caller can act on
+// the outcome; test with errors.Is.
+var (
+	// ErrNotFound: no installation (or record) with that key exists.
+	ErrNotFound = errors.New("tokenstore: not found")
+	// ErrConflict: the installation changed since the caller read it (version mismatch).
+	ErrConflict = errors.New("tokenstore: version conflict")
+	// ErrLeaseLost: the caller does not hold the lease: it expired and another owner took it
+	// (or, for Release, RecordFailure and MarkNeedsReauth, nobody holds it).
+	// errors.Is(ErrLeaseLost, ErrConflict) is true.
+	ErrLeaseLost error = &conflictError{"tokenstore: lease lost to another owner"}
+	// ErrLeaseHeld: another owner holds an unexpired lease.
+	ErrLeaseHeld = errors.New("tokenstore: lease held by another owner")
+	// ErrNotActive: the installation needs reauthorization or was uninstalled.
+	ErrNotActive = errors.New("tokenstore: installation not active")
+	// ErrCodeClaimed: another caller claimed the authorization code first.
+	ErrCodeClaimed = errors.New("tokenstore: authorization code already claimed")
+	// ErrInvalid: an argument is missing or malformed; retrying will not help.
+	ErrInvalid = errors.New("tokenstore: invalid argument")
+)
+
+// conflictError is a sentinel that also matches ErrConflict.
+type conflictError struct{ msg string }
+
+func (e *conflictError) Error() string        { return e.msg }
+func (e *conflictError) Is(target error) bool { return target == ErrConflict }
+
+// Store keeps installations and their tokens in one DynamoDB table (see the package
+// documentation for the schema). Its methods are safe for concurrent use, across goroutines
+// and across Lambda instances: every write is conditional.
+type Store struct {
+	// DB is the DynamoDB client.
+	DB DynamoDB
+	// Table is the table name (the TokensTable resource).
+	Table string
+	// Shards is how many due_shard values the refresh-due index spreads over, DefaultShards if
+	// zero. A single value would put every installation's index entry under one partition key,
+	// and every refresh rewrites that entry: a hot partition whose throttling also throttles
+	// the table's writes. Only ever increase it: Due queries shards 0..Shards-1, and an item
+	// moves to its new shard at its next write.
+	Shards int
+	// RefreshLead is how long before the access token expires a refresh is due,
+	// DefaultRefreshLead if zero.
+	RefreshLead time.Duration
+	// Now is the clock, time.Now if nil.
+	Now func() time.Time
+
+	pageSize int // Due's Query page size, maxPage if zero; tests set it small to page
+}
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Store) shards() int {
+	if s.Shards > 0 {
+		return s.Shards
+	}
+	return DefaultShards
+}
+
+func (s *Store) lead() time.Duration {
+	if s.RefreshLead > 0 {
+		return s.RefreshLead
+	}
+	return DefaultRefreshLead
+}
+
+// Install stores a freshly exchanged installation: it creates the item, or re-installs over an
+// existing one whatever its status. It uses in's ID, AccessToken, RefreshToken, APIDomain,
+// Scopes, ExpiresAt and CodeHash; the result is active, its version one more than before (1 if
+// new), its failure count zero and its lease cleared, and InstalledAt is kept from the first
+// install. The write is conditional on the version it read; it retries a few times when
+// another writer gets in between and then returns ErrConflict.
+func (s *Store) Install(ctx context.Context, in Installation) (Installation, error) {
+	id := in.ID
+	if err := validateInstall(in); err != nil {
+		return Installation{}, fmt.Errorf("tokenstore: install %s: %w", id, err)
+	}
+	for range installAttempts {
+		old, err := s.get(ctx, id)
+		found := err == nil
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Installation{}, fmt.Errorf("tokenstore: install %s: %w", id, err)
+		}
+		now := s.now()
+		it := instItem{
+			PK:              instKey(id),
+			CompanyID:       id.CompanyID,
+			UserID:          id.UserID,
+			Status:          string(StatusActive),
+			Version:         old.Version + 1,
+			AccessToken:     in.AccessToken,
+			RefreshToken:    in.RefreshToken,
+			APIDomain:       in.APIDomain,
+			Scopes:          in.Scopes,
+			AccessExpiresAt: unix(in.ExpiresAt),
+			DueShard:        shardOf(id, s.shards()),
+			RefreshDueAt:    in.ExpiresAt.Add(-s.lead()).Unix(),
+			CodeHash:        in.CodeHash,
+			InstalledAt:     text(now),
+			UpdatedAt:       text(now),
+		}
+		cond := "attribute_not_exists(#pk)"
+		vals := map[string]types.AttributeValue(nil)
+		if found {
+			// Re-install: a whole new item (no lease, no failures, no stale attributes), but
+			// only over the version just read.
+			it.InstalledAt = text(old.InstalledAt)
+			cond = "#version = :v"
+			vals = map[string]types.AttributeValue{":v": num(old.Version)}
+		}
+		av, err := attributevalue.MarshalMap(it)
+		if err != nil {
+			return Installation{}, fmt.Errorf("tokenstore: install %s: encode: %w", id, err)
+		}
+		_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                 aws.String(s.Table),
+			Item:                      av,
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  names(cond),
+			ExpressionAttributeValues: vals,
+		})
+		if isConditionFailed(err) {
+			continue // raced another writer: read again
+		}
+		if err != nil {
+			return Installation{}, fmt.Errorf("tokenstore: install %s: %w", id, err)
+		}
+		return decodeInstallation(av)
+	}
+	return Installation{}, fmt.Errorf("tokenstore: install %s: %d attempts: %w", id, installAttempts, ErrConflict)
+}
+
+func validateInstall(in Installation) error {
+	switch {
+	case !in.ID.valid():
+		return fmt.Errorf("%w: company and user ids must be positive", ErrInvalid)
+	case in.AccessToken == "" || in.RefreshToken == "":
+		return fmt.Errorf("%w: access and refresh tokens are required", ErrInvalid)
+	case in.ExpiresAt.IsZero():
+		return fmt.Errorf("%w: access token expiry is required", ErrInvalid)
+	case in.CodeHash != "" && !isCodeHash(in.CodeHash):
+		return fmt.Errorf("%w: code hash must be a hex SHA-256", ErrInvalid)
+	}
+	return nil
+}
+
+// Get returns the installation, read strongly consistently, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id InstallationID) (Installation, error) {
+	in, err := s.get(ctx, id)
+	if err != nil {
+		return Installation{}, fmt.Errorf("tokenstore: get %s: %w", id, err)
+	}
+	return in, nil
+}
+
+func (s *Store) get(ctx context.Context, id InstallationID) (Installation, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            key(instKey(id)),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Installation{}, err
+	}
+	if out.Item == nil {
+		return Installation{}, ErrNotFound
+	}
+	return decodeInstallation(out.Item)
+}
+
+// Lease takes the installation's refresh lease for owner until now+ttl, so that one refresh
+// runs at a time across all Lambda instances. It succeeds only while the installation is
+// active and the lease is free, expired or already owner's (renewal). It returns the
+// installation as it is after the lease was taken, so the caller can skip a refresh another
+// owner has just finished. Errors: ErrLeaseHeld (another owner's lease is unexpired),
+// ErrNotActive, ErrNotFound.
+func (s *Store) Lease(ctx context.Context, id InstallationID, owner string, ttl time.Duration) (Installation, error) {
+	if owner == "" || ttl <= 0 {
+		return Installation{}, fmt.Errorf("tokenstore: lease %s: %w: owner and a positive ttl are required", id, ErrInvalid)
+	}
+	now := s.now()
+	attrs, ok, err := s.update(ctx, instKey(id),
+		"SET #lease_owner = :owner, #lease_until = :until, #version = #version + :one, #updated_at = :now_text",
+		"#status = :active AND (attribute_not_exists(#lease_owner) OR #lease_owner = :owner OR #lease_until <= :now)",
+		map[string]types.AttributeValue{
+			":owner":    str(owner),
+			":until":    num(unixCeil(now.Add(ttl))),
+			":one":      num(1),
+			":now_text": str(text(now)),
+			":active":   str(string(StatusActive)),
+			":now":      num(now.Unix()),
+		})
+	if err != nil {
+		return Installation{}, fmt.Errorf("tokenstore: lease %s: %w", id, err)
+	}
+	if !ok {
+		return Installation{}, fmt.Errorf("tokenstore: lease %s: %w", id, leaseFailure(attrs))
+	}
+	return decodeInstallation(attrs)
+}
+
+// leaseFailure explains a failed Lease from the item as it was (nil: absent).
+func leaseFailure(old map[string]types.AttributeValue) error {
+	if old == nil {
+		return ErrNotFound
+	}
+	in, err := decodeInstallation(old)
+	switch {
+	case err != nil:
+		return err
+	case in.Status != StatusActive:
+		return fmt.Errorf("%w (%s)", ErrNotActive, in.Status)
+	default:
+		return ErrLeaseHeld
+	}
+}
+
+// SaveRefreshed stores the tokens a refresh returned and releases owner's lease. version is
+// the Version Lease returned. Empty RefreshToken or APIDomain and nil Scopes keep the stored
+// values. The refresh becomes due again RefreshLead before tok.ExpiresAt; the failure count
+// resets to zero.
+//
+// The write is conditional on the version, on owner still holding the lease and on the
+// installation being active. A lease that expired without anyone else writing is still good:
+// the version proves nothing happened in between. Errors: ErrLeaseLost (another owner leased
+// it since; also matches ErrConflict), ErrConflict (the version moved on), ErrNotActive
+// (uninstalled or marked for reauthorization meanwhile: discard the tokens), ErrNotFound.
+func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner string, version int64, tok Tokens) (Installation, error) {
+	if owner == "" || tok.AccessToken == "" || tok.ExpiresAt.IsZero() {
+		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w: owner, access token and expiry are required", id, ErrInvalid)
+	}
+	now := s.now()
+	set := "SET #access_token = :access, #access_expires_at = :expires, #refresh_due_at = :due, #due_shard = :shard, " +
+		"#failure_count = :zero, #refreshed_at = :now_text, #updated_at = :now_text, #version = #version + :one"
+	vals := map[string]types.AttributeValue{
+		":access":   str(tok.AccessToken),
+		":expires":  num(unix(tok.ExpiresAt)),
+		":due":      num(tok.ExpiresAt.Add(-s.lead()).Unix()),
+		":shard":    str(shardOf(id, s.shards())),
+		":zero":     num(0),
+		":now_text": str(text(now)),
+		":one":      num(1),
+		":v":        num(version),
+		":owner":    str(owner),
+		":active":   str(string(StatusActive)),
+	}
+	if tok.RefreshToken != "" {
+		set += ", #refresh_token = :refresh"
+		vals[":refresh"] = str(tok.RefreshToken)
+	}
+	if tok.APIDomain != "" {
+		set += ", #api_domain = :domain"
+		vals[":domain"] = str(tok.APIDomain)
+	}
+	if tok.Scopes != nil {
+		set += ", #scopes = :scopes"
+		vals[":scopes"] = list(tok.Scopes)
+	}
+	attrs, ok, err := s.update(ctx, instKey(id),
+		set+" REMOVE #lease_owner, #lease_until, #last_failure",
+		"#version = :v AND #lease_owner = :owner AND #status = :active",
+		vals)
+	if err != nil {
+		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w", id, err)
+	}
+	if !ok {
+		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w", id, ownerFailure(attrs, owner, true))
+	}
+	return decodeInstallation(attrs)
+}
+
+// ownerFailure explains a failed write that required owner's lease on an active installation
+// and, when versioned, a matching version.
+func ownerFailure(old map[string]types.AttributeValue, owner string, versioned bool) error {
+	if old == nil {
+		return ErrNotFound
+	}
+	in, err := decodeInstallation(old)
+	switch {
+	case err != nil:
+		return err
+	case in.Status != StatusActive:
+		return fmt.Errorf("%w (%s)", ErrNotActive, in.Status)
+	case in.LeaseOwner != "" && in.LeaseOwner != owner:
+		return ErrLeaseLost
+	case in.LeaseOwner == "" && !versioned:
+		return ErrLeaseLost
+	case in.LeaseOwner == "":
+		// Released: by a save of the same owner at this version, or by another owner that
+		// leased and finished. Either way the version has moved on.
+		return fmt.Errorf("%w: lease no longer held, now at version %d", ErrConflict, in.Version)
+	default:
+		return fmt.Errorf("%w: now at version %d", ErrConflict, in.Version)
+	}
+}
+
+// Release drops owner's lease without changing the tokens, for a caller that leased and found
+// nothing to do. ErrLeaseLost if owner does not hold the lease; ErrNotFound.
+func (s *Store) Release(ctx context.Context, id InstallationID, owner string) error {
+	if owner == "" {
+		return fmt.Errorf("tokenstore: release %s: %w: owner is required", id, ErrInvalid)
+	}
+	now := s.now()
+	attrs, ok, err := s.update(ctx, instKey(id),
+		"SET #version = #version + :one, #updated_at = :now_text REMOVE #lease_owner, #lease_until",
+		"#lease_owner = :owner",
+		map[string]types.AttributeValue{":one": num(1), ":now_text": str(text(now)), ":owner": str(owner)})
+	if err != nil {
+		return fmt.Errorf("tokenstore: release %s: %w", id, err)
+	}
+	if !ok {
+		if attrs == nil {
+			return fmt.Errorf("tokenstore: release %s: %w", id, ErrNotFound)
+		}
+		return fmt.Errorf("tokenstore: release %s: %w", id, ErrLeaseLost)
+	}
+	return nil
+}
+
+// RecordFailure notes a failed refresh that may succeed later: the failure count goes up by
+// one, reason (a pderrors reason or short text, never a token; cut to 200 bytes) is kept as
+// LastFailure, the refresh becomes due at retryAt, and owner's lease is released. Errors:
+// ErrLeaseLost, ErrNotActive, ErrNotFound.
+func (s *Store) RecordFailure(ctx context.Context, id InstallationID, owner string, reason string, retryAt time.Time) error {
+	if owner == "" || retryAt.IsZero() {
+		return fmt.Errorf("tokenstore: record failure %s: %w: owner and retry time are required", id, ErrInvalid)
+	}
+	now := s.now()
+	attrs, ok, err := s.update(ctx, instKey(id),
+		"SET #failure_count = #failure_count + :one, #last_failure = :reason, #refresh_due_at = :due, #due_shard = :shard, "+
+			"#version = #version + :one, #updated_at = :now_text REMOVE #lease_owner, #lease_until",
+		"#lease_owner = :owner AND #status = :active",
+		map[string]types.AttributeValue{
+			":one":      num(1),
+			":reason":   str(shorten(reason)),
+			":due":      num(retryAt.Unix()),
+			":shard":    str(shardOf(id, s.shards())),
+			":now_text": str(text(now)),
+			":owner":    str(owner),
+			":active":   str(string(StatusActive)),
+		})
+	if err != nil {
+		return fmt.Errorf("tokenstore: record failure %s: %w", id, err)
+	}
+	if !ok {
+		return fmt.Errorf("tokenstore: record failure %s: %w", id, ownerFailure(attrs, owner, false))
+	}
+	return nil
+}
+
+// MarkNeedsReauth records that Pipedrive rejected the refresh token for good: the status
+// becomes needs_reauthorization, the installation leaves the refresh-due index (so it is not
+// retried), the failure count goes up and owner's lease is released. The user must install
+// again. Errors: ErrLeaseLost, ErrNotActive, ErrNotFound.
+func (s *Store) MarkNeedsReauth(ctx context.Context, id InstallationID, owner string, reason string) error {
+	if owner == "" {
+		return fmt.Errorf("tokenstore: mark needs reauthorization %s: %w: owner is required", id, ErrInvalid)
+	}
+	now := s.now()
+	attrs, ok, err := s.update(ctx, instKey(id),
+		"SET #status = :needs, #failure_count = #failure_count + :one, #last_failure = :reason, "+
+			"#version = #version + :one, #updated_at = :now_text "+
+			"REMOVE #due_shard, #refresh_due_at, #lease_owner, #lease_until",
+		"#lease_owner = :owner AND #status = :active",
+		map[string]types.AttributeValue{
+			":needs":    str(string(StatusNeedsReauth)),
+			":one":      num(1),
+			":reason":   str(shorten(reason)),
+			":now_text": str(text(now)),
+			":owner":    str(owner),
+			":active":   str(string(StatusActive)),
+		})
+	if err != nil {
+		return fmt.Errorf("tokenstore: mark needs reauthorization %s: %w", id, err)
+	}
+	if !ok {
+		return fmt.Errorf("tokenstore: mark needs reauthorization %s: %w", id, ownerFailure(attrs, owner, false))
+	}
+	return nil
+}
+
+// Uninstall marks the installation uninstalled and deletes its tokens, its index entry and any
+// lease, whoever holds it (an in-flight refresh then fails with ErrNotActive and its tokens
+// are discarded). The item itself stays, with its ids and history. Uninstalling again is not
+// an error and writes nothing. It returns the installation as it now is; ErrNotFound if it was
+// never installed.
+func (s *Store) Uninstall(ctx context.Context, id InstallationID) (Installation, error) {
+	now := s.now()
+	attrs, ok, err := s.update(ctx, instKey(id),
+		"SET #status = :uninstalled, #version = #version + :one, #updated_at = :now_text "+
+			"REMOVE #access_token, #refresh_token, #due_shard, #refresh_due_at, #lease_owner, #lease_until",
+		"attribute_exists(#pk) AND #status <> :uninstalled",
+		map[string]types.AttributeValue{
+			":uninstalled": str(string(StatusUninstalled)),
+			":one":         num(1),
+			":now_text":    str(text(now)),
+		})
+	if err != nil {
+		return Installation{}, fmt.Errorf("tokenstore: uninstall %s: %w", id, err)
+	}
+	if !ok && attrs == nil {
+		return Installation{}, fmt.Errorf("tokenstore: uninstall %s: %w", id, ErrNotFound)
+	}
+	// Either just written, or already uninstalled (the condition's other half).
+	return decodeInstallation(attrs)
+}
+
+// update runs a conditional UpdateItem. ok reports whether the condition held; attrs is the
+// item after the update when it did (ALL_NEW), and the item as it was when it did not (ALL_OLD
+// on condition failure; nil if there was no item).
+func (s *Store) update(ctx context.Context, pk, expr, cond string, vals map[string]types.AttributeValue) (attrs map[string]types.AttributeValue, ok bool, err error) {
+	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.Table),
+		Key:                                 key(pk),
+		UpdateExpression:                    aws.String(expr),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            names(expr, cond),
+		ExpressionAttributeValues:           vals,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return ccf.Item, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return out.Attributes, true, nil
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+// unixCeil rounds up to whole seconds, so a stored lease is never shorter than asked.
+func unixCeil(t time.Time) int64 {
+	if t.Nanosecond() > 0 {
+		return t.Unix() + 1
+	}
+	return t.Unix()
+}
+
+// shorten cuts s to maxReason bytes without splitting a UTF-8 sequence.
+func shorten(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	i := maxReason
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
