@@ -169,16 +169,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Env returns the environment that points an AWS SDK at this server.
-func (s *Server) Env() []string {
-	return []string{
-		"AWS_ENDPOINT_URL=" + s.URL,
-		"AWS_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=test",
-		"AWS_SECRET_ACCESS_KEY=test",
-	}
-}
-
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,0 +1,160 @@
+package localstack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+)
+
+// Demo walks one installation through its life against the running stack, the way a
+// Pipedrive user and Pipedrive itself would, and checks each step:
+//
+//  1. GET /oauth/install redirects to the simulator's authorize page with a signed state;
+//  2. the simulated user approves and is sent back to /oauth/callback with a code;
+//  3. the callback function exchanges the code, learns who installed, stores the
+//     installation, and shows the success page;
+//  4. a reload of the callback page succeeds without a second code exchange;
+//  5. Pipedrive's uninstall request (DELETE /oauth/callback with Basic auth) drops the tokens.
+//
+// It writes one line per step to out and returns an error at the first unexpected answer.
+func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
+	client := &http.Client{
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	step := func(format string, args ...any) { fmt.Fprintf(out, "  "+format+"\n", args...) }
+	fmt.Fprintf(out, "install flow against %s (simulated Pipedrive at %s)\n", st.GatewayURL, st.SimulatorURL)
+
+	// 1. Install link.
+	resp, _, err := get(ctx, client, st.GatewayURL+"/oauth/install")
+	if err != nil {
+		return err
+	}
+	authorize, err := expectRedirect(resp, st.SimulatorURL+"/oauth/authorize")
+	if err != nil {
+		return fmt.Errorf("GET /oauth/install: %w", err)
+	}
+	if authorize.Query().Get("state") == "" {
+		return fmt.Errorf("GET /oauth/install: authorize URL has no state")
+	}
+	step("1. GET /oauth/install -> %d, to Pipedrive's authorize page with a signed state", resp.StatusCode)
+
+	// 2. The user approves.
+	resp, _, err = get(ctx, client, authorize.String())
+	if err != nil {
+		return err
+	}
+	callback, err := expectRedirect(resp, st.GatewayURL+"/oauth/callback")
+	if err != nil {
+		return fmt.Errorf("authorize: %w", err)
+	}
+	if callback.Query().Get("code") == "" {
+		return fmt.Errorf("authorize: callback URL has no code")
+	}
+	step("2. user approves -> %d, back to /oauth/callback with a code", resp.StatusCode)
+
+	// 3. The callback.
+	before := st.Simulator.Counters()
+	resp, body, err := get(ctx, client, callback.String())
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /oauth/callback = %d, want 200: %.300s", resp.StatusCode, body)
+	}
+	id := tokenstore.InstallationID{CompanyID: DemoCompanyID, UserID: DemoUserID}
+	inst, err := st.Store.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read installation %s: %w", id, err)
+	}
+	if inst.Status != tokenstore.StatusActive || inst.AccessToken == "" || inst.RefreshToken == "" {
+		return fmt.Errorf("installation %s = %v, want active with tokens", id, inst)
+	}
+	step("3. callback -> %d; stored %s: status=%s version=%d api_domain=%s scopes=%s expires_in=%s",
+		resp.StatusCode, id, inst.Status, inst.Version, inst.APIDomain, strings.Join(inst.Scopes, ","),
+		time.Until(inst.ExpiresAt).Round(time.Second))
+	if n := st.queued(ctx); n >= 0 {
+		step("   jobs queue holds %d message(s) (webhook registration for the worker)", n)
+	}
+
+	// 4. Reload.
+	resp, body, err = get(ctx, client, callback.String())
+	if err != nil {
+		return err
+	}
+	exchanges := st.Simulator.Counters().TokenByGrant["authorization_code"] - before.TokenByGrant["authorization_code"]
+	if resp.StatusCode != http.StatusOK || exchanges != 1 {
+		return fmt.Errorf("reload callback = %d with %d code exchanges, want 200 with 1: %.300s", resp.StatusCode, exchanges, body)
+	}
+	step("4. reload of the callback page -> %d, still %d code exchange", resp.StatusCode, exchanges)
+
+	// 5. Uninstall.
+	status, err := st.Simulator.Uninstall(ctx, st.GatewayURL+"/oauth/callback", DemoUserID)
+	if err != nil {
+		return fmt.Errorf("uninstall: %w", err)
+	}
+	inst, err = st.Store.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read installation %s: %w", id, err)
+	}
+	if status != http.StatusOK || inst.Status != tokenstore.StatusUninstalled || inst.AccessToken != "" || inst.RefreshToken != "" {
+		return fmt.Errorf("uninstall = %d, installation %v; want 200, uninstalled without tokens", status, inst)
+	}
+	step("5. Pipedrive's uninstall request -> %d; %s is %s, tokens dropped", status, id, inst.Status)
+	fmt.Fprintln(out, "ok")
+	return nil
+}
+
+func (st *Stack) queued(ctx context.Context) int {
+	out, err := sqs.NewFromConfig(st.AWS).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(st.Resources.JobsQueueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
+	})
+	if err != nil {
+		return -1
+	}
+	var n int
+	fmt.Sscan(out.Attributes["ApproximateNumberOfMessages"], &n)
+	return n
+}
+
+func get(ctx context.Context, c *http.Client, u string) (*http.Response, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, "", fmt.Errorf("GET %s: %w", redact(u), err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, string(b), nil
+}
+
+// expectRedirect checks resp is a 302 to a URL that starts with prefix, and returns it.
+func expectRedirect(resp *http.Response, prefix string) (*url.URL, error) {
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, prefix) {
+		return nil, fmt.Errorf("answer %d to %q, want 302 to %s…", resp.StatusCode, redact(loc), prefix)
+	}
+	return url.Parse(loc)
+}
+
+// redact drops the query string (codes and states) from a URL before it is printed.
+func redact(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
+}

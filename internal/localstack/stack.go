@@ -1,0 +1,238 @@
+// Package localstack runs the whole backend on one machine without Docker or an AWS account:
+// moto_server for DynamoDB, Secrets Manager, SQS and SNS (resources created from
+// template.yaml), the Pipedrive simulator, and the real callback `bootstrap` under the AWS
+// Lambda Runtime Interface Emulator behind a local HTTP API gateway.
+package localstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/apigw"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/motoserver"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+)
+
+// Config configures a local stack. The zero value (plus Root) runs on free loopback ports.
+type Config struct {
+	// Root is the module root (where go.mod is); the functions are built from it.
+	Root string
+	// WorkDir holds built binaries and moto's log; default Root/.local.
+	WorkDir string
+	// GatewayAddr is where the HTTP API listens (default 127.0.0.1:0, a free port).
+	GatewayAddr string
+	// SimulatorAddr is where the Pipedrive simulator listens (default 127.0.0.1:0).
+	SimulatorAddr string
+	// RotateRefreshTokens sets the simulator's refresh-token rotation.
+	RotateRefreshTokens bool
+	// FunctionOutput receives the functions' logs (JSON lines); nil discards.
+	FunctionOutput io.Writer
+	// Log receives the stack's own events; nil discards.
+	Log *slog.Logger
+}
+
+// Stack is a running local stack. Close stops everything it started.
+type Stack struct {
+	// GatewayURL is the local HTTP API (http://127.0.0.1:port); /oauth/install starts an install.
+	GatewayURL string
+	// SimulatorURL is the Pipedrive simulator (OAuth server and API domain, admin API at /_sim/).
+	SimulatorURL string
+	// MotoURL is the AWS endpoint.
+	MotoURL string
+	// AWS is an SDK configuration pointed at moto.
+	AWS aws.Config
+	// Resources are the provisioned tables, queues, topic and secret.
+	Resources *infra.Resources
+	// Simulator is the in-process simulator, for driving faults and uninstall.
+	Simulator *pdsim.Server
+	// Store reads the tokens table.
+	Store *tokenstore.Store
+	// Credentials are the app's client credentials, shared by the secret and the simulator.
+	Credentials infra.ClientCredentials
+
+	closers []func()
+}
+
+// Local defaults for the simulated Pipedrive user who installs the app.
+const (
+	DemoUserID    int64 = 5206648
+	DemoCompanyID int64 = 3408256
+)
+
+// Start brings the stack up: moto, resources, simulator, the callback function under the
+// emulator, and the gateway. On error everything already started is stopped.
+func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
+	if cfg.Root == "" {
+		return nil, errors.New("localstack: Config.Root (the module root) is required")
+	}
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = filepath.Join(cfg.Root, ".local")
+	}
+	if cfg.GatewayAddr == "" {
+		cfg.GatewayAddr = "127.0.0.1:0"
+	}
+	if cfg.SimulatorAddr == "" {
+		cfg.SimulatorAddr = "127.0.0.1:0"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.FunctionOutput == nil {
+		cfg.FunctionOutput = io.Discard
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("localstack: %w", err)
+	}
+	st = &Stack{}
+	defer func() {
+		if err != nil {
+			st.Close()
+			st = nil
+		}
+	}()
+
+	// Build first: the slowest step, and the one most likely to fail on a broken tree.
+	rie, err := lambdarun.RIEPath(ctx, cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	callbackBin, err := lambdarun.Build(ctx, cfg.Root, "./functions/callback", filepath.Join(cfg.WorkDir, "bin", "callback"))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Log.Info("built functions", "rie", rie, "callback", callbackBin)
+
+	moto, err := motoserver.Start(ctx, motoserver.Options{LogFile: filepath.Join(cfg.WorkDir, "moto.log")})
+	if err != nil {
+		return nil, fmt.Errorf("localstack: %w", err)
+	}
+	st.closers = append(st.closers, func() { moto.Close() })
+	st.MotoURL = moto.URL
+	st.AWS = moto.AWSConfig()
+	cfg.Log.Info("moto started", "url", moto.URL)
+
+	st.Credentials = infra.ClientCredentials{
+		ClientID:     "local-client-id",
+		ClientSecret: "local-secret-" + randomHex(16),
+		StateKey:     randomHex(32),
+	}
+	st.Resources, err = infra.Provision(ctx, st.AWS, infra.NamesWithPrefix("pdkit-local"), st.Credentials)
+	if err != nil {
+		return nil, fmt.Errorf("localstack: provision: %w", err)
+	}
+	cfg.Log.Info("resources provisioned", "table", st.Resources.TableName)
+
+	gwListener, err := net.Listen("tcp", cfg.GatewayAddr)
+	if err != nil {
+		return nil, fmt.Errorf("localstack: gateway listen: %w", err)
+	}
+	st.closers = append(st.closers, func() { gwListener.Close() })
+	st.GatewayURL = "http://" + gwListener.Addr().String()
+	redirectURI := st.GatewayURL + "/oauth/callback"
+
+	simListener, err := net.Listen("tcp", cfg.SimulatorAddr)
+	if err != nil {
+		return nil, fmt.Errorf("localstack: simulator listen: %w", err)
+	}
+	st.closers = append(st.closers, func() { simListener.Close() })
+	st.SimulatorURL = "http://" + simListener.Addr().String()
+	st.Simulator = pdsim.New(pdsim.Config{
+		ClientID:            st.Credentials.ClientID,
+		ClientSecret:        st.Credentials.ClientSecret,
+		RedirectURI:         redirectURI,
+		UserID:              DemoUserID,
+		CompanyID:           DemoCompanyID,
+		CompanyDomain:       "acme",
+		CompanyName:         "Acme Ltd",
+		Name:                "Dana Demo",
+		Email:               "dana@acme.example",
+		RotateRefreshTokens: cfg.RotateRefreshTokens,
+		BaseURL:             st.SimulatorURL,
+		AdminEnabled:        true,
+		Logger:              cfg.Log.With("component", "pdsim"),
+	})
+	serve(st, simListener, st.Simulator)
+
+	env := append(moto.Env(), envList(st.Resources.Env())...)
+	env = append(env,
+		"PIPEDRIVE_OAUTH_URL="+st.SimulatorURL,
+		"REDIRECT_URI="+redirectURI,
+		"SUCCESS_URL=",
+		"REQUIRE_STATE=false",
+	)
+	callback, err := lambdarun.Start(ctx, lambdarun.Options{
+		RIE: rie, Bootstrap: callbackBin, Name: "CallbackFunction", Env: env,
+		Timeout: 15 * time.Second, Output: cfg.FunctionOutput,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.closers = append(st.closers, func() { callback.Close() })
+
+	serve(st, gwListener, &apigw.Gateway{
+		Function: callback,
+		Routes: []apigw.Route{
+			{Method: http.MethodGet, Path: "/oauth/install"},
+			{Method: http.MethodGet, Path: "/oauth/callback"},
+			{Method: http.MethodDelete, Path: "/oauth/callback"},
+		},
+		Log: cfg.Log.With("component", "gateway"),
+	})
+
+	st.Store = &tokenstore.Store{DB: dynamodb.NewFromConfig(st.AWS), Table: st.Resources.TableName}
+	cfg.Log.Info("stack ready", "gateway", st.GatewayURL, "simulator", st.SimulatorURL)
+	return st, nil
+}
+
+// Close stops everything, in reverse order of starting.
+func (st *Stack) Close() {
+	if st == nil {
+		return
+	}
+	for i := len(st.closers) - 1; i >= 0; i-- {
+		st.closers[i]()
+	}
+	st.closers = nil
+}
+
+func serve(st *Stack, l net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	st.closers = append(st.closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+}
+
+func envList(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,161 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
+)
+
+// Static settings of every configuration testenv hands out; moto accepts any credentials.
+const (
+	Region          = "us-east-1"
+	AccessKeyID     = "test"
+	SecretAccessKey = "test"
+)
+
+// Client credentials Provision stores in each test's secret. They are deliberately
+// distinctive so that tests can search logs and errors for them: none of them may ever
+// appear in a log line.
+const (
+	ClientID     = "testenv-client-id-7c1d"
+	ClientSecret = "testenv-client-secret-SHOULD-NEVER-BE-LOGGED-5e2a"
+	StateKey     = "testenv-state-key-SHOULD-NEVER-BE-LOGGED-91bf"
+)
+
+// Credentials returns ClientID, ClientSecret and StateKey as infra.ClientCredentials.
+func Credentials() infra.ClientCredentials {
+	return infra.ClientCredentials{ClientID: ClientID, ClientSecret: ClientSecret, StateKey: StateKey}
+}
+
+// AWS returns a configuration for this test binary's moto (started if needed): its endpoint
+// for every service, static credentials and Region. Retries are few and quick, and never
+// throttled client-side, since moto is local.
+func AWS(t testing.TB) aws.Config {
+	t.Helper()
+	s := server(t)
+	return aws.Config{
+		Region:       Region,
+		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
+		BaseEndpoint: aws.String(s.endpoint),
+		HTTPClient:   awshttp.NewBuildableClient().WithTimeout(30 * time.Second),
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 4
+				o.MaxBackoff = 500 * time.Millisecond
+				// The retry token bucket would throttle a suite with many expected
+				// failures; moto needs no protection from us.
+				o.RateLimiter = ratelimit.None
+			})
+		},
+	}
+}
+
+// Env returns KEY=VALUE pairs for running a built bootstrap against moto: AWS_ENDPOINT_URL,
+// AWS_REGION, static credentials, and r.Env() (TOKENS_TABLE, CLIENT_SECRET_ID,
+// JOBS_QUEUE_URL, ALERTS_TOPIC_ARN). Append them to os.Environ(); later entries win.
+// Variables the template takes from parameters (PIPEDRIVE_OAUTH_URL, …) are the caller's.
+func Env(t testing.TB, r *infra.Resources) []string {
+	t.Helper()
+	env := []string{
+		"AWS_ENDPOINT_URL=" + Endpoint(t),
+		"AWS_REGION=" + Region,
+		"AWS_DEFAULT_REGION=" + Region,
+		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
+		"AWS_SESSION_TOKEN=",
+		// The parent's profile must not redirect the child's configuration.
+		"AWS_PROFILE=",
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+	fe := r.Env()
+	keys := make([]string, 0, len(fe))
+	for k := range fe {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+fe[k])
+	}
+	return env
+}
+
+// Provision creates the template's resources in moto under names unique to t (see Prefix),
+// with Credentials() in the secret, and deletes them when t ends.
+func Provision(t testing.TB) *infra.Resources {
+	t.Helper()
+	cfg := AWS(t)
+	names := infra.NamesWithPrefix(Prefix(t))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := infra.Provision(ctx, cfg, names, Credentials())
+	if err != nil {
+		t.Fatalf("infra.Provision(%s…) = %v", names.Table, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := r.Teardown(ctx, cfg); err != nil {
+			t.Logf("testenv: teardown of %s: %v", names.Table, err)
+		}
+	})
+	return r
+}
+
+// maxPrefixName bounds the part of Prefix taken from the test name, so that the longest
+// derived name (prefix+"alerts-inbox", a queue) stays within SQS's 80 characters.
+const maxPrefixName = 40
+
+// Prefix returns a resource-name prefix unique to this call: t.Name() reduced to
+// [A-Za-z0-9_-] and 40 characters, a random suffix and a final "-". Names built on it fit
+// every service's limits with 30 characters to spare.
+func Prefix(t testing.TB) string {
+	t.Helper()
+	name := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+			return r
+		}
+		return '-'
+	}, t.Name())
+	if len(name) > maxPrefixName {
+		name = name[:maxPrefixName]
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatalf("testenv: random suffix: %v", err)
+	}
+	return fmt.Sprintf("%s-%s-", name, hex.EncodeToString(b[:]))
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return p
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
