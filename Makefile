@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 10s
 BIN := bin
 
-.PHONY: help build build-local test unit fuzz lint lint-template bench run sim clean tidy \
+.PHONY: help build build-local test unit fuzz lint lint-template bench run serve sim clean \
 	build-CallbackFunction build-RefresherFunction build-ApiCallFunction
 
 help: ## list targets
@@ -50,6 +50,15 @@ lint: ## gofmt, go vet, staticcheck, go.mod tidy
 lint-template: ## cfn-lint template.yaml
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: pip install cfn-lint"; exit 1; }
 	cfn-lint template.yaml
+
+run: ## the main job locally: moto + simulator + callback bootstrap under the emulator, one install flow
+	$(GO) run ./cmd/pdlocal $(ARGS)
+
+serve: ## like run, then keep the stack up (gateway :8080, simulator :8787) until Ctrl-C
+	$(GO) run ./cmd/pdlocal -serve $(ARGS)
+
+sim: ## the Pipedrive simulator alone on 127.0.0.1:8787
+	$(GO) run ./cmd/pdsim $(ARGS)
 
 bench: ## benchmarks with allocations
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -1,0 +1,64 @@
+package localstack_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/localstack"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemoRunsTheRealBootstrap is the end-to-end test of `make run`: the callback binary under
+// the emulator, moto, the simulator, install, reload and uninstall.
+func TestDemoRunsTheRealBootstrap(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	st, err := localstack.Start(ctx, localstack.Config{Root: root, WorkDir: t.TempDir(), FunctionOutput: logs})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(st.Close)
+
+	var out bytes.Buffer
+	if err := st.Demo(ctx, &out); err != nil {
+		t.Fatalf("Demo: %v\n%s\nfunction logs:\n%s", err, out.String(), logs.String())
+	}
+	if !strings.HasSuffix(out.String(), "ok\n") {
+		t.Errorf("Demo output does not end with ok:\n%s", out.String())
+	}
+	// The function really ran and logged, and its logs hold no secret.
+	if !strings.Contains(logs.String(), `"company_id"`) {
+		t.Errorf("function logs have no company_id event:\n%s", logs.String())
+	}
+	for _, secret := range []string{st.Credentials.ClientSecret, st.Credentials.StateKey} {
+		if strings.Contains(logs.String(), secret) || strings.Contains(out.String(), secret) {
+			t.Errorf("a client secret or state key appears in the logs")
+		}
+	}
+}
