@@ -1,0 +1,28 @@
+// Package pdsim is a Pipedrive simulator for tests and local runs: one http.Handler that plays
+// both the OAuth server (oauth.pipedrive.com: /oauth/authorize, /oauth/token, /oauth/revoke)
+// and a company API domain (/api/v1/…, /api/v2/…), with the status codes and the exact messages
+// of Pipedrive's "Marketplace OAuth and API proxy status codes" page.
+//
+// The api_domain in every token response points back at the simulator's own base URL (see
+// (*Server).SetBaseURL), so a client that follows api_domain, as it must, stays on the simulator.
+//
+// What it simulates:
+//   - installations: a user directory (AddUser), the acting user who approves the next
+//     authorization (SetActingUser), and tokens bound to one user and one company;
+//   - the three grants (authorization_code, refresh_token, exchange_api_token), HTTP Basic client
+//     authentication, single-use codes that expire after Config.CodeTTL on the simulated clock,
+//     refresh-token rotation on or off (Config.RotateRefreshTokens), RFC 7009 revocation;
+//   - /api/v1/users/me, deals and persons (v1 with PUT, v2 with PATCH), webhooks with the
+//     40-per-user limit, scopes checked per path, retired paths answering 410;
+//   - per-token rate limiting in 2-second windows and an optional daily budget per company;
+//   - fault injection (status, latency, hang, dropped connection) from Go (Inject) or from the
+//     admin HTTP API under /_sim/ (Config.AdminEnabled);
+//   - the uninstall request Pipedrive sends to an app's callback URL (Uninstall);
+//   - counters that tests assert on (Counters).
+//
+// A Server is safe for concurrent use. All expiry and rate-limit decisions read Config.Now plus
+// the offset added by AdvanceClock, so tests using a Clock are deterministic. Latency and hang
+// faults use real time, because they exist to exercise a client's own timeouts.
+//
+// The simulator never logs a token, secret, code or body.
+package pdsim
