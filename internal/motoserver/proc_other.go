@@ -1,10 +1,21 @@
-//go:build !linux
+//go:build !unix
 
 package motoserver
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
-// procAttr puts the moto server in its own process group so Close stops the function too.
-func procAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true}
+// sysProcAttr has nothing to add outside Unix.
+func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+// signalGroup kills the moto process itself, whatever sig: there are no process groups to
+// signal outside Unix.
+func signalGroup(pid int, _ syscall.Signal) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
 }

@@ -5,26 +5,24 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/motoserver"
 )
 
 // Static settings of every configuration testenv hands out; moto accepts any credentials.
 const (
-	Region          = "us-east-1"
-	AccessKeyID     = "test"
-	SecretAccessKey = "test"
+	Region          = motoserver.Region
+	AccessKeyID     = motoserver.AccessKeyID
+	SecretAccessKey = motoserver.SecretAccessKey
 )
 
 // Client credentials Provision stores in each test's secret. They are deliberately
@@ -41,53 +39,23 @@ func Credentials() infra.ClientCredentials {
 	return infra.ClientCredentials{ClientID: ClientID, ClientSecret: ClientSecret, StateKey: StateKey}
 }
 
-// AWS returns a configuration for this test binary's moto (started if needed): its endpoint
-// for every service, static credentials and Region. Retries are few and quick, and never
-// throttled client-side, since moto is local.
+// AWS returns motoserver.AWSConfig for this test binary's moto (started if needed): its
+// endpoint for every service, static credentials and Region, with few, quick retries.
 func AWS(t testing.TB) aws.Config {
 	t.Helper()
-	s := server(t)
-	return aws.Config{
-		Region:       Region,
-		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
-		BaseEndpoint: aws.String(s.endpoint),
-		HTTPClient:   awshttp.NewBuildableClient().WithTimeout(30 * time.Second),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 4
-				o.MaxBackoff = 500 * time.Millisecond
-				// The retry token bucket would throttle a suite with many expected
-				// failures; moto needs no protection from us.
-				o.RateLimiter = ratelimit.None
-			})
-		},
-	}
+	return motoserver.AWSConfig(Endpoint(t))
 }
 
-// Env returns KEY=VALUE pairs for running a built bootstrap against moto: AWS_ENDPOINT_URL,
-// AWS_REGION, static credentials, and r.Env() (TOKENS_TABLE, CLIENT_SECRET_ID,
-// JOBS_QUEUE_URL, ALERTS_TOPIC_ARN). Append them to os.Environ(); later entries win.
-// Variables the template takes from parameters (PIPEDRIVE_OAUTH_URL, …) are the caller's.
+// Env returns KEY=VALUE pairs for running a built bootstrap against moto: the server's
+// (*motoserver.Server).Env (AWS_ENDPOINT_URL, AWS_REGION, static credentials, no profile)
+// and r.Env() (TOKENS_TABLE, CLIENT_SECRET_ID, JOBS_QUEUE_URL, ALERTS_TOPIC_ARN) in key
+// order. Append them to os.Environ(); later entries win. Variables the template takes from
+// parameters (PIPEDRIVE_OAUTH_URL, …) are the caller's.
 func Env(t testing.TB, r *infra.Resources) []string {
 	t.Helper()
-	env := []string{
-		"AWS_ENDPOINT_URL=" + Endpoint(t),
-		"AWS_REGION=" + Region,
-		"AWS_DEFAULT_REGION=" + Region,
-		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
-		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
-		"AWS_SESSION_TOKEN=",
-		// The parent's profile must not redirect the child's configuration.
-		"AWS_PROFILE=",
-		"AWS_EC2_METADATA_DISABLED=true",
-	}
+	env := server(t).Env()
 	fe := r.Env()
-	keys := make([]string, 0, len(fe))
-	for k := range fe {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(fe)) {
 		env = append(env, k+"="+fe[k])
 	}
 	return env
@@ -144,18 +112,10 @@ func Prefix(t testing.TB) string {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	p, err := freePort()
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	return p
-}
-
-func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
+		t.Fatalf("testenv: free port: %v", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return l.Addr().(*net.TCPAddr).Port
 }
