@@ -1,0 +1,203 @@
+// Package pdapi is a minimal client for the Pipedrive REST API at {api_domain}/api/v1/…: today
+// only what the install path needs (Me). Requests go through one method, do, that later calls
+// can reuse: it validates the api_domain before sending a token, limits the body read, and turns
+// every non-2xx answer into a *pderrors.Error classified by pderrors.ClassifyAPI.
+//
+// The api_domain is passed per call, not stored, because Pipedrive may move a company: callers
+// pass the latest value from the token answer. It must satisfy pdoauth.ValidateAPIDomain (https,
+// or http on loopback for tests); an access token is never sent anywhere else.
+package pdapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
+	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
+)
+
+const (
+	// DefaultTimeout bounds each request when Client.HTTP is nil.
+	DefaultTimeout = 5 * time.Second
+	// MaxBodyBytes is the most of a response body that is read; a larger 2xx body is an error.
+	MaxBodyBytes = 1 << 20
+)
+
+// Sentinel errors, wrapped inside the *pderrors.Error this package returns for bad answers.
+var (
+	// ErrStatus: the API answered with a non-2xx status.
+	ErrStatus = errors.New("pdapi: unsuccessful status")
+	// ErrMalformedResponse: a 2xx answer that is not the expected JSON.
+	ErrMalformedResponse = errors.New("pdapi: malformed response")
+	// ErrBodyTooLarge: a 2xx answer longer than MaxBodyBytes.
+	ErrBodyTooLarge = errors.New("pdapi: response body too large")
+)
+
+// Client calls the Pipedrive REST API. The zero value is ready to use. A Client is safe for
+// concurrent use as long as its fields are not changed.
+type Client struct {
+	// HTTP sends the requests; a client with DefaultTimeout when nil. Redirects are never
+	// followed (see do).
+	HTTP *http.Client
+}
+
+// Me is the user the access token acts for, from GET /api/v1/users/me.
+type Me struct {
+	// ID is the Pipedrive user id.
+	ID int64
+	// CompanyID is the id of the company the token is bound to.
+	CompanyID int64
+	// Name and Email describe the user.
+	Name, Email string
+	// CompanyName is the company's display name; CompanyDomain its subdomain ("acme").
+	CompanyName, CompanyDomain string
+}
+
+// Me returns the user accessToken belongs to. A non-2xx answer is a *pderrors.Error (401:
+// RefreshAndRetry; 403 scope mismatch: DeadLetter …); a 2xx without a user id or company id is
+// ErrMalformedResponse.
+func (c *Client) Me(ctx context.Context, apiDomain, accessToken string) (Me, error) {
+	const op = "GET /api/v1/users/me"
+	status, _, body, err := c.do(ctx, http.MethodGet, apiDomain, "/api/v1/users/me", accessToken, nil)
+	if err != nil {
+		return Me{}, err
+	}
+	var env struct {
+		Data *struct {
+			ID            flexInt `json:"id"`
+			CompanyID     flexInt `json:"company_id"`
+			Name          string  `json:"name"`
+			Email         string  `json:"email"`
+			CompanyName   string  `json:"company_name"`
+			CompanyDomain string  `json:"company_domain"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return Me{}, malformed(op, status, fmt.Errorf("%w: %s", ErrMalformedResponse, jsonProblem(err)))
+	}
+	if env.Data == nil || env.Data.ID <= 0 || env.Data.CompanyID <= 0 {
+		return Me{}, malformed(op, status, fmt.Errorf("%w: no user id or company_id", ErrMalformedResponse))
+	}
+	d := env.Data
+	return Me{
+		ID: int64(d.ID), CompanyID: int64(d.CompanyID),
+		Name: d.Name, Email: d.Email, CompanyName: d.CompanyName, CompanyDomain: d.CompanyDomain,
+	}, nil
+}
+
+// do sends one request to apiDomain+path with the bearer token and, when body is not nil, a
+// JSON body. It returns the status, headers and body (read up to MaxBodyBytes) of a 2xx answer;
+// any other answer becomes a *pderrors.Error from ClassifyAPI wrapping ErrStatus. Transport
+// failures are wrapped with %w so pderrors.DecisionOf can classify them. Redirects are returned
+// as answers, not followed (and so classified as unexpected): a token must not travel on.
+func (c *Client) do(ctx context.Context, method, apiDomain, path, token string, body any) (int, http.Header, []byte, error) {
+	// Op names the route, never a query string (it may carry ids or filters).
+	route, _, _ := strings.Cut(path, "?")
+	op := method + " " + route
+	base, err := pdoauth.ValidateAPIDomain(apiDomain)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("pdapi: %s: %w", op, err)
+	}
+	if token == "" {
+		return 0, nil, nil, fmt.Errorf("pdapi: %s: empty access token", op)
+	}
+	var reqBody io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, nil, fmt.Errorf("pdapi: %s: encode body: %w", op, err)
+		}
+		reqBody = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, reqBody)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("pdapi: %s: build request: %w", op, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("pdapi: %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("pdapi: %s: read response (http %d): %w", op, resp.StatusCode, err)
+	}
+	tooLarge := len(data) > MaxBodyBytes
+	if tooLarge {
+		// A truncated error body still classifies by its status.
+		data = data[:MaxBodyBytes]
+	}
+	d := pderrors.ClassifyAPI(resp.StatusCode, resp.Header, data)
+	if d.Action != pderrors.Succeed {
+		return 0, nil, nil, &pderrors.Error{Op: op, Decision: d, Err: fmt.Errorf("%w (http %d)", ErrStatus, resp.StatusCode)}
+	}
+	if tooLarge {
+		return 0, nil, nil, malformed(op, resp.StatusCode, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, MaxBodyBytes))
+	}
+	return resp.StatusCode, resp.Header, data, nil
+}
+
+// malformed is the error for a 2xx answer we cannot use. Retry with Alert: a proxy page or a
+// truncated answer may pass, and a person should know if it does not.
+func malformed(op string, status int, err error) error {
+	return &pderrors.Error{Op: op, Err: err, Decision: pderrors.Decision{
+		Action: pderrors.Retry, Alert: true, Reason: pderrors.ReasonUnexpected, Status: status, Message: err.Error(),
+	}}
+}
+
+func (c *Client) httpClient() *http.Client {
+	hc := http.Client{Timeout: DefaultTimeout}
+	if c.HTTP != nil {
+		hc = *c.HTTP
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &hc
+}
+
+// flexInt decodes an id given as a JSON number or a numeric string.
+type flexInt int64
+
+func (n *flexInt) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "null" || s == "" {
+		return nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		// Some numbers arrive as 5206648.0.
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || f != float64(int64(f)) {
+			return fmt.Errorf("not an integer id")
+		}
+		v = int64(f)
+	}
+	*n = flexInt(v)
+	return nil
+}
+
+// jsonProblem describes a decoding error without quoting the input.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at offset %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q has JSON type %s", typ.Field, typ.Value)
+	default:
+		return "unexpected JSON shape"
+	}
+}

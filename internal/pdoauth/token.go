@@ -1,0 +1,206 @@
+package pdoauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FallbackExpiresIn is the lifetime assumed when a token answer has no usable expires_in:
+// half the documented hour, so a refresher renews well before the real expiry.
+const FallbackExpiresIn = 30 * time.Minute
+
+// Token is one token answer. It never prints its tokens: String, GoString and LogValue (value
+// receivers, so a Token and a *Token alike) redact them, so it may be logged or formatted with
+// %v safely.
+type Token struct {
+	// AccessToken authorizes API calls for one user of one company; opaque.
+	AccessToken string
+	// RefreshToken renews the access token. After Refresh it is the token to store: the new
+	// one when the server rotated it, else the one that was passed in.
+	RefreshToken string
+	// TokenType is the server's token_type, normally "Bearer".
+	TokenType string
+	// ExpiresIn is the server's expires_in (FallbackExpiresIn if missing or not positive).
+	ExpiresIn time.Duration
+	// ExpiresAt is when the access token expires, measured from just before the request.
+	ExpiresAt time.Time
+	// Scopes are the granted scopes (the comma-separated scope field, split).
+	Scopes []string
+	// APIDomain is the validated base URL for API calls (no trailing slash), e.g.
+	// "https://acme.pipedrive.com"; empty when the answer had none.
+	APIDomain string
+}
+
+// String describes the token without its secrets.
+func (t Token) String() string {
+	return fmt.Sprintf("pdoauth.Token{type=%s expires_at=%s scopes=%s api_domain=%s access_token=%s refresh_token=%s}",
+		t.TokenType, t.ExpiresAt.UTC().Format(time.RFC3339), strings.Join(t.Scopes, ","), t.APIDomain,
+		redacted(t.AccessToken), redacted(t.RefreshToken))
+}
+
+// GoString is String, so %#v does not print the tokens either.
+func (t Token) GoString() string { return t.String() }
+
+// LogValue implements slog.LogValuer: the token's metadata, never the tokens.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("token_type", t.TokenType),
+		slog.Time("expires_at", t.ExpiresAt),
+		slog.String("scopes", strings.Join(t.Scopes, ",")),
+		slog.String("api_domain", t.APIDomain),
+		slog.Bool("has_refresh_token", t.RefreshToken != ""),
+	)
+}
+
+func redacted(s string) string {
+	if s == "" {
+		return "<empty>"
+	}
+	return "<redacted>"
+}
+
+// tokenJSON is the success body. Fields whose type varies in the wild get lenient types.
+type tokenJSON struct {
+	AccessToken  string    `json:"access_token"`
+	RefreshToken string    `json:"refresh_token"`
+	TokenType    string    `json:"token_type"`
+	ExpiresIn    seconds   `json:"expires_in"`
+	Scope        scopeList `json:"scope"`
+	APIDomain    string    `json:"api_domain"`
+}
+
+// parseToken reads a 2xx token body. It does not validate api_domain.
+func parseToken(body []byte, start time.Time) (*Token, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformedResponse)
+	}
+	var tj tokenJSON
+	if err := json.Unmarshal(body, &tj); err != nil {
+		// The error text can quote body bytes; report only where it failed.
+		return nil, fmt.Errorf("%w: %s", ErrMalformedResponse, jsonProblem(err))
+	}
+	if tj.AccessToken == "" {
+		return nil, ErrMissingAccessToken
+	}
+	expiresIn := time.Duration(tj.ExpiresIn) * time.Second
+	if expiresIn <= 0 {
+		expiresIn = FallbackExpiresIn
+	}
+	return &Token{
+		AccessToken:  tj.AccessToken,
+		RefreshToken: tj.RefreshToken,
+		TokenType:    tj.TokenType,
+		ExpiresIn:    expiresIn,
+		ExpiresAt:    start.Add(expiresIn),
+		Scopes:       []string(tj.Scope),
+		APIDomain:    strings.TrimSpace(tj.APIDomain),
+	}, nil
+}
+
+// jsonProblem describes a decoding error without quoting the input.
+func jsonProblem(err error) string {
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		return fmt.Sprintf("invalid JSON at offset %d", e.Offset)
+	case *json.UnmarshalTypeError:
+		return fmt.Sprintf("field %q has JSON type %s", e.Field, e.Value)
+	default:
+		return "invalid JSON"
+	}
+}
+
+// seconds decodes expires_in given as a number or a numeric string; anything else is 0.
+type seconds int64
+
+func (s *seconds) UnmarshalJSON(b []byte) error {
+	str := strings.Trim(string(b), `"`)
+	if n, err := strconv.ParseFloat(str, 64); err == nil && n > 0 && n < 1<<31 {
+		*s = seconds(n)
+	}
+	return nil
+}
+
+// scopeList decodes scope given as a comma- or space-separated string or a JSON array.
+type scopeList []string
+
+func (l *scopeList) UnmarshalJSON(b []byte) error {
+	var parts []string
+	if len(b) > 0 && b[0] == '[' {
+		if err := json.Unmarshal(b, &parts); err != nil {
+			return err
+		}
+	} else {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			if string(b) == "null" {
+				return nil
+			}
+			return err
+		}
+		parts = strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+	}
+	*l = (*l)[:0]
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// ValidateAPIDomain checks that raw is a base URL an access token may be sent to and returns it
+// without a trailing slash. Accepted: https://host[:port] with an optional "/" path; and, for
+// tests and the local simulator, http:// on the loopback names 127.0.0.1, ::1 and localhost.
+// Rejected: other schemes, plain http elsewhere, user info, a path, query or fragment, and an
+// empty host. The error wraps ErrUntrustedAPIDomain.
+func ValidateAPIDomain(raw string) (string, error) {
+	fail := func(why string) (string, error) {
+		return "", fmt.Errorf("%w: %s", ErrUntrustedAPIDomain, why)
+	}
+	if raw == "" {
+		return fail("empty")
+	}
+	if len(raw) > 253+len("https://:65535/") {
+		return fail("too long")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fail("not a URL")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || u.Opaque != "" {
+		return fail("user info, query or fragment")
+	}
+	if u.Path != "" && u.Path != "/" {
+		return fail("has a path")
+	}
+	host := u.Hostname()
+	if host == "" {
+		return fail("no host")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(host) {
+			return fail(fmt.Sprintf("plain http to %q", host))
+		}
+	default:
+		return fail(fmt.Sprintf("scheme %q", u.Scheme))
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback))
+}
