@@ -40,6 +40,7 @@ unit: ## go test, race detector on, nothing cached
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzClassifyAPI$$' -fuzztime=$(FUZZTIME) ./pkg/pderrors
 	$(GO) test -run='^$$' -fuzz='^FuzzClassifyOAuth$$' -fuzztime=$(FUZZTIME) ./pkg/pderrors
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/oauthstate
 
 lint: ## gofmt, go vet, staticcheck, go.mod tidy
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
