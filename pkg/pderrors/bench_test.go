@@ -1,7 +1,11 @@
 package pderrors_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
@@ -38,4 +42,38 @@ func BenchmarkClassifyOAuth(b *testing.B) {
 	for b.Loop() {
 		sink = pderrors.ClassifyOAuth(400, nil, body)
 	}
+}
+
+// BenchmarkRatioRoundTripToClassify shows what classification costs next to the cheapest
+// HTTP exchange it follows: a keep-alive loopback round trip that returns the same 403 scope
+// error. The benchmark's own ns/op is the round trip; after the timed loop it times a fixed
+// number of classifications and reports both and their ratio.
+func BenchmarkRatioRoundTripToClassify(b *testing.B) {
+	body := []byte(apiErr(msgScopeMismatch))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	client := srv.Client()
+	for b.Loop() {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	roundTrip := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+
+	const n = 100_000
+	h := http.Header{"Content-Type": {"application/json"}}
+	start := time.Now()
+	for range n {
+		sink = pderrors.ClassifyAPI(http.StatusForbidden, h, body)
+	}
+	classify := float64(time.Since(start).Nanoseconds()) / n
+	b.ReportMetric(classify, "classify-ns")
+	b.ReportMetric(roundTrip/classify, "roundtrip/classify")
 }
