@@ -1,0 +1,228 @@
+// Package jobs defines the message the apicall worker consumes from the jobs queue, and an
+// Enqueuer that sends it to SQS.
+//
+// A Job names one unit of Pipedrive work for one installation. Its ID is the idempotency key:
+// SQS delivers at least once and a producer may enqueue the same work twice (a reloaded
+// callback), so the worker must treat two jobs with one ID as one.
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// Kinds of job.
+const (
+	// KindRegisterWebhooks asks the worker to create the app's webhooks for a new installation.
+	// Method, Path and Body are optional: the worker knows the webhooks the app needs.
+	KindRegisterWebhooks = "register_webhooks"
+	// KindAPICall asks the worker to perform Method Path (relative to the installation's
+	// api_domain) with Body.
+	KindAPICall = "api_call"
+)
+
+// MaxDelay is the longest delay SQS accepts on a message (15 minutes). A job whose NotBefore is
+// further away is delivered after MaxDelay; the worker must re-check NotBefore and re-delay it.
+const MaxDelay = 900 * time.Second
+
+// MaxMessageBytes is SQS's message size limit (256 KiB) for the encoded job.
+const MaxMessageBytes = 256 * 1024
+
+// maxIDLen bounds the idempotency key (it is stored and logged).
+const maxIDLen = 128
+
+// ErrInvalidJob is wrapped by every Validate error.
+var ErrInvalidJob = errors.New("jobs: invalid job")
+
+// Job is one unit of Pipedrive work for one installation, as sent on the queue (JSON).
+type Job struct {
+	// ID is the idempotency key: the same work always gets the same ID
+	// (e.g. "register_webhooks:3408256:5206648"). Required, at most 128 printable characters.
+	ID string `json:"id"`
+	// Kind is what to do: KindRegisterWebhooks or KindAPICall.
+	Kind string `json:"kind"`
+	// CompanyID and UserID name the installation whose tokens the worker uses. Required.
+	CompanyID int64 `json:"company_id"`
+	UserID    int64 `json:"user_id"`
+	// Method is the HTTP method (GET, POST, PUT, PATCH, DELETE); required for KindAPICall.
+	Method string `json:"method,omitempty"`
+	// Path is relative to the installation's api_domain and starts with "/api/"
+	// (e.g. "/api/v1/webhooks"); required for KindAPICall. Never a full URL: the worker adds the
+	// installation's current api_domain, so a job cannot send a token to another host.
+	Path string `json:"path,omitempty"`
+	// Body is the JSON request body, if any.
+	Body json.RawMessage `json:"body,omitempty"`
+	// NotBefore is the earliest time the worker should run the job; zero means now.
+	NotBefore time.Time `json:"not_before,omitzero"`
+	// Attempt counts previous attempts of this work (0 for the first), for backoff and alerts.
+	Attempt int `json:"attempt"`
+}
+
+// Validate reports whether j can be enqueued and run. Errors wrap ErrInvalidJob.
+func (j Job) Validate() error {
+	var problems []string
+	switch {
+	case j.ID == "":
+		problems = append(problems, "id is empty")
+	case len(j.ID) > maxIDLen:
+		problems = append(problems, "id is longer than 128 bytes")
+	case strings.IndexFunc(j.ID, func(r rune) bool { return !unicode.IsPrint(r) || r == ' ' }) >= 0:
+		problems = append(problems, "id has spaces or control characters")
+	}
+	switch j.Kind {
+	case KindRegisterWebhooks:
+	case KindAPICall:
+		if j.Method == "" || j.Path == "" {
+			problems = append(problems, "api_call needs method and path")
+		}
+	case "":
+		problems = append(problems, "kind is empty")
+	default:
+		problems = append(problems, "unknown kind "+strconv.Quote(j.Kind))
+	}
+	if j.CompanyID <= 0 || j.UserID <= 0 {
+		problems = append(problems, "company_id and user_id must be positive")
+	}
+	if j.Method != "" {
+		switch j.Method {
+		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		default:
+			problems = append(problems, "unsupported method "+strconv.Quote(j.Method))
+		}
+	}
+	if j.Path != "" && !validPath(j.Path) {
+		problems = append(problems, "path must start with /api/ and hold no //, backslash, dot segment, space or control character")
+	}
+	if len(j.Body) > 0 && !json.Valid(j.Body) {
+		problems = append(problems, "body is not valid JSON")
+	}
+	if j.Attempt < 0 {
+		problems = append(problems, "attempt is negative")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w %q: %s", ErrInvalidJob, j.ID, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// validPath accepts only paths under /api/ on the installation's own domain.
+func validPath(p string) bool {
+	if !strings.HasPrefix(p, "/api/") || strings.Contains(p, "//") || strings.Contains(p, `\`) {
+		return false
+	}
+	if strings.IndexFunc(p, func(r rune) bool { return unicode.IsControl(r) || r == ' ' }) >= 0 {
+		return false
+	}
+	path, _, _ := strings.Cut(p, "?")
+	for _, seg := range strings.Split(path, "/") {
+		if seg == ".." || seg == "." {
+			return false
+		}
+	}
+	return true
+}
+
+// Parse decodes a queue message body into a Job and validates it. Unknown fields are ignored so
+// a newer producer does not break an older worker.
+func Parse(body string) (Job, error) {
+	var j Job
+	dec := json.NewDecoder(strings.NewReader(body))
+	if err := dec.Decode(&j); err != nil {
+		return Job{}, fmt.Errorf("%w: decode: %v", ErrInvalidJob, err)
+	}
+	if err := j.Validate(); err != nil {
+		return Job{}, err
+	}
+	return j, nil
+}
+
+// SQS is the part of the SQS client the enqueuer uses; *sqs.Client satisfies it.
+type SQS interface {
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// Enqueuer sends jobs to one SQS queue. SQS and QueueURL are required. Safe for concurrent use.
+type Enqueuer struct {
+	// SQS sends the message.
+	SQS SQS
+	// QueueURL is the jobs queue.
+	QueueURL string
+	// Now is the clock used to turn NotBefore into a delay; time.Now when nil.
+	Now func() time.Time
+}
+
+// Enqueue validates j and sends it. The message carries attributes kind, job_id, company_id,
+// user_id and attempt, and is delayed until j.NotBefore (at most MaxDelay).
+func (e *Enqueuer) Enqueue(ctx context.Context, j Job) error {
+	if err := j.Validate(); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(j); err != nil {
+		return fmt.Errorf("jobs: encode %s: %w", j.ID, err)
+	}
+	body := strings.TrimSuffix(buf.String(), "\n")
+	if len(body) > MaxMessageBytes {
+		return fmt.Errorf("%w %q: encoded job is %d bytes, over %d", ErrInvalidJob, j.ID, len(body), MaxMessageBytes)
+	}
+	_, err := e.SQS.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:     aws.String(e.QueueURL),
+		MessageBody:  aws.String(body),
+		DelaySeconds: e.delaySeconds(j.NotBefore),
+		MessageAttributes: map[string]types.MessageAttributeValue{
+			"kind":       strAttr(j.Kind),
+			"job_id":     strAttr(j.ID),
+			"company_id": numAttr(j.CompanyID),
+			"user_id":    numAttr(j.UserID),
+			"attempt":    numAttr(int64(j.Attempt)),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("jobs: send %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// DelaySeconds is the SQS delay for a job that should not run before notBefore, as seen at now:
+// rounded up to whole seconds, 0 for the past, at most MaxDelay.
+func DelaySeconds(notBefore, now time.Time) int32 {
+	if notBefore.IsZero() || !notBefore.After(now) {
+		return 0
+	}
+	d := notBefore.Sub(now)
+	if d >= MaxDelay {
+		return int32(MaxDelay / time.Second)
+	}
+	return int32(math.Ceil(d.Seconds()))
+}
+
+func (e *Enqueuer) delaySeconds(notBefore time.Time) int32 {
+	now := time.Now
+	if e.Now != nil {
+		now = e.Now
+	}
+	return DelaySeconds(notBefore, now())
+}
+
+func strAttr(s string) types.MessageAttributeValue {
+	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(s)}
+}
+
+func numAttr(n int64) types.MessageAttributeValue {
+	return types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(n, 10))}
+}
