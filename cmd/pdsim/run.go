@@ -201,11 +201,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "action", "stop")
-	sim.ReleaseHung() // hung requests would otherwise hold Shutdown for the whole grace period
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	// Hung requests would otherwise hold Shutdown for the whole grace period; keep releasing
+	// them until it returns, since one may start hanging just after a single release.
+	released := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			sim.ReleaseHung()
+			select {
+			case <-released:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	shutdownErr := srv.Shutdown(sctx)
+	close(released)
+	if shutdownErr != nil {
+		return fmt.Errorf("shutdown: %w", shutdownErr)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
