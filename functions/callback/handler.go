@@ -439,6 +439,13 @@ func (h *Handler) exchangeFailure(ctx context.Context, o outcome, err error) (ev
 	}
 	// Client, redirect_uri, content type, grant type and unknown errors: our configuration or
 	// our bug. A person must act; the user sees a neutral page.
+	if d.Reason == pderrors.ReasonClientInvalid || d.Reason == pderrors.ReasonClientCredentialsMissing {
+		// Why: the operator may have just rotated the secret; the next request re-reads it
+		// instead of failing with the cached one until the cache expires.
+		if inv, ok := h.Creds.(interface{ Invalidate() }); ok {
+			inv.Invalidate()
+		}
+	}
 	h.alertDecision(ctx, d)
 	return renderPage(http.StatusInternalServerError, pageError()), o
 }

@@ -1283,3 +1283,20 @@ func (e *env) putSecret(id, secret, stateKey string) {
 		e.t.Fatalf("PutSecretValue = %v", err)
 	}
 }
+
+// TestRotatedSecretIsPickedUpAfterInvalidClient: a cached, stale client secret answered with
+// "Invalid client" is dropped, so once the operator has fixed the secret the next install works
+// without waiting for the cache to expire.
+func TestRotatedSecretIsPickedUpAfterInvalidClient(t *testing.T) {
+	e := newEnv(t)
+	e.putSecret(testenv.ClientID, "stale-client-secret-before-rotation-0002", testenv.StateKey)
+	resp := e.handle(callbackEvent(t, url.Values{"code": {e.issueCode()}}))
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("callback with a stale secret = %d, want 500", resp.StatusCode)
+	}
+	e.putSecret(testenv.ClientID, testenv.ClientSecret, testenv.StateKey)
+	resp = e.handle(callbackEvent(t, url.Values{"code": {e.issueCode()}}))
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("callback after the secret was fixed = %d, want 200 (cache not invalidated?)", resp.StatusCode)
+	}
+}
