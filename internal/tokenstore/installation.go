@@ -75,6 +75,9 @@ type Installation struct {
 	UpdatedAt   time.Time
 	// RefreshedAt is the last successful refresh; zero before the first one.
 	RefreshedAt time.Time
+	// RefreshDueAt is when the refresher will next pick the installation up (its entry in the
+	// refresh-due index); zero when it is not in the index (not active). Read-only.
+	RefreshDueAt time.Time
 }
 
 // LogValue implements slog.LogValuer: ids, status, version, expiry and api_domain; no tokens.

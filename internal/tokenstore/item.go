@@ -113,6 +113,7 @@ func decodeInstallation(av map[string]types.AttributeValue) (Installation, error
 		InstalledAt:  fromText(it.InstalledAt),
 		UpdatedAt:    fromText(it.UpdatedAt),
 		RefreshedAt:  fromText(it.RefreshedAt),
+		RefreshDueAt: fromUnix(it.RefreshDueAt),
 	}, nil
 }
 
