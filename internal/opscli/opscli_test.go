@@ -1,0 +1,252 @@
+package opscli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/opscli"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+type fixture struct {
+	cli    *opscli.CLI
+	out    *bytes.Buffer
+	store  *tokenstore.Store
+	sqs    *sqs.Client
+	jobs   string
+	dlq    string
+	tokens []string
+	now    time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	cfg := testenv.AWS(t)
+	res := testenv.Provision(t)
+	db := dynamodb.NewFromConfig(cfg)
+	now := time.Now().UTC().Truncate(time.Second)
+	f := &fixture{
+		out:   &bytes.Buffer{},
+		store: &tokenstore.Store{DB: db, Table: res.TableName, Now: func() time.Time { return now }},
+		sqs:   sqs.NewFromConfig(cfg),
+		jobs:  res.JobsQueueURL,
+		dlq:   res.DeadLetterQueueURL,
+		now:   now,
+	}
+	f.cli = &opscli.CLI{
+		Store: f.store, Inventory: &tokenstore.Inventory{DB: db, Table: res.TableName},
+		SQS: f.sqs, JobsQueueURL: f.jobs, DeadLetterURL: f.dlq, Out: f.out,
+		Now: func() time.Time { return now },
+	}
+	return f
+}
+
+func (f *fixture) install(t *testing.T, company, user int64, expiresIn time.Duration) tokenstore.InstallationID {
+	t.Helper()
+	id := tokenstore.InstallationID{CompanyID: company, UserID: user}
+	in := tokenstore.Installation{
+		ID: id, AccessToken: "v1u:opscli-access-" + id.String(), RefreshToken: "1:1:opscli-refresh-" + id.String(),
+		APIDomain: "https://acme.pipedrive.com", Scopes: []string{"base"}, ExpiresAt: f.now.Add(expiresIn),
+	}
+	if _, err := f.store.Install(context.Background(), in); err != nil {
+		t.Fatalf("Install(%s) = %v", id, err)
+	}
+	f.tokens = append(f.tokens, in.AccessToken, in.RefreshToken)
+	return id
+}
+
+func (f *fixture) run(t *testing.T, args ...string) string {
+	t.Helper()
+	f.out.Reset()
+	if err := f.cli.Run(context.Background(), args); err != nil {
+		t.Fatalf("pdctl %s = %v", strings.Join(args, " "), err)
+	}
+	out := f.out.String()
+	for _, tok := range f.tokens {
+		if strings.Contains(out, tok) {
+			t.Errorf("pdctl %s printed a token", strings.Join(args, " "))
+		}
+	}
+	return out
+}
+
+func TestShowListDue(t *testing.T) {
+	f := newFixture(t)
+	due := f.install(t, 7, 1, 5*time.Minute)   // refresh due 5 min before expiry: now
+	later := f.install(t, 7, 2, 50*time.Minute) // due in 40 min
+	gone := f.install(t, 8, 3, time.Hour)
+	if _, err := f.store.Uninstall(context.Background(), gone); err != nil {
+		t.Fatal(err)
+	}
+
+	out := f.run(t, "show", "7:1")
+	for _, want := range []string{"status", "active", "access token", "present", "https://acme.pipedrive.com"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show 7:1 output lacks %q:\n%s", want, out)
+		}
+	}
+	var v opscli.View
+	if err := json.Unmarshal([]byte(f.run(t, "show", "8:3", "-json")), &v); err != nil {
+		t.Fatalf("show -json: %v", err)
+	}
+	if v.Status != "uninstalled" || v.HasAccessToken || v.HasRefreshToken || !v.RefreshDueAt.IsZero() {
+		t.Errorf("show 8:3 -json = %+v, want uninstalled without tokens or due time", v)
+	}
+
+	var views []opscli.View
+	if err := json.Unmarshal([]byte(f.run(t, "list", "-json")), &views); err != nil || len(views) != 3 {
+		t.Fatalf("list -json = %d views, %v; want 3", len(views), err)
+	}
+	if err := json.Unmarshal([]byte(f.run(t, "list", "-status", "uninstalled", "-json")), &views); err != nil || len(views) != 1 || views[0].UserID != 3 {
+		t.Errorf("list -status uninstalled = %+v, %v; want only 8:3", views, err)
+	}
+	if out := f.run(t, "list", "-limit", "2"); !strings.Contains(out, "(2)") {
+		t.Errorf("list -limit 2 did not stop at 2:\n%s", out)
+	}
+
+	if err := json.Unmarshal([]byte(f.run(t, "due", "-json")), &views); err != nil || len(views) != 1 || views[0].UserID != due.UserID {
+		t.Errorf("due = %+v, %v; want only %s", views, err, due)
+	}
+	if err := json.Unmarshal([]byte(f.run(t, "due", "-within", "1h", "-json")), &views); err != nil || len(views) != 2 || views[1].UserID != later.UserID {
+		t.Errorf("due -within 1h = %+v, %v; want %s then %s", views, err, due, later)
+	}
+}
+
+func TestRefreshCommandUsesTheRefreshFunc(t *testing.T) {
+	f := newFixture(t)
+	var gotID tokenstore.InstallationID
+	var gotForce bool
+	f.cli.Refresh = func(_ context.Context, id tokenstore.InstallationID, force bool) (string, error) {
+		gotID, gotForce = id, force
+		return "refreshed " + id.String(), nil
+	}
+	if out := f.run(t, "refresh", "-force", "7:1"); out != "refreshed 7:1\n" {
+		t.Errorf("refresh output = %q", out)
+	}
+	if gotID != (tokenstore.InstallationID{CompanyID: 7, UserID: 1}) || !gotForce {
+		t.Errorf("Refresh called with %s force=%v, want 7:1 force=true", gotID, gotForce)
+	}
+	f.cli.Refresh = func(context.Context, tokenstore.InstallationID, bool) (string, error) {
+		return "", errors.New("lease held by another refresher")
+	}
+	if err := f.cli.Run(context.Background(), []string{"refresh", "7:1"}); err == nil || !strings.Contains(err.Error(), "lease held") {
+		t.Errorf("refresh failure = %v, want the refresher's error", err)
+	}
+}
+
+func (f *fixture) deadLetter(t *testing.T, body, reason string) {
+	t.Helper()
+	_, err := f.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{
+		QueueUrl: aws.String(f.dlq), MessageBody: aws.String(body),
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+			"reason": {DataType: aws.String("String"), StringValue: aws.String(reason)},
+			"kind":   {DataType: aws.String("String"), StringValue: aws.String("api_call")},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+const customerData = "customer-data-never-printed"
+
+func job(id string) string {
+	return `{"id":"` + id + `","kind":"api_call","company_id":7,"user_id":1,"method":"POST","path":"/api/v1/deals","body":{"title":"` + customerData + `"}}`
+}
+
+func TestDLQPeekShowsReasonsNotBodies(t *testing.T) {
+	f := newFixture(t)
+	f.deadLetter(t, job("job-410"), "resource_gone")
+	f.deadLetter(t, `{"not":"a job"`, "malformed_job")
+
+	var dls []opscli.DeadLetter
+	out := f.run(t, "dlq", "peek", "-json")
+	if err := json.Unmarshal([]byte(out), &dls); err != nil || len(dls) != 2 {
+		t.Fatalf("dlq peek -json = %d, %v; want 2", len(dls), err)
+	}
+	byReason := map[string]opscli.DeadLetter{}
+	for _, d := range dls {
+		byReason[d.Attributes["reason"]] = d
+	}
+	if d := byReason["resource_gone"]; d.JobID != "job-410" || d.Path != "/api/v1/deals" || d.CompanyID != 7 {
+		t.Errorf("peek of job-410 = %+v", d)
+	}
+	if d := byReason["malformed_job"]; d.Invalid == "" {
+		t.Errorf("peek of a malformed job = %+v, want Invalid set", d)
+	}
+	if strings.Contains(out, customerData) {
+		t.Errorf("dlq peek printed a job body")
+	}
+}
+
+func TestDLQRedriveMovesJobsBack(t *testing.T) {
+	f := newFixture(t)
+	for _, id := range []string{"a", "b", "c"} {
+		f.deadLetter(t, job(id), "server_error")
+	}
+	if out := f.run(t, "dlq", "redrive", "-max", "2"); !strings.Contains(out, "moved 2 ") {
+		t.Errorf("redrive -max 2 = %q", out)
+	}
+	if out := f.run(t, "dlq", "redrive"); !strings.Contains(out, "moved 1 ") {
+		t.Errorf("second redrive = %q, want the remaining 1", out)
+	}
+	msgs := testenv.ReceiveAll(t, testenv.AWS(t), f.jobs, 10, 2*time.Second)
+	if len(msgs) != 3 {
+		t.Fatalf("jobs queue holds %d messages after redrive, want 3", len(msgs))
+	}
+	for _, m := range msgs {
+		if _, ok := m.MessageAttributes["reason"]; ok {
+			t.Errorf("redriven message kept the dead-letter reason attribute")
+		}
+		if !strings.Contains(aws.ToString(m.Body), customerData) {
+			t.Errorf("redriven body changed: %s", aws.ToString(m.Body))
+		}
+	}
+	if left := testenv.ReceiveAll(t, testenv.AWS(t), f.dlq, 10, 0); len(left) != 0 {
+		t.Errorf("DLQ still holds %d messages", len(left))
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	cli := &opscli.CLI{Out: &bytes.Buffer{}}
+	for _, args := range [][]string{
+		{},
+		{"nope"},
+		{"show"},
+		{"show", "7"},
+		{"show", "a:b"},
+		{"show", "-1:2"},
+		{"list", "-status", "weird"},
+		{"list", "-limit", "0"},
+		{"due", "-within", "-1m"},
+		{"due", "-within", "soon"},
+		{"refresh"},
+		{"dlq"},
+		{"dlq", "drop"},
+		{"dlq", "peek", "-max", "0"},
+	} {
+		if err := cli.Run(context.Background(), args); !errors.Is(err, opscli.ErrUsage) {
+			t.Errorf("pdctl %q = %v, want a usage error", args, err)
+		}
+	}
+	// Missing configuration is a clear error, not a nil-pointer panic.
+	for _, args := range [][]string{{"show", "1:2"}, {"list"}, {"due"}, {"refresh", "1:2"}, {"dlq", "peek"}, {"dlq", "redrive"}} {
+		if err := cli.Run(context.Background(), args); err == nil || errors.Is(err, opscli.ErrUsage) || !strings.Contains(err.Error(), "_") {
+			t.Errorf("pdctl %q without configuration = %v, want an error naming the variable", args, err)
+		}
+	}
+}
