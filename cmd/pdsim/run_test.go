@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 )
 
 // TestParseOptions checks defaults, environment and flag precedence, and bad values.
@@ -63,32 +63,12 @@ func TestParseOptions(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p.
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns the contents.
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRun starts the command, runs an install against it, checks faults through its access
 // log wrapper, and shuts it down with a request still hanging.
 func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	done := make(chan error, 1)
 	env := map[string]string{"PDSIM_CLIENT_SECRET": "s3cret-value"}
 	go func() {

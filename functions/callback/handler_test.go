@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -48,7 +47,7 @@ var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 // The whole run's log output and every secret the tests saw: TestMain checks, after all tests,
 // that no secret reached the log.
 var (
-	logSink = &syncBuffer{}
+	logSink = &testenv.Buffer{}
 	secrets = &secretSet{}
 )
 
@@ -61,24 +60,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of the handler's logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // secretSet collects values that must never be logged: tokens, codes, states, the client
@@ -126,32 +107,6 @@ func init() {
 	secrets.add("state key", testenv.StateKey)
 }
 
-// serialWrites lets one DynamoDB write reach moto at a time. moto checks a condition and
-// writes as two unlocked steps, so concurrent conditional writers can both win there, while
-// DynamoDB applies each conditional write atomically. The goroutines still race for the order.
-type serialWrites struct {
-	mu sync.Mutex
-	*dynamodb.Client
-}
-
-func (s *serialWrites) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.Client.PutItem(ctx, in, opts...)
-}
-
-func (s *serialWrites) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.Client.UpdateItem(ctx, in, opts...)
-}
-
-func (s *serialWrites) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.Client.DeleteItem(ctx, in, opts...)
-}
-
 // env is one test's world: its own table, queue, topic and secret in moto, its own simulator
 // and clock, and a handler wired as main.go wires it.
 type env struct {
@@ -182,7 +137,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		RedirectURI:  redirectURI,
 		Now:          clock.Now,
 	})
-	store := &tokenstore.Store{DB: &serialWrites{Client: dynamodb.NewFromConfig(cfg)}, Table: res.TableName, Now: clock.Now}
+	store := &tokenstore.Store{DB: testenv.SerialWrites(dynamodb.NewFromConfig(cfg)), Table: res.TableName, Now: clock.Now}
 	e := &env{
 		t:     t,
 		clock: clock,
@@ -1220,7 +1175,7 @@ func TestInstallWithBrokenSecretAlerts(t *testing.T) {
 // over the whole run's output.
 func TestLogNeverContainsSecrets(t *testing.T) {
 	e := newEnv(t)
-	var own syncBuffer
+	var own testenv.Buffer
 	e.h.Log = slog.New(slog.NewJSONHandler(io.MultiWriter(&own, logSink), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	install := e.handle(loadEvent(t, "install.json"))
 	back := e.authorize(install.Headers["Location"])

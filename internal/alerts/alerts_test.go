@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
@@ -22,27 +21,13 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-// serialWrites lets one conditional write reach moto at a time: moto checks a condition and
-// writes as two unlocked steps, so concurrent writers can both win there while DynamoDB applies
-// each conditional write atomically. The goroutines still race for the order.
-type serialWrites struct {
-	mu sync.Mutex
-	*dynamodb.Client
-}
-
-func (s *serialWrites) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.Client.PutItem(ctx, in, opts...)
-}
-
 // setup provisions the stack's resources in moto and subscribes an inbox to the alerts topic.
 func setup(t *testing.T) (*alerts.Publisher, *testenv.AlertInbox, *tokenstore.Store) {
 	t.Helper()
 	cfg := testenv.AWS(t)
 	res := testenv.Provision(t)
 	inbox := testenv.SubscribeAlerts(t, cfg, res.AlertsTopicARN)
-	store := &tokenstore.Store{DB: &serialWrites{Client: dynamodb.NewFromConfig(cfg)}, Table: res.TableName}
+	store := &tokenstore.Store{DB: testenv.DynamoDB(t), Table: res.TableName}
 	p := &alerts.Publisher{
 		SNS:      sns.NewFromConfig(cfg),
 		TopicARN: res.AlertsTopicARN,

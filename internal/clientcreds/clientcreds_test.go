@@ -105,26 +105,15 @@ func putSecret(t *testing.T, id, value string) {
 }
 
 // source returns a Source for id on a fake clock, logging into the returned buffer.
-func source(t *testing.T, id string) (*clientcreds.Source, *counting, *clock, *bytes.Buffer) {
+func source(t *testing.T, id string) (*clientcreds.Source, *counting, *clock, *testenv.Buffer) {
 	t.Helper()
 	clk := &clock{t: t0}
-	logs := &bytes.Buffer{}
+	logs := &testenv.Buffer{}
 	cnt := &counting{SecretsManager: sm(t)}
 	return &clientcreds.Source{
 		Client: cnt, SecretID: id, Now: clk.Now,
-		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, nil)),
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	}, cnt, clk, logs
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // assertNoSecrets fails if s shows any secret part used in these tests.

@@ -1,7 +1,6 @@
 package lambdarun_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,25 +12,8 @@ import (
 	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 )
-
-// syncBuffer collects the emulator's output from its goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func moduleRoot(t *testing.T) string {
 	t.Helper()
@@ -42,7 +24,7 @@ func moduleRoot(t *testing.T) string {
 	return dir
 }
 
-func startEcho(t *testing.T, timeout time.Duration) (*lambdarun.Function, *syncBuffer) {
+func startEcho(t *testing.T, timeout time.Duration) (*lambdarun.Function, *testenv.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -55,7 +37,7 @@ func startEcho(t *testing.T, timeout time.Duration) (*lambdarun.Function, *syncB
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	f, err := lambdarun.Start(ctx, lambdarun.Options{
 		RIE: rie, Bootstrap: bin, Name: "echo", Timeout: timeout, Output: out,
 		Env: []string{"ECHO_ENV=passed"},

@@ -5,29 +5,12 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/localstack"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDemoRunsTheRealBootstrap is the end-to-end test of `make run`: the callback binary under
 // the emulator, moto, the simulator, install, reload and uninstall.
@@ -38,7 +21,7 @@ func TestDemoRunsTheRealBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	st, err := localstack.Start(ctx, localstack.Config{Root: root, WorkDir: t.TempDir(), FunctionOutput: logs})
 	if err != nil {
 		t.Fatalf("Start: %v", err)

@@ -86,7 +86,7 @@ func (f *fixture) run(t *testing.T, args ...string) string {
 
 func TestShowListDue(t *testing.T) {
 	f := newFixture(t)
-	due := f.install(t, 7, 1, 5*time.Minute)   // refresh due 5 min before expiry: now
+	due := f.install(t, 7, 1, 5*time.Minute)    // refresh due 5 min before expiry: now
 	later := f.install(t, 7, 2, 50*time.Minute) // due in 40 min
 	gone := f.install(t, 8, 3, time.Hour)
 	if _, err := f.store.Uninstall(context.Background(), gone); err != nil {

@@ -1,7 +1,8 @@
-// Package pdapi is a minimal client for the Pipedrive REST API at {api_domain}/api/v1/…: today
-// only what the install path needs (Me). Requests go through one method, do, that later calls
-// can reuse: it validates the api_domain before sending a token, limits the body read, and turns
-// every non-2xx answer into a *pderrors.Error classified by pderrors.ClassifyAPI.
+// Package pdapi is a minimal client for the Pipedrive REST API at {api_domain}/api/v1/… and
+// /api/v2/…: Me (users/me, for the install path), Webhooks and CreateWebhook (the app's
+// webhooks), and Do, a generic call for any job. Every request goes through one method, do:
+// it validates the api_domain before sending a token, limits the body read, and turns every
+// non-2xx answer into a *pderrors.Error classified by pderrors.ClassifyAPI.
 //
 // The api_domain is passed per call, not stored, because Pipedrive may move a company: callers
 // pass the latest value from the token answer. It must satisfy pdoauth.ValidateAPIDomain (https,
@@ -39,6 +40,19 @@ var (
 	ErrMalformedResponse = errors.New("pdapi: malformed response")
 	// ErrBodyTooLarge: a 2xx answer longer than MaxBodyBytes.
 	ErrBodyTooLarge = errors.New("pdapi: response body too large")
+	// ErrInvalidRequest: a request this package refuses to send (empty token, a path outside
+	// /api/, a body that is not JSON).
+	ErrInvalidRequest = errors.New("pdapi: invalid request")
+)
+
+// Reasons of the decisions this package makes itself, for requests it refuses to send. Both
+// are DeadLetter: sending the same request again cannot succeed.
+const (
+	// ReasonUntrustedAPIDomain: the api_domain fails pdoauth.ValidateAPIDomain (with Alert:
+	// a stored api_domain an access token must not be sent to needs a person).
+	ReasonUntrustedAPIDomain pderrors.Reason = "untrusted_api_domain"
+	// ReasonInvalidRequest: ErrInvalidRequest.
+	ReasonInvalidRequest pderrors.Reason = "invalid_request"
 )
 
 // Client calls the Pipedrive REST API. The zero value is ready to use. A Client is safe for
@@ -66,9 +80,12 @@ type Me struct {
 // ErrMalformedResponse.
 func (c *Client) Me(ctx context.Context, apiDomain, accessToken string) (Me, error) {
 	const op = "GET /api/v1/users/me"
-	status, _, body, err := c.do(ctx, http.MethodGet, apiDomain, "/api/v1/users/me", accessToken, nil)
+	resp, err := c.do(ctx, http.MethodGet, apiDomain, "/api/v1/users/me", accessToken, nil)
 	if err != nil {
 		return Me{}, err
+	}
+	if resp.Truncated {
+		return Me{}, malformed(op, resp.Status, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, MaxBodyBytes))
 	}
 	var env struct {
 		Data *struct {
@@ -80,11 +97,11 @@ func (c *Client) Me(ctx context.Context, apiDomain, accessToken string) (Me, err
 			CompanyDomain string  `json:"company_domain"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return Me{}, malformed(op, status, fmt.Errorf("%w: %s", ErrMalformedResponse, jsonProblem(err)))
+	if err := json.Unmarshal(resp.Body, &env); err != nil {
+		return Me{}, malformed(op, resp.Status, fmt.Errorf("%w: %s", ErrMalformedResponse, jsonProblem(err)))
 	}
 	if env.Data == nil || env.Data.ID <= 0 || env.Data.CompanyID <= 0 {
-		return Me{}, malformed(op, status, fmt.Errorf("%w: no user id or company_id", ErrMalformedResponse))
+		return Me{}, malformed(op, resp.Status, fmt.Errorf("%w: no user id or company_id", ErrMalformedResponse))
 	}
 	d := env.Data
 	return Me{
@@ -93,33 +110,63 @@ func (c *Client) Me(ctx context.Context, apiDomain, accessToken string) (Me, err
 	}, nil
 }
 
-// do sends one request to apiDomain+path with the bearer token and, when body is not nil, a
-// JSON body. It returns the status, headers and body (read up to MaxBodyBytes) of a 2xx answer;
-// any other answer becomes a *pderrors.Error from ClassifyAPI wrapping ErrStatus. Transport
-// failures are wrapped with %w so pderrors.DecisionOf can classify them. Redirects are returned
-// as answers, not followed (and so classified as unexpected): a token must not travel on.
-func (c *Client) do(ctx context.Context, method, apiDomain, path, token string, body any) (int, http.Header, []byte, error) {
+// Response is one answer of the API, as Do returns it.
+type Response struct {
+	// Status is the HTTP status code.
+	Status int
+	// Header holds the response headers (x-ratelimit-*, Retry-After, …).
+	Header http.Header
+	// Body is the response body, at most MaxBodyBytes of it.
+	Body []byte
+	// Truncated reports that the body was longer than MaxBodyBytes and Body holds only its
+	// first MaxBodyBytes.
+	Truncated bool
+}
+
+// Do sends method path to apiDomain with the bearer token and, when body is not nil, body as
+// the JSON request body (it must be valid JSON). path must start with "/api/"; it may carry a
+// query string.
+//
+// A 2xx answer returns the Response and a nil error, also when its body was cut at
+// MaxBodyBytes (Response.Truncated): Pipedrive has done the work, and retrying would do it
+// twice. Any other answer returns the Response (status, headers and the start of the body)
+// together with a *pderrors.Error whose Decision comes from pderrors.ClassifyAPI and which
+// wraps ErrStatus. A transport failure returns a zero Response and an error pderrors.DecisionOf
+// classifies (timeouts and network failures: Retry). Errors never contain the token or a body.
+func (c *Client) Do(ctx context.Context, method, apiDomain, path, accessToken string, body []byte) (Response, error) {
+	op := method + " " + route(path)
+	if !strings.HasPrefix(path, "/api/") {
+		return Response{}, refused(op, ReasonInvalidRequest, false, fmt.Errorf("%w: path must start with /api/", ErrInvalidRequest))
+	}
+	if body != nil && !json.Valid(body) {
+		return Response{}, refused(op, ReasonInvalidRequest, false, fmt.Errorf("%w: request body is not valid JSON", ErrInvalidRequest))
+	}
+	return c.do(ctx, method, apiDomain, path, accessToken, body)
+}
+
+// do sends one request to apiDomain+path with the bearer token and, when body is not nil, the
+// JSON body. It reads the answer's body up to MaxBodyBytes. A non-2xx answer is returned with
+// a *pderrors.Error from ClassifyAPI wrapping ErrStatus. Transport failures are wrapped with %w
+// so pderrors.DecisionOf can classify them. Redirects are returned as answers, not followed
+// (and so classified as unexpected): a token must not travel on.
+func (c *Client) do(ctx context.Context, method, apiDomain, path, token string, body []byte) (Response, error) {
 	// Op names the route, never a query string (it may carry ids or filters).
-	route, _, _ := strings.Cut(path, "?")
-	op := method + " " + route
+	op := method + " " + route(path)
 	base, err := pdoauth.ValidateAPIDomain(apiDomain)
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("pdapi: %s: %w", op, err)
+		// Retrying cannot make a stored api_domain trustworthy; a person must look.
+		return Response{}, refused(op, ReasonUntrustedAPIDomain, true, err)
 	}
 	if token == "" {
-		return 0, nil, nil, fmt.Errorf("pdapi: %s: empty access token", op)
+		return Response{}, refused(op, ReasonInvalidRequest, false, fmt.Errorf("%w: empty access token", ErrInvalidRequest))
 	}
 	var reqBody io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, nil, fmt.Errorf("pdapi: %s: encode body: %w", op, err)
-		}
-		reqBody = bytes.NewReader(b)
+		reqBody = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, base+path, reqBody)
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("pdapi: %s: build request: %w", op, err)
+		return Response{}, fmt.Errorf("pdapi: %s: build request: %w", op, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
@@ -128,26 +175,37 @@ func (c *Client) do(ctx context.Context, method, apiDomain, path, token string, 
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("pdapi: %s: %w", op, err)
+		return Response{}, fmt.Errorf("pdapi: %s: %w", op, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("pdapi: %s: read response (http %d): %w", op, resp.StatusCode, err)
+		return Response{}, fmt.Errorf("pdapi: %s: read response (http %d): %w", op, resp.StatusCode, err)
 	}
-	tooLarge := len(data) > MaxBodyBytes
-	if tooLarge {
+	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+	if len(data) > MaxBodyBytes {
 		// A truncated error body still classifies by its status.
-		data = data[:MaxBodyBytes]
+		out.Body, out.Truncated = data[:MaxBodyBytes], true
 	}
-	d := pderrors.ClassifyAPI(resp.StatusCode, resp.Header, data)
+	d := pderrors.ClassifyAPI(resp.StatusCode, resp.Header, out.Body)
 	if d.Action != pderrors.Succeed {
-		return 0, nil, nil, &pderrors.Error{Op: op, Decision: d, Err: fmt.Errorf("%w (http %d)", ErrStatus, resp.StatusCode)}
+		return out, &pderrors.Error{Op: op, Decision: d, Err: fmt.Errorf("%w (http %d)", ErrStatus, resp.StatusCode)}
 	}
-	if tooLarge {
-		return 0, nil, nil, malformed(op, resp.StatusCode, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, MaxBodyBytes))
-	}
-	return resp.StatusCode, resp.Header, data, nil
+	return out, nil
+}
+
+// route is path without its query string.
+func route(path string) string {
+	r, _, _ := strings.Cut(path, "?")
+	return r
+}
+
+// refused is the error for a request this package will not send: DeadLetter, since sending it
+// again cannot succeed. The message is err's text, which never holds a token or body.
+func refused(op string, reason pderrors.Reason, alert bool, err error) error {
+	return &pderrors.Error{Op: "pdapi: " + op, Err: err, Decision: pderrors.Decision{
+		Action: pderrors.DeadLetter, Alert: alert, Reason: reason, Message: err.Error(),
+	}}
 }
 
 // malformed is the error for a 2xx answer we cannot use. Retry with Alert: a proxy page or a

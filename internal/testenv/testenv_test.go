@@ -3,19 +3,26 @@ package testenv_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
@@ -266,4 +273,129 @@ func TestFreePort(t *testing.T) {
 		t.Fatalf("listen on FreePort() %d = %v", port, err)
 	}
 	l.Close()
+}
+
+// TestSerialDynamoDBWritesOneAtATime races conditional writes on one item through two
+// SerialDynamoDB values, both reaching moto via a proxy that counts requests in flight: no
+// two writes may overlap, even from different wrappers (the lock is the binary's, not the
+// wrapper's), and in every round exactly one writer wins, as on DynamoDB.
+func TestSerialDynamoDBWritesOneAtATime(t *testing.T) {
+	r := testenv.Provision(t)
+	proxy := newInFlightProxy(t, testenv.Endpoint(t))
+	client := func() *dynamodb.Client {
+		return dynamodb.NewFromConfig(testenv.AWS(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
+	}
+	dbs := []*testenv.SerialDynamoDB{testenv.SerialWrites(client()), testenv.SerialWrites(client())}
+	ctx := t.Context()
+	key := map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: "serial-race"}}
+	const rounds, writers = 5, 16
+	for round := range rounds {
+		var (
+			wg   sync.WaitGroup
+			wins atomic.Int32
+		)
+		for w := range writers {
+			wg.Go(func() {
+				_, err := dbs[w%len(dbs)].UpdateItem(ctx, &dynamodb.UpdateItemInput{
+					TableName:                 aws.String(r.TableName),
+					Key:                       key,
+					UpdateExpression:          aws.String("SET #r = :next"),
+					ConditionExpression:       aws.String("attribute_not_exists(#r) OR #r = :cur"),
+					ExpressionAttributeNames:  map[string]string{"#r": "serial_round"},
+					ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":cur": num(round), ":next": num(round + 1)},
+				})
+				var failed *dbtypes.ConditionalCheckFailedException
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case !errors.As(err, &failed):
+					t.Errorf("UpdateItem(round %d) = %v, want nil or ConditionalCheckFailedException", round, err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := wins.Load(); n != 1 {
+			t.Errorf("round %d: %d of %d conditional writers won, want exactly 1", round, n, writers)
+		}
+	}
+	if got := proxy.max(); got != 1 {
+		t.Errorf("SerialDynamoDB let %d writes reach moto at once, want 1", got)
+	}
+	if got := proxy.requests.Load(); got != rounds*writers {
+		t.Errorf("proxy saw %d requests, want %d: the test did not go through it", got, rounds*writers)
+	}
+}
+
+// inFlightProxy forwards to moto and records the most requests it had in flight at once.
+type inFlightProxy struct {
+	URL                string
+	inFlight, requests atomic.Int32
+
+	mu          sync.Mutex
+	maxInFlight int32
+}
+
+// max returns the most requests that were in flight at once.
+func (p *inFlightProxy) max() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.maxInFlight
+}
+
+func newInFlightProxy(t *testing.T, target string) *inFlightProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatalf("url.Parse(%q) = %v", target, err)
+	}
+	p := &inFlightProxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.requests.Add(1)
+		n := p.inFlight.Add(1)
+		defer p.inFlight.Add(-1)
+		p.mu.Lock()
+		p.maxInFlight = max(p.maxInFlight, n)
+		p.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL
+	return p
+}
+
+func num(n int) dbtypes.AttributeValue {
+	return &dbtypes.AttributeValueMemberN{Value: strconv.Itoa(n)}
+}
+
+// TestBufferConcurrentWrites writes lines from many goroutines while reading: under -race a
+// missing lock fails, and every line must arrive whole.
+func TestBufferConcurrentWrites(t *testing.T) {
+	var b testenv.Buffer
+	const writers, lines = 8, 100
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range lines {
+				fmt.Fprintf(&b, "w%d-%d\n", w, i)
+				_ = b.String()
+			}
+		})
+	}
+	wg.Wait()
+	got := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(got) != writers*lines {
+		t.Fatalf("Buffer holds %d lines, want %d", len(got), writers*lines)
+	}
+	seen := map[string]bool{}
+	for _, l := range got {
+		seen[l] = true
+	}
+	for w := range writers {
+		for i := range lines {
+			if l := fmt.Sprintf("w%d-%d", w, i); !seen[l] {
+				t.Fatalf("Buffer.String() lacks line %q", l)
+			}
+		}
+	}
 }
