@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/fakeclock"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 )
 
@@ -28,24 +29,6 @@ const (
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-
-// clock is a settable fake clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // counting wraps the real Secrets Manager client and counts GetSecretValue calls; when gate is
 // not nil every call waits for it to close.
@@ -105,9 +88,9 @@ func putSecret(t *testing.T, id, value string) {
 }
 
 // source returns a Source for id on a fake clock, logging into the returned buffer.
-func source(t *testing.T, id string) (*clientcreds.Source, *counting, *clock, *testenv.Buffer) {
+func source(t *testing.T, id string) (*clientcreds.Source, *counting, *fakeclock.Clock, *testenv.Buffer) {
 	t.Helper()
-	clk := &clock{t: t0}
+	clk := fakeclock.New(t0)
 	logs := &testenv.Buffer{}
 	cnt := &counting{SecretsManager: sm(t)}
 	return &clientcreds.Source{

@@ -15,7 +15,7 @@ import (
 func (s *Server) adminRoutes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /_sim/faults", s.adminListFaults)
-	m.HandleFunc("POST /_sim/faults", s.adminInjectFault)
+	m.HandleFunc("POST /_sim/faults", adminJSON(http.StatusCreated, http.StatusBadRequest, s.adminInjectFault))
 	m.HandleFunc("DELETE /_sim/faults", s.adminClearFaults)
 	m.HandleFunc("DELETE /_sim/faults/{id}", s.adminRemoveFault)
 	m.HandleFunc("POST /_sim/release-hung", s.adminReleaseHung)
@@ -24,18 +24,18 @@ func (s *Server) adminRoutes() {
 	m.HandleFunc("GET /_sim/counters", s.adminCounters)
 	m.HandleFunc("DELETE /_sim/counters", s.adminResetCounters)
 	m.HandleFunc("GET /_sim/users", s.adminListUsers)
-	m.HandleFunc("POST /_sim/users", s.adminAddUser)
-	m.HandleFunc("POST /_sim/acting-user", s.adminActingUser)
-	m.HandleFunc("POST /_sim/authorize-mode", s.adminAuthorizeMode)
-	m.HandleFunc("POST /_sim/codes", s.adminIssueCode)
-	m.HandleFunc("POST /_sim/tokens", s.adminIssueToken)
-	m.HandleFunc("POST /_sim/api-tokens", s.adminAddAPIToken)
-	m.HandleFunc("POST /_sim/expire-access-tokens", s.adminExpireAccessTokens)
-	m.HandleFunc("POST /_sim/revoke-user", s.adminRevokeUser)
+	m.HandleFunc("POST /_sim/users", adminJSON(http.StatusCreated, http.StatusBadRequest, s.adminAddUser))
+	m.HandleFunc("POST /_sim/acting-user", adminJSON(http.StatusNoContent, http.StatusNotFound, s.adminActingUser))
+	m.HandleFunc("POST /_sim/authorize-mode", adminJSON(http.StatusNoContent, http.StatusBadRequest, s.adminAuthorizeMode))
+	m.HandleFunc("POST /_sim/codes", adminJSON(http.StatusCreated, http.StatusNotFound, s.adminIssueCode))
+	m.HandleFunc("POST /_sim/tokens", adminJSON(http.StatusCreated, http.StatusNotFound, s.adminIssueToken))
+	m.HandleFunc("POST /_sim/api-tokens", adminJSON(http.StatusCreated, http.StatusNotFound, s.adminAddAPIToken))
+	m.HandleFunc("POST /_sim/expire-access-tokens", adminJSON(http.StatusOK, http.StatusBadRequest, s.adminExpireAccessTokens))
+	m.HandleFunc("POST /_sim/revoke-user", adminJSON(http.StatusOK, http.StatusBadRequest, s.adminRevokeUser))
 	m.HandleFunc("POST /_sim/uninstall", s.adminUninstall)
 	m.HandleFunc("GET /_sim/webhooks", s.adminWebhooks)
-	m.HandleFunc("POST /_sim/gone", s.adminGone)
-	m.HandleFunc("POST /_sim/api-domain", s.adminAPIDomain)
+	m.HandleFunc("POST /_sim/gone", adminJSON(http.StatusNoContent, http.StatusBadRequest, s.adminGone))
+	m.HandleFunc("POST /_sim/api-domain", adminJSON(http.StatusNoContent, http.StatusBadRequest, s.adminAPIDomain))
 	m.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusNotFound, errors.New("no such admin endpoint"))
 	})
@@ -58,6 +58,27 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// adminJSON serves an admin endpoint that takes a JSON body of type Req: it answers okStatus
+// with do's result as JSON (204: no body), or errStatus {"error"} when do fails.
+func adminJSON[Req any](okStatus, errStatus int, do func(r *http.Request, req Req) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if !decodeAdmin(w, r, &req) {
+			return
+		}
+		out, err := do(r, req)
+		if err != nil {
+			adminError(w, errStatus, err)
+			return
+		}
+		if okStatus == http.StatusNoContent {
+			w.WriteHeader(okStatus)
+			return
+		}
+		writeJSON(w, okStatus, out)
+	}
+}
+
 // userRequest is the body of endpoints that name a user.
 type userRequest struct {
 	UserID int64 `json:"user_id"`
@@ -68,17 +89,13 @@ func (s *Server) adminListFaults(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Faults())
 }
 
-// adminInjectFault serves POST /_sim/faults with a Fault body; answers 201 {"id"}.
-func (s *Server) adminInjectFault(w http.ResponseWriter, r *http.Request) {
-	var f Fault
-	if !decodeAdmin(w, r, &f) {
-		return
-	}
+// adminInjectFault serves POST /_sim/faults with a Fault body: {"id"}; an invalid fault is an
+// error.
+func (s *Server) adminInjectFault(_ *http.Request, f Fault) (any, error) {
 	if err := f.Validate(); err != nil {
-		adminError(w, http.StatusBadRequest, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": s.Inject(f)})
+	return map[string]string{"id": s.Inject(f)}, nil
 }
 
 // adminClearFaults serves DELETE /_sim/faults.
@@ -148,117 +165,75 @@ func (s *Server) adminListUsers(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Users())
 }
 
-// adminAddUser serves POST /_sim/users with a User body.
-func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request) {
-	var u User
-	if !decodeAdmin(w, r, &u) {
-		return
-	}
+// adminAddUser serves POST /_sim/users with a User body: {"id"}.
+func (s *Server) adminAddUser(_ *http.Request, u User) (any, error) {
 	if err := s.AddUser(u); err != nil {
-		adminError(w, http.StatusBadRequest, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, map[string]int64{"id": u.ID})
+	return map[string]int64{"id": u.ID}, nil
 }
 
 // adminActingUser serves POST /_sim/acting-user {"user_id"}.
-func (s *Server) adminActingUser(w http.ResponseWriter, r *http.Request) {
-	var req userRequest
-	if !decodeAdmin(w, r, &req) {
-		return
-	}
-	if err := s.SetActingUser(req.UserID); err != nil {
-		adminError(w, http.StatusNotFound, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+func (s *Server) adminActingUser(_ *http.Request, req userRequest) (any, error) {
+	return nil, s.SetActingUser(req.UserID)
+}
+
+// authorizeModeRequest is the body of POST /_sim/authorize-mode.
+type authorizeModeRequest struct {
+	Mode AuthorizeMode `json:"mode"`
 }
 
 // adminAuthorizeMode serves POST /_sim/authorize-mode {"mode"}.
-func (s *Server) adminAuthorizeMode(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Mode AuthorizeMode `json:"mode"`
-	}
-	if !decodeAdmin(w, r, &req) {
-		return
-	}
-	if err := s.SetAuthorizeMode(req.Mode); err != nil {
-		adminError(w, http.StatusBadRequest, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+func (s *Server) adminAuthorizeMode(_ *http.Request, req authorizeModeRequest) (any, error) {
+	return nil, s.SetAuthorizeMode(req.Mode)
+}
+
+// issueCodeRequest is the body of POST /_sim/codes.
+type issueCodeRequest struct {
+	UserID      int64  `json:"user_id"`
+	RedirectURI string `json:"redirect_uri"`
 }
 
 // adminIssueCode serves POST /_sim/codes {"user_id","redirect_uri"}: {"code"}.
-func (s *Server) adminIssueCode(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		UserID      int64  `json:"user_id"`
-		RedirectURI string `json:"redirect_uri"`
-	}
-	if !decodeAdmin(w, r, &req) {
-		return
-	}
+func (s *Server) adminIssueCode(_ *http.Request, req issueCodeRequest) (any, error) {
 	if req.RedirectURI == "" {
 		req.RedirectURI = s.cfg.RedirectURI
 	}
 	code := s.IssueCode(req.UserID, req.RedirectURI)
 	if code == "" {
-		adminError(w, http.StatusNotFound, ErrUnknownUser)
-		return
+		return nil, ErrUnknownUser
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"code": code})
+	return map[string]string{"code": code}, nil
 }
 
 // adminIssueToken serves POST /_sim/tokens {"user_id"}: a token response.
-func (s *Server) adminIssueToken(w http.ResponseWriter, r *http.Request) {
-	var req userRequest
-	if !decodeAdmin(w, r, &req) {
-		return
-	}
+func (s *Server) adminIssueToken(r *http.Request, req userRequest) (any, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	u, ok := s.users[req.UserID]
-	var tok Token
-	if ok {
-		tok = s.issueLocked(r, s.grantForLocked(u))
-	}
-	s.mu.Unlock()
 	if !ok {
-		adminError(w, http.StatusNotFound, ErrUnknownUser)
-		return
+		return nil, ErrUnknownUser
 	}
-	writeJSON(w, http.StatusCreated, tok)
+	return s.issueLocked(r, s.grantForLocked(u)), nil
 }
 
 // adminAddAPIToken serves POST /_sim/api-tokens {"user_id"}: {"api_token"}.
-func (s *Server) adminAddAPIToken(w http.ResponseWriter, r *http.Request) {
-	var req userRequest
-	if !decodeAdmin(w, r, &req) {
-		return
-	}
+func (s *Server) adminAddAPIToken(_ *http.Request, req userRequest) (any, error) {
 	tok := s.AddAPIToken(req.UserID)
 	if tok == "" {
-		adminError(w, http.StatusNotFound, ErrUnknownUser)
-		return
+		return nil, ErrUnknownUser
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"api_token": tok})
+	return map[string]string{"api_token": tok}, nil
 }
 
 // adminExpireAccessTokens serves POST /_sim/expire-access-tokens {"user_id"}: {"expired"}.
-func (s *Server) adminExpireAccessTokens(w http.ResponseWriter, r *http.Request) {
-	var req userRequest
-	if !decodeAdmin(w, r, &req) {
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]int{"expired": s.ExpireAccessTokens(req.UserID)})
+func (s *Server) adminExpireAccessTokens(_ *http.Request, req userRequest) (any, error) {
+	return map[string]int{"expired": s.ExpireAccessTokens(req.UserID)}, nil
 }
 
 // adminRevokeUser serves POST /_sim/revoke-user {"user_id"}: {"revoked"}.
-func (s *Server) adminRevokeUser(w http.ResponseWriter, r *http.Request) {
-	var req userRequest
-	if !decodeAdmin(w, r, &req) {
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]int{"revoked": s.RevokeUser(req.UserID)})
+func (s *Server) adminRevokeUser(_ *http.Request, req userRequest) (any, error) {
+	return map[string]int{"revoked": s.RevokeUser(req.UserID)}, nil
 }
 
 // adminUninstall serves POST /_sim/uninstall: sends the uninstall request and answers
@@ -329,31 +304,28 @@ func (s *Server) adminWebhooks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// goneRequest is the body of POST /_sim/gone.
+type goneRequest struct {
+	Path string `json:"path"`
+}
+
 // adminGone serves POST /_sim/gone {"path"}: that path answers 410 from now on.
-func (s *Server) adminGone(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Path string `json:"path"`
-	}
-	if !decodeAdmin(w, r, &req) {
-		return
-	}
+func (s *Server) adminGone(_ *http.Request, req goneRequest) (any, error) {
 	if req.Path == "" || req.Path[0] != '/' {
-		adminError(w, http.StatusBadRequest, errors.New("path must start with /"))
-		return
+		return nil, errors.New("path must start with /")
 	}
 	s.AddGonePath(req.Path)
-	w.WriteHeader(http.StatusNoContent)
+	return nil, nil
+}
+
+// apiDomainRequest is the body of POST /_sim/api-domain.
+type apiDomainRequest struct {
+	CompanyID int64  `json:"company_id"`
+	APIDomain string `json:"api_domain"`
 }
 
 // adminAPIDomain serves POST /_sim/api-domain {"company_id","api_domain"}.
-func (s *Server) adminAPIDomain(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		CompanyID int64  `json:"company_id"`
-		APIDomain string `json:"api_domain"`
-	}
-	if !decodeAdmin(w, r, &req) {
-		return
-	}
+func (s *Server) adminAPIDomain(_ *http.Request, req apiDomainRequest) (any, error) {
 	s.SetAPIDomain(req.CompanyID, req.APIDomain)
-	w.WriteHeader(http.StatusNoContent)
+	return nil, nil
 }

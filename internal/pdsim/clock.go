@@ -1,40 +1,17 @@
 package pdsim
 
 import (
-	"sync"
 	"time"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/fakeclock"
 )
 
-// Clock is a fake clock for tests: it stands still until Advance or Set moves it. Pass its Now
-// method as Config.Now. A Clock is safe for concurrent use; its zero value reads the zero time,
-// so build one with NewClock.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is a fake clock for tests (see fakeclock.Clock): it stands still until Advance or Set
+// moves it. Pass its Now method as Config.Now. It is safe for concurrent use; build one with
+// NewClock.
+type Clock = fakeclock.Clock
 
 // NewClock returns a Clock reading t.
 func NewClock(t time.Time) *Clock {
-	return &Clock{now: t}
-}
-
-// Now returns the clock's current time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d (backward if d is negative).
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// Set moves the clock to t.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
+	return fakeclock.New(t)
 }

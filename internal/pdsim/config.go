@@ -1,6 +1,7 @@
 package pdsim
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -94,55 +95,25 @@ type Config struct {
 
 // withDefaults returns c with every zero field replaced by its default.
 func (c Config) withDefaults() Config {
-	if c.ClientID == "" {
-		c.ClientID = DefaultClientID
-	}
-	if c.ClientSecret == "" {
-		c.ClientSecret = DefaultClientSecret
-	}
-	if c.RedirectURI == "" {
-		c.RedirectURI = DefaultRedirectURI
-	}
-	if c.UserID == 0 {
-		c.UserID = DefaultUserID
-	}
-	if c.CompanyID == 0 {
-		c.CompanyID = DefaultCompanyID
-	}
-	if c.CompanyDomain == "" {
-		c.CompanyDomain = DefaultCompanyDomain
-	}
-	if c.CompanyName == "" {
-		c.CompanyName = DefaultCompanyName
-	}
-	if c.Name == "" {
-		c.Name = DefaultUserName
-	}
-	if c.Email == "" {
-		c.Email = DefaultUserEmail
-	}
+	c.ClientID = cmp.Or(c.ClientID, DefaultClientID)
+	c.ClientSecret = cmp.Or(c.ClientSecret, DefaultClientSecret)
+	c.RedirectURI = cmp.Or(c.RedirectURI, DefaultRedirectURI)
+	c.UserID = cmp.Or(c.UserID, DefaultUserID)
+	c.CompanyID = cmp.Or(c.CompanyID, DefaultCompanyID)
+	c.CompanyDomain = cmp.Or(c.CompanyDomain, DefaultCompanyDomain)
+	c.CompanyName = cmp.Or(c.CompanyName, DefaultCompanyName)
+	c.Name = cmp.Or(c.Name, DefaultUserName)
+	c.Email = cmp.Or(c.Email, DefaultUserEmail)
 	if len(c.Scopes) == 0 {
 		c.Scopes = DefaultScopes
 	}
 	c.Scopes = slices.Clone(c.Scopes)
-	if c.AccessTokenTTL <= 0 {
-		c.AccessTokenTTL = DefaultAccessTokenTTL
-	}
-	if c.RefreshTokenTTL <= 0 {
-		c.RefreshTokenTTL = DefaultRefreshTokenTTL
-	}
-	if c.CodeTTL <= 0 {
-		c.CodeTTL = DefaultCodeTTL
-	}
-	if c.RateLimit <= 0 {
-		c.RateLimit = DefaultRateLimit
-	}
-	if c.RateWindow <= 0 {
-		c.RateWindow = DefaultRateWindow
-	}
-	if c.WebhookLimit <= 0 {
-		c.WebhookLimit = DefaultWebhookLimit
-	}
+	c.AccessTokenTTL = positiveOr(c.AccessTokenTTL, DefaultAccessTokenTTL)
+	c.RefreshTokenTTL = positiveOr(c.RefreshTokenTTL, DefaultRefreshTokenTTL)
+	c.CodeTTL = positiveOr(c.CodeTTL, DefaultCodeTTL)
+	c.RateLimit = positiveOr(c.RateLimit, DefaultRateLimit)
+	c.RateWindow = positiveOr(c.RateWindow, DefaultRateWindow)
+	c.WebhookLimit = positiveOr(c.WebhookLimit, DefaultWebhookLimit)
 	if c.GonePaths == nil {
 		c.GonePaths = DefaultGonePaths
 	}
@@ -150,9 +121,7 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
+	c.Seed = cmp.Or(c.Seed, 1)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -160,6 +129,15 @@ func (c Config) withDefaults() Config {
 		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	return c
+}
+
+// positiveOr returns v when it is positive, else def: a zero or negative limit, TTL or window
+// means the default.
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // User is one Pipedrive user in one company: who approves an authorization and whom the tokens

@@ -77,31 +77,27 @@ func (in input) str(key string) (v string, present bool, err error) {
 
 // num returns a number field, accepting numeric strings (form bodies).
 func (in input) num(key string) (v float64, present bool, err error) {
-	raw, ok := in[key]
-	if !ok || raw == nil {
-		return 0, ok, nil
-	}
-	var s string
-	switch x := raw.(type) {
-	case json.Number:
-		s = x.String()
-	case string:
-		s = x
-	default:
-		return 0, true, fmt.Errorf("%s must be a number", key)
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, true, fmt.Errorf("%s must be a number", key)
-	}
-	return f, true, nil
+	return number(in, key, "a number", func(s string) (float64, bool) {
+		f, err := strconv.ParseFloat(s, 64)
+		return f, err == nil
+	})
 }
 
 // id returns an integer id field; null clears it (present, 0).
 func (in input) id(key string) (v int64, present bool, err error) {
+	return number(in, key, "an integer", func(s string) (int64, bool) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil && n >= 0
+	})
+}
+
+// number returns the field key parsed by parse, from a JSON number or, as form bodies send
+// it, a string; null is present with the zero value. Another type, or text parse rejects,
+// is the error "<key> must be <what>".
+func number[T any](in input, key, what string, parse func(string) (T, bool)) (v T, present bool, err error) {
 	raw, ok := in[key]
 	if !ok || raw == nil {
-		return 0, ok, nil
+		return v, ok, nil
 	}
 	var s string
 	switch x := raw.(type) {
@@ -110,11 +106,11 @@ func (in input) id(key string) (v int64, present bool, err error) {
 	case string:
 		s = x
 	default:
-		return 0, true, fmt.Errorf("%s must be an integer", key)
+		return v, true, fmt.Errorf("%s must be %s", key, what)
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, true, fmt.Errorf("%s must be an integer", key)
+	n, ok := parse(s)
+	if !ok {
+		return v, true, fmt.Errorf("%s must be %s", key, what)
 	}
 	return n, true, nil
 }
@@ -162,10 +158,14 @@ func (in input) contacts(key string) (v []contact, present bool, err error) {
 	return nil, true, bad
 }
 
-// pathID parses the {id} path value.
-func pathID(r *http.Request) (int64, bool) {
-	n, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	return n, err == nil && n > 0
+// pathID parses the {id} path value, answering 400 when it is not a positive integer.
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeAPIError(w, http.StatusBadRequest, "id must be a positive integer")
+		return 0, false
+	}
+	return id, true
 }
 
 // parsePage reads v1 start/limit or v2 cursor/limit. An error is the 400 message.

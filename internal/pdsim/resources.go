@@ -28,20 +28,28 @@ func formatTime(v apiVersion, t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// record holds the fields every stored entity has.
+type record struct {
+	id, companyID, ownerID int64
+	addTime, updateTime    time.Time
+}
+
+// base returns r itself, so resource can reach the common fields of any entity embedding it.
+func (r *record) base() *record { return r }
+
 // deal is a stored deal.
 type deal struct {
-	id, companyID, ownerID, personID int64
-	title, currency, status          string
-	value                            float64
-	addTime, updateTime              time.Time
+	record
+	personID                int64
+	title, currency, status string
+	value                   float64
 }
 
 // person is a stored person.
 type person struct {
-	id, companyID, ownerID int64
-	name                   string
-	emails, phones         []contact
-	addTime, updateTime    time.Time
+	record
+	name           string
+	emails, phones []contact
 }
 
 // contact is one email address or phone number of a person.
@@ -138,15 +146,8 @@ func nonNil(cs []contact) []contact {
 
 // applyDeal applies input fields to d. An error is the 400 message.
 func applyDeal(v apiVersion, d *deal, in input, creating bool) error {
-	title, has, err := in.str("title")
-	if err != nil {
+	if err := applyRequired(in, "title", "Deal title must be given.", creating, &d.title); err != nil {
 		return err
-	}
-	if has || creating {
-		if strings.TrimSpace(title) == "" {
-			return inputError("Deal title must be given.")
-		}
-		d.title = title
 	}
 	if val, has, err := in.num("value"); err != nil {
 		return err
@@ -175,25 +176,13 @@ func applyDeal(v apiVersion, d *deal, in input, creating bool) error {
 	if v == v2 {
 		ownerKey = "owner_id"
 	}
-	if oid, has, err := in.id(ownerKey); err != nil {
-		return err
-	} else if has && oid != 0 {
-		d.ownerID = oid
-	}
-	return nil
+	return applyOwner(in, ownerKey, &d.record)
 }
 
 // applyPerson applies input fields to p. An error is the 400 message.
 func applyPerson(v apiVersion, p *person, in input, creating bool) error {
-	name, has, err := in.str("name")
-	if err != nil {
+	if err := applyRequired(in, "name", "Name must be given.", creating, &p.name); err != nil {
 		return err
-	}
-	if has || creating {
-		if strings.TrimSpace(name) == "" {
-			return inputError("Name must be given.")
-		}
-		p.name = name
 	}
 	emailKey, phoneKey := "email", "phone"
 	if v == v2 {
@@ -209,10 +198,33 @@ func applyPerson(v apiVersion, p *person, in input, creating bool) error {
 	} else if has {
 		p.phones = cs
 	}
-	if oid, has, err := in.id("owner_id"); err != nil {
+	return applyOwner(in, "owner_id", &p.record)
+}
+
+// applyRequired sets *dst from the string field key, which a create must give and an update
+// may leave out; blank is the 400 message msg.
+func applyRequired(in input, key, msg string, creating bool, dst *string) error {
+	v, has, err := in.str(key)
+	if err != nil {
 		return err
-	} else if has && oid != 0 {
-		p.ownerID = oid
+	}
+	if has || creating {
+		if strings.TrimSpace(v) == "" {
+			return inputError(msg)
+		}
+		*dst = v
+	}
+	return nil
+}
+
+// applyOwner sets r's owner from the id field key; 0 or null keeps the owner.
+func applyOwner(in input, key string, r *record) error {
+	oid, has, err := in.id(key)
+	if err != nil {
+		return err
+	}
+	if has && oid != 0 {
+		r.ownerID = oid
 	}
 	return nil
 }
@@ -225,8 +237,76 @@ func createStatus(v apiVersion) int {
 	return http.StatusOK
 }
 
-// listDeals serves GET /api/{v}/deals.
-func (s *Server) listDeals(v apiVersion) http.HandlerFunc {
+// entity is a pointer to a stored entity type (*deal, *person) that embeds record.
+type entity[T any] interface {
+	*T
+	base() *record
+}
+
+// resource describes one entity type to the CRUD handlers, which are the same for all of
+// them: company-scoped, ids from Server.nextID, times from the server's clock, v1 and v2
+// served by the same code with version-specific input and rendering.
+type resource[T any, P entity[T]] struct {
+	// path is the collection's path segment ("deals").
+	path string
+	// notFound is the 404 message for an id the caller's company does not have.
+	notFound string
+	// items returns the server's map of this entity; callers hold s.mu.
+	items func(s *Server) map[int64]P
+	// fresh returns a new entity with its type's defaults; the handler sets the record fields.
+	fresh func() P
+	// apply applies input fields; an error is the 400 message.
+	apply func(v apiVersion, x P, in input, creating bool) error
+	// render renders x for version v; callers hold s.mu.
+	render func(s *Server, v apiVersion, x P) map[string]any
+}
+
+// dealResource serves /api/{v}/deals.
+var dealResource = resource[deal, *deal]{
+	path:     "deals",
+	notFound: MsgDealNotFound,
+	items:    func(s *Server) map[int64]*deal { return s.deals },
+	fresh:    func() *deal { return &deal{currency: "EUR", status: "open"} },
+	apply:    applyDeal,
+	render:   (*Server).renderDealLocked,
+}
+
+// personResource serves /api/{v}/persons.
+var personResource = resource[person, *person]{
+	path:     "persons",
+	notFound: MsgPersonNotFound,
+	items:    func(s *Server) map[int64]*person { return s.persons },
+	fresh:    func() *person { return &person{} },
+	apply:    applyPerson,
+	render:   (*Server).renderPersonLocked,
+}
+
+// register adds the collection's routes for version v to m: list, create, get, update (PUT in
+// v1, PATCH in v2) and delete, each behind acc.
+func (rs resource[T, P]) register(m *http.ServeMux, s *Server, v apiVersion, acc access) {
+	p := "/api/" + string(v) + "/" + rs.path
+	update := "PUT "
+	if v == v2 {
+		update = "PATCH "
+	}
+	m.Handle("GET "+p, s.authed(acc, rs.list(s, v)))
+	m.Handle("POST "+p, s.authed(acc, rs.create(s, v)))
+	m.Handle("GET "+p+"/{id}", s.authed(acc, rs.get(s, v)))
+	m.Handle(update+p+"/{id}", s.authed(acc, rs.update(s, v)))
+	m.Handle("DELETE "+p+"/{id}", s.authed(acc, rs.delete(s, v)))
+}
+
+// lookupLocked returns the entity id of the caller's company; callers hold s.mu.
+func (rs resource[T, P]) lookupLocked(s *Server, g grant, id int64) (P, bool) {
+	x, found := rs.items(s)[id]
+	if !found || x.base().companyID != g.companyID {
+		return nil, false
+	}
+	return x, true
+}
+
+// list serves GET /api/{v}/{path}.
+func (rs resource[T, P]) list(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start, limit, err := parsePage(r, v)
 		if err != nil {
@@ -236,9 +316,9 @@ func (s *Server) listDeals(v apiVersion) http.HandlerFunc {
 		g := principal(r)
 		s.mu.Lock()
 		var items []map[string]any
-		for _, d := range sortedByID(s.deals, func(d *deal) int64 { return d.id }) {
-			if d.companyID == g.companyID {
-				items = append(items, s.renderDealLocked(v, d))
+		for _, x := range sortedByID(rs.items(s), func(x P) int64 { return x.base().id }) {
+			if x.base().companyID == g.companyID {
+				items = append(items, rs.render(s, v, x))
 			}
 		}
 		s.mu.Unlock()
@@ -246,30 +326,30 @@ func (s *Server) listDeals(v apiVersion) http.HandlerFunc {
 	}
 }
 
-// getDeal serves GET /api/{v}/deals/{id}.
-func (s *Server) getDeal(v apiVersion) http.HandlerFunc {
+// get serves GET /api/{v}/{path}/{id}.
+func (rs resource[T, P]) get(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(r)
+		id, ok := pathID(w, r)
 		if !ok {
-			writeAPIError(w, http.StatusBadRequest, "id must be a positive integer")
 			return
 		}
 		g := principal(r)
 		s.mu.Lock()
-		d, found := s.deals[id]
-		if !found || d.companyID != g.companyID {
+		x, found := rs.lookupLocked(s, g, id)
+		if !found {
 			s.mu.Unlock()
-			writeAPIError(w, http.StatusNotFound, MsgDealNotFound)
+			writeAPIError(w, http.StatusNotFound, rs.notFound)
 			return
 		}
-		body := s.renderDealLocked(v, d)
+		body := rs.render(s, v, x)
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": body})
 	}
 }
 
-// createDeal serves POST /api/{v}/deals.
-func (s *Server) createDeal(v apiVersion) http.HandlerFunc {
+// create serves POST /api/{v}/{path}: the caller's company, owned by the caller unless the
+// input names an owner.
+func (rs resource[T, P]) create(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		in, err := readInput(w, r)
 		if err != nil {
@@ -277,29 +357,31 @@ func (s *Server) createDeal(v apiVersion) http.HandlerFunc {
 			return
 		}
 		g := principal(r)
-		d := &deal{companyID: g.companyID, ownerID: g.userID, currency: "EUR", status: "open"}
-		if err := applyDeal(v, d, in, true); err != nil {
+		x := rs.fresh()
+		b := x.base()
+		b.companyID, b.ownerID = g.companyID, g.userID
+		if err := rs.apply(v, x, in, true); err != nil {
 			writeAPIError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		s.mu.Lock()
 		s.nextID++
-		d.id = s.nextID
-		d.addTime = s.nowLocked()
-		d.updateTime = d.addTime
-		s.deals[d.id] = d
-		body := s.renderDealLocked(v, d)
+		b.id = s.nextID
+		b.addTime = s.nowLocked()
+		b.updateTime = b.addTime
+		rs.items(s)[b.id] = x
+		body := rs.render(s, v, x)
 		s.mu.Unlock()
 		writeJSON(w, createStatus(v), map[string]any{"success": true, "data": body})
 	}
 }
 
-// updateDeal serves PUT /api/v1/deals/{id} and PATCH /api/v2/deals/{id}.
-func (s *Server) updateDeal(v apiVersion) http.HandlerFunc {
+// update serves PUT /api/v1/{path}/{id} and PATCH /api/v2/{path}/{id}. Input is applied to a
+// copy, so a 400 leaves the stored entity as it was.
+func (rs resource[T, P]) update(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(r)
+		id, ok := pathID(w, r)
 		if !ok {
-			writeAPIError(w, http.StatusBadRequest, "id must be a positive integer")
 			return
 		}
 		in, err := readInput(w, r)
@@ -310,163 +392,38 @@ func (s *Server) updateDeal(v apiVersion) http.HandlerFunc {
 		g := principal(r)
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		d, found := s.deals[id]
-		if !found || d.companyID != g.companyID {
-			writeAPIError(w, http.StatusNotFound, MsgDealNotFound)
+		x, found := rs.lookupLocked(s, g, id)
+		if !found {
+			writeAPIError(w, http.StatusNotFound, rs.notFound)
 			return
 		}
-		updated := *d
-		if err := applyDeal(v, &updated, in, false); err != nil {
+		updated := *x
+		if err := rs.apply(v, &updated, in, false); err != nil {
 			writeAPIError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		updated.updateTime = s.nowLocked()
-		*d = updated
-		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": s.renderDealLocked(v, d)})
+		P(&updated).base().updateTime = s.nowLocked()
+		*x = updated
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": rs.render(s, v, x)})
 	}
 }
 
-// deleteDeal serves DELETE /api/{v}/deals/{id}.
-func (s *Server) deleteDeal(v apiVersion) http.HandlerFunc {
+// delete serves DELETE /api/{v}/{path}/{id}.
+func (rs resource[T, P]) delete(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(r)
+		id, ok := pathID(w, r)
 		if !ok {
-			writeAPIError(w, http.StatusBadRequest, "id must be a positive integer")
 			return
 		}
 		g := principal(r)
 		s.mu.Lock()
-		d, found := s.deals[id]
-		if found && d.companyID == g.companyID {
-			delete(s.deals, id)
+		_, found := rs.lookupLocked(s, g, id)
+		if found {
+			delete(rs.items(s), id)
 		}
 		s.mu.Unlock()
-		if !found || d.companyID != g.companyID {
-			writeAPIError(w, http.StatusNotFound, MsgDealNotFound)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": map[string]any{"id": id}})
-	}
-}
-
-// listPersons serves GET /api/{v}/persons.
-func (s *Server) listPersons(v apiVersion) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		start, limit, err := parsePage(r, v)
-		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		g := principal(r)
-		s.mu.Lock()
-		var items []map[string]any
-		for _, p := range sortedByID(s.persons, func(p *person) int64 { return p.id }) {
-			if p.companyID == g.companyID {
-				items = append(items, s.renderPersonLocked(v, p))
-			}
-		}
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, listBody(v, items, start, limit))
-	}
-}
-
-// getPerson serves GET /api/{v}/persons/{id}.
-func (s *Server) getPerson(v apiVersion) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(r)
-		if !ok {
-			writeAPIError(w, http.StatusBadRequest, "id must be a positive integer")
-			return
-		}
-		g := principal(r)
-		s.mu.Lock()
-		p, found := s.persons[id]
-		if !found || p.companyID != g.companyID {
-			s.mu.Unlock()
-			writeAPIError(w, http.StatusNotFound, MsgPersonNotFound)
-			return
-		}
-		body := s.renderPersonLocked(v, p)
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": body})
-	}
-}
-
-// createPerson serves POST /api/{v}/persons.
-func (s *Server) createPerson(v apiVersion) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		in, err := readInput(w, r)
-		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		g := principal(r)
-		p := &person{companyID: g.companyID, ownerID: g.userID}
-		if err := applyPerson(v, p, in, true); err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		s.mu.Lock()
-		s.nextID++
-		p.id = s.nextID
-		p.addTime = s.nowLocked()
-		p.updateTime = p.addTime
-		s.persons[p.id] = p
-		body := s.renderPersonLocked(v, p)
-		s.mu.Unlock()
-		writeJSON(w, createStatus(v), map[string]any{"success": true, "data": body})
-	}
-}
-
-// updatePerson serves PUT /api/v1/persons/{id} and PATCH /api/v2/persons/{id}.
-func (s *Server) updatePerson(v apiVersion) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(r)
-		if !ok {
-			writeAPIError(w, http.StatusBadRequest, "id must be a positive integer")
-			return
-		}
-		in, err := readInput(w, r)
-		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		g := principal(r)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		p, found := s.persons[id]
-		if !found || p.companyID != g.companyID {
-			writeAPIError(w, http.StatusNotFound, MsgPersonNotFound)
-			return
-		}
-		updated := *p
-		if err := applyPerson(v, &updated, in, false); err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		updated.updateTime = s.nowLocked()
-		*p = updated
-		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": s.renderPersonLocked(v, p)})
-	}
-}
-
-// deletePerson serves DELETE /api/{v}/persons/{id}.
-func (s *Server) deletePerson(v apiVersion) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(r)
-		if !ok {
-			writeAPIError(w, http.StatusBadRequest, "id must be a positive integer")
-			return
-		}
-		g := principal(r)
-		s.mu.Lock()
-		p, found := s.persons[id]
-		if found && p.companyID == g.companyID {
-			delete(s.persons, id)
-		}
-		s.mu.Unlock()
-		if !found || p.companyID != g.companyID {
-			writeAPIError(w, http.StatusNotFound, MsgPersonNotFound)
+		if !found {
+			writeAPIError(w, http.StatusNotFound, rs.notFound)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": map[string]any{"id": id}})

@@ -123,22 +123,8 @@ func (s *Server) routes() {
 	m.Handle("GET /api/v1/users/me", s.authed(baseAccess, http.HandlerFunc(s.handleUsersMe)))
 
 	for _, v := range []apiVersion{v1, v2} {
-		p := "/api/" + string(v)
-		update := "PUT "
-		if v == v2 {
-			update = "PATCH "
-		}
-		m.Handle("GET "+p+"/deals", s.authed(dealsAccess, s.listDeals(v)))
-		m.Handle("POST "+p+"/deals", s.authed(dealsAccess, s.createDeal(v)))
-		m.Handle("GET "+p+"/deals/{id}", s.authed(dealsAccess, s.getDeal(v)))
-		m.Handle(update+p+"/deals/{id}", s.authed(dealsAccess, s.updateDeal(v)))
-		m.Handle("DELETE "+p+"/deals/{id}", s.authed(dealsAccess, s.deleteDeal(v)))
-
-		m.Handle("GET "+p+"/persons", s.authed(personsAccess, s.listPersons(v)))
-		m.Handle("POST "+p+"/persons", s.authed(personsAccess, s.createPerson(v)))
-		m.Handle("GET "+p+"/persons/{id}", s.authed(personsAccess, s.getPerson(v)))
-		m.Handle(update+p+"/persons/{id}", s.authed(personsAccess, s.updatePerson(v)))
-		m.Handle("DELETE "+p+"/persons/{id}", s.authed(personsAccess, s.deletePerson(v)))
+		dealResource.register(m, s, v, dealsAccess)
+		personResource.register(m, s, v, personsAccess)
 	}
 
 	m.Handle("GET /api/v1/webhooks", s.authed(webhooksAccess, http.HandlerFunc(s.listWebhooks)))

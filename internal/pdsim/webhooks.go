@@ -165,9 +165,8 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 
 // deleteWebhook serves DELETE /api/v1/webhooks/{id}.
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
+	id, ok := pathID(w, r)
 	if !ok {
-		writeAPIError(w, http.StatusBadRequest, "id must be a positive integer")
 		return
 	}
 	g := principal(r)

@@ -2,7 +2,6 @@ package tokenstore_test
 
 import (
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/fakeclock"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
@@ -19,28 +19,10 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // t0 is where every fake clock starts: whole seconds, as the store keeps times.
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-// clock is a fake clock tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is one test's store, on its own table, with its own clock.
 type env struct {
 	store *tokenstore.Store
-	clock *clock
+	clock *fakeclock.Clock
 	db    *dynamodb.Client
 	table string
 }
@@ -49,7 +31,7 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	db := dynamodb.NewFromConfig(testenv.AWS(t))
 	res := testenv.Provision(t)
-	c := &clock{now: t0}
+	c := fakeclock.New(t0)
 	return &env{
 		store: &tokenstore.Store{DB: testenv.SerialWrites(db), Table: res.TableName, Now: c.Now},
 		clock: c,
