@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+)
+
+// TestBootstrapUnderEmulator builds the real bootstrap and runs it under the Lambda Runtime
+// Interface Emulator against moto and the simulator: main.go's wiring, the scheduled run, a
+// manual run and a rejected input, end to end.
+func TestBootstrapUnderEmulator(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rie, err := lambdarun.RIEPath(ctx, root)
+	if err != nil {
+		t.Fatalf("RIEPath = %v", err)
+	}
+	bin, err := lambdarun.Build(ctx, root, "./functions/refresher", t.TempDir())
+	if err != nil {
+		t.Fatalf("Build(./functions/refresher) = %v", err)
+	}
+
+	res := testenv.Provision(t)
+	sim := pdsim.NewTestServer(t, pdsim.Config{
+		ClientID:            testenv.ClientID,
+		ClientSecret:        testenv.ClientSecret,
+		RotateRefreshTokens: true,
+	})
+	store := &tokenstore.Store{DB: dynamodb.NewFromConfig(testenv.AWS(t)), Table: res.TableName}
+	tok, err := sim.IssueToken(pdsim.DefaultUserID)
+	if err != nil {
+		t.Fatalf("IssueToken = %v", err)
+	}
+	secrets.add("access token", tok.AccessToken)
+	secrets.add("refresh token", tok.RefreshToken)
+	instID := tokenstore.InstallationID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID}
+	old, err := store.Install(ctx, tokenstore.Installation{
+		ID:           instID,
+		AccessToken:  tok.AccessToken,
+		RefreshToken: tok.RefreshToken,
+		APIDomain:    tok.APIDomain,
+		Scopes:       strings.Split(tok.Scope, ","),
+		ExpiresAt:    time.Now().Add(5 * time.Minute), // due: within RefreshLead
+	})
+	if err != nil {
+		t.Fatalf("Install = %v", err)
+	}
+
+	logs := &testenv.Buffer{}
+	f, err := lambdarun.Start(ctx, lambdarun.Options{
+		RIE:       rie,
+		Bootstrap: bin,
+		Name:      "RefresherFunction",
+		Env:       append(testenv.Env(t, res), "PIPEDRIVE_OAUTH_URL="+sim.URL, "AWS_LAMBDA_LOG_STREAM_NAME=2026/11/27/[$LATEST]e2e"),
+		Timeout:   60 * time.Second,
+		Output:    io.MultiWriter(logs, logSink, &testLogWriter{t: t}),
+	})
+	if err != nil {
+		t.Fatalf("lambdarun.Start = %v", err)
+	}
+	t.Cleanup(func() { f.Close() })
+
+	var s Summary
+	if err := f.InvokeJSON(ctx, map[string]any{}, &s); err != nil {
+		t.Fatalf("invoke {} = %v", err)
+	}
+	if want := (Summary{Mode: "schedule", Due: 1, Refreshed: 1}); s != want {
+		t.Errorf("invoke {} = %+v, want %+v", s, want)
+	}
+	now, err := store.Get(ctx, instID)
+	if err != nil {
+		t.Fatalf("Get = %v", err)
+	}
+	secrets.add("access token", now.AccessToken)
+	secrets.add("refresh token", now.RefreshToken)
+	if now.AccessToken == old.AccessToken || now.RefreshToken == old.RefreshToken || now.Version <= old.Version {
+		t.Errorf("after the run: access changed=%t refresh changed=%t version %d→%d; want new tokens and a higher version",
+			now.AccessToken != old.AccessToken, now.RefreshToken != old.RefreshToken, old.Version, now.Version)
+	}
+	if !now.ExpiresAt.After(time.Now().Add(50 * time.Minute)) {
+		t.Errorf("ExpiresAt = %s, want about an hour from now", now.ExpiresAt)
+	}
+
+	s = Summary{}
+	if err := f.InvokeJSON(ctx, map[string]any{"company_id": instID.CompanyID, "user_id": instID.UserID, "force": true}, &s); err != nil {
+		t.Fatalf("manual invoke = %v", err)
+	}
+	if s.Mode != "manual" || s.Outcome != "refreshed" || s.Refreshed != 1 {
+		t.Errorf("manual invoke = %+v, want one forced refresh", s)
+	}
+	if got := sim.Counters().TokenByGrant["refresh_token"]; got != 2 {
+		t.Errorf("refresh_token calls = %d, want 2", got)
+	}
+	if after, err := store.Get(ctx, instID); err == nil {
+		secrets.add("access token", after.AccessToken)
+		secrets.add("refresh token", after.RefreshToken)
+	}
+
+	err = f.InvokeJSON(ctx, map[string]any{"company_id": "acme", "user_id": 1}, nil)
+	var fe *lambdarun.FunctionError
+	if !errors.As(err, &fe) || fe.Type != "InputError" || !strings.Contains(fe.Message, "company_id must be a positive integer") {
+		t.Errorf("invoke with a malformed id = %v; want an InputError about company_id", err)
+	}
+
+	out := logs.String()
+	for _, want := range []string{`"msg":"refresher run"`, `"msg":"refresh refreshed"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("function log lacks %s", want)
+		}
+	}
+	for _, leak := range secrets.foundIn(out) {
+		t.Errorf("function log contains %s", leak)
+	}
+}

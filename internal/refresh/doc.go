@@ -1,0 +1,49 @@
+// Package refresh refreshes the OAuth tokens of one Pipedrive installation safely: at most one
+// refresh of an installation runs at a time across every Lambda instance, the refresh token
+// Pipedrive returns is never dropped, and every failure ends in a recorded decision. The
+// scheduled refresher (functions/refresher) and the API worker (after a 401) share it.
+//
+// # One refresh
+//
+// Refresher.Refresh goes:
+//
+//  1. Lease the installation in the store under a lease owner unique to this call
+//     (Refresher.Owner plus a random suffix). Another owner's live lease: OutcomeLeaseHeld.
+//     Uninstalled or needing reauthorization: OutcomeNotActive. Absent: OutcomeNotFound.
+//  2. Unless forced, an access token that still lives beyond now+Lead means another process
+//     refreshed it a moment ago: release the lease, OutcomeFresh, and the caller uses
+//     Result.Installation.
+//  3. Call Pipedrive's refresh_token grant with the stored refresh token, under a deadline that
+//     leaves SaveTimeout before both the caller's deadline and the lease's end, so the lease
+//     cannot expire while the call is in flight (a second owner would then spend the same
+//     refresh token) and the store write after it has time to finish.
+//  4. Record the outcome with a write that does not depend on the caller's context
+//     (context.WithoutCancel with SaveTimeout): a token answer already received must not be
+//     lost because the Lambda's context ends.
+//     Success: SaveRefreshed at the leased version (an answer without a refresh token, api_domain
+//     or scope keeps the stored one). Pipedrive's Decision Reauthorize (refresh token invalid):
+//     MarkNeedsReauth and an alert, the user must install again. Retry (5xx, 429, timeouts,
+//     network): RecordFailure, due again at now + max(RetryAfter, Backoff(failures+1)).
+//     DeadLetter (invalid client and other configuration errors): RecordFailure with the
+//     backoff and an app-wide alert.
+//
+// # The window a refresh cannot close
+//
+// With refresh-token rotation Pipedrive invalidates the old refresh token the moment it answers.
+// Two cases can then lose the only valid refresh token, and both end in OutcomeFailed with an
+// error wrapping ErrTokensNotSaved and an alert ("refresh_tokens_not_saved"):
+//   - the save after a successful answer fails: the store is unreachable past SaveTimeout, or
+//     the conditional write finds another owner's lease or a newer version (which the deadline
+//     in step 3 makes possible only when the process was paused longer than the lease);
+//   - the answer itself is lost (timeout, dropped connection) after Pipedrive processed it.
+//     That is recorded as a Retry; the next attempt gets "refresh token is invalid" and marks
+//     the installation for reauthorization.
+//
+// Without rotation the old refresh token keeps working and the next run repairs both cases.
+//
+// # Logs
+//
+// One slog event per decision, with company_id, user_id, action (the Outcome), reason,
+// status (Pipedrive's HTTP status, 0 without one) and version. Never a token: errors from this
+// project's packages carry none, and Installation and Tokens redact themselves.
+package refresh

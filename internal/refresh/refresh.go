@@ -1,0 +1,533 @@
+package refresh
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
+)
+
+// OAuth exchanges a refresh token at Pipedrive; *pdoauth.Client satisfies it. The returned
+// Token's RefreshToken is the one to store (the old one when the answer had none); errors carry
+// a pderrors.Decision (pderrors.DecisionOf).
+type OAuth interface {
+	Refresh(ctx context.Context, refreshToken string) (*pdoauth.Token, error)
+}
+
+// Store is the part of *tokenstore.Store a refresh uses; see tokenstore for each method's
+// contract and sentinel errors. It must be safe for concurrent use.
+type Store interface {
+	Lease(ctx context.Context, id tokenstore.InstallationID, owner string, ttl time.Duration) (tokenstore.Installation, error)
+	SaveRefreshed(ctx context.Context, id tokenstore.InstallationID, owner string, version int64, tok tokenstore.Tokens) (tokenstore.Installation, error)
+	RecordFailure(ctx context.Context, id tokenstore.InstallationID, owner string, reason string, retryAt time.Time) error
+	MarkNeedsReauth(ctx context.Context, id tokenstore.InstallationID, owner string, reason string) error
+	Release(ctx context.Context, id tokenstore.InstallationID, owner string) error
+}
+
+var _ Store = (*tokenstore.Store)(nil)
+var _ OAuth = (*pdoauth.Client)(nil)
+
+// Alerter tells a person that something needs them; *alerts.Publisher satisfies it.
+type Alerter interface {
+	Alert(ctx context.Context, a alerts.Alert) error
+}
+
+// Outcome is what one Refresh did. The values are stable strings, logged as "action".
+type Outcome string
+
+// The outcomes. Only OutcomeFailed comes with a non-nil error.
+const (
+	// OutcomeRefreshed: new tokens are stored; Result.Installation holds them.
+	OutcomeRefreshed Outcome = "refreshed"
+	// OutcomeFresh: another process refreshed the installation a moment ago (or, for
+	// RefreshRejected, the stored access token is no longer the rejected one); nothing was
+	// called and Result.Installation holds the current tokens.
+	OutcomeFresh Outcome = "fresh"
+	// OutcomeLeaseHeld: another process is refreshing the installation right now.
+	OutcomeLeaseHeld Outcome = "lease_held"
+	// OutcomeNeedsReauth: Pipedrive rejected the refresh token; the installation is marked
+	// needs_reauthorization (out of the refresh index) and a person was alerted. The user
+	// must install the app again.
+	OutcomeNeedsReauth Outcome = "needs_reauth"
+	// OutcomeRetryLater: a transient failure (5xx, 429, timeout, network) was recorded; the
+	// installation is due again at Result.RetryAt.
+	OutcomeRetryLater Outcome = "retry_later"
+	// OutcomeFailed: the refresh failed in a way retrying alone does not fix (a configuration
+	// error Pipedrive reported, recorded with a backoff and alerted), or its result could not
+	// be stored (see ErrTokensNotSaved), or the store could not be reached. The error says which.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeNotActive: the installation was uninstalled or needs reauthorization.
+	OutcomeNotActive Outcome = "not_active"
+	// OutcomeNotFound: no such installation.
+	OutcomeNotFound Outcome = "not_found"
+	// OutcomeSkipped: too little time was left before the caller's deadline (or the lease's
+	// end) to call Pipedrive and store the answer; the lease was released and nothing changed,
+	// so the installation is still due.
+	OutcomeSkipped Outcome = "skipped"
+)
+
+// Defaults for zero Refresher fields.
+const (
+	// DefaultLeaseTTL is longer than one refresh (a token call of at most pdoauth's 5 s
+	// timeout plus a store write) and shorter than the refresh schedule, so a lease left by a
+	// crashed process is free again by the next run.
+	DefaultLeaseTTL = 60 * time.Second
+	// DefaultLead matches the store's refresh-due index: an installation is due RefreshLead
+	// before its access token expires.
+	DefaultLead = tokenstore.DefaultRefreshLead
+	// DefaultSaveTimeout bounds each store write and alert after the token call, which runs
+	// detached from the caller's context.
+	DefaultSaveTimeout = 5 * time.Second
+)
+
+// minCallTime is the least time a token call is started with; with less, the refresh is
+// skipped rather than recorded as a timeout failure.
+const minCallTime = 250 * time.Millisecond
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrTokensNotSaved: Pipedrive answered with new tokens but they could not be stored
+	// (another owner took the lease, the version moved on, or the store failed). With
+	// refresh-token rotation the installation's stored refresh token may now be invalid.
+	ErrTokensNotSaved = errors.New("refresh: new tokens were not saved")
+	// ErrMisconfigured: the Refresher lacks OAuth, Store or Owner.
+	ErrMisconfigured = errors.New("refresh: refresher misconfigured")
+)
+
+// DefaultBackoff is the wait before retrying after the failures-th consecutive failure:
+// 1 min, 2 min, 4 min, … capped at one hour.
+func DefaultBackoff(failures int) time.Duration {
+	if failures < 1 {
+		failures = 1
+	}
+	if failures > 7 { // 1 min << 6 is already beyond the cap; avoid overflowing the shift
+		return time.Hour
+	}
+	return min(time.Minute<<(failures-1), time.Hour)
+}
+
+// Refresher refreshes one installation at a time safely (see the package documentation). OAuth,
+// Store and Owner are required; the rest is optional. Safe for concurrent use, also for the
+// same installation, as long as its fields are not changed.
+type Refresher struct {
+	// OAuth calls Pipedrive's refresh_token grant.
+	OAuth OAuth
+	// Store holds the installations and their leases.
+	Store Store
+	// Alerts is told about lost grants, configuration errors and unsaved tokens; nil only logs.
+	Alerts Alerter
+	// Log receives one event per decision; nil discards.
+	Log *slog.Logger
+	// Owner identifies this process in leases, e.g. the function name and log stream. Each
+	// Refresh call leases as Owner plus a random suffix, so concurrent calls in one process
+	// exclude each other too.
+	Owner string
+	// LeaseTTL is how long a lease is held (DefaultLeaseTTL when zero): longer than one
+	// refresh, shorter than the refresh schedule.
+	LeaseTTL time.Duration
+	// Lead: without force, an installation whose access token expires later than now+Lead is
+	// fresh and left alone (DefaultLead when zero). Keep it equal to the store's RefreshLead,
+	// or installations listed as due are skipped as fresh until they come within Lead.
+	Lead time.Duration
+	// SaveTimeout bounds each store write and alert after the lease is taken (DefaultSaveTimeout
+	// when zero). The token call ends SaveTimeout before the caller's deadline and the
+	// lease's end, so the write that follows it has that long.
+	SaveTimeout time.Duration
+	// Backoff is the wait after the n-th consecutive failure (n >= 1); DefaultBackoff when nil.
+	// A server's Retry-After, when longer, wins.
+	Backoff func(failures int) time.Duration
+	// InvalidateCredentials, when set, is called after Pipedrive rejects the client
+	// credentials, so a secret the operator has just rotated is read again (e.g.
+	// (*clientcreds.Source).Invalidate).
+	InvalidateCredentials func()
+	// Now is the clock for expiry and retry times; time.Now when nil. Context deadlines use
+	// real time.
+	Now func() time.Time
+}
+
+// Result is what one Refresh decided.
+type Result struct {
+	ID      tokenstore.InstallationID
+	Outcome Outcome
+	// Reason is a stable, loggable reason: the pderrors reason of Pipedrive's answer for a
+	// failed token call, or one of this package's ("due", "forced", "lease_held",
+	// "tokens_not_saved", …).
+	Reason string
+	// Installation is the installation after the decision, as far as it is known: with the
+	// new tokens after OutcomeRefreshed, the current ones after OutcomeFresh, as leased for
+	// the failure outcomes; zero when it could not be leased. It never prints its tokens.
+	Installation tokenstore.Installation
+	// Decision is the classification of a failed token call; zero when none failed.
+	Decision pderrors.Decision
+	// RetryAt is when the installation is due again after OutcomeRetryLater and after a
+	// recorded OutcomeFailed; zero otherwise.
+	RetryAt time.Time
+}
+
+// mode is what makes an installation worth refreshing.
+type mode int
+
+const (
+	modeDue      mode = iota // only when the access token expires within Lead
+	modeForce                // always
+	modeRejected             // only while the stored access token is the rejected one
+)
+
+// Refresh refreshes installation id: when its access token expires within Lead, or always
+// when force is set. It returns a nil error for every outcome except OutcomeFailed, whose
+// error explains the failure (errors.Is ErrTokensNotSaved when Pipedrive's new tokens could
+// not be stored). Every outcome has been recorded in the store and logged when Refresh returns.
+func (r *Refresher) Refresh(ctx context.Context, id tokenstore.InstallationID, force bool) (Result, error) {
+	m := modeDue
+	if force {
+		m = modeForce
+	}
+	return r.run(ctx, id, m, "")
+}
+
+// RefreshRejected is for a caller whose API call with accessToken was answered 401: it
+// refreshes the installation unless the stored access token is already a different one (then
+// OutcomeFresh: another process refreshed it, retry with Result.Installation's token). The
+// comparison happens under the lease, so of many callers that saw the same 401 only one
+// refreshes. An empty accessToken refreshes unconditionally, like Refresh with force.
+// Results and errors are as for Refresh.
+func (r *Refresher) RefreshRejected(ctx context.Context, id tokenstore.InstallationID, accessToken string) (Result, error) {
+	if accessToken == "" {
+		return r.run(ctx, id, modeForce, "")
+	}
+	return r.run(ctx, id, modeRejected, accessToken)
+}
+
+// run is one refresh: lease, decide, call, record, log.
+func (r *Refresher) run(ctx context.Context, id tokenstore.InstallationID, m mode, rejected string) (Result, error) {
+	res := Result{ID: id}
+	if r.OAuth == nil || r.Store == nil || r.Owner == "" {
+		err := fmt.Errorf("refresh %s: %w: OAuth, Store and Owner are required", id, ErrMisconfigured)
+		return r.finish(ctx, res, OutcomeFailed, "misconfigured", err)
+	}
+	owner := r.Owner + "/" + randomSuffix()
+	// Real time: the lease's end is compared with context deadlines below.
+	leasedAt := time.Now()
+	in, err := r.Store.Lease(ctx, id, owner, r.leaseTTL())
+	switch {
+	case errors.Is(err, tokenstore.ErrLeaseHeld):
+		return r.finish(ctx, res, OutcomeLeaseHeld, "lease_held", nil)
+	case errors.Is(err, tokenstore.ErrNotActive):
+		return r.finish(ctx, res, OutcomeNotActive, "not_active", nil)
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return r.finish(ctx, res, OutcomeNotFound, "not_found", nil)
+	case err != nil:
+		return r.finish(ctx, res, OutcomeFailed, "store_failed", fmt.Errorf("refresh %s: %w", id, err))
+	}
+	res.Installation = in
+
+	reason := "due"
+	switch m {
+	case modeForce:
+		reason = "forced"
+	case modeRejected:
+		reason = "rejected"
+		if in.AccessToken != rejected {
+			return r.release(ctx, res, owner, OutcomeFresh, "already_refreshed")
+		}
+	default:
+		if in.ExpiresAt.After(r.now().Add(r.lead())) {
+			// Listed as due, but someone refreshed it between the index read and the lease.
+			return r.release(ctx, res, owner, OutcomeFresh, "not_due")
+		}
+	}
+	if in.RefreshToken == "" {
+		// An active installation always has one; without it only a new install helps.
+		return r.reauthorize(ctx, res, owner, pderrors.Decision{Action: pderrors.Reauthorize, Reason: "refresh_token_missing"})
+	}
+
+	callCtx, cancel := r.callContext(ctx, leasedAt)
+	defer cancel()
+	if dl, _ := callCtx.Deadline(); time.Until(dl) < minCallTime {
+		return r.release(ctx, res, owner, OutcomeSkipped, "deadline")
+	}
+	tok, err := r.OAuth.Refresh(callCtx, in.RefreshToken)
+	cancel()
+	if err != nil {
+		return r.tokenFailure(ctx, res, owner, err)
+	}
+
+	sctx, scancel := r.detached(ctx)
+	defer scancel()
+	saved, err := r.Store.SaveRefreshed(sctx, id, owner, in.Version, tokenstore.Tokens{
+		AccessToken:  tok.AccessToken,
+		RefreshToken: tok.RefreshToken,
+		APIDomain:    tok.APIDomain,
+		Scopes:       tok.Scopes,
+		ExpiresAt:    tok.ExpiresAt,
+	})
+	switch {
+	case errors.Is(err, tokenstore.ErrNotActive):
+		// Uninstalled while we refreshed: the new tokens are discarded, as they should be.
+		return r.finish(ctx, res, OutcomeNotActive, "not_active", nil)
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return r.finish(ctx, res, OutcomeNotFound, "not_found", nil)
+	case err != nil:
+		err = fmt.Errorf("refresh %s: %w: %w", id, ErrTokensNotSaved, err)
+		r.alert(ctx, alerts.Alert{
+			Reason: "refresh_tokens_not_saved", Severity: alerts.SeverityCritical,
+			CompanyID: id.CompanyID, UserID: id.UserID,
+			Summary: "Pipedrive refreshed an installation's tokens but they could not be stored; with refresh-token rotation the user may have to install the app again",
+			Detail:  errorDetail(err),
+		})
+		return r.finish(ctx, res, OutcomeFailed, "tokens_not_saved", err)
+	}
+	res.Installation = saved
+	return r.finish(ctx, res, OutcomeRefreshed, reason, nil,
+		slog.Bool("refresh_token_rotated", tok.RefreshToken != in.RefreshToken),
+		slog.Bool("api_domain_changed", saved.APIDomain != in.APIDomain),
+		slog.Time("expires_at", saved.ExpiresAt))
+}
+
+// tokenFailure records a failed token call as its Decision asks.
+func (r *Refresher) tokenFailure(ctx context.Context, res Result, owner string, callErr error) (Result, error) {
+	d := pderrors.DecisionOf(callErr)
+	res.Decision = d
+	switch d.Action {
+	case pderrors.Reauthorize:
+		return r.reauthorize(ctx, res, owner, d)
+	case pderrors.DeadLetter:
+		// Our configuration or our bug (invalid client, redirect, grant type, an untrusted
+		// api_domain): retrying alone cannot help, but a person may fix it, so retry slowly.
+		if d.Reason == pderrors.ReasonClientInvalid || d.Reason == pderrors.ReasonClientCredentialsMissing {
+			if r.InvalidateCredentials != nil {
+				r.InvalidateCredentials()
+			}
+		}
+		// App-wide (no ids): one alert per reason and hour, not one per installation.
+		r.alert(ctx, alerts.Alert{
+			Reason: string(d.Reason), Severity: alerts.SeverityCritical,
+			Summary: "Pipedrive refused a token refresh: configuration error, refreshes are failing",
+			Detail:  fmt.Sprintf("first seen for installation %s: %s", res.ID, errorDetail(callErr)),
+		})
+		retryAt := r.now().Add(r.backoff(res.Installation.FailureCount + 1))
+		var err error
+		if res, err = r.recordFailure(ctx, res, owner, string(d.Reason), retryAt); err != nil {
+			return r.finish(ctx, res, OutcomeFailed, "store_failed", err)
+		}
+		if res.Outcome != "" { // not active or gone meanwhile
+			return r.finish(ctx, res, res.Outcome, res.Reason, nil)
+		}
+		return r.finish(ctx, res, OutcomeFailed, string(d.Reason), fmt.Errorf("refresh %s: %w", res.ID, callErr))
+	}
+	// Retry, and anything unexpected from an OAuth call: try again later.
+	if d.Alert {
+		r.alert(ctx, alerts.Alert{
+			Reason: string(d.Reason), Severity: alerts.SeverityWarning,
+			Summary: "Pipedrive's OAuth server answered a token refresh in a way that needs a look",
+			Detail:  fmt.Sprintf("installation %s: %s", res.ID, errorDetail(callErr)),
+		})
+	}
+	retryAt := r.now().Add(max(d.RetryAfter, r.backoff(res.Installation.FailureCount+1)))
+	var err error
+	if res, err = r.recordFailure(ctx, res, owner, string(d.Reason), retryAt); err != nil {
+		return r.finish(ctx, res, OutcomeFailed, "store_failed", err)
+	}
+	if res.Outcome != "" {
+		return r.finish(ctx, res, res.Outcome, res.Reason, nil)
+	}
+	return r.finish(ctx, res, OutcomeRetryLater, string(d.Reason), nil, slog.String("error", errorDetail(callErr)))
+}
+
+// recordFailure stores a failure due again at retryAt. When the installation stopped being
+// active or disappeared meanwhile, it returns res with that Outcome set; on other store errors,
+// a non-nil error (the installation keeps its old due time and the lease expires by itself).
+func (r *Refresher) recordFailure(ctx context.Context, res Result, owner, reason string, retryAt time.Time) (Result, error) {
+	sctx, cancel := r.detached(ctx)
+	defer cancel()
+	err := r.Store.RecordFailure(sctx, res.ID, owner, reason, retryAt)
+	switch {
+	case errors.Is(err, tokenstore.ErrNotActive):
+		res.Outcome, res.Reason = OutcomeNotActive, "not_active"
+	case errors.Is(err, tokenstore.ErrNotFound):
+		res.Outcome, res.Reason = OutcomeNotFound, "not_found"
+	case err != nil:
+		return res, fmt.Errorf("refresh %s: record failure %s: %w", res.ID, reason, err)
+	default:
+		res.RetryAt = retryAt
+		res.Installation.FailureCount++
+		res.Installation.LastFailure = reason
+		res.Installation.LeaseOwner, res.Installation.LeaseUntil = "", time.Time{}
+		res.Installation.Version++
+	}
+	return res, nil
+}
+
+// reauthorize marks the installation for reauthorization and alerts: the grant is gone.
+func (r *Refresher) reauthorize(ctx context.Context, res Result, owner string, d pderrors.Decision) (Result, error) {
+	reason := string(d.Reason)
+	sctx, cancel := r.detached(ctx)
+	defer cancel()
+	err := r.Store.MarkNeedsReauth(sctx, res.ID, owner, reason)
+	switch {
+	case errors.Is(err, tokenstore.ErrNotActive):
+		return r.finish(ctx, res, OutcomeNotActive, "not_active", nil)
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return r.finish(ctx, res, OutcomeNotFound, "not_found", nil)
+	case err != nil:
+		return r.finish(ctx, res, OutcomeFailed, "store_failed", fmt.Errorf("refresh %s: mark needs reauthorization: %w", res.ID, err))
+	}
+	res.Installation.Status = tokenstore.StatusNeedsReauth
+	res.Installation.FailureCount++
+	res.Installation.LastFailure = reason
+	res.Installation.LeaseOwner, res.Installation.LeaseUntil = "", time.Time{}
+	res.Installation.Version++
+	detail := "HTTP " + strconv.Itoa(d.Status) + ": " + d.Message
+	if d.Status == 0 {
+		detail = reason
+	}
+	r.alert(ctx, alerts.Alert{
+		Reason: reason, Severity: alerts.SeverityWarning, CompanyID: res.ID.CompanyID, UserID: res.ID.UserID,
+		Summary: "Pipedrive rejected an installation's refresh token: the user must install the app again",
+		Detail:  detail,
+	})
+	return r.finish(ctx, res, OutcomeNeedsReauth, reason, nil)
+}
+
+// release gives the lease back and finishes with outcome; a failed release is logged only
+// (the lease expires by itself after LeaseTTL).
+func (r *Refresher) release(ctx context.Context, res Result, owner string, o Outcome, reason string) (Result, error) {
+	sctx, cancel := r.detached(ctx)
+	defer cancel()
+	if err := r.Store.Release(sctx, res.ID, owner); err != nil {
+		return r.finish(ctx, res, o, reason, nil, slog.String("release_error", err.Error()))
+	}
+	res.Installation.LeaseOwner, res.Installation.LeaseUntil = "", time.Time{}
+	res.Installation.Version++
+	return r.finish(ctx, res, o, reason, nil)
+}
+
+// finish sets the outcome, logs the one event for this decision and returns.
+func (r *Refresher) finish(ctx context.Context, res Result, o Outcome, reason string, err error, extra ...slog.Attr) (Result, error) {
+	res.Outcome, res.Reason = o, reason
+	level := slog.LevelInfo
+	switch o {
+	case OutcomeRetryLater, OutcomeNeedsReauth, OutcomeSkipped:
+		level = slog.LevelWarn
+	case OutcomeFailed:
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.Int64("company_id", res.ID.CompanyID),
+		slog.Int64("user_id", res.ID.UserID),
+		slog.String("action", string(o)),
+		slog.String("reason", reason),
+		slog.Int("status", res.Decision.Status),
+		slog.Int64("version", res.Installation.Version),
+	}
+	if !res.RetryAt.IsZero() {
+		attrs = append(attrs, slog.Time("retry_at", res.RetryAt))
+	}
+	if err != nil {
+		// Errors from this project's packages never contain a token, a code or a body.
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	r.logger().LogAttrs(ctx, level, "refresh "+string(o), append(attrs, extra...)...)
+	return res, err
+}
+
+// alert publishes a without waiting on the caller's cancellation; it logs when there is no
+// Alerter or the publish fails.
+func (r *Refresher) alert(ctx context.Context, a alerts.Alert) {
+	attrs := []slog.Attr{slog.String("action", "alert"), slog.String("reason", a.Reason),
+		slog.Int64("company_id", a.CompanyID), slog.Int64("user_id", a.UserID)}
+	if r.Alerts == nil {
+		r.logger().LogAttrs(ctx, slog.LevelError, "alert (no publisher configured)", attrs...)
+		return
+	}
+	actx, cancel := r.detached(ctx)
+	defer cancel()
+	if err := r.Alerts.Alert(actx, a); err != nil {
+		r.logger().LogAttrs(ctx, slog.LevelError, "alert publish failed", append(attrs, slog.String("error", err.Error()))...)
+	}
+}
+
+// callContext bounds the token call: it must end SaveTimeout before the caller's deadline
+// (so the store write fits) and before the lease ends (so no second owner can lease and spend
+// the same refresh token while this call is in flight).
+func (r *Refresher) callContext(ctx context.Context, leasedAt time.Time) (context.Context, context.CancelFunc) {
+	end := leasedAt.Add(r.leaseTTL())
+	if dl, ok := ctx.Deadline(); ok && dl.Before(end) {
+		end = dl
+	}
+	return context.WithDeadline(ctx, end.Add(-r.saveTimeout()))
+}
+
+// detached is a context for writes after the lease is taken: not cancelled with ctx, bounded
+// by SaveTimeout.
+func (r *Refresher) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), r.saveTimeout())
+}
+
+func (r *Refresher) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Refresher) leaseTTL() time.Duration {
+	if r.LeaseTTL > 0 {
+		return r.LeaseTTL
+	}
+	return DefaultLeaseTTL
+}
+
+func (r *Refresher) lead() time.Duration {
+	if r.Lead > 0 {
+		return r.Lead
+	}
+	return DefaultLead
+}
+
+func (r *Refresher) saveTimeout() time.Duration {
+	if r.SaveTimeout > 0 {
+		return r.SaveTimeout
+	}
+	return DefaultSaveTimeout
+}
+
+func (r *Refresher) backoff(failures int) time.Duration {
+	if r.Backoff != nil {
+		return r.Backoff(failures)
+	}
+	return DefaultBackoff(failures)
+}
+
+func (r *Refresher) logger() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
+}
+
+// randomSuffix makes a lease owner unique per call.
+func randomSuffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// errorDetail is an error's text, safe to publish (this project's errors carry no secrets),
+// cut short.
+func errorDetail(err error) string {
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	return s
+}
