@@ -20,6 +20,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -41,9 +42,9 @@ type Queues interface {
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 }
 
-// RefreshFunc refreshes one installation now and describes the outcome in one line (the
-// refresher's shared logic, wired by cmd/pdctl).
-type RefreshFunc func(ctx context.Context, id tokenstore.InstallationID, force bool) (string, error)
+// RefreshFunc refreshes one installation now: (*refresh.Refresher).Refresh, the refresher's
+// own logic, wired by cmd/pdctl.
+type RefreshFunc func(ctx context.Context, id tokenstore.InstallationID, force bool) (refresh.Result, error)
 
 // CLI runs one command. Fields a command does not use may be nil; a command whose dependency
 // is missing says which environment variable to set.
@@ -330,9 +331,19 @@ func (c *CLI) refresh(ctx context.Context, args []string) error {
 	if c.Refresh == nil {
 		return errors.New("refresh: TOKENS_TABLE and CLIENT_SECRET_ID must be set")
 	}
-	line, err := c.Refresh(ctx, id, force)
+	res, err := c.Refresh(ctx, id, force)
 	if err != nil {
-		return fmt.Errorf("refresh %s: %w", id, err)
+		return fmt.Errorf("refresh %s: %s: %w", id, res.Outcome, err)
+	}
+	line := fmt.Sprintf("%s: %s", id, res.Outcome)
+	if res.Reason != "" {
+		line += " (" + res.Reason + ")"
+	}
+	switch res.Outcome {
+	case refresh.OutcomeRefreshed, refresh.OutcomeFresh:
+		line += fmt.Sprintf("; version %d, access token expires %s", res.Installation.Version, when(res.Installation.ExpiresAt, c.now()))
+	case refresh.OutcomeRetryLater:
+		line += "; next try " + when(res.RetryAt, c.now())
 	}
 	fmt.Fprintln(c.Out, line)
 	return nil

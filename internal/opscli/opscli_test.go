@@ -16,6 +16,9 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/opscli"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
@@ -126,25 +129,53 @@ func TestShowListDue(t *testing.T) {
 	}
 }
 
-func TestRefreshCommandUsesTheRefreshFunc(t *testing.T) {
+func TestRefreshCommandRunsTheRefresher(t *testing.T) {
 	f := newFixture(t)
-	var gotID tokenstore.InstallationID
-	var gotForce bool
-	f.cli.Refresh = func(_ context.Context, id tokenstore.InstallationID, force bool) (string, error) {
-		gotID, gotForce = id, force
-		return "refreshed " + id.String(), nil
+	sim := pdsim.NewTestServer(t, pdsim.Config{ClientID: testenv.ClientID, ClientSecret: testenv.ClientSecret, RotateRefreshTokens: true})
+	tok, err := sim.IssueToken(pdsim.DefaultUserID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if out := f.run(t, "refresh", "-force", "7:1"); out != "refreshed 7:1\n" {
-		t.Errorf("refresh output = %q", out)
+	id := tokenstore.InstallationID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID}
+	f.tokens = append(f.tokens, tok.AccessToken, tok.RefreshToken)
+	if _, err := f.store.Install(context.Background(), tokenstore.Installation{
+		ID: id, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, APIDomain: sim.URL,
+		Scopes: []string{"base"}, ExpiresAt: f.now.Add(time.Hour),
+	}); err != nil {
+		t.Fatal(err)
 	}
-	if gotID != (tokenstore.InstallationID{CompanyID: 7, UserID: 1}) || !gotForce {
-		t.Errorf("Refresh called with %s force=%v, want 7:1 force=true", gotID, gotForce)
+	r := &refresh.Refresher{
+		OAuth: &pdoauth.Client{BaseURL: sim.URL, Credentials: pdoauth.StaticCredentials(testenv.ClientID, testenv.ClientSecret), HTTP: sim.HTTP.Client()},
+		Store: f.store, Owner: "pdctl-test",
 	}
-	f.cli.Refresh = func(context.Context, tokenstore.InstallationID, bool) (string, error) {
-		return "", errors.New("lease held by another refresher")
+	f.cli.Refresh = r.Refresh
+
+	// The token is fresh: without -force nothing is called.
+	if out := f.run(t, "refresh", id.String()); !strings.HasPrefix(out, id.String()+": fresh") {
+		t.Errorf("refresh of a fresh installation = %q, want fresh", out)
 	}
-	if err := f.cli.Run(context.Background(), []string{"refresh", "7:1"}); err == nil || !strings.Contains(err.Error(), "lease held") {
-		t.Errorf("refresh failure = %v, want the refresher's error", err)
+	if n := sim.Counters().TokenByGrant["refresh_token"]; n != 0 {
+		t.Errorf("refresh without -force made %d token calls, want 0", n)
+	}
+	out := f.run(t, "refresh", "-force", id.String())
+	if !strings.HasPrefix(out, id.String()+": refreshed") || !strings.Contains(out, "expires") {
+		t.Errorf("refresh -force = %q, want refreshed with the new expiry", out)
+	}
+	in, err := f.store.Get(context.Background(), id)
+	if err != nil || in.AccessToken == tok.AccessToken || in.RefreshToken == tok.RefreshToken {
+		t.Errorf("after refresh -force the stored tokens did not change (err %v)", err)
+	}
+	f.tokens = append(f.tokens, in.AccessToken, in.RefreshToken)
+
+	// Pipedrive rejects the grant: the command says so and the installation needs the user.
+	sim.RevokeUser(pdsim.DefaultUserID)
+	if out := f.run(t, "refresh", "-force", id.String()); !strings.Contains(out, "needs_reauth") {
+		t.Errorf("refresh of a revoked grant = %q, want needs_reauth", out)
+	}
+	if err := f.cli.Run(context.Background(), []string{"refresh", "9:9"}); err != nil {
+		t.Errorf("refresh of an unknown installation = %v, want the not_found outcome printed", err)
+	} else if !strings.Contains(f.out.String(), "not_found") {
+		t.Errorf("refresh of an unknown installation printed %q", f.out.String())
 	}
 }
 
