@@ -24,7 +24,9 @@ import (
 //  3. the callback function exchanges the code, learns who installed, stores the
 //     installation, and shows the success page;
 //  4. a reload of the callback page succeeds without a second code exchange;
-//  5. Pipedrive's uninstall request (DELETE /oauth/callback with Basic auth) drops the tokens.
+//  5. a scheduled refresher run finds nothing due;
+//  6. an operator's forced refresher run replaces the tokens;
+//  7. Pipedrive's uninstall request (DELETE /oauth/callback with Basic auth) drops the tokens.
 //
 // It writes one line per step to out and returns an error at the first unexpected answer.
 func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
@@ -98,6 +100,31 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 	}
 	step("4. reload of the callback page -> %d, still %d code exchange", resp.StatusCode, exchanges)
 
+	// Refresher: a scheduled run finds nothing due (the token is an hour old at most), an
+	// operator's forced run replaces the tokens.
+	var sum struct {
+		Due, Refreshed int
+		Outcome        string
+	}
+	if err := st.Refresher.InvokeJSON(ctx, map[string]any{}, &sum); err != nil {
+		return fmt.Errorf("refresher (scheduled): %w", err)
+	}
+	if sum.Due != 0 {
+		return fmt.Errorf("refresher (scheduled) found %d due, want 0 for a fresh install", sum.Due)
+	}
+	step("5. refresher, scheduled run -> %d due (the token is fresh)", sum.Due)
+	if err := st.Refresher.InvokeJSON(ctx, map[string]any{"company_id": id.CompanyID, "user_id": id.UserID, "force": true}, &sum); err != nil {
+		return fmt.Errorf("refresher (forced): %w", err)
+	}
+	after, err := st.Store.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read installation %s: %w", id, err)
+	}
+	if sum.Outcome != "refreshed" || after.AccessToken == inst.AccessToken || after.Version <= inst.Version {
+		return fmt.Errorf("refresher (forced) = %s, version %d -> %d; want refreshed with new tokens", sum.Outcome, inst.Version, after.Version)
+	}
+	step("6. refresher, forced run for %s -> %s; new access token stored, version %d", id, sum.Outcome, after.Version)
+
 	// 5. Uninstall.
 	status, err := st.Simulator.Uninstall(ctx, st.GatewayURL+"/oauth/callback", DemoUserID)
 	if err != nil {
@@ -110,7 +137,7 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 	if status != http.StatusOK || inst.Status != tokenstore.StatusUninstalled || inst.AccessToken != "" || inst.RefreshToken != "" {
 		return fmt.Errorf("uninstall = %d, installation %v; want 200, uninstalled without tokens", status, inst)
 	}
-	step("5. Pipedrive's uninstall request -> %d; %s is %s, tokens dropped", status, id, inst.Status)
+	step("7. Pipedrive's uninstall request -> %d; %s is %s, tokens dropped", status, id, inst.Status)
 	fmt.Fprintln(out, "ok")
 	return nil
 }

@@ -1,7 +1,8 @@
 // Package localstack runs the whole backend on one machine without Docker or an AWS account:
 // moto_server for DynamoDB, Secrets Manager, SQS and SNS (resources created from
 // template.yaml), the Pipedrive simulator, and the real callback `bootstrap` under the AWS
-// Lambda Runtime Interface Emulator behind a local HTTP API gateway.
+// Lambda Runtime Interface Emulator (the callback behind a local HTTP API gateway, the
+// refresher invoked directly).
 package localstack
 
 import (
@@ -66,6 +67,9 @@ type Stack struct {
 	Store *tokenstore.Store
 	// Credentials are the app's client credentials, shared by the secret and the simulator.
 	Credentials infra.ClientCredentials
+	// Refresher is the refresher function under the emulator; invoke it as EventBridge would
+	// (`{}`) or as an operator would (`{"company_id":…,"user_id":…,"force":true}`).
+	Refresher *lambdarun.Function
 
 	closers []func()
 }
@@ -113,11 +117,15 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	callbackBin, err := lambdarun.Build(ctx, cfg.Root, "./functions/callback", filepath.Join(cfg.WorkDir, "bin", "callback"))
-	if err != nil {
-		return nil, err
+	bins := map[string]string{}
+	for _, fn := range []string{"callback", "refresher"} {
+		bin, err := lambdarun.Build(ctx, cfg.Root, "./functions/"+fn, filepath.Join(cfg.WorkDir, "bin", fn))
+		if err != nil {
+			return nil, err
+		}
+		bins[fn] = bin
 	}
-	cfg.Log.Info("built functions", "rie", rie, "callback", callbackBin)
+	cfg.Log.Info("built functions", "rie", rie, "functions", len(bins))
 
 	moto, err := motoserver.Start(ctx, motoserver.Options{LogFile: filepath.Join(cfg.WorkDir, "moto.log")})
 	if err != nil {
@@ -178,13 +186,21 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		"REQUIRE_STATE=false",
 	)
 	callback, err := lambdarun.Start(ctx, lambdarun.Options{
-		RIE: rie, Bootstrap: callbackBin, Name: "CallbackFunction", Env: env,
+		RIE: rie, Bootstrap: bins["callback"], Name: "CallbackFunction", Env: env,
 		Timeout: 15 * time.Second, Output: cfg.FunctionOutput,
 	})
 	if err != nil {
 		return nil, err
 	}
 	st.closers = append(st.closers, func() { callback.Close() })
+	st.Refresher, err = lambdarun.Start(ctx, lambdarun.Options{
+		RIE: rie, Bootstrap: bins["refresher"], Name: "RefresherFunction", Env: env,
+		Timeout: 120 * time.Second, Output: cfg.FunctionOutput,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.closers = append(st.closers, func() { st.Refresher.Close() })
 
 	serve(st, gwListener, &apigw.Gateway{
 		Function: callback,
