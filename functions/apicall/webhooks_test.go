@@ -1,0 +1,265 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
+)
+
+func TestParseWebhookEvents(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []WebhookEvent
+		ok   bool
+	}{
+		{"deal.*,person.added", []WebhookEvent{{"deal", "*"}, {"person", "added"}}, true},
+		{" deal.create , , person.* ", []WebhookEvent{{"deal", "create"}, {"person", "*"}}, true},
+		{"*.*", []WebhookEvent{{"*", "*"}}, true},
+		{"deal.*,deal.*", []WebhookEvent{{"deal", "*"}}, true},
+		{"", nil, false},
+		{" , ", nil, false},
+		{"deal", nil, false},
+		{"deal.", nil, false},
+		{"invoice.*", nil, false},
+		{"deal.exploded", nil, false},
+		{"Deal.*", nil, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseWebhookEvents(tt.in)
+		if (err == nil) != tt.ok || !slices.Equal(got, tt.want) {
+			t.Errorf("ParseWebhookEvents(%q) = %v, %v; want %v (ok %t)", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestValidateWebhookURL(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"https://app.example/pipedrive/webhooks": true,
+		"http://127.0.0.1:9000/hooks":            true,
+		"":                                       false,
+		"app.example/hooks":                      false,
+		"ftp://app.example/hooks":                false,
+		"https:///hooks":                         false,
+	} {
+		if err := ValidateWebhookURL(u); (err == nil) != ok {
+			t.Errorf("ValidateWebhookURL(%q) = %v, want ok %t", u, err, ok)
+		}
+	}
+}
+
+// registerJob is the job the callback enqueues after install version v.
+func registerJob(v int) jobs.Job {
+	return jobs.Job{ID: "register_webhooks:" + acme.String() + ":v" + strconv.Itoa(v), Kind: jobs.KindRegisterWebhooks,
+		CompanyID: acme.CompanyID, UserID: acme.UserID}
+}
+
+func TestRegisterWebhooksCreatesEachOnce(t *testing.T) {
+	e := newEnv(t, webhooks(WebhookEvent{"deal", "*"}, WebhookEvent{"person", "added"}))
+	e.install(pdsim.DefaultUserID)
+
+	res := e.direct(encode(t, registerJob(1)))
+	if res.Outcome != OutcomeSucceeded || res.Reason != "webhooks_registered" || res.Status != 201 {
+		t.Errorf("Result = %+v, want succeeded (webhooks_registered) 201", res)
+	}
+	var sum webhookSummary
+	if err := json.Unmarshal(res.Body, &sum); err != nil || len(sum.Created) != 2 || len(sum.Existing) != 0 {
+		t.Errorf("Result.Body = %s (err %v), want two created", res.Body, err)
+	}
+	hooks := e.sim.Webhooks(pdsim.DefaultUserID)
+	var got []string
+	for _, h := range hooks {
+		got = append(got, h.EventObject+"."+h.EventAction)
+		if h.SubscriptionURL != "https://app.example/pipedrive/webhooks" || h.HTTPAuthUser != "pipedrive" || h.HTTPAuthPassword != webhookPassword || h.Name == "" {
+			t.Errorf("webhook %s: url %q, basic user %q, password set %t, name %q; want the configured ones",
+				h.EventObject+"."+h.EventAction, h.SubscriptionURL, h.HTTPAuthUser, h.HTTPAuthPassword == webhookPassword, h.Name)
+		}
+	}
+	if want := []string{"deal.*", "person.added"}; !slices.Equal(got, want) {
+		t.Errorf("webhooks at Pipedrive = %v, want %v", got, want)
+	}
+
+	// The same job delivered twice more through the queue, in one batch: duplicates.
+	body := encode(t, registerJob(1))
+	if _, failed := e.deliver(body, body); len(failed) != 0 {
+		t.Errorf("duplicate deliveries failed = %v, want none", failed)
+	}
+	// A reinstall enqueues a new job: it lists, finds both, creates nothing.
+	res = e.direct(encode(t, registerJob(2)))
+	if res.Outcome != OutcomeSucceeded || res.Reason != "webhooks_exist" {
+		t.Errorf("reinstall Result = %+v, want succeeded (webhooks_exist)", res)
+	}
+	if err := json.Unmarshal(res.Body, &sum); err != nil || len(sum.Created) != 0 || len(sum.Existing) != 2 {
+		t.Errorf("reinstall Result.Body = %s, want two existing", res.Body)
+	}
+	c := e.sim.Counters().APIByRoute
+	if c["POST /api/v1/webhooks"] != 2 || c["GET /api/v1/webhooks"] != 2 {
+		t.Errorf("webhook calls = %d POST, %d GET; want 2 and 2 (one list per run that was not a duplicate)", c["POST /api/v1/webhooks"], c["GET /api/v1/webhooks"])
+	}
+	if n := len(e.sim.Webhooks(pdsim.DefaultUserID)); n != 2 {
+		t.Errorf("webhooks at Pipedrive = %d, want 2", n)
+	}
+}
+
+// TestRegisterWebhooksAtTheLimit: the user has 39 webhooks; the first of ours is the 40th, the
+// second the 41st, which Pipedrive refuses with 422: dead-letter and alert.
+func TestRegisterWebhooksAtTheLimit(t *testing.T) {
+	e := newEnv(t, webhooks(WebhookEvent{"deal", "*"}, WebhookEvent{"person", "*"}))
+	in := e.install(pdsim.DefaultUserID)
+	api := &pdapi.Client{}
+	for i := range 39 {
+		if _, err := api.CreateWebhook(t.Context(), in.APIDomain, in.AccessToken, pdapi.NewWebhook{
+			SubscriptionURL: "https://other-app.example/hook/" + strconv.Itoa(i), EventObject: "activity", EventAction: "*", Name: "other"}); err != nil {
+			t.Fatalf("CreateWebhook #%d = %v", i+1, err)
+		}
+	}
+	e.sim.ResetCounters()
+	body := encode(t, registerJob(1))
+	if _, failed := e.deliver(body); len(failed) != 0 {
+		t.Errorf("batch item failures = %v, want none (dead-lettered)", failed)
+	}
+	dead := e.deadLetters()
+	if len(dead) != 1 {
+		t.Fatalf("dead letters = %d, want 1", len(dead))
+	}
+	wantDeadLetter(t, dead[0], body, "webhook_limit", 422)
+	if got := e.alertReasons(); !slices.Equal(got, []string{"webhook_limit"}) {
+		t.Errorf("alerts = %v, want webhook_limit", got)
+	}
+	if n := len(e.sim.Webhooks(pdsim.DefaultUserID)); n != 40 {
+		t.Errorf("webhooks at Pipedrive = %d, want 40", n)
+	}
+	if got := e.apiCalls(); got[201] != 1 || got[422] != 1 {
+		t.Errorf("simulator answers = %v, want one 201 and one 422", got)
+	}
+}
+
+func TestRegisterWebhooksRefreshesAfter401(t *testing.T) {
+	e := newEnv(t, webhooks(WebhookEvent{"deal", "*"}))
+	e.install(pdsim.DefaultUserID)
+	e.sim.ExpireAccessTokens(pdsim.DefaultUserID)
+	res := e.direct(encode(t, registerJob(1)))
+	if res.Outcome != OutcomeSucceeded {
+		t.Errorf("Result = %+v, want succeeded", res)
+	}
+	if got := e.refreshes(); got != 1 {
+		t.Errorf("refreshes = %d, want 1", got)
+	}
+	if n := len(e.sim.Webhooks(pdsim.DefaultUserID)); n != 1 {
+		t.Errorf("webhooks at Pipedrive = %d, want 1", n)
+	}
+}
+
+func TestRegisterWebhooksWithoutURLIsSkipped(t *testing.T) {
+	e := newEnv(t)
+	e.install(pdsim.DefaultUserID)
+	if _, failed := e.deliver(encode(t, registerJob(1))); len(failed) != 0 {
+		t.Errorf("batch item failures = %v, want none", failed)
+	}
+	d := e.decisionFor(registerJob(1).ID)
+	if d.Action != string(OutcomeSkipped) || d.Reason != ReasonWebhookURLUnset || d.Kind != jobs.KindRegisterWebhooks {
+		t.Errorf("decision = %+v, want skipped (webhook_url_unset)", d)
+	}
+	if got := e.apiCalls(); len(got) != 0 {
+		t.Errorf("simulator answers = %v, want none", got)
+	}
+	if got := e.deadLetters(); len(got) != 0 {
+		t.Errorf("dead letters = %d, want none", len(got))
+	}
+}
+
+func TestVisibilitySeconds(t *testing.T) {
+	tests := []struct {
+		in   time.Duration
+		want int32
+	}{
+		{-time.Second, 0},
+		{0, 0},
+		{1500 * time.Millisecond, 2},
+		{7 * time.Second, 7},
+		{11 * time.Hour, 39600},
+		{24 * time.Hour, int32(MaxVisibility / time.Second)},
+	}
+	for _, tt := range tests {
+		if got := visibilitySeconds(tt.in); got != tt.want {
+			t.Errorf("visibilitySeconds(%v) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	if MaxVisibility > 12*time.Hour {
+		t.Errorf("MaxVisibility = %v, above SQS's 12 h", MaxVisibility)
+	}
+}
+
+func TestDefaultBackoff(t *testing.T) {
+	want := map[int]time.Duration{0: 30 * time.Second, 1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute, 5: 8 * time.Minute, 8: time.Hour, 100: time.Hour}
+	for n, w := range want {
+		if got := DefaultBackoff(n); got != w {
+			t.Errorf("DefaultBackoff(%d) = %v, want %v", n, got, w)
+		}
+	}
+}
+
+func TestAttrText(t *testing.T) {
+	long := string(make([]byte, 600))
+	tests := map[string]string{
+		"plain":            "plain",
+		"a\x01b":           "a?b",
+		"tab\tand\nnl":     "tab\tand\nnl",
+		"bad\xffutf8":      "bad?utf8",
+		long:               "",
+		"emoji \U0001F600": "emoji \U0001F600",
+	}
+	for in, want := range tests {
+		got := attrText(in)
+		if in == long {
+			if len(got) != maxAttrText {
+				t.Errorf("attrText(600 NULs) has %d bytes, want %d", len(got), maxAttrText)
+			}
+			continue
+		}
+		if got != want {
+			t.Errorf("attrText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestLogsNeverContainSecrets runs refreshes, webhook registration with Basic credentials,
+// failures and dead letters, and checks this test's log against every secret involved.
+// TestMain repeats the check over the whole run's log.
+func TestLogsNeverContainSecrets(t *testing.T) {
+	e := newEnv(t, webhooks(WebhookEvent{"deal", "*"}), withSim(func(c *pdsim.Config) { c.RotateRefreshTokens = true }))
+	first := e.install(pdsim.DefaultUserID)
+	e.sim.ExpireAccessTokens(pdsim.DefaultUserID)
+	e.direct(encode(t, registerJob(1)))                                // 401, refresh, list, create
+	e.clock.Advance(2 * time.Hour)                                     // expired: refresh first
+	e.deliver(encode(t, job("log-404", "GET", "/api/v1/deals/1", ""))) // dead letter
+	e.deliver(`{"id":"log-bad","kind":"api_call","company_id":1}`)     // invalid job
+	now, err := e.store.Get(t.Context(), acme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := &secretSet{}
+	mine.add("first access token", first.AccessToken)
+	mine.add("first refresh token", first.RefreshToken)
+	mine.add("current access token", now.AccessToken)
+	mine.add("current refresh token", now.RefreshToken)
+	mine.add("client secret", testenv.ClientSecret)
+	mine.add("webhook password", webhookPassword)
+	if mine.len() != 6 || now.AccessToken == first.AccessToken {
+		t.Fatalf("collected %d distinct secrets (token refreshed %t), want 6 and a refreshed token", mine.len(), now.AccessToken != first.AccessToken)
+	}
+	out := e.log.String()
+	if len(e.decisions()) < 3 || !strings.Contains(out, `"action":"refreshed"`) {
+		t.Fatalf("log lacks the expected events:\n%s", out)
+	}
+	if leaks := mine.foundIn(out); len(leaks) > 0 {
+		t.Errorf("log contains %v", leaks)
+	}
+}

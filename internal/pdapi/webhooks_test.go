@@ -1,0 +1,125 @@
+package pdapi_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
+)
+
+func TestWebhooksAgainstSimulator(t *testing.T) {
+	sim := pdsim.NewTestServer(t, pdsim.Config{WebhookLimit: 2})
+	tok, err := sim.IssueToken(pdsim.DefaultUserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &pdapi.Client{}
+	ctx := context.Background()
+
+	list, err := api.Webhooks(ctx, tok.APIDomain, tok.AccessToken)
+	if err != nil || len(list) != 0 {
+		t.Fatalf("Webhooks() on a new user = %v, %v; want none", list, err)
+	}
+	in := pdapi.NewWebhook{SubscriptionURL: "https://app.example/hooks", EventObject: "deal", EventAction: "*",
+		Name: "deal.*", HTTPAuthUser: "hook-user", HTTPAuthPassword: "hook-password-never-logged"}
+	created, err := api.CreateWebhook(ctx, tok.APIDomain, tok.AccessToken, in)
+	if err != nil {
+		t.Fatalf("CreateWebhook() error = %v", err)
+	}
+	want := pdapi.Webhook{ID: created.ID, EventObject: "deal", EventAction: "*", SubscriptionURL: "https://app.example/hooks",
+		Name: "deal.*", Version: "2.0", UserID: pdsim.DefaultUserID}
+	if created.ID <= 0 || created != want {
+		t.Errorf("CreateWebhook() = %+v, want %+v", created, want)
+	}
+	stored := sim.Webhooks(pdsim.DefaultUserID)
+	if len(stored) != 1 || stored[0].HTTPAuthUser != "hook-user" || stored[0].HTTPAuthPassword != "hook-password-never-logged" {
+		t.Errorf("simulator webhooks = %d, basic auth sent %t; want 1 with the credentials", len(stored), len(stored) == 1 && stored[0].HTTPAuthUser != "")
+	}
+	list, err = api.Webhooks(ctx, tok.APIDomain, tok.AccessToken)
+	if err != nil || len(list) != 1 || list[0] != want {
+		t.Errorf("Webhooks() = %+v, %v; want [%+v]", list, err, want)
+	}
+
+	t.Run("400 invalid subscription_url", func(t *testing.T) {
+		bad := in
+		bad.SubscriptionURL = "not a url"
+		_, err := api.CreateWebhook(ctx, tok.APIDomain, tok.AccessToken, bad)
+		if d := pderrors.DecisionOf(err); d.Action != pderrors.DeadLetter || d.Reason != pderrors.ReasonBadRequest || d.Status != 400 {
+			t.Errorf("DecisionOf(CreateWebhook() error) = %+v, want DeadLetter (bad_request) 400", d)
+		}
+	})
+	t.Run("422 at the limit", func(t *testing.T) {
+		second := in
+		second.EventObject = "person"
+		if _, err := api.CreateWebhook(ctx, tok.APIDomain, tok.AccessToken, second); err != nil {
+			t.Fatalf("CreateWebhook(second) error = %v", err)
+		}
+		third := in
+		third.EventObject = "activity"
+		_, err := api.CreateWebhook(ctx, tok.APIDomain, tok.AccessToken, third)
+		if d := pderrors.DecisionOf(err); d.Action != pderrors.DeadLetter || d.Reason != pderrors.ReasonWebhookLimit || !d.Alert || d.Status != 422 {
+			t.Errorf("DecisionOf(CreateWebhook() over the limit) = %+v, want DeadLetter (webhook_limit) with Alert, 422", d)
+		}
+	})
+	t.Run("403 without the admin scope", func(t *testing.T) {
+		if err := sim.AddUser(pdsim.User{ID: 91, CompanyID: 92, CompanyDomain: "narrow", Scopes: []string{"base"}}); err != nil {
+			t.Fatal(err)
+		}
+		narrow, err := sim.IssueToken(91)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = api.Webhooks(ctx, narrow.APIDomain, narrow.AccessToken)
+		if d := pderrors.DecisionOf(err); d.Action != pderrors.DeadLetter || d.Reason != pderrors.ReasonScopeMismatch {
+			t.Errorf("DecisionOf(Webhooks() without scope) = %+v, want DeadLetter (scope_mismatch)", d)
+		}
+	})
+}
+
+func TestWebhooksMalformedAnswers(t *testing.T) {
+	tests := []struct {
+		name string
+		call func(api *pdapi.Client, url string) error
+		body string
+	}{
+		{"list: data not a list", func(api *pdapi.Client, url string) error {
+			_, err := api.Webhooks(context.Background(), url, token)
+			return err
+		}, `{"success":true,"data":{"id":1}}`},
+		{"list: webhook without id", func(api *pdapi.Client, url string) error {
+			_, err := api.Webhooks(context.Background(), url, token)
+			return err
+		}, `{"success":true,"data":[{"event_object":"deal"}]}`},
+		{"create: no id", func(api *pdapi.Client, url string) error {
+			_, err := api.CreateWebhook(context.Background(), url, token, pdapi.NewWebhook{Name: "x"})
+			return err
+		}, `{"success":true,"data":null}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, _ := echoServer(t, http.StatusOK, tt.body)
+			err := tt.call(&pdapi.Client{}, url)
+			if d := pderrors.DecisionOf(err); d.Action != pderrors.Retry || !d.Alert || d.Reason != pderrors.ReasonUnexpected {
+				t.Errorf("DecisionOf(error %v) = %+v, want Retry (unexpected) with Alert", err, d)
+			}
+		})
+	}
+}
+
+func TestNewWebhookNeverPrintsThePassword(t *testing.T) {
+	w := pdapi.NewWebhook{SubscriptionURL: "https://app.example/hooks", EventObject: "deal", EventAction: "*",
+		HTTPAuthUser: "u", HTTPAuthPassword: "hook-password-never-logged"}
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("webhook", "webhook", w)
+	for _, s := range []string{fmt.Sprint(w), fmt.Sprintf("%+v", w), fmt.Sprintf("%#v", w), logged.String()} {
+		if strings.Contains(s, "hook-password-never-logged") {
+			t.Errorf("formatted webhook %q contains the password", s)
+		}
+	}
+}
