@@ -1,7 +1,9 @@
 // Command pdlocal runs the backend locally on its embedded defaults: moto_server for AWS,
-// the Pipedrive simulator, and the callback function's real bootstrap under the Lambda
-// Runtime Interface Emulator behind a local HTTP API. It walks one installation through
-// install, reload and uninstall and exits 0 when every step answered as expected.
+// the Pipedrive simulator, and the three functions' real bootstraps under the Lambda Runtime
+// Interface Emulator (the callback behind a local HTTP API, the worker fed by the jobs queue,
+// the refresher invoked as its schedule would). It walks one installation through install,
+// webhook registration, reload, refreshes, API calls and uninstall, and exits 0 when every
+// step answered as expected.
 //
 //	go run ./cmd/pdlocal          # run the install flow and exit
 //	go run ./cmd/pdlocal -serve   # then keep the stack up for a browser and curl
@@ -37,6 +39,9 @@ func main() {
 	defer stop()
 
 	cfg := localstack.Config{Root: root, GatewayAddr: *gateway, SimulatorAddr: *sim, RotateRefreshTokens: *rotate}
+	if *serve {
+		cfg.RefreshEvery = time.Minute // the deployed schedule is rate(5 minutes)
+	}
 	if *verbose {
 		cfg.FunctionOutput = os.Stderr
 		cfg.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))

@@ -9,10 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -26,7 +23,11 @@ import (
 //  4. a reload of the callback page succeeds without a second code exchange;
 //  5. a scheduled refresher run finds nothing due;
 //  6. an operator's forced refresher run replaces the tokens;
-//  7. Pipedrive's uninstall request (DELETE /oauth/callback with Basic auth) drops the tokens.
+//  7. the worker, invoked directly, creates a deal;
+//  8. the worker, under a 429, answers "retry" at the time Pipedrive asked for;
+//  9. Pipedrive's uninstall request (DELETE /oauth/callback with Basic auth) drops the tokens.
+//
+// In between, the worker takes the callback's register_webhooks job off the jobs queue.
 //
 // It writes one line per step to out and returns an error at the first unexpected answer.
 func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
@@ -85,9 +86,18 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 	step("3. callback -> %d; stored %s: status=%s version=%d api_domain=%s scopes=%s expires_in=%s",
 		resp.StatusCode, id, inst.Status, inst.Version, inst.APIDomain, strings.Join(inst.Scopes, ","),
 		time.Until(inst.ExpiresAt).Round(time.Second))
-	if n := st.queued(ctx); n >= 0 {
-		step("   jobs queue holds %d message(s) (webhook registration for the worker)", n)
+	// The worker picks the register_webhooks job off the queue (through the SQS poller).
+	var hooks int
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if hooks = len(st.Simulator.Webhooks(DemoUserID)); hooks > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
+	if hooks == 0 {
+		return fmt.Errorf("worker: no webhooks registered at the simulator 20 s after the install")
+	}
+	step("   worker took the register_webhooks job off the queue -> %d webhooks registered at Pipedrive", hooks)
 
 	// 4. Reload.
 	resp, body, err = get(ctx, client, callback.String())
@@ -125,6 +135,34 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 	}
 	step("6. refresher, forced run for %s -> %s; new access token stored, version %d", id, sum.Outcome, after.Version)
 
+	// The worker invoked directly with one API call, then with a call Pipedrive rate-limits.
+	var res struct {
+		Outcome string `json:"outcome"`
+		Reason  string `json:"reason"`
+		Status  int    `json:"status"`
+		After   int    `json:"retry_after_seconds"`
+	}
+	call := map[string]any{"id": "demo-create-deal", "kind": "api_call", "company_id": id.CompanyID, "user_id": id.UserID,
+		"method": "POST", "path": "/api/v1/deals", "body": map[string]any{"title": "Demo deal"}}
+	if err := st.Worker.InvokeJSON(ctx, call, &res); err != nil {
+		return fmt.Errorf("worker (direct): %w", err)
+	}
+	if res.Outcome != "succeeded" {
+		return fmt.Errorf("worker POST /api/v1/deals = %+v, want succeeded", res)
+	}
+	step("7. worker, direct invoke POST /api/v1/deals -> %s (%d)", res.Outcome, res.Status)
+	fault := st.Simulator.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: http.StatusTooManyRequests, Times: 1,
+		Header: http.Header{"Retry-After": {"7"}}})
+	defer st.Simulator.RemoveFault(fault)
+	call["id"], call["method"], call["body"] = "demo-list-deals", "GET", nil
+	if err := st.Worker.InvokeJSON(ctx, call, &res); err != nil {
+		return fmt.Errorf("worker (direct, rate limited): %w", err)
+	}
+	if res.Outcome != "retry" || res.After < 7 {
+		return fmt.Errorf("worker GET /api/v1/deals under a 429 = %+v, want retry after 7 s", res)
+	}
+	step("8. worker, same call while Pipedrive answers 429 Retry-After: 7 -> %s in %d s (%s)", res.Outcome, res.After, res.Reason)
+
 	// 5. Uninstall.
 	status, err := st.Simulator.Uninstall(ctx, st.GatewayURL+"/oauth/callback", DemoUserID)
 	if err != nil {
@@ -137,22 +175,9 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 	if status != http.StatusOK || inst.Status != tokenstore.StatusUninstalled || inst.AccessToken != "" || inst.RefreshToken != "" {
 		return fmt.Errorf("uninstall = %d, installation %v; want 200, uninstalled without tokens", status, inst)
 	}
-	step("7. Pipedrive's uninstall request -> %d; %s is %s, tokens dropped", status, id, inst.Status)
+	step("9. Pipedrive's uninstall request -> %d; %s is %s, tokens dropped", status, id, inst.Status)
 	fmt.Fprintln(out, "ok")
 	return nil
-}
-
-func (st *Stack) queued(ctx context.Context) int {
-	out, err := sqs.NewFromConfig(st.AWS).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       aws.String(st.Resources.JobsQueueURL),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
-	})
-	if err != nil {
-		return -1
-	}
-	var n int
-	fmt.Sscan(out.Attributes["ApproximateNumberOfMessages"], &n)
-	return n
 }
 
 func get(ctx context.Context, c *http.Client, u string) (*http.Response, string, error) {

@@ -22,12 +22,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/apigw"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/motoserver"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/sqspoller"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -43,6 +45,9 @@ type Config struct {
 	SimulatorAddr string
 	// RotateRefreshTokens sets the simulator's refresh-token rotation.
 	RotateRefreshTokens bool
+	// RefreshEvery invokes the refresher with `{}` at this interval, as the EventBridge
+	// schedule does; zero leaves it to explicit invocations.
+	RefreshEvery time.Duration
 	// FunctionOutput receives the functions' logs (JSON lines); nil discards.
 	FunctionOutput io.Writer
 	// Log receives the stack's own events; nil discards.
@@ -70,6 +75,9 @@ type Stack struct {
 	// Refresher is the refresher function under the emulator; invoke it as EventBridge would
 	// (`{}`) or as an operator would (`{"company_id":…,"user_id":…,"force":true}`).
 	Refresher *lambdarun.Function
+	// Worker is the apicall function under the emulator. The jobs queue feeds it through an
+	// SQS poller; it can also be invoked directly with one job.
+	Worker *lambdarun.Function
 
 	closers []func()
 }
@@ -118,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 	bins := map[string]string{}
-	for _, fn := range []string{"callback", "refresher"} {
+	for _, fn := range []string{"callback", "refresher", "apicall"} {
 		bin, err := lambdarun.Build(ctx, cfg.Root, "./functions/"+fn, filepath.Join(cfg.WorkDir, "bin", fn))
 		if err != nil {
 			return nil, err
@@ -201,6 +209,36 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 	st.closers = append(st.closers, func() { st.Refresher.Close() })
+	st.Worker, err = lambdarun.Start(ctx, lambdarun.Options{
+		RIE: rie, Bootstrap: bins["apicall"], Name: "ApiCallFunction",
+		Env: append(env,
+			"JOBS_DLQ_URL="+st.Resources.DeadLetterQueueURL,
+			"WEBHOOK_URL="+st.GatewayURL+"/pipedrive/webhooks",
+			"WEBHOOK_EVENTS=deal.*,person.*",
+		),
+		Timeout: 30 * time.Second, Output: cfg.FunctionOutput,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.closers = append(st.closers, func() { st.Worker.Close() })
+
+	// The event sources: the jobs queue feeds the worker as Lambda's SQS mapping would, and
+	// (when asked) a ticker plays the EventBridge schedule of the refresher.
+	bg, stopBG := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	poller := &sqspoller.Poller{
+		SQS: sqs.NewFromConfig(st.AWS), QueueURL: st.Resources.JobsQueueURL, QueueARN: st.Resources.JobsQueueARN,
+		Region: motoserver.Region, Function: st.Worker, BatchSize: 10, Log: cfg.Log.With("component", "sqs"),
+	}
+	go func() {
+		defer close(done)
+		if cfg.RefreshEvery > 0 {
+			go schedule(bg, cfg.RefreshEvery, st.Refresher, cfg.Log)
+		}
+		poller.Run(bg)
+	}()
+	st.closers = append(st.closers, func() { stopBG(); <-done })
 
 	serve(st, gwListener, &apigw.Gateway{
 		Function: callback,
@@ -251,4 +289,23 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// schedule invokes the refresher with an empty event every interval until ctx ends.
+func schedule(ctx context.Context, every time.Duration, f *lambdarun.Function, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			out, err := f.Invoke(ctx, []byte("{}"))
+			if err != nil {
+				log.Warn("scheduled refresh failed", "error", err.Error())
+				continue
+			}
+			log.Info("scheduled refresh", "summary", string(out))
+		}
+	}
 }
