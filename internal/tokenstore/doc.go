@@ -17,7 +17,7 @@
 // # Table
 //
 // One table, TokensTable in template.yaml: partition key pk (S), no sort key, TTL on
-// expires_at, and the global secondary index refresh-due. Three kinds of item share it,
+// expires_at, and the global secondary index refresh-due. Four kinds of item share it,
 // told apart by the pk prefix. Attribute names in expressions always go through #name
 // placeholders (status, state and many others are reserved words).
 //
@@ -58,6 +58,16 @@
 //	claimed_at    S  RFC 3339
 //	completed_at  S  RFC 3339                                  done only
 //
+// Work claim, pk "work#<key>" (ClaimWork, CompleteWork, ReleaseWork; the API worker's
+// per-job idempotency), schema on WorkClaim:
+//
+//	state         S  in_progress | done
+//	owner         S  who claimed it (kept when done)
+//	lease_until   N  Unix seconds; in_progress only. Past it, another owner may take over
+//	expires_at    N  Unix seconds; TTL deletes the record afterwards
+//	claimed_at    S  RFC 3339
+//	completed_at  S  RFC 3339; done only
+//
 // Once record, pk "once#<key>": expires_at N (TTL), created_at S (RFC 3339).
 //
 // DynamoDB's TTL deletes expired items up to a few days late (and moto never does), so code
@@ -67,7 +77,7 @@
 //
 // refresh-due: partition key due_shard (S), sort key refresh_due_at (N), projection KEYS_ONLY
 // (pk, due_shard, refresh_due_at). It is sparse: only active installations carry due_shard and
-// refresh_due_at, so needs-reauthorization and uninstalled installations, code claims and once
+// refresh_due_at, so needs-reauthorization and uninstalled installations, claims and once
 // records are not in it. Due runs one Query per shard ("due_shard = :s AND refresh_due_at <=
 // :before", ascending, paged) in parallel and merges the results oldest first; nothing scans
 // the table.
