@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,18 +28,6 @@ import (
 func TestBootstrapUnderEmulator(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rie, err := lambdarun.RIEPath(ctx, root)
-	if err != nil {
-		t.Fatalf("RIEPath = %v", err)
-	}
-	bin, err := lambdarun.Build(ctx, root, "./functions/apicall", t.TempDir())
-	if err != nil {
-		t.Fatalf("Build(./functions/apicall) = %v", err)
-	}
 	res := testenv.Provision(t)
 	sim := pdsim.NewTestServer(t, pdsim.Config{ClientID: testenv.ClientID, ClientSecret: testenv.ClientSecret})
 	store := &tokenstore.Store{DB: dynamodb.NewFromConfig(testenv.AWS(t)), Table: res.TableName}
@@ -48,8 +35,8 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets.add("access token", tok.AccessToken)
-	secrets.add("refresh token", tok.RefreshToken)
+	secrets.Add("access token", tok.AccessToken)
+	secrets.Add("refresh token", tok.RefreshToken)
 	if _, err := store.Install(ctx, tokenstore.Installation{
 		ID: acme, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, APIDomain: tok.APIDomain,
 		Scopes: strings.Split(tok.Scope, ","), ExpiresAt: time.Now().Add(time.Hour),
@@ -58,9 +45,8 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	}
 	sim.ExpireAccessTokens(pdsim.DefaultUserID) // the first call answers 401: the refresh path runs too
 
-	logs := &testenv.Buffer{}
-	f, err := lambdarun.Start(ctx, lambdarun.Options{
-		RIE: rie, Bootstrap: bin, Name: "ApiCallFunction",
+	f, logs := testenv.StartFunction(t, "./functions/apicall", lambdarun.Options{
+		Name: "ApiCallFunction",
 		Env: append(testenv.Env(t, res),
 			"JOBS_DLQ_URL="+res.DeadLetterQueueURL,
 			"PIPEDRIVE_OAUTH_URL="+sim.URL,
@@ -70,12 +56,8 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 			"WEBHOOK_PASSWORD="+webhookPassword,
 			"AWS_LAMBDA_LOG_STREAM_NAME=2026/11/27/[$LATEST]e2e"),
 		Timeout: 30 * time.Second,
-		Output:  io.MultiWriter(logs, logSink, &testLogWriter{t: t}),
+		Output:  io.MultiWriter(logSink, testenv.TestLogWriter(t)),
 	})
-	if err != nil {
-		t.Fatalf("lambdarun.Start = %v", err)
-	}
-	t.Cleanup(func() { f.Close() })
 
 	// An SQS batch: register_webhooks, as the callback enqueues it, through the real queue.
 	q := sqs.NewFromConfig(testenv.AWS(t))
@@ -127,8 +109,8 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	}
 
 	if now, err := store.Get(ctx, acme); err == nil {
-		secrets.add("access token", now.AccessToken)
-		secrets.add("refresh token", now.RefreshToken)
+		secrets.Add("access token", now.AccessToken)
+		secrets.Add("refresh token", now.RefreshToken)
 	}
 	outLog := logs.String()
 	for _, want := range []string{`"msg":"job succeeded"`, `"reason":"webhooks_registered"`, `"msg":"refresh refreshed"`} {
@@ -136,7 +118,7 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 			t.Errorf("function log lacks %s", want)
 		}
 	}
-	for _, leak := range secrets.foundIn(outLog) {
+	for _, leak := range secrets.FoundIn(outLog) {
 		t.Errorf("function log contains %s", leak)
 	}
 }

@@ -2,14 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +27,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/sqspoller"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
@@ -46,74 +45,12 @@ var acme = tokenstore.InstallationID{CompanyID: pdsim.DefaultCompanyID, UserID: 
 // that no secret reached the log.
 var (
 	logSink = &testenv.Buffer{}
-	secrets = &secretSet{}
+	secrets = &testenv.Secrets{}
 )
 
 func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	if code == 0 {
-		if secrets.len() < 3 {
-			fmt.Fprintf(os.Stderr, "FAIL: only %d secrets were collected; the log check would prove nothing\n", secrets.len())
-			code = 1
-		} else if leaks := secrets.foundIn(logSink.String()); len(leaks) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: the worker's log contains %d secret(s) seen during the tests: %s\n", len(leaks), strings.Join(leaks, ", "))
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func init() {
-	secrets.add("client secret", testenv.ClientSecret)
-	secrets.add("state key", testenv.StateKey)
-	secrets.add("webhook password", webhookPassword)
-}
-
-// secretSet collects values that must never be logged.
-type secretSet struct {
-	mu     sync.Mutex
-	values map[string]string // value → what it is
-}
-
-func (s *secretSet) add(what string, values ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.values == nil {
-		s.values = map[string]string{}
-	}
-	for _, v := range values {
-		if len(v) >= 8 { // shorter strings would match by accident
-			s.values[v] = what
-		}
-	}
-}
-
-// foundIn describes (never shows) every secret that occurs in text.
-func (s *secretSet) foundIn(text string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var found []string
-	for v, what := range s.values {
-		if strings.Contains(text, v) {
-			found = append(found, fmt.Sprintf("%s (%d chars)", what, len(v)))
-		}
-	}
-	slices.Sort(found)
-	return found
-}
-
-func (s *secretSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.values)
-}
-
-// testLogWriter shows the worker's log in a failing test's output.
-type testLogWriter struct{ t *testing.T }
-
-func (w *testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
+	secrets.Add("webhook password", webhookPassword)
+	os.Exit(testenv.MainCheckingLogs(m, logSink, secrets))
 }
 
 // env is one test's world: its own table, queues, topic and secret in moto, its own simulator
@@ -165,7 +102,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 		sqs:   sqs.NewFromConfig(cfg),
 		log:   &testenv.Buffer{},
 	}
-	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, e.log, &testLogWriter{t: t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, e.log, testenv.TestLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	creds := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID, Logger: logger}
 	publisher := &alerts.Publisher{SNS: sns.NewFromConfig(cfg), TopicARN: res.AlertsTopicARN, Source: "apicall", Dedupe: store.Once, Now: clock.Now}
 	api := &pdapi.Client{HTTP: sim.HTTP.Client()}
@@ -191,8 +128,8 @@ func newEnv(t *testing.T, opts ...option) *env {
 	t.Cleanup(func() {
 		for _, id := range e.handled {
 			if in, err := store.Get(t.Context(), id); err == nil {
-				secrets.add("access token", in.AccessToken)
-				secrets.add("refresh token", in.RefreshToken)
+				secrets.Add("access token", in.AccessToken)
+				secrets.Add("refresh token", in.RefreshToken)
 			}
 		}
 	})
@@ -207,8 +144,8 @@ func (e *env) install(uid int64) tokenstore.Installation {
 	if err != nil {
 		e.t.Fatalf("IssueToken(%d) = %v", uid, err)
 	}
-	secrets.add("access token", tok.AccessToken)
-	secrets.add("refresh token", tok.RefreshToken)
+	secrets.Add("access token", tok.AccessToken)
+	secrets.Add("refresh token", tok.RefreshToken)
 	var company int64
 	for _, u := range e.sim.Users() {
 		if u.ID == uid {
@@ -288,21 +225,10 @@ func (e *env) receive(queueURL string, n int, wait time.Duration) []sqstypes.Mes
 	return got
 }
 
-// sqsEvent builds the event Lambda's poller would pass for received messages.
+// sqsEvent builds the event Lambda's poller would pass for received messages from the jobs
+// queue: the one the local stack's poller builds.
 func (e *env) sqsEvent(msgs []sqstypes.Message) events.SQSEvent {
-	var ev events.SQSEvent
-	for _, m := range msgs {
-		attrs := map[string]events.SQSMessageAttribute{}
-		for k, a := range m.MessageAttributes {
-			attrs[k] = events.SQSMessageAttribute{DataType: aws.ToString(a.DataType), StringValue: a.StringValue, BinaryValue: a.BinaryValue}
-		}
-		ev.Records = append(ev.Records, events.SQSMessage{
-			MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
-			Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: m.Attributes, MessageAttributes: attrs,
-			EventSource: "aws:sqs", EventSourceARN: e.res.JobsQueueARN, AWSRegion: testenv.Region,
-		})
-	}
-	return ev
+	return (&sqspoller.Poller{QueueARN: e.res.JobsQueueARN, Region: testenv.Region}).Event(msgs)
 }
 
 // handleSQS runs the handler on ev as the Lambda runtime does (JSON in) and returns the ids it
@@ -367,7 +293,7 @@ func (e *env) alertReasons() []string {
 	var got []string
 	for _, a := range e.inbox.Drain(e.t) {
 		got = append(got, a.Attributes["reason"])
-		for _, leak := range secrets.foundIn(a.Message + a.Subject) {
+		for _, leak := range secrets.FoundIn(a.Message + a.Subject) {
 			e.t.Errorf("alert %q contains %s", a.Subject, leak)
 		}
 	}
@@ -458,7 +384,7 @@ func wantDeadLetter(t *testing.T, m sqstypes.Message, body, reason string, statu
 	for k := range m.MessageAttributes {
 		text += " " + attr(m, k)
 	}
-	for _, leak := range secrets.foundIn(text) {
+	for _, leak := range secrets.FoundIn(text) {
 		t.Errorf("dead letter contains %s", leak)
 	}
 }

@@ -245,21 +245,21 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine := &secretSet{}
-	mine.add("first access token", first.AccessToken)
-	mine.add("first refresh token", first.RefreshToken)
-	mine.add("current access token", now.AccessToken)
-	mine.add("current refresh token", now.RefreshToken)
-	mine.add("client secret", testenv.ClientSecret)
-	mine.add("webhook password", webhookPassword)
-	if mine.len() != 6 || now.AccessToken == first.AccessToken {
-		t.Fatalf("collected %d distinct secrets (token refreshed %t), want 6 and a refreshed token", mine.len(), now.AccessToken != first.AccessToken)
+	mine := &testenv.Secrets{}
+	mine.Add("first access token", first.AccessToken)
+	mine.Add("first refresh token", first.RefreshToken)
+	mine.Add("current access token", now.AccessToken)
+	mine.Add("current refresh token", now.RefreshToken)
+	mine.Add("client secret", testenv.ClientSecret)
+	mine.Add("webhook password", webhookPassword)
+	if mine.Len() != 6 || now.AccessToken == first.AccessToken {
+		t.Fatalf("collected %d distinct secrets (token refreshed %t), want 6 and a refreshed token", mine.Len(), now.AccessToken != first.AccessToken)
 	}
 	out := e.log.String()
 	if len(e.decisions()) < 3 || !strings.Contains(out, `"action":"refreshed"`) {
 		t.Fatalf("log lacks the expected events:\n%s", out)
 	}
-	if leaks := mine.foundIn(out); len(leaks) > 0 {
+	if leaks := mine.FoundIn(out); len(leaks) > 0 {
 		t.Errorf("log contains %v", leaks)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -48,64 +47,10 @@ var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 // that no secret reached the log.
 var (
 	logSink = &testenv.Buffer{}
-	secrets = &secretSet{}
+	secrets = &testenv.Secrets{}
 )
 
-func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	if code == 0 {
-		if leaks := secrets.foundIn(logSink.String()); len(leaks) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: the handler's log contains %d secret(s) seen during the tests: %s\n", len(leaks), strings.Join(leaks, ", "))
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// secretSet collects values that must never be logged: tokens, codes, states, the client
-// secret and the state key.
-type secretSet struct {
-	mu     sync.Mutex
-	values map[string]string // value → what it is
-}
-
-func (s *secretSet) add(what string, values ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.values == nil {
-		s.values = map[string]string{}
-	}
-	for _, v := range values {
-		if len(v) >= 8 { // shorter strings would match by accident
-			s.values[v] = what
-		}
-	}
-}
-
-// foundIn returns a description (never the value) of every secret that occurs in text.
-func (s *secretSet) foundIn(text string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var found []string
-	for v, what := range s.values {
-		if strings.Contains(text, v) || strings.Contains(text, url.QueryEscape(v)) {
-			found = append(found, fmt.Sprintf("%s (%d chars)", what, len(v)))
-		}
-	}
-	slices.Sort(found)
-	return found
-}
-
-func (s *secretSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.values)
-}
-
-func init() {
-	secrets.add("client secret", testenv.ClientSecret)
-	secrets.add("state key", testenv.StateKey)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.MainCheckingLogs(m, logSink, secrets)) }
 
 // env is one test's world: its own table, queue, topic and secret in moto, its own simulator
 // and clock, and a handler wired as main.go wires it.
@@ -176,18 +121,10 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			Source:   "callback",
 			Dedupe:   store.Once,
 		},
-		Log:    slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, &testLogWriter{t: t}), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:    slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, testenv.TestLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Config: c,
 	}
 	return e
-}
-
-// testLogWriter shows the handler's log in a failing test's output.
-type testLogWriter struct{ t *testing.T }
-
-func (w *testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 // handle runs the handler and checks what every answer must satisfy.
@@ -232,7 +169,7 @@ func checkResponse(t *testing.T, ev events.APIGatewayV2HTTPRequest, resp events.
 	if resp.StatusCode >= 500 && strings.Contains(strings.ToLower(resp.Body), "tokenstore") {
 		t.Errorf("5xx body shows internal text: %.200q", resp.Body)
 	}
-	for _, leak := range secrets.foundIn(resp.Body) {
+	for _, leak := range secrets.FoundIn(resp.Body) {
 		t.Errorf("response body contains %s", leak)
 	}
 	q, _ := url.ParseQuery(ev.RawQueryString)
@@ -290,7 +227,7 @@ func (e *env) issueCode() string {
 	if code == "" {
 		e.t.Fatal("IssueCode = \"\", want a code")
 	}
-	secrets.add("authorization code", code)
+	secrets.Add("authorization code", code)
 	return code
 }
 
@@ -302,7 +239,7 @@ func (e *env) issueState() string {
 	if err != nil {
 		e.t.Fatalf("Issue() = %v", err)
 	}
-	secrets.add("state", state)
+	secrets.Add("state", state)
 	return state
 }
 
@@ -340,8 +277,8 @@ func (e *env) installation() (tokenstore.Installation, error) {
 	e.t.Helper()
 	in, err := e.store.Get(e.t.Context(), tokenstore.InstallationID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID})
 	if err == nil {
-		secrets.add("access token", in.AccessToken)
-		secrets.add("refresh token", in.RefreshToken)
+		secrets.Add("access token", in.AccessToken)
+		secrets.Add("refresh token", in.RefreshToken)
 	}
 	return in, err
 }
@@ -352,7 +289,7 @@ func (e *env) alertReasons() []string {
 	var got []string
 	for _, a := range e.inbox.Drain(e.t) {
 		got = append(got, a.Attributes["reason"])
-		for _, leak := range secrets.foundIn(a.Message + a.Subject) {
+		for _, leak := range secrets.FoundIn(a.Message + a.Subject) {
 			e.t.Errorf("alert %q contains %s", a.Subject, leak)
 		}
 	}
@@ -420,7 +357,7 @@ func (e *env) authorize(location string) url.Values {
 		e.t.Fatalf("authorize redirected to %s, want %s", got, redirectURI)
 	}
 	q := back.Query()
-	secrets.add("authorization code", q.Get("code"))
+	secrets.Add("authorization code", q.Get("code"))
 	return q
 }
 
@@ -435,7 +372,7 @@ func TestInstallRedirectCarriesValidState(t *testing.T) {
 		t.Fatalf("Location %q: %v", resp.Headers["Location"], err)
 	}
 	q := loc.Query()
-	secrets.add("state", q.Get("state"))
+	secrets.Add("state", q.Get("state"))
 	if got, want := loc.Scheme+"://"+loc.Host+loc.Path, e.sim.URL+"/oauth/authorize"; got != want {
 		t.Errorf("Location = %s, want %s", got, want)
 	}
@@ -581,8 +518,8 @@ func TestOAuthErrorRows(t *testing.T) {
 				if err != nil {
 					e.t.Fatalf("first Exchange = %v", err)
 				}
-				secrets.add("access token", tok.AccessToken)
-				secrets.add("refresh token", tok.RefreshToken)
+				secrets.Add("access token", tok.AccessToken)
+				secrets.Add("refresh token", tok.RefreshToken)
 				return code
 			},
 			status: http.StatusBadRequest, page: "This install link is invalid or expired", restart: true, tokenCalls: 1,
@@ -590,7 +527,7 @@ func TestOAuthErrorRows(t *testing.T) {
 		{
 			name: "authorization_code invalid: never issued",
 			setup: func(e *env) string {
-				secrets.add("authorization code", "never-issued-code-1234")
+				secrets.Add("authorization code", "never-issued-code-1234")
 				return "never-issued-code-1234"
 			},
 			status: http.StatusBadRequest, page: "This install link is invalid or expired", restart: true, tokenCalls: 1,
@@ -1179,7 +1116,7 @@ func TestLogNeverContainsSecrets(t *testing.T) {
 	e.h.Log = slog.New(slog.NewJSONHandler(io.MultiWriter(&own, logSink), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	install := e.handle(loadEvent(t, "install.json"))
 	back := e.authorize(install.Headers["Location"])
-	secrets.add("state", back.Get("state"))
+	secrets.Add("state", back.Get("state"))
 	e.handle(callbackEvent(t, back))
 	e.handle(callbackEvent(t, back)) // reload
 	e.inject(oauthFault(401, pdsim.MsgClientInvalid, pdsim.ErrCodeInvalidClient, 1))
@@ -1195,20 +1132,20 @@ func TestLogNeverContainsSecrets(t *testing.T) {
 	if !strings.Contains(out, `"company_id":3408256`) || !strings.Contains(out, `"reason":"client_invalid"`) {
 		t.Fatalf("log lacks the expected events; got:\n%s", out)
 	}
-	mine := &secretSet{}
-	mine.add("access token", in.AccessToken)
-	mine.add("refresh token", in.RefreshToken)
-	mine.add("authorization code", back.Get("code"))
-	mine.add("state", back.Get("state"))
-	mine.add("client secret", testenv.ClientSecret)
-	mine.add("state key", testenv.StateKey)
-	if mine.len() != 6 {
-		t.Fatalf("collected %d secrets, want 6", mine.len())
+	mine := &testenv.Secrets{}
+	mine.Add("access token", in.AccessToken)
+	mine.Add("refresh token", in.RefreshToken)
+	mine.Add("authorization code", back.Get("code"))
+	mine.Add("state", back.Get("state"))
+	mine.Add("client secret", testenv.ClientSecret)
+	mine.Add("state key", testenv.StateKey)
+	if mine.Len() != 6 {
+		t.Fatalf("collected %d secrets, want 6", mine.Len())
 	}
-	if leaks := mine.foundIn(out); len(leaks) > 0 {
+	if leaks := mine.FoundIn(out); len(leaks) > 0 {
 		t.Errorf("log contains %v", leaks)
 	}
-	if leaks := secrets.foundIn(logSink.String()); len(leaks) > 0 {
+	if leaks := secrets.FoundIn(logSink.String()); len(leaks) > 0 {
 		t.Errorf("run log so far contains %v", leaks)
 	}
 }
@@ -1226,7 +1163,7 @@ func newUsersClient(sim *pdsim.TestServer) *pdapi.Client {
 // putSecret replaces the test secret's value, as an operator rotating it would.
 func (e *env) putSecret(id, secret, stateKey string) {
 	e.t.Helper()
-	secrets.add("client secret", secret)
+	secrets.Add("client secret", secret)
 	b, err := json.Marshal(infra.ClientCredentials{ClientID: id, ClientSecret: secret, StateKey: stateKey})
 	if err != nil {
 		e.t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,19 +22,6 @@ import (
 func TestBootstrapUnderEmulator(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rie, err := lambdarun.RIEPath(ctx, root)
-	if err != nil {
-		t.Fatalf("RIEPath = %v", err)
-	}
-	bin, err := lambdarun.Build(ctx, root, "./functions/refresher", t.TempDir())
-	if err != nil {
-		t.Fatalf("Build(./functions/refresher) = %v", err)
-	}
-
 	res := testenv.Provision(t)
 	sim := pdsim.NewTestServer(t, pdsim.Config{
 		ClientID:            testenv.ClientID,
@@ -47,8 +33,8 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("IssueToken = %v", err)
 	}
-	secrets.add("access token", tok.AccessToken)
-	secrets.add("refresh token", tok.RefreshToken)
+	secrets.Add("access token", tok.AccessToken)
+	secrets.Add("refresh token", tok.RefreshToken)
 	instID := tokenstore.InstallationID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID}
 	old, err := store.Install(ctx, tokenstore.Installation{
 		ID:           instID,
@@ -62,19 +48,12 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 		t.Fatalf("Install = %v", err)
 	}
 
-	logs := &testenv.Buffer{}
-	f, err := lambdarun.Start(ctx, lambdarun.Options{
-		RIE:       rie,
-		Bootstrap: bin,
-		Name:      "RefresherFunction",
-		Env:       append(testenv.Env(t, res), "PIPEDRIVE_OAUTH_URL="+sim.URL, "AWS_LAMBDA_LOG_STREAM_NAME=2026/11/27/[$LATEST]e2e"),
-		Timeout:   60 * time.Second,
-		Output:    io.MultiWriter(logs, logSink, &testLogWriter{t: t}),
+	f, logs := testenv.StartFunction(t, "./functions/refresher", lambdarun.Options{
+		Name:    "RefresherFunction",
+		Env:     append(testenv.Env(t, res), "PIPEDRIVE_OAUTH_URL="+sim.URL, "AWS_LAMBDA_LOG_STREAM_NAME=2026/11/27/[$LATEST]e2e"),
+		Timeout: 60 * time.Second,
+		Output:  io.MultiWriter(logSink, testenv.TestLogWriter(t)),
 	})
-	if err != nil {
-		t.Fatalf("lambdarun.Start = %v", err)
-	}
-	t.Cleanup(func() { f.Close() })
 
 	var s Summary
 	if err := f.InvokeJSON(ctx, map[string]any{}, &s); err != nil {
@@ -87,8 +66,8 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Get = %v", err)
 	}
-	secrets.add("access token", now.AccessToken)
-	secrets.add("refresh token", now.RefreshToken)
+	secrets.Add("access token", now.AccessToken)
+	secrets.Add("refresh token", now.RefreshToken)
 	if now.AccessToken == old.AccessToken || now.RefreshToken == old.RefreshToken || now.Version <= old.Version {
 		t.Errorf("after the run: access changed=%t refresh changed=%t version %d→%d; want new tokens and a higher version",
 			now.AccessToken != old.AccessToken, now.RefreshToken != old.RefreshToken, old.Version, now.Version)
@@ -108,8 +87,8 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 		t.Errorf("refresh_token calls = %d, want 2", got)
 	}
 	if after, err := store.Get(ctx, instID); err == nil {
-		secrets.add("access token", after.AccessToken)
-		secrets.add("refresh token", after.RefreshToken)
+		secrets.Add("access token", after.AccessToken)
+		secrets.Add("refresh token", after.RefreshToken)
 	}
 
 	err = f.InvokeJSON(ctx, map[string]any{"company_id": "acme", "user_id": 1}, nil)
@@ -124,7 +103,7 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 			t.Errorf("function log lacks %s", want)
 		}
 	}
-	for _, leak := range secrets.foundIn(out) {
+	for _, leak := range secrets.FoundIn(out) {
 		t.Errorf("function log contains %s", leak)
 	}
 }

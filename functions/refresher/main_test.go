@@ -1,13 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,62 +27,10 @@ var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 // every secret the tests saw: TestMain checks, after all tests, that no secret was logged.
 var (
 	logSink = &testenv.Buffer{}
-	secrets = &secretSet{}
+	secrets = &testenv.Secrets{}
 )
 
-func TestMain(m *testing.M) {
-	secrets.add("client secret", testenv.ClientSecret)
-	secrets.add("state key", testenv.StateKey)
-	code := testenv.Main(m)
-	if code == 0 {
-		if leaks := secrets.foundIn(logSink.String()); len(leaks) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: the refresher's log contains %d secret(s) seen during the tests: %s\n", len(leaks), strings.Join(leaks, ", "))
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// secretSet collects values that must never be logged.
-type secretSet struct {
-	mu     sync.Mutex
-	values map[string]string // value → what it is
-}
-
-func (s *secretSet) add(what string, values ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.values == nil {
-		s.values = map[string]string{}
-	}
-	for _, v := range values {
-		if len(v) >= 8 {
-			s.values[v] = what
-		}
-	}
-}
-
-// foundIn describes (never shows) every secret that occurs in text.
-func (s *secretSet) foundIn(text string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var found []string
-	for v, what := range s.values {
-		if strings.Contains(text, v) {
-			found = append(found, fmt.Sprintf("%s (%d chars)", what, len(v)))
-		}
-	}
-	slices.Sort(found)
-	return found
-}
-
-// testLogWriter shows the log in a failing test's output.
-type testLogWriter struct{ t testing.TB }
-
-func (w *testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+func TestMain(m *testing.M) { os.Exit(testenv.MainCheckingLogs(m, logSink, secrets)) }
 
 // env is one test's world: its own table and topic in moto, its own simulator and clock, and
 // a handler wired as main.go wires it.
@@ -112,7 +58,7 @@ func newEnv(t *testing.T) *env {
 		Now:                 clock.Now,
 	})
 	store := &tokenstore.Store{DB: testenv.SerialWrites(dynamodb.NewFromConfig(cfg)), Table: res.TableName, Now: clock.Now}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, &testLogWriter{t: t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, testenv.TestLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r := &refresh.Refresher{
 		OAuth: &pdoauth.Client{
 			BaseURL:     sim.URL,
@@ -152,8 +98,8 @@ func (e *env) install(user int64, expiresIn time.Duration) tokenstore.Installati
 	if err != nil {
 		e.t.Fatalf("IssueToken(%d) = %v", user, err)
 	}
-	secrets.add("access token", tok.AccessToken)
-	secrets.add("refresh token", tok.RefreshToken)
+	secrets.Add("access token", tok.AccessToken)
+	secrets.Add("refresh token", tok.RefreshToken)
 	in, err := e.store.Install(e.t.Context(), tokenstore.Installation{
 		ID:           tokenstore.InstallationID{CompanyID: pdsim.DefaultCompanyID, UserID: user},
 		AccessToken:  tok.AccessToken,
@@ -175,8 +121,8 @@ func (e *env) get(id tokenstore.InstallationID) tokenstore.Installation {
 	if err != nil {
 		e.t.Fatalf("Get(%s) = %v", id, err)
 	}
-	secrets.add("access token", in.AccessToken)
-	secrets.add("refresh token", in.RefreshToken)
+	secrets.Add("access token", in.AccessToken)
+	secrets.Add("refresh token", in.RefreshToken)
 	return in
 }
 
@@ -216,7 +162,7 @@ func (e *env) alertReasons() []string {
 	var got []string
 	for _, a := range e.inbox.Drain(e.t) {
 		got = append(got, a.Attributes["reason"])
-		for _, leak := range secrets.foundIn(a.Message + a.Subject) {
+		for _, leak := range secrets.FoundIn(a.Message + a.Subject) {
 			e.t.Errorf("alert %q contains %s", a.Subject, leak)
 		}
 	}

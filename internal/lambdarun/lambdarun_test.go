@@ -15,38 +15,12 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 )
 
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
+// startEcho runs testdata/echo under the emulator with the given function timeout.
 func startEcho(t *testing.T, timeout time.Duration) (*lambdarun.Function, *testenv.Buffer) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	root := moduleRoot(t)
-	rie, err := lambdarun.RIEPath(ctx, root)
-	if err != nil {
-		t.Fatalf("RIEPath: %v", err)
-	}
-	bin, err := lambdarun.Build(ctx, root, "./internal/lambdarun/testdata/echo", t.TempDir())
-	if err != nil {
-		t.Fatalf("Build: %v", err)
-	}
-	out := &testenv.Buffer{}
-	f, err := lambdarun.Start(ctx, lambdarun.Options{
-		RIE: rie, Bootstrap: bin, Name: "echo", Timeout: timeout, Output: out,
-		Env: []string{"ECHO_ENV=passed"},
+	return testenv.StartFunction(t, "./internal/lambdarun/testdata/echo", lambdarun.Options{
+		Name: "echo", Timeout: timeout, Env: []string{"ECHO_ENV=passed"},
 	})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f, out
 }
 
 func TestInvokeUnderEmulator(t *testing.T) {
@@ -125,7 +99,7 @@ func TestRIEPathFromEnv(t *testing.T) {
 }
 
 func TestBuildFailureIsReported(t *testing.T) {
-	_, err := lambdarun.Build(context.Background(), moduleRoot(t), "./does/not/exist", t.TempDir())
+	_, err := lambdarun.Build(context.Background(), testenv.ModuleRoot(t), "./does/not/exist", t.TempDir())
 	if err == nil {
 		t.Fatal("Build(missing package) = nil error, want one")
 	}

@@ -3,7 +3,6 @@ package localstack_test
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +16,8 @@ import (
 func TestDemoRunsTheRealBootstrap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &testenv.Buffer{}
-	st, err := localstack.Start(ctx, localstack.Config{Root: root, WorkDir: t.TempDir(), FunctionOutput: logs})
+	st, err := localstack.Start(ctx, localstack.Config{Root: testenv.ModuleRoot(t), WorkDir: t.TempDir(), FunctionOutput: logs})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -2,13 +2,11 @@ package refresh_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,61 +28,10 @@ var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 // that no secret reached the log.
 var (
 	logSink = &testenv.Buffer{}
-	secrets = &secretSet{}
+	secrets = &testenv.Secrets{}
 )
 
-func TestMain(m *testing.M) {
-	secrets.add("client secret", testenv.ClientSecret)
-	code := testenv.Main(m)
-	if code == 0 {
-		if leaks := secrets.foundIn(logSink.String()); len(leaks) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: the refresher's log contains %d secret(s) seen during the tests: %s\n", len(leaks), strings.Join(leaks, ", "))
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// secretSet collects values that must never be logged.
-type secretSet struct {
-	mu     sync.Mutex
-	values map[string]string // value → what it is
-}
-
-func (s *secretSet) add(what string, values ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.values == nil {
-		s.values = map[string]string{}
-	}
-	for _, v := range values {
-		if len(v) >= 8 {
-			s.values[v] = what
-		}
-	}
-}
-
-// foundIn describes (never shows) every secret that occurs in text.
-func (s *secretSet) foundIn(text string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var found []string
-	for v, what := range s.values {
-		if strings.Contains(text, v) {
-			found = append(found, fmt.Sprintf("%s (%d chars)", what, len(v)))
-		}
-	}
-	slices.Sort(found)
-	return found
-}
-
-// testLogWriter shows the log in a failing test's output.
-type testLogWriter struct{ t testing.TB }
-
-func (w *testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+func TestMain(m *testing.M) { os.Exit(testenv.MainCheckingLogs(m, logSink, secrets)) }
 
 // env is one test's world: its own table and topic in moto, its own simulator and clock.
 type env struct {
@@ -123,7 +70,7 @@ func newEnv(t *testing.T, rotate bool) *env {
 		alerts: &alerts.Publisher{
 			SNS: sns.NewFromConfig(cfg), TopicARN: res.AlertsTopicARN, Source: "refresher", Dedupe: store.Once, Now: clock.Now,
 		},
-		log:  slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, logs, &testLogWriter{t: t}), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		log:  slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, logs, testenv.TestLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		logs: logs,
 	}
 }
@@ -164,8 +111,8 @@ func (e *env) install(user int64) tokenstore.Installation {
 	if err != nil {
 		e.t.Fatalf("IssueToken(%d) = %v", user, err)
 	}
-	secrets.add("access token", tok.AccessToken)
-	secrets.add("refresh token", tok.RefreshToken)
+	secrets.Add("access token", tok.AccessToken)
+	secrets.Add("refresh token", tok.RefreshToken)
 	in, err := e.store.Install(e.t.Context(), tokenstore.Installation{
 		ID:           id,
 		AccessToken:  tok.AccessToken,
@@ -187,8 +134,8 @@ func (e *env) get(id tokenstore.InstallationID) tokenstore.Installation {
 	if err != nil {
 		e.t.Fatalf("Get(%s) = %v", id, err)
 	}
-	secrets.add("access token", in.AccessToken)
-	secrets.add("refresh token", in.RefreshToken)
+	secrets.Add("access token", in.AccessToken)
+	secrets.Add("refresh token", in.RefreshToken)
 	return in
 }
 
@@ -229,7 +176,7 @@ func (e *env) alertReasons() []string {
 	var got []string
 	for _, a := range e.inbox.Drain(e.t) {
 		got = append(got, a.Attributes["reason"])
-		for _, leak := range secrets.foundIn(a.Message + a.Subject) {
+		for _, leak := range secrets.FoundIn(a.Message + a.Subject) {
 			e.t.Errorf("alert %q contains %s", a.Subject, leak)
 		}
 	}
@@ -250,7 +197,7 @@ func mustRefresh(t *testing.T, r *refresh.Refresher, ctx context.Context, id tok
 	if res.ID != id {
 		t.Errorf("Refresh(%s).ID = %s", id, res.ID)
 	}
-	secrets.add("access token", res.Installation.AccessToken)
-	secrets.add("refresh token", res.Installation.RefreshToken)
+	secrets.Add("access token", res.Installation.AccessToken)
+	secrets.Add("refresh token", res.Installation.RefreshToken)
 	return res
 }

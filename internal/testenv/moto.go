@@ -1,6 +1,8 @@
 // Package testenv gives tests real AWS APIs: one moto_server per test binary on a free
 // loopback port, SDK configuration pointed at it, the project's resources provisioned from
-// template.yaml under names unique to each test, and readers for queues and alerts.
+// template.yaml under names unique to each test, and readers for queues and alerts. It also
+// runs function packages under the Lambda emulator (StartFunction) and checks a whole run's
+// log for secrets (Secrets, MainCheckingLogs).
 //
 // Use it from TestMain so that moto is stopped when the tests end:
 //

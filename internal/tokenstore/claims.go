@@ -7,9 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -90,38 +88,26 @@ func (s *Store) ClaimWork(ctx context.Context, workKey, owner string, lease, ttl
 		return WorkClaim{}, fmt.Errorf("tokenstore: claim work: %w: a key of 1 to %d bytes, an owner, a positive lease and a ttl of at least the lease are required", ErrInvalid, maxOnceKey)
 	}
 	now := s.now()
-	av, err := attributevalue.MarshalMap(workItem{
+	// A claim whose lease has passed is taken over: its owner crashed.
+	const takeOver = "#state = :in_progress AND #lease_until <= :now"
+	attrs, ok, err := s.putUnlessLive(ctx, workItem{
 		PK:         workPrefix + workKey,
 		State:      string(WorkInProgress),
 		Owner:      owner,
 		LeaseUntil: unixCeil(now.Add(lease)),
 		ExpiresAt:  unixCeil(now.Add(ttl)),
 		ClaimedAt:  text(now),
-	})
-	if err != nil {
-		return WorkClaim{}, fmt.Errorf("tokenstore: claim work: encode: %w", err)
-	}
-	const cond = "attribute_not_exists(#pk) OR #expires_at <= :now OR (#state = :in_progress AND #lease_until <= :now)"
-	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(s.Table),
-		Item:                      av,
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  names(cond),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.Unix()), ":in_progress": str(string(WorkInProgress))},
-		// The live claim comes back with the refusal, so the caller learns its state in one call.
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		if claim, derr := decodeWork(ccf.Item); derr == nil && ccf.Item != nil {
-			return claim, fmt.Errorf("tokenstore: claim work: %w (%s)", ErrWorkClaimed, claim.State)
-		}
-		return WorkClaim{Key: workKey}, fmt.Errorf("tokenstore: claim work: %w", ErrWorkClaimed)
-	}
-	if err != nil {
+	}, now, takeOver, map[string]types.AttributeValue{":in_progress": str(string(WorkInProgress))})
+	switch {
+	case err != nil:
 		return WorkClaim{}, fmt.Errorf("tokenstore: claim work: %w", err)
+	case ok:
+		return decodeWork(attrs)
 	}
-	return decodeWork(av)
+	if claim, derr := decodeWork(attrs); derr == nil && attrs != nil {
+		return claim, fmt.Errorf("tokenstore: claim work: %w (%s)", ErrWorkClaimed, claim.State)
+	}
+	return WorkClaim{Key: workKey}, fmt.Errorf("tokenstore: claim work: %w", ErrWorkClaimed)
 }
 
 // CompleteWork marks owner's in-progress claim done and keeps the record until now+ttl, so a
@@ -169,23 +155,13 @@ func (s *Store) ReleaseWork(ctx context.Context, workKey, owner string) error {
 	if !validWorkKey(workKey) || owner == "" {
 		return fmt.Errorf("tokenstore: release work: %w: a key and an owner are required", ErrInvalid)
 	}
-	const cond = "#state = :in_progress AND #owner = :owner"
-	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                           aws.String(s.Table),
-		Key:                                 key(workPrefix + workKey),
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeNames:            names(cond),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":in_progress": str(string(WorkInProgress)), ":owner": str(owner)},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var ccf *types.ConditionalCheckFailedException
+	kept, err := s.deleteIf(ctx, workPrefix+workKey, "#state = :in_progress AND #owner = :owner",
+		map[string]types.AttributeValue{":in_progress": str(string(WorkInProgress)), ":owner": str(owner)})
 	switch {
-	case errors.As(err, &ccf) && ccf.Item == nil:
-		return nil // nothing to release
-	case errors.As(err, &ccf):
-		return fmt.Errorf("tokenstore: release work: %w", ErrLeaseLost)
 	case err != nil:
 		return fmt.Errorf("tokenstore: release work: %w", err)
+	case kept:
+		return fmt.Errorf("tokenstore: release work: %w", ErrLeaseLost)
 	}
 	return nil
 }

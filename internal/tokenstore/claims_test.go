@@ -3,7 +3,6 @@ package tokenstore_test
 import (
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -118,27 +117,10 @@ func TestReleaseWorkLetsTheNextDeliveryClaim(t *testing.T) {
 func TestClaimWorkConcurrently(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	const callers = 5
-	errs := make([]error, callers)
-	var wg sync.WaitGroup
-	for i := range callers {
-		wg.Go(func() {
-			_, errs[i] = e.store.ClaimWork(t.Context(), workKey, "owner-"+string(rune('a'+i)), workLease, dayTTL)
-		})
-	}
-	wg.Wait()
-	wins := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-		case !errors.Is(err, tokenstore.ErrWorkClaimed):
-			t.Errorf("ClaimWork(caller %d) = %v, want nil or ErrWorkClaimed", i, err)
-		}
-	}
-	if wins != 1 {
-		t.Errorf("%d of %d concurrent ClaimWork calls won, want 1", wins, callers)
-	}
+	wantOneWinner(t, "ClaimWork", tokenstore.ErrWorkClaimed, func(i int) error {
+		_, err := e.store.ClaimWork(t.Context(), workKey, "owner-"+string(rune('a'+i)), workLease, dayTTL)
+		return err
+	})
 }
 
 func TestWorkClaimsRejectInvalidInput(t *testing.T) {

@@ -1,7 +1,9 @@
 package tokenstore_test
 
 import (
+	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,5 +75,30 @@ func installation(id tokenstore.InstallationID, n string, expires time.Time) tok
 		Scopes:       []string{"base", "deals:full"},
 		ExpiresAt:    expires,
 		CodeHash:     tokenstore.HashCode("code-" + id.String() + "-" + n),
+	}
+}
+
+// wantOneWinner makes five concurrent calls of claim (the caller's index as argument) and
+// fails t unless exactly one succeeds and every other fails with lost.
+func wantOneWinner(t *testing.T, name string, lost error, claim func(caller int) error) {
+	t.Helper()
+	const callers = 5
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() { errs[i] = claim(i) })
+	}
+	wg.Wait()
+	wins := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, lost):
+			t.Errorf("%s(caller %d) = %v, want nil or %v", name, i, err, lost)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d of %d concurrent %s calls won, want 1", wins, callers, name)
 	}
 }

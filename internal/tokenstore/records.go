@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -94,24 +95,22 @@ func (s *Store) ClaimCode(ctx context.Context, codeHash string, ttl time.Duratio
 		return CodeClaim{}, fmt.Errorf("tokenstore: claim code: %w: a hex SHA-256 and a positive ttl are required", ErrInvalid)
 	}
 	now := s.now()
-	it := codeItem{
+	attrs, ok, err := s.putUnlessLive(ctx, codeItem{
 		PK:        codePrefix + codeHash,
 		State:     string(CodeExchanging),
 		ExpiresAt: unixCeil(now.Add(ttl)),
 		ClaimedAt: text(now),
-	}
-	av, err := s.putUnlessLive(ctx, it, now)
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		if claim, derr := decodeClaim(ccf.Item); derr == nil && ccf.Item != nil {
-			return claim, fmt.Errorf("tokenstore: claim code: %w (%s)", ErrCodeClaimed, claim.State)
-		}
-		return CodeClaim{CodeHash: codeHash}, fmt.Errorf("tokenstore: claim code: %w", ErrCodeClaimed)
-	}
-	if err != nil {
+	}, now, "", nil)
+	switch {
+	case err != nil:
 		return CodeClaim{}, fmt.Errorf("tokenstore: claim code: %w", err)
+	case ok:
+		return decodeClaim(attrs)
 	}
-	return decodeClaim(av)
+	if claim, derr := decodeClaim(attrs); derr == nil && attrs != nil {
+		return claim, fmt.Errorf("tokenstore: claim code: %w (%s)", ErrCodeClaimed, claim.State)
+	}
+	return CodeClaim{CodeHash: codeHash}, fmt.Errorf("tokenstore: claim code: %w", ErrCodeClaimed)
 }
 
 // CompleteCode records that the claimed code produced installation id, so a repeated callback
@@ -157,23 +156,13 @@ func (s *Store) ReleaseCode(ctx context.Context, codeHash string) error {
 	if !isCodeHash(codeHash) {
 		return fmt.Errorf("tokenstore: release code: %w: a hex SHA-256 is required", ErrInvalid)
 	}
-	const cond = "#state = :exchanging"
-	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                           aws.String(s.Table),
-		Key:                                 key(codePrefix + codeHash),
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeNames:            names(cond),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":exchanging": str(string(CodeExchanging))},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var ccf *types.ConditionalCheckFailedException
+	kept, err := s.deleteIf(ctx, codePrefix+codeHash, "#state = :exchanging",
+		map[string]types.AttributeValue{":exchanging": str(string(CodeExchanging))})
 	switch {
-	case errors.As(err, &ccf) && ccf.Item == nil:
-		return nil // nothing to release
-	case errors.As(err, &ccf):
-		return fmt.Errorf("tokenstore: release code: %w: the claim is done", ErrConflict)
 	case err != nil:
 		return fmt.Errorf("tokenstore: release code: %w", err)
+	case kept:
+		return fmt.Errorf("tokenstore: release code: %w: the claim is done", ErrConflict)
 	}
 	return nil
 }
@@ -186,36 +175,67 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (first 
 		return false, fmt.Errorf("tokenstore: once: %w: a key of 1 to %d bytes and a positive ttl are required", ErrInvalid, maxOnceKey)
 	}
 	now := s.now()
-	_, err = s.putUnlessLive(ctx, struct {
+	_, first, err = s.putUnlessLive(ctx, struct {
 		PK        string `dynamodbav:"pk"`
 		ExpiresAt int64  `dynamodbav:"expires_at"`
 		CreatedAt string `dynamodbav:"created_at"`
-	}{oncePrefix + key, unixCeil(now.Add(ttl)), text(now)}, now)
-	if isConditionFailed(err) {
-		return false, nil
-	}
+	}{oncePrefix + key, unixCeil(now.Add(ttl)), text(now)}, now, "", nil)
 	if err != nil {
 		return false, fmt.Errorf("tokenstore: once: %w", err)
 	}
-	return true, nil
+	return first, nil
 }
 
-// putUnlessLive puts a short-lived record unless a record with its key exists and has not
-// reached its expires_at. It returns the encoded item; a *types.ConditionalCheckFailedException
-// carrying the live record when there is one.
-func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time) (map[string]types.AttributeValue, error) {
+// putUnlessLive puts item, a short-lived record, unless a live record holds its key: one that
+// has not reached its expires_at and does not meet takeOver, a condition under which an
+// unexpired record may be replaced all the same (a lapsed lease, say; "" for none), whose
+// placeholders other than :now are in vals. ok reports whether item was put; attrs is item as
+// stored when it was, and the live record when it was not (nil if there was none to return).
+func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, takeOver string, vals map[string]types.AttributeValue) (attrs map[string]types.AttributeValue, ok bool, err error) {
 	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
+		return nil, false, fmt.Errorf("encode: %w", err)
 	}
-	const cond = "attribute_not_exists(#pk) OR #expires_at <= :now"
+	cond := "attribute_not_exists(#pk) OR #expires_at <= :now"
+	if takeOver != "" {
+		cond += " OR (" + takeOver + ")"
+	}
+	values := map[string]types.AttributeValue{":now": num(now.Unix())}
+	maps.Copy(values, vals)
 	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(s.Table),
-		Item:                                av,
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeNames:            names(cond),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": num(now.Unix())},
+		TableName:                 aws.String(s.Table),
+		Item:                      av,
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names(cond),
+		ExpressionAttributeValues: values,
+		// The live record comes back with the refusal, so the caller learns its state in one call.
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	return av, err
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return ccf.Item, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return av, true, nil
+}
+
+// deleteIf deletes the record at pk if it meets cond, whose placeholders are in vals. kept
+// reports a record that exists but does not meet cond, and so stays; a missing record is
+// neither kept nor an error.
+func (s *Store) deleteIf(ctx context.Context, pk, cond string, vals map[string]types.AttributeValue) (kept bool, err error) {
+	_, err = s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                           aws.String(s.Table),
+		Key:                                 key(pk),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            names(cond),
+		ExpressionAttributeValues:           vals,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return ccf.Item != nil, nil
+	}
+	return false, err
 }

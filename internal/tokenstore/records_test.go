@@ -3,7 +3,6 @@ package tokenstore_test
 import (
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -97,25 +96,10 @@ func TestClaimCodeConcurrently(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	h := tokenstore.HashCode("code-delivered-five-times")
-	const callers = 5
-	errs := make([]error, callers)
-	var wg sync.WaitGroup
-	for i := range callers {
-		wg.Go(func() { _, errs[i] = e.store.ClaimCode(t.Context(), h, 10*time.Minute) })
-	}
-	wg.Wait()
-	wins := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-		case !errors.Is(err, tokenstore.ErrCodeClaimed):
-			t.Errorf("ClaimCode(caller %d) = %v, want nil or ErrCodeClaimed", i, err)
-		}
-	}
-	if wins != 1 {
-		t.Errorf("%d of %d concurrent ClaimCode calls won, want 1", wins, callers)
-	}
+	wantOneWinner(t, "ClaimCode", tokenstore.ErrCodeClaimed, func(int) error {
+		_, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute)
+		return err
+	})
 }
 
 func TestRecordsRejectInvalidInput(t *testing.T) {

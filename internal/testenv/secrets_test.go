@@ -1,0 +1,90 @@
+package testenv
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const (
+	token = "access-token-4f1c9e"
+	code  = "auth code+with/escapes"
+)
+
+func TestSecretsFoundIn(t *testing.T) {
+	var s Secrets
+	s.Add("access token", token)
+	s.Add("authorization code", code)
+	s.Add("short", "abc1234") // below MinSecretLen: ignored
+	if got := s.Len(); got != 2 {
+		t.Fatalf("Len() = %d, want 2 (the short value ignored)", got)
+	}
+	tests := []struct {
+		name string
+		text string
+		want []string
+	}{
+		{"clean text", `{"msg":"refreshed","company_id":1,"note":"abc1234"}`, nil},
+		{"a token as is", `{"token":"` + token + `"}`, []string{"access token (19 chars)"}},
+		{"a code query-escaped", "GET /oauth/callback?code=" + url.QueryEscape(code), []string{"authorization code (22 chars)"}},
+		{"both, sorted", token + " " + code, []string{"access token (19 chars)", "authorization code (22 chars)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.FoundIn(tt.text)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("FoundIn(%s) = %q, want %q", tt.name, got, tt.want)
+			}
+			if strings.Contains(fmt.Sprint(got), token) || strings.Contains(fmt.Sprint(got), code) {
+				t.Errorf("FoundIn(%s) = %q shows a secret", tt.name, got)
+			}
+		})
+	}
+}
+
+func TestLeakReport(t *testing.T) {
+	var some Secrets
+	some.Add("refresh token", token)
+	tests := []struct {
+		name    string
+		log     string
+		secrets *Secrets
+		want    string // substring of the report; "" for a pass
+	}{
+		{"clean log", `{"msg":"ok"}`, &some, ""},
+		{"leaked token", `{"msg":"ok","t":"` + token + `"}`, &some, "contains 1 secret(s) seen during the tests: refresh token (19 chars)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := leakReport(tt.log, tt.secrets)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("leakReport(%s) = %q, want %q", tt.name, got, tt.want)
+			}
+			if strings.Contains(got, token) {
+				t.Errorf("leakReport(%s) = %q shows the secret", tt.name, got)
+			}
+		})
+	}
+}
+
+// logRecorder is a testing.TB whose Log is recorded.
+type logRecorder struct {
+	testing.TB
+	lines []string
+}
+
+func (r *logRecorder) Log(args ...any) { r.lines = append(r.lines, fmt.Sprint(args...)) }
+
+func TestTestLogWriter(t *testing.T) {
+	r := &logRecorder{TB: t}
+	w := TestLogWriter(r)
+	p := []byte("{\"msg\":\"one\"}\n")
+	if n, err := w.Write(p); n != len(p) || err != nil {
+		t.Errorf("Write = %d, %v; want %d, nil", n, err, len(p))
+	}
+	if want := []string{`{"msg":"one"}`}; !slices.Equal(r.lines, want) {
+		t.Errorf("logged %q, want %q", r.lines, want)
+	}
+}
