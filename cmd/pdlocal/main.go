@@ -31,14 +31,10 @@ func main() {
 	verbose := flag.Bool("v", false, "print the functions' and the stack's JSON logs")
 	flag.Parse()
 
-	root, err := os.Getwd()
-	if err != nil {
-		log.Fatal(err)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cfg := localstack.Config{Root: root, GatewayAddr: *gateway, SimulatorAddr: *sim, RotateRefreshTokens: *rotate}
+	cfg := localstack.Config{GatewayAddr: *gateway, SimulatorAddr: *sim, RotateRefreshTokens: *rotate}
 	if *serve {
 		cfg.RefreshEvery = time.Minute // the deployed schedule is rate(5 minutes)
 	}

@@ -35,7 +35,8 @@ import (
 
 // Config configures a local stack. The zero value (plus Root) runs on free loopback ports.
 type Config struct {
-	// Root is the module root (where go.mod is); the functions are built from it.
+	// Root is the module root (where go.mod is); the functions are built from it. Empty means
+	// the nearest folder holding go.mod, from the working directory up.
 	Root string
 	// WorkDir holds built binaries and moto's log; default Root/.local.
 	WorkDir string
@@ -92,7 +93,11 @@ const (
 // emulator, and the gateway. On error everything already started is stopped.
 func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if cfg.Root == "" {
-		return nil, errors.New("localstack: Config.Root (the module root) is required")
+		root, err := ModuleRoot()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Root = root
 	}
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = filepath.Join(cfg.Root, ".local")
@@ -307,5 +312,23 @@ func schedule(ctx context.Context, every time.Duration, f *lambdarun.Function, l
 			}
 			log.Info("scheduled refresh", "summary", string(out))
 		}
+	}
+}
+
+// ModuleRoot returns the nearest folder holding go.mod, from the working directory up.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("localstack: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("localstack: no go.mod in the working directory or above; run from the repository")
+		}
+		dir = parent
 	}
 }
