@@ -141,6 +141,10 @@ const (
 	DefaultDeadlineReserve = 2 * time.Second
 )
 
+// abandonedClaimAge is longer than any callback runs (the function's timeout is 15 s): an
+// exchanging claim this old belongs to a request that died.
+const abandonedClaimAge = time.Minute
+
 // Handler serves the OAuth install redirect, the OAuth callback and Pipedrive's uninstall
 // request for API Gateway HTTP API (payload format 2.0). Creds, OAuth, Users, Claims and
 // Installations are required; Jobs, Alerts and Log are optional. Safe for concurrent use.
@@ -334,6 +338,12 @@ func (h *Handler) claim(ctx context.Context, hash string, o outcome) (events.API
 			// The user reloaded a finished callback: show success, do not exchange again.
 			o.action, o.reason, o.id = "succeed", "code_already_used", c.ID
 			return h.success(), true, o
+		case !c.ClaimedAt.IsZero() && h.clock().Sub(c.ClaimedAt) > abandonedClaimAge:
+			// No callback runs this long: the request that claimed the code died (timeout,
+			// crash) and its claim outlives it for CodeClaimTTL. Waiting cannot help and the
+			// code may be spent, so the user starts again.
+			o.action, o.reason = "reject", "code_claim_abandoned"
+			return renderPage(http.StatusBadRequest, pageInvalidLink(h.installPath())), true, o
 		}
 		// Another request is exchanging this code right now: wait for it, boundedly.
 		if !time.Now().Before(deadline) || sleep(ctx, h.claimPoll()) != nil {
@@ -349,7 +359,7 @@ func (h *Handler) claim(ctx context.Context, hash string, o outcome) (events.API
 // completes the claim. installed reports whether the installation was stored.
 func (h *Handler) exchange(ctx context.Context, code, hash string, o outcome) (events.APIGatewayV2HTTPResponse, outcome, bool) {
 	var tok *pdoauth.Token
-	err := h.retry(ctx, func() error {
+	err := h.retry(ctx, func(ctx context.Context) error {
 		var err error
 		tok, err = h.OAuth.Exchange(ctx, code, h.Config.RedirectURI)
 		return err
@@ -365,7 +375,7 @@ func (h *Handler) exchange(ctx context.Context, code, hash string, o outcome) (e
 		return renderPage(http.StatusBadGateway, pageIdentityFailed(h.installPath())), o, false
 	}
 	var me pdapi.Me
-	err = h.retry(ctx, func() error {
+	err = h.retry(ctx, func(ctx context.Context) error {
 		var err error
 		me, err = h.Users.Me(ctx, tok.APIDomain, tok.AccessToken)
 		return err
@@ -451,15 +461,23 @@ func (h *Handler) exchangeFailure(ctx context.Context, o outcome, err error) (ev
 }
 
 // retry runs f up to Attempts times while its error is a pderrors Retry decision and the wait
-// fits in the request's deadline.
-func (h *Handler) retry(ctx context.Context, f func() error) error {
+// fits in the request's deadline. f gets a context that ends DeadlineReserve before the
+// request's deadline: an attempt that runs to its HTTP client's timeout (5 s) must not eat the
+// time left for storing and answering, or outlive the function (15 s) altogether.
+func (h *Handler) retry(ctx context.Context, f func(ctx context.Context) error) error {
 	p := h.Config.ExchangeRetry
 	if p.Attempts <= 0 {
 		p = DefaultRetry()
 	}
+	actx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithDeadline(ctx, dl.Add(-h.deadlineReserve()))
+		defer cancel()
+	}
 	var err error
 	for n := 1; ; n++ {
-		if err = f(); err == nil {
+		if err = f(actx); err == nil {
 			return nil
 		}
 		d := pderrors.DecisionOf(err)
@@ -621,6 +639,14 @@ func (h *Handler) logger() *slog.Logger {
 
 func (h *Handler) signer(c clientcreds.Credentials) *oauthstate.Signer {
 	return &oauthstate.Signer{Key: []byte(c.StateKey), TTL: h.Config.StateTTL, Now: h.Config.Now}
+}
+
+// clock is Config.Now, or time.Now when nil.
+func (h *Handler) clock() time.Time {
+	if h.Config.Now != nil {
+		return h.Config.Now()
+	}
+	return time.Now()
 }
 
 func (h *Handler) installPath() string {

@@ -767,6 +767,41 @@ func TestRetriesStopAtTheDeadline(t *testing.T) {
 	}
 }
 
+// TestSlowAttemptsLeaveTheReserve: an attempt that runs to the HTTP client's timeout must not
+// carry the request past its deadline. In production the OAuth and users/me clients time out
+// after 5 s and the function after 15 s, so three hung attempts would outlive the function and
+// the user would get API Gateway's bare error instead of a page. Scaled down here: 1 s client
+// timeout, 1.8 s deadline, 0.5 s reserve.
+func TestSlowAttemptsLeaveTheReserve(t *testing.T) {
+	for _, path := range []string{"/oauth/token", "/api/v1/users/me"} {
+		t.Run(path, func(t *testing.T) {
+			const reserve = 500 * time.Millisecond
+			e := newEnv(t, func(c *Config) { c.DeadlineReserve = reserve })
+			slow := *e.sim.HTTP.Client()
+			slow.Timeout = time.Second
+			e.h.OAuth.(*pdoauth.Client).HTTP = &slow
+			e.h.Users = &pdapi.Client{HTTP: &slow}
+			e.inject(pdsim.Fault{Path: path, Hang: true})
+			ctx, cancel := context.WithTimeout(t.Context(), 1800*time.Millisecond)
+			defer cancel()
+			deadline, _ := ctx.Deadline()
+			resp, err := e.h.Handle(ctx, callbackEvent(t, url.Values{"code": {e.issueCode()}}))
+			if err != nil {
+				t.Fatalf("Handle error = %v", err)
+			}
+			if left := time.Until(deadline); left < reserve/2 {
+				t.Errorf("Handle returned %v before the deadline, want at least %v of the %v reserve left", left.Round(time.Millisecond), reserve/2, reserve)
+			}
+			if resp.StatusCode < 500 {
+				t.Errorf("status = %d, want a 5xx try-again page", resp.StatusCode)
+			}
+			if !strings.Contains(resp.Body, "Try again") {
+				t.Errorf("body has no try-again link: %.300q", resp.Body)
+			}
+		})
+	}
+}
+
 func TestConcurrentCallbacksWithSameCode(t *testing.T) {
 	e := newEnv(t)
 	// Slow the exchange so the second request arrives while the first holds the claim.
@@ -803,6 +838,25 @@ func TestBusyWhenOtherExchangeOutlastsTheWait(t *testing.T) {
 	wantPage(t, resp, http.StatusServiceUnavailable, "Still working on it")
 	if n := e.tokenCalls(); n != 0 {
 		t.Errorf("token calls while another request holds the code = %d, want 0", n)
+	}
+}
+
+// TestAbandonedClaimOffersARestart: a request that claimed the code and died (the function
+// timed out or crashed) leaves its claim behind for CodeClaimTTL. Once the claim is older than
+// any callback can run, "reload in a few seconds" would never come true: the user must be
+// offered a restart instead.
+func TestAbandonedClaimOffersARestart(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.ClaimWait = 200 * time.Millisecond; c.ClaimPoll = 50 * time.Millisecond })
+	code := e.issueCode()
+	if _, err := e.store.ClaimCode(t.Context(), tokenstore.HashCode(code), DefaultCodeClaimTTL); err != nil {
+		t.Fatalf("ClaimCode = %v", err)
+	}
+	e.clock.Advance(2 * time.Minute)
+	resp := e.callback(code, "")
+	wantPage(t, resp, http.StatusBadRequest, "This install link is invalid or expired")
+	wantRestartLink(t, resp)
+	if n := e.tokenCalls(); n != 0 {
+		t.Errorf("token calls for an abandoned claim = %d, want 0", n)
 	}
 }
 
