@@ -314,7 +314,9 @@ func (h *Handler) callback(ctx context.Context, req events.APIGatewayV2HTTPReque
 	resp, o, installed := h.exchange(ctx, code, hash, o)
 	if !installed {
 		// Let a retry of the same code (reload) work: only a completed claim is kept.
-		if err := h.Claims.ReleaseCode(context.WithoutCancel(ctx), hash); err != nil {
+		dctx, cancel := detached(ctx)
+		defer cancel()
+		if err := h.Claims.ReleaseCode(dctx, hash); err != nil {
 			h.logger().LogAttrs(ctx, slog.LevelWarn, "release code claim failed", slog.String("error", err.Error()))
 		}
 	}
@@ -595,7 +597,9 @@ func (h *Handler) alert(ctx context.Context, a alerts.Alert) {
 		h.logger().LogAttrs(ctx, slog.LevelError, "alert (no publisher configured)", attrs...)
 		return
 	}
-	if err := h.Alerts.Alert(context.WithoutCancel(ctx), a); err != nil {
+	dctx, cancel := detached(ctx)
+	defer cancel()
+	if err := h.Alerts.Alert(dctx, a); err != nil {
 		h.logger().LogAttrs(ctx, slog.LevelError, "alert publish failed", append(attrs, slog.String("error", err.Error()))...)
 	}
 }
@@ -756,4 +760,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// detachedTimeout bounds clean-up calls (releasing a claim, publishing an alert) that must run
+// even when the request's context is done, but must not outlive the function either.
+const detachedTimeout = 2 * time.Second
+
+// detached returns a context that survives ctx's cancellation, bounded by detachedTimeout.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
 }
