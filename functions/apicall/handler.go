@@ -155,6 +155,11 @@ const (
 	DefaultMaxDefer = 72 * time.Hour
 )
 
+// settleTime is kept free before the invocation's deadline (at most half of DeadlineReserve)
+// for what follows a job's work: settling its claim, an alert, the dead-letter queue or the
+// visibility change, and the batch's answer.
+const settleTime = 2 * time.Second
+
 // MaxVisibility is the longest a retried message is hidden. SQS allows 12 hours from the
 // receive; the margin covers the time between the receive and this invocation's call.
 const MaxVisibility = 12*time.Hour - 5*time.Minute
@@ -421,7 +426,28 @@ func (h *Handler) decide(ctx context.Context, d delivery, j jobs.Job) (v verdict
 		}
 		h.settleClaim(ctx, j, key, owner, v)
 	}()
-	return h.work(ctx, j)
+	if j.Kind == jobs.KindRegisterWebhooks {
+		// Two installs in quick succession enqueue two jobs (one per install version): run
+		// together, both would list no webhooks and both create every one.
+		lock := "apicall#register_webhooks#" + tokenstore.InstallationID{CompanyID: j.CompanyID, UserID: j.UserID}.String()
+		held, err := h.Claims.ClaimWork(ctx, lock, owner, h.claimLease(), h.claimLease())
+		switch {
+		case errors.Is(err, tokenstore.ErrWorkClaimed):
+			return verdict{outcome: OutcomeRetry, reason: ReasonInProgress, retryAfter: max(held.LeaseUntil.Sub(now), time.Second)}
+		case err != nil:
+			return verdict{outcome: OutcomeRetry, reason: ReasonClaimFailed, err: err}
+		}
+		defer h.settleClaim(ctx, j, lock, owner, verdict{outcome: OutcomeRetry}) // released, never kept as done
+	}
+	// Lambda ends the invocation at its deadline, and with it the answer for the whole batch:
+	// the work stops early enough for the claim, the queue and the answer to come after it.
+	wctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, dl.Add(-min(settleTime, h.deadlineReserve()/2)))
+		defer cancel()
+	}
+	return h.work(wctx, j)
 }
 
 // settleClaim marks the claim done after success and releases it otherwise, so a redelivery

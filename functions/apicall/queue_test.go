@@ -496,3 +496,36 @@ func TestNoJobStartsTooCloseToTheDeadline(t *testing.T) {
 		t.Errorf("simulator answers = %v, want none", got)
 	}
 }
+
+// TestHungCallEndsInTimeToAnswerTheBatch: Lambda ends the invocation at its deadline, and with
+// it the batch's answer for every message. A call still hanging near the deadline must be cut
+// early enough for the claim, the visibility change and the answer to happen before it.
+func TestHungCallEndsInTimeToAnswerTheBatch(t *testing.T) {
+	e := newEnv(t, withConfig(func(c *Config) { c.DeadlineReserve = 4 * time.Second }))
+	e.install(pdsim.DefaultUserID)
+	e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Hang: true})
+	body := encode(t, job("hung", "GET", "/api/v1/deals", ""))
+	e.send(body)
+	msgs := e.receive(e.res.JobsQueueURL, 1, 5*time.Second)
+	raw, _ := json.Marshal(e.sqsEvent(msgs))
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	out, err := e.h.Handle(ctx, raw)
+	left := time.Until(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left < time.Second {
+		t.Errorf("Handle returned %v before the invocation's deadline, want at least 1 s left for the batch answer", left.Round(time.Millisecond))
+	}
+	if resp := out.(events.SQSEventResponse); len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != *msgs[0].MessageId {
+		t.Errorf("batch item failures = %v, want the message", resp.BatchItemFailures)
+	}
+	if d := e.decisionFor("hung"); d.Action != string(OutcomeRetry) || d.Reason != "timeout" {
+		t.Errorf("decision = %s (%s), want retry (timeout)", d.Action, d.Reason)
+	}
+	if _, err := e.store.ClaimWork(t.Context(), "apicall#hung", "next-delivery", time.Minute, time.Hour); err != nil {
+		t.Errorf("ClaimWork after the timed-out run = %v, want the claim released", err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
@@ -261,5 +263,33 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 	}
 	if leaks := mine.FoundIn(out); len(leaks) > 0 {
 		t.Errorf("log contains %v", leaks)
+	}
+}
+
+// TestRegisterWebhooksOfTwoInstallsRunOneAtATime: two installs in quick succession enqueue two
+// register_webhooks jobs (one per install version) that can run in one batch; both would list
+// no webhooks and both create every one. One registration per installation runs at a time.
+func TestRegisterWebhooksOfTwoInstallsRunOneAtATime(t *testing.T) {
+	e := newEnv(t, webhooks(WebhookEvent{"deal", "*"}, WebhookEvent{"person", "*"}))
+	e.install(pdsim.DefaultUserID)
+	// Slow creates: both jobs have listed before either webhook exists.
+	e.sim.Inject(pdsim.Fault{Method: "POST", Path: "/api/v1/webhooks", Latency: 300 * time.Millisecond})
+	msgs, failed := e.deliver(encode(t, registerJob(1)), encode(t, registerJob(2)))
+	if n := len(e.sim.Webhooks(pdsim.DefaultUserID)); n != 2 {
+		t.Errorf("webhooks at Pipedrive after one batch of both jobs = %d, want 2", n)
+	}
+	if len(failed) != 1 {
+		t.Fatalf("batch item failures = %v, want the job that waited for the other", failed)
+	}
+	// The postponed job comes back and finds every webhook.
+	i := slices.IndexFunc(msgs, func(m sqstypes.Message) bool { return *m.MessageId == failed[0] })
+	if failed := e.handleSQS(e.sqsEvent(msgs[i : i+1])); len(failed) != 0 {
+		t.Errorf("postponed delivery failures = %v, want none", failed)
+	}
+	if d := e.decisions(); d[len(d)-1].Action != string(OutcomeSucceeded) || d[len(d)-1].Reason != "webhooks_exist" {
+		t.Errorf("postponed delivery decision = %s (%s), want succeeded (webhooks_exist)", d[len(d)-1].Action, d[len(d)-1].Reason)
+	}
+	if n := len(e.sim.Webhooks(pdsim.DefaultUserID)); n != 2 {
+		t.Errorf("webhooks at Pipedrive = %d, want 2", n)
 	}
 }

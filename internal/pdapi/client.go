@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -175,6 +176,12 @@ func (c *Client) do(ctx context.Context, method, apiDomain, path, token string, 
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
+		// A *url.Error prints the whole URL, query string included: keep only its cause, which
+		// is what pderrors.DecisionOf classifies.
+		var ue *url.Error
+		if errors.As(err, &ue) && ue.Err != nil {
+			err = ue.Err
+		}
 		return Response{}, fmt.Errorf("pdapi: %s: %w", op, err)
 	}
 	defer resp.Body.Close()

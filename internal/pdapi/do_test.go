@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
@@ -162,5 +163,46 @@ func TestDoRefusesWithoutSending(t *testing.T) {
 	}
 	if last.Load() != nil {
 		t.Errorf("a refused request reached the server")
+	}
+}
+
+// TestDoTransportErrorOmitsTheQuery: a failure without an answer names the route, never the
+// query string (it may carry ids or filters), and still classifies as a retry.
+func TestDoTransportErrorOmitsTheQuery(t *testing.T) {
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(hang.Close)
+	drop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(drop.Close)
+	const path = "/api/v1/persons/search?term=jane.doe%40acme.example"
+	tests := []struct {
+		name   string
+		url    string
+		client *http.Client
+		want   pderrors.Reason
+	}{
+		{"client timeout", hang.URL, &http.Client{Timeout: 100 * time.Millisecond}, pderrors.ReasonTimeout},
+		{"connection dropped", drop.URL, nil, pderrors.ReasonNetwork},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := (&pdapi.Client{HTTP: tt.client}).Do(context.Background(), http.MethodGet, tt.url, path, token, nil)
+			if err == nil {
+				t.Fatal("Do() error = nil, want a transport error")
+			}
+			if strings.Contains(err.Error(), "term=") || strings.Contains(err.Error(), "jane") {
+				t.Errorf("Do() error = %q, want no query string", err)
+			}
+			if !strings.Contains(err.Error(), "GET /api/v1/persons/search") {
+				t.Errorf("Do() error = %q, want the route", err)
+			}
+			if d := pderrors.DecisionOf(err); d.Action != pderrors.Retry || d.Reason != tt.want {
+				t.Errorf("DecisionOf(Do() error) = %v (%s), want Retry (%s)", d.Action, d.Reason, tt.want)
+			}
+		})
 	}
 }
