@@ -269,6 +269,7 @@ func leaseFailure(old map[string]types.AttributeValue) error {
 // the version proves nothing happened in between. Errors: ErrLeaseLost (another owner leased
 // it since; also matches ErrConflict), ErrConflict (the version moved on), ErrNotActive
 // (uninstalled or marked for reauthorization meanwhile: discard the tokens), ErrNotFound.
+// Repeating a save that already landed (same access token, at version+1) succeeds.
 func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner string, version int64, tok Tokens) (Installation, error) {
 	if owner == "" || tok.AccessToken == "" || tok.ExpiresAt.IsZero() {
 		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w: owner, access token and expiry are required", id, ErrInvalid)
@@ -308,6 +309,13 @@ func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner stri
 		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w", id, err)
 	}
 	if !ok {
+		// The SDK retries a write whose answer was lost; if the first attempt landed, the
+		// condition now fails against our own write. Access tokens are unique per issue, so
+		// the stored one being ours at version+1 proves the save happened.
+		if in, err := decodeInstallation(attrs); err == nil && attrs != nil &&
+			in.AccessToken == tok.AccessToken && in.Version == version+1 && in.Status == StatusActive {
+			return in, nil
+		}
 		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w", id, ownerFailure(attrs, owner, true))
 	}
 	return decodeInstallation(attrs)

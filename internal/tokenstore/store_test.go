@@ -687,3 +687,31 @@ func BenchmarkLeaseRelease(b *testing.B) {
 		}
 	}
 }
+
+// A save whose answer was lost is retried by the SDK; the retry must not report a conflict
+// (and make the refresher alert "tokens not saved") when the first attempt landed.
+func TestSaveRefreshedRepeatedIsIdempotent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := tokenstore.InstallationID{CompanyID: 41, UserID: 1}
+	e.install(t, id, "a")
+	leased, err := e.store.Lease(t.Context(), id, "owner-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := tokenstore.Tokens{AccessToken: "v1u:new-access-idem", RefreshToken: "1:1:new-refresh-idem", ExpiresAt: e.clock.Now().Add(time.Hour)}
+	first, err := e.store.SaveRefreshed(t.Context(), id, "owner-1", leased.Version, tok)
+	if err != nil {
+		t.Fatalf("SaveRefreshed = %v", err)
+	}
+	again, err := e.store.SaveRefreshed(t.Context(), id, "owner-1", leased.Version, tok)
+	if err != nil || again.Version != first.Version || again.AccessToken != tok.AccessToken {
+		t.Errorf("repeated SaveRefreshed = %v, %v; want the landed save (version %d)", again, err, first.Version)
+	}
+	// A different token at the same version is a real conflict.
+	other := tok
+	other.AccessToken = "v1u:someone-else"
+	if _, err := e.store.SaveRefreshed(t.Context(), id, "owner-1", leased.Version, other); !errors.Is(err, tokenstore.ErrConflict) {
+		t.Errorf("SaveRefreshed with other tokens at a spent version = %v, want ErrConflict", err)
+	}
+}
