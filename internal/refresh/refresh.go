@@ -308,15 +308,17 @@ func (r *Refresher) tokenFailure(ctx context.Context, res Result, owner string, 
 				r.InvalidateCredentials()
 			}
 		}
-		// App-wide (no ids): one alert per reason and hour, not one per installation.
+		// Record first (the backoff must be stored even if the alert is slow), then alert
+		// app-wide (no ids): one alert per reason and hour, not one per installation.
+		retryAt := r.now().Add(r.backoff(res.Installation.FailureCount + 1))
+		var err error
+		res, err = r.recordFailure(ctx, res, owner, string(d.Reason), retryAt)
 		r.alert(ctx, alerts.Alert{
 			Reason: string(d.Reason), Severity: alerts.SeverityCritical,
 			Summary: "Pipedrive refused a token refresh: configuration error, refreshes are failing",
 			Detail:  fmt.Sprintf("first seen for installation %s: %s", res.ID, errorDetail(callErr)),
 		})
-		retryAt := r.now().Add(r.backoff(res.Installation.FailureCount + 1))
-		var err error
-		if res, err = r.recordFailure(ctx, res, owner, string(d.Reason), retryAt); err != nil {
+		if err != nil {
 			return r.finish(ctx, res, OutcomeFailed, "store_failed", err)
 		}
 		if res.Outcome != "" { // not active or gone meanwhile
@@ -324,7 +326,9 @@ func (r *Refresher) tokenFailure(ctx context.Context, res Result, owner string, 
 		}
 		return r.finish(ctx, res, OutcomeFailed, string(d.Reason), fmt.Errorf("refresh %s: %w", res.ID, callErr))
 	}
-	// Retry, and anything unexpected from an OAuth call: try again later.
+	// Retry, and anything unexpected from an OAuth call: record when to try again, then alert.
+	retryAt := r.now().Add(max(d.RetryAfter, r.backoff(res.Installation.FailureCount+1)))
+	res, err := r.recordFailure(ctx, res, owner, string(d.Reason), retryAt)
 	if d.Alert {
 		r.alert(ctx, alerts.Alert{
 			Reason: string(d.Reason), Severity: alerts.SeverityWarning,
@@ -332,9 +336,7 @@ func (r *Refresher) tokenFailure(ctx context.Context, res Result, owner string, 
 			Detail:  fmt.Sprintf("installation %s: %s", res.ID, errorDetail(callErr)),
 		})
 	}
-	retryAt := r.now().Add(max(d.RetryAfter, r.backoff(res.Installation.FailureCount+1)))
-	var err error
-	if res, err = r.recordFailure(ctx, res, owner, string(d.Reason), retryAt); err != nil {
+	if err != nil {
 		return r.finish(ctx, res, OutcomeFailed, "store_failed", err)
 	}
 	if res.Outcome != "" {
