@@ -38,8 +38,10 @@ const (
 // further away is delivered after MaxDelay; the worker must re-check NotBefore and re-delay it.
 const MaxDelay = 900 * time.Second
 
-// MaxMessageBytes is SQS's message size limit (256 KiB) for the encoded job.
-const MaxMessageBytes = 256 * 1024
+// MaxMessageBytes bounds the encoded job: SQS's 256 KiB message limit less 8 KiB, because
+// message attributes count toward that limit and the worker must still be able to
+// dead-letter the job with its reason attributes.
+const MaxMessageBytes = 256*1024 - 8*1024
 
 // maxIDLen bounds the idempotency key (it is stored and logged).
 const maxIDLen = 128
