@@ -58,5 +58,9 @@ func main() {
 		return
 	}
 	fmt.Printf("\nserving until Ctrl-C:\n  install:   %s/oauth/install\n  simulator: %s (admin API under /_sim/, see docs/simulator.md)\n", st.GatewayURL, st.SimulatorURL)
+	fmt.Printf("  pdctl:     AWS_ENDPOINT_URL=%s AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \\\n"+
+		"             TOKENS_TABLE=%s JOBS_QUEUE_URL=%s JOBS_DLQ_URL=%s CLIENT_SECRET_ID=%s PIPEDRIVE_OAUTH_URL=%s \\\n"+
+		"             go run ./cmd/pdctl list\n",
+		st.MotoURL, st.Resources.TableName, st.Resources.JobsQueueURL, st.Resources.DeadLetterQueueURL, st.Resources.SecretID, st.SimulatorURL)
 	<-ctx.Done()
 }

@@ -154,7 +154,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		ClientSecret: "local-secret-" + randomHex(16),
 		StateKey:     randomHex(32),
 	}
-	st.Resources, err = infra.Provision(ctx, st.AWS, infra.NamesWithPrefix("pdkit-local"), st.Credentials)
+	st.Resources, err = infra.Provision(ctx, st.AWS, infra.NamesWithPrefix("pdkit-local-"), st.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("localstack: provision: %w", err)
 	}
