@@ -245,6 +245,13 @@ func (r *Refresher) run(ctx context.Context, id tokenstore.InstallationID, m mod
 			return r.release(ctx, res, owner, OutcomeFresh, "not_due")
 		}
 	}
+	if m != modeForce && in.FailureCount > 0 && in.RefreshDueAt.After(r.now()) {
+		// A failed refresh stored when to try again (Pipedrive's Retry-After or the backoff).
+		// The refresher only lists due installations; this holds back the API worker, whose
+		// jobs would otherwise call the token endpoint during an outage or a 429.
+		res.RetryAt = in.RefreshDueAt
+		return r.release(ctx, res, owner, OutcomeRetryLater, "backoff")
+	}
 	if in.RefreshToken == "" {
 		// An active installation always has one; without it only a new install helps.
 		return r.reauthorize(ctx, res, owner, pderrors.Decision{Action: pderrors.Reauthorize, Reason: "refresh_token_missing"})

@@ -538,3 +538,30 @@ func TestDefaultBackoff(t *testing.T) {
 		}
 	}
 }
+
+// After a failed refresh, a worker's 401 must not call the token endpoint again before the
+// stored retry time (Pipedrive's Retry-After here); a forced refresh still may.
+func TestRejectedRefreshHonoursTheStoredBackoff(t *testing.T) {
+	e := newEnv(t, true)
+	old := e.install(pdsim.DefaultUserID)
+	e.clock.Advance(untilDue)
+	e.inject(pdsim.Fault{Path: "/oauth/token", Status: http.StatusTooManyRequests, Times: 1, Header: http.Header{"Retry-After": {"120"}}})
+	first := mustRefresh(t, e.refresher("refresher"), t.Context(), defaultID, false, refresh.OutcomeRetryLater)
+	calls := e.refreshCalls()
+
+	res, err := e.refresher("worker").RefreshRejected(t.Context(), defaultID, old.AccessToken)
+	if err != nil || res.Outcome != refresh.OutcomeRetryLater || res.Reason != "backoff" || !res.RetryAt.Equal(first.RetryAt) {
+		t.Errorf("RefreshRejected during the backoff = %s (%s) at %s, %v; want retry_later (backoff) at %s", res.Outcome, res.Reason, res.RetryAt, err, first.RetryAt)
+	}
+	if got := e.refreshCalls(); got != calls {
+		t.Errorf("token calls during the backoff = %d, want %d (none new)", got, calls)
+	}
+	if in := e.get(defaultID); in.LeaseOwner != "" {
+		t.Errorf("lease left held by %q after the backoff answer", in.LeaseOwner)
+	}
+
+	e.clock.Advance(121 * time.Second)
+	if res, err := e.refresher("worker").RefreshRejected(t.Context(), defaultID, old.AccessToken); err != nil || res.Outcome != refresh.OutcomeRefreshed {
+		t.Errorf("RefreshRejected after the backoff = %s (%s), %v; want refreshed", res.Outcome, res.Reason, err)
+	}
+}
