@@ -134,8 +134,8 @@ func TestParseQueues(t *testing.T) {
 
 func TestParseTopicSecretAndEnv(t *testing.T) {
 	spec := parseTemplate(t)
-	if got := spec.AlertsTopic.CreateTopicInput("x").Attributes; !maps.Equal(got, map[string]string{"KmsMasterKeyId": "alias/aws/sns"}) {
-		t.Errorf("topic attributes = %v, want KmsMasterKeyId alias/aws/sns", got)
+	if got := spec.AlertsTopic.CreateTopicInput("x").Attributes; !maps.Equal(got, map[string]string{"DisplayName": "Pipedrive app alerts"}) {
+		t.Errorf("topic attributes = %v, want the template's DisplayName", got)
 	}
 
 	s := spec.ClientSecret
