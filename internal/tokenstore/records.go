@@ -2,6 +2,7 @@ package tokenstore
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -196,6 +197,11 @@ func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, take
 	if err != nil {
 		return nil, false, fmt.Errorf("encode: %w", err)
 	}
+	// A nonce per call tells our own earlier attempt from another writer's record: the SDK
+	// retries a put whose answer was lost (a 500, a reset connection), and that retry must
+	// not report "already there" for the record it wrote itself.
+	nonce := randomNonce()
+	av[attrNonce] = str(nonce)
 	cond := "attribute_not_exists(#pk) OR #expires_at <= :now"
 	if takeOver != "" {
 		cond += " OR (" + takeOver + ")"
@@ -213,12 +219,24 @@ func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, take
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
+		if got, ok := ccf.Item[attrNonce].(*types.AttributeValueMemberS); ok && got.Value == nonce {
+			return av, true, nil // our own write, landed by an earlier attempt of this call
+		}
 		return ccf.Item, false, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
 	return av, true, nil
+}
+
+// attrNonce marks which call wrote a short-lived record (see putUnlessLive).
+const attrNonce = "nonce"
+
+func randomNonce() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
 }
 
 // deleteIf deletes the record at pk if it meets cond, whose placeholders are in vals. kept
