@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +65,7 @@ type env struct {
 	store   *tokenstore.Store
 	inbox   *testenv.AlertInbox
 	sqs     *sqs.Client
+	queue   *countingQueue // the handler's Queue
 	aws     aws.Config
 	h       *Handler
 	log     *testenv.Buffer // this test's log only
@@ -102,6 +105,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 		sqs:   sqs.NewFromConfig(cfg),
 		log:   &testenv.Buffer{},
 	}
+	e.queue = &countingQueue{Queue: e.sqs}
 	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, e.log, testenv.TestLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	creds := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID, Logger: logger}
 	publisher := &alerts.Publisher{SNS: sns.NewFromConfig(cfg), TopicARN: res.AlertsTopicARN, Source: "apicall", Dedupe: store.Once, Now: clock.Now}
@@ -119,7 +123,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 		},
 		API:      api,
 		Webhooks: api,
-		Queue:    e.sqs,
+		Queue:    e.queue,
 		Alerts:   publisher,
 		Log:      logger,
 		Config:   hc,
@@ -281,10 +285,69 @@ func (e *env) direct(payload string) Result {
 	return res
 }
 
-// deadLetters drains the dead-letter queue.
+// deadLetters drains the dead-letter queue and returns its messages, identical copies counted
+// once. A copy is the SDK's doing, not the worker's: moto sometimes drops the connection after
+// answering a SendMessage 200, the SDK retries, and the queue holds the message twice (SQS is
+// at least once; AWS does the same after a lost answer). That the worker itself sent each
+// dead letter once is checked here instead: its successful sends to the dead-letter queue since
+// the last drain must equal the distinct messages.
 func (e *env) deadLetters() []sqstypes.Message {
 	e.t.Helper()
-	return testenv.ReceiveAll(e.t, e.aws, e.res.DeadLetterQueueURL, -1, 0)
+	var distinct []sqstypes.Message
+	seen := map[string]bool{}
+	for _, m := range testenv.ReceiveAll(e.t, e.aws, e.res.DeadLetterQueueURL, -1, 0) {
+		if k := sameMessage(m); !seen[k] {
+			seen[k] = true
+			distinct = append(distinct, m)
+		}
+	}
+	if sent := e.queue.take(e.res.DeadLetterQueueURL); sent != len(distinct) {
+		e.t.Errorf("worker sent %d messages to the dead-letter queue, %d distinct arrived", sent, len(distinct))
+	}
+	return distinct
+}
+
+// sameMessage is what a retried SendMessage repeats: the body and the message attributes.
+func sameMessage(m sqstypes.Message) string {
+	attrs := map[string]string{}
+	for k, a := range m.MessageAttributes {
+		attrs[k] = aws.ToString(a.DataType) + ":" + aws.ToString(a.StringValue)
+	}
+	b, _ := json.Marshal(struct {
+		Body  string
+		Attrs map[string]string
+	}{aws.ToString(m.Body), attrs})
+	return string(b)
+}
+
+// countingQueue is the handler's Queue: SQS, with the worker's successful SendMessage calls
+// counted by queue URL.
+type countingQueue struct {
+	Queue
+	mu   sync.Mutex
+	sent map[string]int
+}
+
+func (q *countingQueue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	out, err := q.Queue.SendMessage(ctx, in, optFns...)
+	if err == nil {
+		q.mu.Lock()
+		if q.sent == nil {
+			q.sent = map[string]int{}
+		}
+		q.sent[aws.ToString(in.QueueUrl)]++
+		q.mu.Unlock()
+	}
+	return out, err
+}
+
+// take returns the sends to queueURL since the last take.
+func (q *countingQueue) take(queueURL string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := q.sent[queueURL]
+	delete(q.sent, queueURL)
+	return n
 }
 
 // alertReasons drains the alerts inbox and returns the reasons, sorted; no alert may hold a secret.

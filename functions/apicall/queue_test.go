@@ -262,6 +262,46 @@ func TestMalformedMessagesAreDeadLettered(t *testing.T) {
 	}
 }
 
+// resentQueue plays a SendMessage that lands but whose answer is lost: the SDK sends the same
+// request again (seen under load: moto answers 200, the connection drops while the SDK reads
+// the body, "use of closed network connection", and the retry lands a second copy).
+type resentQueue struct {
+	Queue
+}
+
+func (q resentQueue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	if _, err := q.Queue.SendMessage(ctx, in, optFns...); err != nil {
+		return nil, err
+	}
+	return q.Queue.SendMessage(ctx, in, optFns...)
+}
+
+// TestResentDeadLetterIsOneDeadLetter: a dead letter the SDK sent twice is one dead letter to
+// the tests (the worker sent it once), so that at-least-once delivery does not fail them.
+func TestResentDeadLetterIsOneDeadLetter(t *testing.T) {
+	e := newEnv(t)
+	e.install(pdsim.DefaultUserID)
+	e.queue.Queue = resentQueue{e.sqs}
+	body := encode(t, job("resent", "GET", "/api/v1/deals/424242", ""))
+	if _, failed := e.deliver(body); len(failed) != 0 {
+		t.Errorf("batch item failures = %v, want none", failed)
+	}
+	out, err := e.sqs.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(e.res.DeadLetterQueueURL), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)]; got != "2" {
+		t.Fatalf("dead-letter queue holds %s messages, want 2 (the send landed twice)", got)
+	}
+	dead := e.deadLetters()
+	if len(dead) != 1 {
+		t.Fatalf("deadLetters() = %d messages, want 1", len(dead))
+	}
+	wantDeadLetter(t, dead[0], body, "not_found", 404)
+}
+
 // TestInstallationStates: jobs for installations that cannot act are dead-lettered before any
 // call; a needs-reauthorization installation alerts once.
 func TestInstallationStates(t *testing.T) {
