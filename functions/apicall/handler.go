@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -915,13 +914,11 @@ func lastMessage(m string) string {
 
 // newOwner names one run of a job in its claim: unique per delivery and attempt.
 func newOwner(d delivery) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	src := "direct"
 	if d.queued {
 		src = d.messageID
 	}
-	return src + "/" + hex.EncodeToString(b[:])
+	return src + "/" + rand.Text()
 }
 
 // detached is a context for bookkeeping after the work: not cancelled with ctx, bounded.

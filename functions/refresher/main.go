@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"log"
 	"log/slog"
 	"os"
@@ -63,7 +62,5 @@ func owner() string {
 	if fn != "" && stream != "" {
 		return fn + "/" + stream
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return cmp.Or(fn, "refresher") + "/" + hex.EncodeToString(b[:])
+	return cmp.Or(fn, "refresher") + "/" + rand.Text()
 }

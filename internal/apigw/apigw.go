@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,7 +152,7 @@ func (g *Gateway) Event(r *http.Request, routeKey string) (events.APIGatewayV2HT
 			RouteKey:   routeKey,
 			AccountID:  "000000000000",
 			Stage:      "$default",
-			RequestID:  requestID(),
+			RequestID:  rand.Text(),
 			APIID:      "local",
 			DomainName: r.Host,
 			Time:       now().UTC().Format("02/Jan/2006:15:04:05 -0700"),
@@ -227,10 +226,4 @@ func sourceIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-func requestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -3,7 +3,6 @@ package refresh
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -214,7 +213,7 @@ func (r *Refresher) run(ctx context.Context, id tokenstore.InstallationID, m mod
 		err := fmt.Errorf("refresh %s: %w: OAuth, Store and Owner are required", id, ErrMisconfigured)
 		return r.finish(ctx, res, OutcomeFailed, "misconfigured", err)
 	}
-	owner := r.Owner + "/" + randomSuffix()
+	owner := r.Owner + "/" + rand.Text()
 	// Real time: the lease's end is compared with context deadlines below.
 	leasedAt := time.Now()
 	in, err := r.Store.Lease(ctx, id, owner, r.leaseTTL())
@@ -522,13 +521,6 @@ func (r *Refresher) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return r.Log
-}
-
-// randomSuffix makes a lease owner unique per call.
-func randomSuffix() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
 }
 
 // errorDetail is an error's text, safe to publish (this project's errors carry no secrets),

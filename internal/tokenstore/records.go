@@ -200,7 +200,7 @@ func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, take
 	// A nonce per call tells our own earlier attempt from another writer's record: the SDK
 	// retries a put whose answer was lost (a 500, a reset connection), and that retry must
 	// not report "already there" for the record it wrote itself.
-	nonce := randomNonce()
+	nonce := rand.Text()
 	av[attrNonce] = str(nonce)
 	cond := "attribute_not_exists(#pk) OR #expires_at <= :now"
 	if takeOver != "" {
@@ -232,12 +232,6 @@ func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, take
 
 // attrNonce marks which call wrote a short-lived record (see putUnlessLive).
 const attrNonce = "nonce"
-
-func randomNonce() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b)
-}
 
 // deleteIf deletes the record at pk if it meets cond, whose placeholders are in vals. kept
 // reports a record that exists but does not meet cond, and so stays; a missing record is
