@@ -34,6 +34,10 @@ func TestInvokeUnderEmulator(t *testing.T) {
 	if got.Said != "hello" || got.Env != "passed" {
 		t.Errorf("Invoke(say hello) = %+v, want said=hello env=passed", got)
 	}
+	// The emulator relays the function's stdout asynchronously: the answer can come first.
+	for deadline := time.Now().Add(3 * time.Second); !strings.Contains(out.String(), `"say":"hello"`) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if !strings.Contains(out.String(), `"say":"hello"`) {
 		t.Errorf("function log not captured; output:\n%s", out.String())
 	}
