@@ -18,6 +18,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
@@ -29,7 +30,7 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	res := testenv.Provision(t)
-	sim := pdsim.NewTestServer(t, pdsim.Config{ClientID: testenv.ClientID, ClientSecret: testenv.ClientSecret})
+	sim := pdsimtest.New(t, pdsim.Config{ClientID: testenv.ClientID, ClientSecret: testenv.ClientSecret})
 	store := &tokenstore.Store{DB: dynamodb.NewFromConfig(testenv.AWS(t)), Table: res.TableName}
 	tok, err := sim.IssueToken(pdsim.DefaultUserID)
 	if err != nil {

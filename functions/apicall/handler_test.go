@@ -28,6 +28,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/sqspoller"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
@@ -60,7 +61,7 @@ func TestMain(m *testing.M) {
 type env struct {
 	t       *testing.T
 	clock   *pdsim.Clock
-	sim     *pdsim.TestServer
+	sim     *pdsimtest.TestServer
 	res     *infra.Resources
 	store   *tokenstore.Store
 	inbox   *testenv.AlertInbox
@@ -97,7 +98,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	for _, o := range opts {
 		o(&simCfg, &hc)
 	}
-	sim := pdsim.NewTestServer(t, simCfg)
+	sim := pdsimtest.New(t, simCfg)
 	store := &tokenstore.Store{DB: testenv.SerialWrites(dynamodb.NewFromConfig(cfg)), Table: res.TableName, Now: clock.Now}
 	e := &env{
 		t: t, clock: clock, sim: sim, res: res, store: store, aws: cfg, simCfg: simCfg,

@@ -33,6 +33,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
@@ -57,7 +58,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.MainCheckingLogs(m, logSink, secre
 type env struct {
 	t     *testing.T
 	clock *pdsim.Clock
-	sim   *pdsim.TestServer
+	sim   *pdsimtest.TestServer
 	res   *infra.Resources
 	store *tokenstore.Store
 	inbox *testenv.AlertInbox
@@ -76,7 +77,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	cfg := testenv.AWS(t)
 	res := testenv.Provision(t)
 	clock := pdsim.NewClock(t0)
-	sim := pdsim.NewTestServer(t, pdsim.Config{
+	sim := pdsimtest.New(t, pdsim.Config{
 		ClientID:     testenv.ClientID,
 		ClientSecret: testenv.ClientSecret,
 		RedirectURI:  redirectURI,
@@ -1210,7 +1211,7 @@ func newCredentialSource(cfg aws.Config, secretID string) *clientcreds.Source {
 }
 
 // newUsersClient is a users/me client for the simulator.
-func newUsersClient(sim *pdsim.TestServer) *pdapi.Client {
+func newUsersClient(sim *pdsimtest.TestServer) *pdapi.Client {
 	return &pdapi.Client{HTTP: sim.HTTP.Client()}
 }
 

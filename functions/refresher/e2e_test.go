@@ -12,6 +12,7 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
@@ -23,7 +24,7 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	res := testenv.Provision(t)
-	sim := pdsim.NewTestServer(t, pdsim.Config{
+	sim := pdsimtest.New(t, pdsim.Config{
 		ClientID:            testenv.ClientID,
 		ClientSecret:        testenv.ClientSecret,
 		RotateRefreshTokens: true,

@@ -15,6 +15,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.MainCheckingLogs(m, logSink, secre
 type env struct {
 	t         *testing.T
 	clock     *pdsim.Clock
-	sim       *pdsim.TestServer
+	sim       *pdsimtest.TestServer
 	store     *tokenstore.Store
 	inbox     *testenv.AlertInbox
 	refresher *refresh.Refresher
@@ -51,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	cfg := testenv.AWS(t)
 	res := testenv.Provision(t)
 	clock := pdsim.NewClock(t0)
-	sim := pdsim.NewTestServer(t, pdsim.Config{
+	sim := pdsimtest.New(t, pdsim.Config{
 		ClientID:            testenv.ClientID,
 		ClientSecret:        testenv.ClientSecret,
 		RotateRefreshTokens: true,

@@ -18,6 +18,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/opscli"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
@@ -131,7 +132,7 @@ func TestShowListDue(t *testing.T) {
 
 func TestRefreshCommandRunsTheRefresher(t *testing.T) {
 	f := newFixture(t)
-	sim := pdsim.NewTestServer(t, pdsim.Config{ClientID: testenv.ClientID, ClientSecret: testenv.ClientSecret, RotateRefreshTokens: true})
+	sim := pdsimtest.New(t, pdsim.Config{ClientID: testenv.ClientID, ClientSecret: testenv.ClientSecret, RotateRefreshTokens: true})
 	tok, err := sim.IssueToken(pdsim.DefaultUserID)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
 
@@ -153,7 +154,7 @@ func TestMeTimeoutIsRetry(t *testing.T) {
 // TestMeAgainstSimulator runs the install path's identity call against the Pipedrive simulator:
 // exchange a code, follow api_domain, read the user; then the 401 and 403 answers.
 func TestMeAgainstSimulator(t *testing.T) {
-	sim := pdsim.NewTestServer(t, pdsim.Config{})
+	sim := pdsimtest.New(t, pdsim.Config{})
 	oauth := &pdoauth.Client{BaseURL: sim.URL, Credentials: pdoauth.StaticCredentials(pdsim.DefaultClientID, pdsim.DefaultClientSecret)}
 	tok, err := oauth.Exchange(context.Background(), sim.IssueCode(0, pdsim.DefaultRedirectURI), pdsim.DefaultRedirectURI)
 	if err != nil {

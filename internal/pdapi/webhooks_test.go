@@ -10,11 +10,12 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
 
 func TestWebhooksAgainstSimulator(t *testing.T) {
-	sim := pdsim.NewTestServer(t, pdsim.Config{WebhookLimit: 2})
+	sim := pdsimtest.New(t, pdsim.Config{WebhookLimit: 2})
 	tok, err := sim.IssueToken(pdsim.DefaultUserID)
 	if err != nil {
 		t.Fatal(err)

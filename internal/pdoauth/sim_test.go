@@ -11,6 +11,7 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
 
@@ -18,12 +19,12 @@ const simRedirect = "https://app.example/oauth/callback"
 
 // simClient starts a simulator with cfg (its clock is a pdsim.Clock at t0) and returns a Client
 // for it with the right credentials.
-func simClient(t *testing.T, cfg pdsim.Config) (*pdsim.TestServer, *pdsim.Clock, *pdoauth.Client) {
+func simClient(t *testing.T, cfg pdsim.Config) (*pdsimtest.TestServer, *pdsim.Clock, *pdoauth.Client) {
 	t.Helper()
 	clock := pdsim.NewClock(t0)
 	cfg.Now = clock.Now
 	cfg.RedirectURI = simRedirect
-	sim := pdsim.NewTestServer(t, cfg)
+	sim := pdsimtest.New(t, cfg)
 	c := &pdoauth.Client{
 		BaseURL:     sim.URL,
 		Credentials: pdoauth.StaticCredentials(pdsim.DefaultClientID, pdsim.DefaultClientSecret),

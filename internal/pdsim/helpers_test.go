@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,9 +16,16 @@ import (
 // t0 is the fake clock's start: a Tuesday, mid-morning UTC.
 var t0 = time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
 
+// testServer is a Server on a loopback port (pdsimtest.TestServer, which this internal test
+// package cannot import without a cycle).
+type testServer struct {
+	*Server
+	URL string
+}
+
 // sim is a test server on a fake clock.
 type sim struct {
-	*TestServer
+	*testServer
 	clock *Clock
 	t     *testing.T
 }
@@ -27,7 +35,14 @@ func newSim(t *testing.T, cfg Config) *sim {
 	t.Helper()
 	clock := NewClock(t0)
 	cfg.Now = clock.Now
-	return &sim{TestServer: NewTestServer(t, cfg), clock: clock, t: t}
+	s := New(cfg)
+	hs := httptest.NewServer(s)
+	s.SetBaseURL(hs.URL)
+	t.Cleanup(func() {
+		s.ReleaseHung()
+		hs.Close()
+	})
+	return &sim{testServer: &testServer{Server: s, URL: hs.URL}, clock: clock, t: t}
 }
 
 // response is a read HTTP response.
@@ -199,3 +214,6 @@ func wantOAuthError(t *testing.T, r response, status int, msg, code string) {
 		t.Errorf("error = %v, want %q", got, code)
 	}
 }
+
+func (ts *testServer) AuthURL() string  { return ts.URL + "/oauth/authorize" }
+func (ts *testServer) TokenURL() string { return ts.URL + "/oauth/token" }

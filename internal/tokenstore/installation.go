@@ -1,185 +1,23 @@
 package tokenstore
 
-import (
-	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
-	"strconv"
-	"time"
+import "github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+
+// The domain types live in internal/installation; these aliases keep the store's API readable
+// for its callers.
+type (
+	// InstallationID is installation.ID.
+	InstallationID = installation.ID
+	// Status is installation.Status.
+	Status = installation.Status
+	// Installation is installation.Installation.
+	Installation = installation.Installation
+	// Tokens is installation.Tokens.
+	Tokens = installation.Tokens
 )
 
-// InstallationID names one installation: Pipedrive installs an app per user, so a company id
-// and a user id together identify it.
-type InstallationID struct {
-	CompanyID int64
-	UserID    int64
-}
-
-// String returns "company:user", the form used in logs and error messages.
-func (id InstallationID) String() string {
-	return strconv.FormatInt(id.CompanyID, 10) + ":" + strconv.FormatInt(id.UserID, 10)
-}
-
-// LogValue logs the id as company_id and user_id, the field names every log line uses.
-func (id InstallationID) LogValue() slog.Value {
-	return slog.GroupValue(slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID))
-}
-
-// valid reports whether both ids are positive, as Pipedrive's are.
-func (id InstallationID) valid() bool { return id.CompanyID > 0 && id.UserID > 0 }
-
-// Status is the lifecycle state of an installation.
-type Status string
-
+// The statuses, as in internal/installation.
 const (
-	// StatusActive installations have usable tokens and are refreshed before they expire.
-	StatusActive Status = "active"
-	// StatusNeedsReauth installations have a refresh token Pipedrive rejected: the user must
-	// install the app again. They are not refreshed.
-	StatusNeedsReauth Status = "needs_reauthorization"
-	// StatusUninstalled installations were removed by the user; their tokens are deleted.
-	StatusUninstalled Status = "uninstalled"
+	StatusActive      = installation.StatusActive
+	StatusNeedsReauth = installation.StatusNeedsReauth
+	StatusUninstalled = installation.StatusUninstalled
 )
-
-// Installation is one user's installation of the app and its OAuth tokens.
-//
-// Formatting with fmt, logging with slog and encoding/json never reveal the tokens: they print
-// the ids, status, version, access token expiry and api_domain only. (A value held in an
-// unexported field of another struct is printed by fmt field by field, bypassing this; do not
-// format such structs.)
-type Installation struct {
-	ID           InstallationID
-	AccessToken  string
-	RefreshToken string
-	// APIDomain is the base URL for API calls, e.g. https://acme.pipedrive.com. It can change on
-	// every exchange and refresh.
-	APIDomain string
-	Scopes    []string
-	// ExpiresAt is when the access token expires.
-	ExpiresAt time.Time
-	Status    Status
-	// Version is incremented by every write, 1 after the first install. SaveRefreshed takes it
-	// as the optimistic-locking token.
-	Version int64
-	// LeaseOwner holds the refresh lease until LeaseUntil; both are zero without a lease.
-	LeaseOwner string
-	LeaseUntil time.Time
-	// FailureCount counts refresh failures since the last successful install or refresh.
-	FailureCount int
-	// LastFailure is a pderrors reason or a short text, never a token.
-	LastFailure string
-	// CodeHash is the SHA-256 (hex) of the authorization code the installation came from.
-	CodeHash    string
-	InstalledAt time.Time
-	UpdatedAt   time.Time
-	// RefreshedAt is the last successful refresh; zero before the first one.
-	RefreshedAt time.Time
-	// RefreshDueAt is when the refresher will next pick the installation up (its entry in the
-	// refresh-due index); zero when it is not in the index (not active). Read-only.
-	RefreshDueAt time.Time
-}
-
-// LogValue implements slog.LogValuer: ids, status, version, expiry and api_domain; no tokens.
-func (in Installation) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.Int64("company_id", in.ID.CompanyID),
-		slog.Int64("user_id", in.ID.UserID),
-		slog.String("status", string(in.Status)),
-		slog.Int64("version", in.Version),
-		slog.Time("expires_at", in.ExpiresAt),
-		slog.String("api_domain", in.APIDomain),
-	)
-}
-
-// String describes the installation without its tokens.
-func (in Installation) String() string {
-	return fmt.Sprintf("installation %s status=%s version=%d expires_at=%s api_domain=%s",
-		in.ID, in.Status, in.Version, in.ExpiresAt.UTC().Format(time.RFC3339), in.APIDomain)
-}
-
-// GoString is what %#v prints: Go syntax with the tokens left out.
-func (in Installation) GoString() string {
-	return fmt.Sprintf("tokenstore.Installation{ID:tokenstore.InstallationID{CompanyID:%d, UserID:%d}, Status:%q, Version:%d, ExpiresAt:%q, APIDomain:%q /* tokens redacted */}",
-		in.ID.CompanyID, in.ID.UserID, in.Status, in.Version, in.ExpiresAt.UTC().Format(time.RFC3339), in.APIDomain)
-}
-
-// Format implements fmt.Formatter so that every verb (%v, %+v, %#v, %s, %d, …) prints the
-// redacted form: without it %d or %x would walk the struct and print the tokens.
-func (in Installation) Format(f fmt.State, verb rune) {
-	formatRedacted(f, verb, in.String(), in.GoString())
-}
-
-// MarshalJSON encodes the same redacted fields as LogValue, so a stray json.Marshal into a log
-// or a response cannot leak tokens.
-func (in Installation) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		CompanyID int64     `json:"company_id"`
-		UserID    int64     `json:"user_id"`
-		Status    Status    `json:"status"`
-		Version   int64     `json:"version"`
-		ExpiresAt time.Time `json:"expires_at"`
-		APIDomain string    `json:"api_domain"`
-	}{in.ID.CompanyID, in.ID.UserID, in.Status, in.Version, in.ExpiresAt, in.APIDomain})
-}
-
-// Tokens is the result of a refresh, as SaveRefreshed stores it. Zero fields keep the stored
-// value where noted, because Pipedrive does not always return every field.
-//
-// Like Installation, it never prints or logs its tokens.
-type Tokens struct {
-	AccessToken string
-	// RefreshToken empty keeps the stored refresh token (Pipedrive may not return one).
-	RefreshToken string
-	// APIDomain empty keeps the stored api_domain.
-	APIDomain string
-	// Scopes nil keeps the stored scopes.
-	Scopes []string
-	// ExpiresAt is the new access token's expiry.
-	ExpiresAt time.Time
-}
-
-// LogValue implements slog.LogValuer: expiry, api_domain and whether a new refresh token came
-// back; no tokens.
-func (t Tokens) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.Time("expires_at", t.ExpiresAt),
-		slog.String("api_domain", t.APIDomain),
-		slog.Bool("new_refresh_token", t.RefreshToken != ""),
-	)
-}
-
-// String describes the tokens without revealing them.
-func (t Tokens) String() string {
-	return fmt.Sprintf("tokens expires_at=%s api_domain=%s new_refresh_token=%t",
-		t.ExpiresAt.UTC().Format(time.RFC3339), t.APIDomain, t.RefreshToken != "")
-}
-
-// GoString is what %#v prints: Go syntax with the tokens left out.
-func (t Tokens) GoString() string {
-	return fmt.Sprintf("tokenstore.Tokens{ExpiresAt:%q, APIDomain:%q /* tokens redacted */}",
-		t.ExpiresAt.UTC().Format(time.RFC3339), t.APIDomain)
-}
-
-// Format implements fmt.Formatter: every verb prints the redacted form.
-func (t Tokens) Format(f fmt.State, verb rune) { formatRedacted(f, verb, t.String(), t.GoString()) }
-
-// MarshalJSON encodes the same redacted fields as LogValue.
-func (t Tokens) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		ExpiresAt       time.Time `json:"expires_at"`
-		APIDomain       string    `json:"api_domain"`
-		NewRefreshToken bool      `json:"new_refresh_token"`
-	}{t.ExpiresAt, t.APIDomain, t.RefreshToken != ""})
-}
-
-func formatRedacted(f fmt.State, verb rune, s, goSyntax string) {
-	switch {
-	case verb == 'v' && f.Flag('#'):
-		_, _ = io.WriteString(f, goSyntax)
-	case verb == 'q':
-		_, _ = io.WriteString(f, strconv.Quote(s))
-	default:
-		_, _ = io.WriteString(f, s)
-	}
-}

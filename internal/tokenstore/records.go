@@ -118,7 +118,7 @@ func (s *Store) ClaimCode(ctx context.Context, codeHash string, ttl time.Duratio
 // can show success instead of exchanging again. Completing again with the same id is not an
 // error. ErrNotFound if there is no claim; ErrConflict if it was completed for another id.
 func (s *Store) CompleteCode(ctx context.Context, codeHash string, id InstallationID) error {
-	if !isCodeHash(codeHash) || !id.valid() {
+	if !isCodeHash(codeHash) || !id.Valid() {
 		return fmt.Errorf("tokenstore: complete code: %w: a hex SHA-256 and an installation id are required", ErrInvalid)
 	}
 	attrs, ok, err := s.update(ctx, codePrefix+codeHash,

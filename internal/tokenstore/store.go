@@ -176,7 +176,7 @@ func (s *Store) Install(ctx context.Context, in Installation) (Installation, err
 
 func validateInstall(in Installation) error {
 	switch {
-	case !in.ID.valid():
+	case !in.ID.Valid():
 		return fmt.Errorf("%w: company and user ids must be positive", ErrInvalid)
 	case in.AccessToken == "" || in.RefreshToken == "":
 		return fmt.Errorf("%w: access and refresh tokens are required", ErrInvalid)

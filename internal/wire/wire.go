@@ -1,0 +1,180 @@
+// Package wire builds, once per cold start, what every function and pdctl share: the AWS
+// configuration, the JSON logger, the client credentials from Secrets Manager, the token store,
+// the OAuth client, the refresher and the alerts publisher. The functions' main.go and pdctl
+// call Load and then only build their handler, so the environment is read in one place and
+// every component is configured the same way everywhere.
+package wire
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+)
+
+// The environment variables Load reads (set by template.yaml's Globals).
+const (
+	EnvTokensTable    = "TOKENS_TABLE"
+	EnvClientSecretID = "CLIENT_SECRET_ID"
+	EnvOAuthURL       = "PIPEDRIVE_OAUTH_URL"
+	EnvJobsQueueURL   = "JOBS_QUEUE_URL"
+	EnvAlertsTopicARN = "ALERTS_TOPIC_ARN"
+)
+
+// Options say what a caller cannot run without. Functions need everything; pdctl runs the
+// commands it can with what is configured.
+type Options struct {
+	// Name is the component ("callback", "refresher", "apicall", "pdctl"): the alerts' source
+	// and the prefix of lease owners.
+	Name string
+	// Getenv reads the environment; os.Getenv when nil.
+	Getenv func(string) string
+	// Optional makes TOKENS_TABLE and CLIENT_SECRET_ID optional (pdctl); without it Load fails
+	// when either is unset.
+	Optional bool
+	// SkipCredentialCheck does not load the client credentials at start (pdctl loads them on
+	// first use); functions check them at cold start so a broken secret fails loudly.
+	SkipCredentialCheck bool
+	// LogOutput receives the JSON log; os.Stdout when nil.
+	LogOutput io.Writer
+}
+
+// App is what Load built. Fields are nil when their environment is unset (Optional only).
+type App struct {
+	Name string
+	Log  *slog.Logger
+	AWS  aws.Config
+	// Creds reads the client id, secret and state key; nil without CLIENT_SECRET_ID.
+	Creds *clientcreds.Source
+	// Store is the tokens table; nil without TOKENS_TABLE.
+	Store *tokenstore.Store
+	// OAuth is the client for Pipedrive's OAuth server; nil without Creds.
+	OAuth *pdoauth.Client
+	// Alerts publishes to ALERTS_TOPIC_ARN, de-duplicated through Store; nil without a topic.
+	Alerts *alerts.Publisher
+	// Notifier is alert-or-log over Alerts.
+	Notifier alerts.Notifier
+
+	getenv func(string) string
+}
+
+// ErrConfig matches every configuration error Load returns.
+var ErrConfig = errors.New("configuration")
+
+// Load reads the environment and builds the shared components. A function's main calls it
+// once per cold start and log.Fatal's on the error.
+func Load(ctx context.Context, o Options) (*App, error) {
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	name := cmp.Or(o.Name, "pdkit")
+	out := o.LogOutput
+	if out == nil {
+		out = os.Stdout
+	}
+	a := &App{Name: name, Log: slog.New(slog.NewJSONHandler(out, nil)), getenv: getenv}
+	table, secretID := getenv(EnvTokensTable), getenv(EnvClientSecretID)
+	if !o.Optional {
+		var missing []string
+		for _, k := range []string{EnvTokensTable, EnvClientSecretID} {
+			if getenv(k) == "" {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%s: %w: %s must be set", name, ErrConfig, strings.Join(missing, " and "))
+		}
+	}
+	var err error
+	a.AWS, err = config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL for local stacks
+	if err != nil {
+		return nil, fmt.Errorf("%s: load AWS config: %w", name, err)
+	}
+	if secretID != "" {
+		a.Creds = &clientcreds.Source{Client: secretsmanager.NewFromConfig(a.AWS), SecretID: secretID, Logger: a.Log}
+		if !o.SkipCredentialCheck {
+			if _, err := a.Creds.Load(ctx); err != nil {
+				return nil, fmt.Errorf("%s: client credentials: %w", name, err)
+			}
+		}
+		a.OAuth = &pdoauth.Client{BaseURL: cmp.Or(getenv(EnvOAuthURL), pdoauth.DefaultBaseURL), Credentials: a.Creds.OAuthCredentials}
+	}
+	if table != "" {
+		a.Store = &tokenstore.Store{DB: dynamodb.NewFromConfig(a.AWS), Table: table}
+	}
+	if arn := getenv(EnvAlertsTopicARN); arn != "" {
+		a.Alerts = &alerts.Publisher{SNS: sns.NewFromConfig(a.AWS), TopicARN: arn, Source: name}
+		if a.Store != nil {
+			a.Alerts.Dedupe = a.Store.Once
+		}
+	}
+	a.Notifier = alerts.Notifier{Log: a.Log}
+	if a.Alerts != nil {
+		a.Notifier.Sender = a.Alerts
+	}
+	return a, nil
+}
+
+// Getenv reads one variable of the environment Load was given.
+func (a *App) Getenv(key string) string { return a.getenv(key) }
+
+// Refresher is the one refresher configuration every caller uses (the scheduled function, the
+// worker's on-demand refresh, pdctl), leasing as owner. Nil without Store or OAuth.
+func (a *App) Refresher(owner string) *refresh.Refresher {
+	if a.Store == nil || a.OAuth == nil {
+		return nil
+	}
+	r := &refresh.Refresher{
+		OAuth:                 a.OAuth,
+		Store:                 a.Store,
+		Log:                   a.Log,
+		Owner:                 owner,
+		InvalidateCredentials: a.Creds.Invalidate,
+	}
+	if a.Alerts != nil {
+		r.Alerts = a.Alerts
+	}
+	return r
+}
+
+// Owner names this execution environment in leases: function name and log stream (one per
+// environment), or the component's name and a random id outside Lambda.
+func (a *App) Owner() string {
+	fn, stream := a.getenv("AWS_LAMBDA_FUNCTION_NAME"), a.getenv("AWS_LAMBDA_LOG_STREAM_NAME")
+	if fn != "" && stream != "" {
+		return fn + "/" + stream
+	}
+	return cmp.Or(fn, a.Name) + "/" + rand.Text()
+}
+
+// SQS is an SQS client on the shared configuration.
+func (a *App) SQS() *sqs.Client { return sqs.NewFromConfig(a.AWS) }
+
+// Jobs is the enqueuer of JOBS_QUEUE_URL; nil when it is unset.
+func (a *App) Jobs() *jobs.Enqueuer {
+	q := a.getenv(EnvJobsQueueURL)
+	if q == "" {
+		return nil
+	}
+	return &jobs.Enqueuer{SQS: a.SQS(), QueueURL: q}
+}
