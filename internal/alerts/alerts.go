@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
 )
 
 // SNS is the part of the SNS client the publisher uses; *sns.Client satisfies it.
@@ -31,15 +33,14 @@ type SNS interface {
 // false means an identical alert was already sent. tokenstore.Store.Once has this shape.
 type DedupeFunc func(ctx context.Context, key string, ttl time.Duration) (bool, error)
 
-// Severity says how urgently a person must act. It is sent as the "severity" message attribute.
-type Severity string
+// Severity is oncall.Severity: how urgently a person must act, sent as the "severity"
+// message attribute.
+type Severity = oncall.Severity
 
-// The severities.
+// The severities, as in internal/oncall.
 const (
-	// SeverityCritical: the app is broken for users until someone acts (bad credentials, config).
-	SeverityCritical Severity = "critical"
-	// SeverityWarning: something degraded or one installation lost; look during working hours.
-	SeverityWarning Severity = "warning"
+	SeverityCritical = oncall.SeverityCritical
+	SeverityWarning  = oncall.SeverityWarning
 )
 
 // DefaultWindow is how long an identical alert (same reason, same installation) stays suppressed.
@@ -55,21 +56,9 @@ const (
 // ErrInvalidAlert is returned when an Alert lacks its Reason.
 var ErrInvalidAlert = errors.New("alerts: alert has no reason")
 
-// Alert is one thing a person must look at. Every field is published: put no secrets in it.
-type Alert struct {
-	// Reason is a stable machine-readable name, such as a pderrors.Reason ("client_invalid").
-	// Required; it is the dedupe key's first part and the "reason" message attribute.
-	Reason string
-	// Severity defaults to SeverityCritical.
-	Severity Severity
-	// CompanyID and UserID name the installation concerned; 0 when the alert is app-wide.
-	CompanyID int64
-	UserID    int64
-	// Summary is one human sentence; it becomes part of the subject.
-	Summary string
-	// Detail is optional context that is safe to publish (e.g. pderrors.Decision.Message).
-	Detail string
-}
+// Alert is oncall.Alert: one thing a person must look at. Every field is published: put no
+// secrets in it.
+type Alert = oncall.Alert
 
 // Message is the JSON body published to the topic.
 type Message struct {
@@ -214,3 +203,12 @@ func clean(s string, n int) string {
 	}
 	return s
 }
+
+// Notifier is oncall.Notifier (publish-or-log); Sender is oncall.Sender.
+type (
+	Notifier = oncall.Notifier
+	Sender   = oncall.Sender
+)
+
+// ErrorDetail is oncall.ErrorDetail.
+func ErrorDetail(err error) string { return oncall.ErrorDetail(err) }

@@ -26,6 +26,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
@@ -72,7 +73,7 @@ type App struct {
 	// Alerts publishes to ALERTS_TOPIC_ARN, de-duplicated through Store; nil without a topic.
 	Alerts *alerts.Publisher
 	// Notifier is alert-or-log over Alerts.
-	Notifier alerts.Notifier
+	Notifier oncall.Notifier
 
 	getenv func(string) string
 }
@@ -128,7 +129,7 @@ func Load(ctx context.Context, o Options) (*App, error) {
 			a.Alerts.Dedupe = a.Store.Once
 		}
 	}
-	a.Notifier = alerts.Notifier{Log: a.Log}
+	a.Notifier = oncall.Notifier{Log: a.Log}
 	if a.Alerts != nil {
 		a.Notifier.Sender = a.Alerts
 	}

@@ -1,4 +1,11 @@
-package alerts
+// Package oncall is the vocabulary for telling a person that something needs them: the Alert,
+// its Severity, a Sender that publishes one, and Notifier (publish-or-log). It imports no AWS
+// SDK, so pure logic (refresh, the worker's runners, the install use case) can raise alerts;
+// internal/alerts publishes them to SNS with de-duplication.
+//
+// Alerts carry only safe fields: a reason, ids, a fixed summary and a short detail. Callers must
+// never put a token, authorization code, state, client secret or response body into an Alert.
+package oncall
 
 import (
 	"context"
@@ -9,7 +16,34 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/deadline"
 )
 
-// Sender publishes one alert; *Publisher satisfies it.
+// Severity says how urgently a person must act.
+type Severity string
+
+// The severities.
+const (
+	// SeverityCritical: the app is broken for users until someone acts (bad credentials, config).
+	SeverityCritical Severity = "critical"
+	// SeverityWarning: something degraded or one installation lost; look during working hours.
+	SeverityWarning Severity = "warning"
+)
+
+// Alert is one thing a person must look at. Every field is published: put no secrets in it.
+type Alert struct {
+	// Reason is a stable machine-readable name, such as a pderrors.Reason ("client_invalid").
+	// Required; it is the dedupe key's first part and the "reason" message attribute.
+	Reason string
+	// Severity defaults to SeverityCritical.
+	Severity Severity
+	// CompanyID and UserID name the installation concerned; 0 when the alert is app-wide.
+	CompanyID int64
+	UserID    int64
+	// Summary is one human sentence; it becomes part of the subject.
+	Summary string
+	// Detail is optional context that is safe to publish (e.g. pderrors.Decision.Message).
+	Detail string
+}
+
+// Sender publishes one alert; *alerts.Publisher (SNS) satisfies it.
 type Sender interface {
 	Alert(ctx context.Context, a Alert) error
 }

@@ -1,4 +1,4 @@
-package alerts_test
+package oncall_test
 
 import (
 	"bytes"
@@ -9,41 +9,41 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
 )
 
-type sendFunc func(ctx context.Context, a alerts.Alert) error
+type sendFunc func(ctx context.Context, a oncall.Alert) error
 
-func (f sendFunc) Alert(ctx context.Context, a alerts.Alert) error { return f(ctx, a) }
+func (f sendFunc) Alert(ctx context.Context, a oncall.Alert) error { return f(ctx, a) }
 
-var _ alerts.Sender = sendFunc(nil)
+var _ oncall.Sender = sendFunc(nil)
 
 func TestNotifierPublishesDetached(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var got []alerts.Alert
-	n := alerts.Notifier{Sender: sendFunc(func(ctx context.Context, a alerts.Alert) error {
+	var got []oncall.Alert
+	n := oncall.Notifier{Sender: sendFunc(func(ctx context.Context, a oncall.Alert) error {
 		if ctx.Err() != nil {
 			t.Errorf("publish context already done: %v", ctx.Err())
 		}
 		got = append(got, a)
 		return nil
 	})}
-	n.Notify(ctx, alerts.Alert{Reason: "r", CompanyID: 1, UserID: 2})
+	n.Notify(ctx, oncall.Alert{Reason: "r", CompanyID: 1, UserID: 2})
 	if len(got) != 1 || got[0].Reason != "r" {
 		t.Errorf("published %v, want one alert r", got)
 	}
 }
 
 func TestNotifierLogsWhenItCannotPublish(t *testing.T) {
-	for name, sender := range map[string]alerts.Sender{
+	for name, sender := range map[string]oncall.Sender{
 		"no sender":      nil,
-		"publish failed": sendFunc(func(context.Context, alerts.Alert) error { return errors.New("sns down") }),
+		"publish failed": sendFunc(func(context.Context, oncall.Alert) error { return errors.New("sns down") }),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
-			n := alerts.Notifier{Sender: sender, Log: slog.New(slog.NewJSONHandler(&buf, nil))}
-			n.Notify(context.Background(), alerts.Alert{Reason: "client_invalid", CompanyID: 7})
+			n := oncall.Notifier{Sender: sender, Log: slog.New(slog.NewJSONHandler(&buf, nil))}
+			n.Notify(context.Background(), oncall.Alert{Reason: "client_invalid", CompanyID: 7})
 			if !strings.Contains(buf.String(), `"reason":"client_invalid"`) || !strings.Contains(buf.String(), `"company_id":7`) {
 				t.Errorf("log = %s, want the alert's reason and company", buf.String())
 			}
@@ -52,11 +52,11 @@ func TestNotifierLogsWhenItCannotPublish(t *testing.T) {
 }
 
 func TestErrorDetail(t *testing.T) {
-	if got := alerts.ErrorDetail(nil); got != "" {
+	if got := oncall.ErrorDetail(nil); got != "" {
 		t.Errorf("ErrorDetail(nil) = %q, want empty", got)
 	}
 	long := errors.New(strings.Repeat("é", 200)) // 400 bytes, cut inside a rune at 300
-	got := alerts.ErrorDetail(long)
+	got := oncall.ErrorDetail(long)
 	if len(got) > 300 || !utf8.ValidString(got) || len(got) < 298 {
 		t.Errorf("ErrorDetail(400 bytes) = %d bytes, valid UTF-8 %t; want ≤ 300, valid", len(got), utf8.ValidString(got))
 	}
