@@ -152,17 +152,30 @@ type Resources struct {
 	DueIndex         string `json:"due_index"`
 	DueIndexHashKey  string `json:"due_index_hash_key"`
 	DueIndexRangeKey string `json:"due_index_range_key"`
-	// FunctionEnv holds the variables of the template's Globals.Function.Environment that
+	// GlobalEnv holds the variables of the template's Globals.Function.Environment that
 	// refer to these resources, with their values (TOKENS_TABLE → table name, …), plus the
 	// template's literal variables.
-	FunctionEnv map[string]string `json:"function_env"`
+	GlobalEnv map[string]string `json:"function_env"`
+	// FunctionEnvs holds each function's environment as deployed with the parameters'
+	// defaults, by logical ID; see FunctionEnv.
+	FunctionEnvs map[string]map[string]string `json:"function_envs"`
 }
 
-// Env returns a copy of FunctionEnv: TOKENS_TABLE, CLIENT_SECRET_ID, JOBS_QUEUE_URL,
+// FunctionEnv returns the environment the template gives the function logicalID
+// (ApiCallFunction, …): Globals.Function.Environment overlaid with the function's own
+// Environment.Variables, each !Ref resolved to these resources or to the parameter's
+// default. Variables taken from a parameter without a default (REDIRECT_URI) are left out:
+// they are the caller's. Nil for a function the template does not define. The map is a
+// copy.
+func (r *Resources) FunctionEnv(logicalID string) map[string]string {
+	return maps.Clone(r.FunctionEnvs[logicalID])
+}
+
+// Env returns a copy of GlobalEnv: TOKENS_TABLE, CLIENT_SECRET_ID, JOBS_QUEUE_URL,
 // ALERTS_TOPIC_ARN and whatever else the template's Globals define from these resources.
 // Variables the template takes from parameters (PIPEDRIVE_OAUTH_URL, …) are not included.
 func (r *Resources) Env() map[string]string {
-	return maps.Clone(r.FunctionEnv)
+	return maps.Clone(r.GlobalEnv)
 }
 
 // Ref returns what CloudFormation's !Ref yields for the managed resource with the given
@@ -264,14 +277,42 @@ func (s *Spec) Provision(ctx context.Context, cfg aws.Config, names Names, creds
 		return nil, fmt.Errorf("provision: %w", err)
 	}
 
-	r.FunctionEnv = maps.Clone(s.FunctionEnvLiterals)
-	if r.FunctionEnv == nil {
-		r.FunctionEnv = map[string]string{}
+	r.GlobalEnv = maps.Clone(s.FunctionEnvLiterals)
+	if r.GlobalEnv == nil {
+		r.GlobalEnv = map[string]string{}
 	}
 	for name, id := range s.FunctionEnvRefs {
-		r.FunctionEnv[name], _ = r.Ref(id)
+		r.GlobalEnv[name], _ = r.Ref(id)
+	}
+	r.FunctionEnvs = map[string]map[string]string{}
+	for id, fn := range s.Functions {
+		env := map[string]string{}
+		for _, vars := range []map[string]EnvValue{s.GlobalEnv, fn.Environment} {
+			for name, v := range vars {
+				val, ok := s.resolve(r, v)
+				if !ok {
+					delete(env, name) // the function's own setting overrides a global one
+					continue
+				}
+				env[name] = val
+			}
+		}
+		r.FunctionEnvs[id] = env
 	}
 	return r, nil
+}
+
+// resolve returns v's value under r, with parameters at their defaults; false for a
+// parameter without one.
+func (s *Spec) resolve(r *Resources, v EnvValue) (string, bool) {
+	if v.Ref == "" {
+		return v.Literal, true
+	}
+	if val, ok := r.Ref(v.Ref); ok {
+		return val, true
+	}
+	p, ok := s.Parameters[v.Ref]
+	return p.Default, ok && p.HasDefault
 }
 
 func (t Table) provision(ctx context.Context, db *dynamodb.Client, name string) error {

@@ -52,6 +52,33 @@ func TestProvisionedResources(t *testing.T) {
 	if got := r.Env(); !maps.Equal(got, wantEnv) {
 		t.Errorf("Env() = %v, want %v", got, wantEnv)
 	}
+	wantWorker := map[string]string{
+		"TOKENS_TABLE":        r.TableName,
+		"CLIENT_SECRET_ID":    r.SecretID,
+		"JOBS_QUEUE_URL":      r.JobsQueueURL,
+		"ALERTS_TOPIC_ARN":    r.AlertsTopicARN,
+		"PIPEDRIVE_OAUTH_URL": "https://oauth.pipedrive.com",
+		"JOBS_DLQ_URL":        r.DeadLetterQueueURL,
+		"JOBS_MAX_RECEIVES":   strconv.Itoa(r.MaxReceiveCount),
+		"WEBHOOK_URL":         "",
+		"WEBHOOK_EVENTS":      "deal.*,person.*",
+		"WEBHOOK_USER":        "",
+		"WEBHOOK_PASSWORD":    "",
+	}
+	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
+		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)
+	}
+	// RedirectURI has no default: REDIRECT_URI is the caller's.
+	wantCallback := maps.Clone(wantEnv)
+	wantCallback["PIPEDRIVE_OAUTH_URL"] = "https://oauth.pipedrive.com"
+	wantCallback["SUCCESS_URL"] = ""
+	wantCallback["REQUIRE_STATE"] = "false"
+	if got := r.FunctionEnv("CallbackFunction"); !maps.Equal(got, wantCallback) {
+		t.Errorf("FunctionEnv(CallbackFunction) = %v, want %v", got, wantCallback)
+	}
+	if got := r.FunctionEnv("NoSuchFunction"); got != nil {
+		t.Errorf("FunctionEnv(NoSuchFunction) = %v, want nil", got)
+	}
 
 	db := dynamodb.NewFromConfig(cfg)
 	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(r.TableName)})

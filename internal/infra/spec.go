@@ -46,6 +46,33 @@ type Spec struct {
 	// FunctionEnvLiterals holds the variables of Globals.Function.Environment written as
 	// plain strings. Variables that reference parameters are in neither map.
 	FunctionEnvLiterals map[string]string
+	// Parameters are the template's parameters by name.
+	Parameters map[string]Parameter
+	// GlobalEnv is Globals.Function.Environment.Variables, every variable.
+	GlobalEnv map[string]EnvValue
+	// Functions are the template's AWS::Serverless::Function resources by logical ID.
+	Functions map[string]Function
+}
+
+// Parameter is one entry of the template's Parameters.
+type Parameter struct {
+	Type string
+	// Default is the parameter's default; HasDefault tells an empty default from none.
+	Default    string
+	HasDefault bool
+}
+
+// EnvValue is the value of a function's environment variable: a literal, or !Ref of a
+// resource or parameter (Ref names it).
+type EnvValue struct {
+	Literal string
+	Ref     string
+}
+
+// Function is an AWS::Serverless::Function of the template.
+type Function struct {
+	// Environment is the function's own Environment.Variables, without Globals.
+	Environment map[string]EnvValue
 }
 
 // Table is the TokensTable definition.
@@ -107,6 +134,9 @@ func Parse(template []byte) (*Spec, error) {
 	}
 
 	var s Spec
+	if s.Parameters, err = parseParameters(top); err != nil {
+		return nil, err
+	}
 	props, err := resourceProperties(resources, TokensTableID, "AWS::DynamoDB::Table")
 	if err != nil {
 		return nil, err
@@ -117,7 +147,7 @@ func Parse(template []byte) (*Spec, error) {
 	if props, err = resourceProperties(resources, DeadLetterQueueID, "AWS::SQS::Queue"); err != nil {
 		return nil, err
 	}
-	if s.DeadLetterQueue, err = parseQueue(props); err != nil {
+	if s.DeadLetterQueue, err = parseQueue(props, s.Parameters); err != nil {
 		return nil, err
 	}
 	if s.DeadLetterQueue.DeadLetterTarget != "" {
@@ -126,7 +156,7 @@ func Parse(template []byte) (*Spec, error) {
 	if props, err = resourceProperties(resources, JobsQueueID, "AWS::SQS::Queue"); err != nil {
 		return nil, err
 	}
-	if s.JobsQueue, err = parseQueue(props); err != nil {
+	if s.JobsQueue, err = parseQueue(props, s.Parameters); err != nil {
 		return nil, err
 	}
 	switch s.JobsQueue.DeadLetterTarget {
@@ -148,7 +178,10 @@ func Parse(template []byte) (*Spec, error) {
 	if s.ClientSecret, err = parseSecret(props); err != nil {
 		return nil, err
 	}
-	if s.FunctionEnvRefs, s.FunctionEnvLiterals, err = parseFunctionEnv(top); err != nil {
+	if s.FunctionEnvRefs, s.FunctionEnvLiterals, s.GlobalEnv, err = parseFunctionEnv(top); err != nil {
+		return nil, err
+	}
+	if s.Functions, err = parseFunctions(resources, s.Parameters); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -412,7 +445,7 @@ var queueAttributes = map[string]string{
 	"KmsMasterKeyId":                "string",
 }
 
-func parseQueue(p *object) (Queue, error) {
+func parseQueue(p *object, params map[string]Parameter) (Queue, error) {
 	q := Queue{Attributes: map[string]string{}}
 	for _, key := range sortedKeys(queueAttributes) {
 		v, ok := p.get(key)
@@ -454,7 +487,11 @@ func parseQueue(p *object) (Queue, error) {
 			return q, errAt(rp.at("deadLetterTargetArn"), "want !GetAtt <Queue>.Arn, got %s", describe(target))
 		}
 		q.DeadLetterTarget = res
-		if q.MaxReceiveCount, err = rp.integer("maxReceiveCount"); err != nil {
+		mrc, err := rp.require("maxReceiveCount")
+		if err != nil {
+			return q, err
+		}
+		if q.MaxReceiveCount, err = intOrParam(mrc, rp.at("maxReceiveCount"), params); err != nil {
 			return q, err
 		}
 		if q.MaxReceiveCount < 1 || q.MaxReceiveCount > 1000 {
@@ -543,42 +580,150 @@ func parseSecret(p *object) (Secret, error) {
 	return s, p.finish()
 }
 
-// parseFunctionEnv reads Globals.Function.Environment.Variables.
-func parseFunctionEnv(top *object) (refs, literals map[string]string, err error) {
-	globals, err := top.object("Globals")
-	if err != nil {
-		return nil, nil, err
+// intOrParam reads an integer written literally or as !Ref of a parameter with a default.
+func intOrParam(v any, path string, params map[string]Parameter) (int, error) {
+	if name, ok := refTarget(v); ok {
+		p, ok := params[name]
+		if !ok || !p.HasDefault {
+			return 0, errAt(path, "!Ref %s: want a parameter with a default", name)
+		}
+		n, err := strconv.Atoi(p.Default)
+		if err != nil {
+			return 0, errAt(path, "!Ref %s: default %q is not an integer", name, p.Default)
+		}
+		return n, nil
 	}
-	fn, err := globals.object("Function")
-	if err != nil {
-		return nil, nil, err
+	return asInt(v, path)
+}
+
+// parseParameters reads the template's Parameters: each one's Type and Default.
+func parseParameters(top *object) (map[string]Parameter, error) {
+	out := map[string]Parameter{}
+	v, ok := top.get("Parameters")
+	if !ok {
+		return out, nil
 	}
-	env, err := fn.object("Environment")
+	params, err := asObject(v, top.at("Parameters"))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	vars, err := env.object("Variables")
-	if err != nil {
-		return nil, nil, err
+	for _, name := range params.m.Keys {
+		pv, _ := params.get(name)
+		po, err := asObject(pv, params.at(name))
+		if err != nil {
+			return nil, err
+		}
+		var p Parameter
+		if p.Type, err = po.str("Type"); err != nil {
+			return nil, err
+		}
+		if d, ok := po.get("Default"); ok {
+			if p.Default, err = asString(d, po.at("Default")); err != nil {
+				return nil, err
+			}
+			p.HasDefault = true
+		}
+		out[name] = p
 	}
-	managed := []string{TokensTableID, ClientSecretID, DeadLetterQueueID, JobsQueueID, AlertsTopicID}
-	refs, literals = map[string]string{}, map[string]string{}
+	return out, nil
+}
+
+// parseEnvVars reads an Environment.Variables mapping.
+func parseEnvVars(vars *object) (map[string]EnvValue, error) {
+	out := map[string]EnvValue{}
 	for _, name := range vars.m.Keys {
 		v, _ := vars.get(name)
 		if target, ok := refTarget(v); ok {
-			if slices.Contains(managed, target) {
-				refs[name] = target
-			}
-			// Otherwise a parameter: its value comes from the deployment, not from infra.
+			out[name] = EnvValue{Ref: target}
 			continue
 		}
 		if s, ok := v.(scalar); ok && s.Tag != "!!null" {
-			literals[name] = s.Value
+			out[name] = EnvValue{Literal: s.Value}
 			continue
 		}
-		return nil, nil, errAt(vars.at(name), "want a string or !Ref, got %s", describe(v))
+		return nil, errAt(vars.at(name), "want a string or !Ref, got %s", describe(v))
 	}
-	return refs, literals, nil
+	return out, nil
+}
+
+// parseFunctions reads the environment of every AWS::Serverless::Function.
+func parseFunctions(resources *object, params map[string]Parameter) (map[string]Function, error) {
+	out := map[string]Function{}
+	for _, id := range resources.m.Keys {
+		v, _ := resources.get(id)
+		res, err := asObject(v, resources.at(id))
+		if err != nil {
+			return nil, err
+		}
+		if typ, _ := res.get("Type"); describe(typ) != `"AWS::Serverless::Function"` {
+			continue
+		}
+		props, err := res.object("Properties")
+		if err != nil {
+			return nil, err
+		}
+		fn := Function{Environment: map[string]EnvValue{}}
+		if ev, ok := props.get("Environment"); ok {
+			env, err := asObject(ev, props.at("Environment"))
+			if err != nil {
+				return nil, err
+			}
+			vars, err := env.object("Variables")
+			if err != nil {
+				return nil, err
+			}
+			if fn.Environment, err = parseEnvVars(vars); err != nil {
+				return nil, err
+			}
+		}
+		for name, val := range fn.Environment {
+			if val.Ref != "" && !isManaged(val.Ref) {
+				if _, ok := params[val.Ref]; !ok {
+					return nil, errAt(props.at("Environment.Variables."+name), "!Ref %s: not a parameter or a resource infra provisions", val.Ref)
+				}
+			}
+		}
+		out[id] = fn
+	}
+	return out, nil
+}
+
+var managedIDs = []string{TokensTableID, ClientSecretID, DeadLetterQueueID, JobsQueueID, AlertsTopicID}
+
+func isManaged(id string) bool { return slices.Contains(managedIDs, id) }
+
+// parseFunctionEnv reads Globals.Function.Environment.Variables.
+func parseFunctionEnv(top *object) (refs, literals map[string]string, all map[string]EnvValue, err error) {
+	globals, err := top.object("Globals")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fn, err := globals.object("Function")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	env, err := fn.object("Environment")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	vars, err := env.object("Variables")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if all, err = parseEnvVars(vars); err != nil {
+		return nil, nil, nil, err
+	}
+	refs, literals = map[string]string{}, map[string]string{}
+	for name, v := range all {
+		switch {
+		case v.Ref == "":
+			literals[name] = v.Literal
+		case isManaged(v.Ref):
+			refs[name] = v.Ref
+		}
+		// Otherwise a parameter: its value comes from the deployment, not from infra.
+	}
+	return refs, literals, all, nil
 }
 
 // Index returns the global secondary index called name.

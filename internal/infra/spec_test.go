@@ -174,6 +174,24 @@ func TestParseTopicSecretAndEnv(t *testing.T) {
 	}
 }
 
+// TestMaxReceiveCountIsOneFact checks that the jobs queue's redrive policy and the worker's
+// JOBS_MAX_RECEIVES both come from the JobsMaxReceiveCount parameter.
+func TestMaxReceiveCountIsOneFact(t *testing.T) {
+	tmpl := mutate(t, string(pdkit.Template),
+		"  JobsMaxReceiveCount:\n    Type: Number\n    Default: 5\n",
+		"  JobsMaxReceiveCount:\n    Type: Number\n    Default: 7\n")
+	spec, err := infra.Parse([]byte(tmpl))
+	if err != nil {
+		t.Fatalf("Parse = %v", err)
+	}
+	if spec.JobsQueue.MaxReceiveCount != 7 {
+		t.Errorf("JobsQueue.MaxReceiveCount = %d, want 7 (the parameter's default)", spec.JobsQueue.MaxReceiveCount)
+	}
+	if got := spec.Functions["ApiCallFunction"].Environment["JOBS_MAX_RECEIVES"]; got.Ref != "JobsMaxReceiveCount" {
+		t.Errorf("ApiCallFunction JOBS_MAX_RECEIVES = %+v, want !Ref JobsMaxReceiveCount", got)
+	}
+}
+
 func TestParseLongFormIntrinsics(t *testing.T) {
 	tmpl := mutate(t, string(pdkit.Template),
 		"deadLetterTargetArn: !GetAtt JobsDeadLetterQueue.Arn",
@@ -234,13 +252,13 @@ func TestParseErrors(t *testing.T) {
 			"!GetAtt JobsDeadLetterQueue.Arn", "arn:aws:sqs:us-east-1:1:q",
 			"Resources.JobsQueue.Properties.RedrivePolicy.deadLetterTargetArn"},
 		{"redrive without maxReceiveCount",
-			"        maxReceiveCount: 5\n", "",
+			"        maxReceiveCount: !Ref JobsMaxReceiveCount\n", "",
 			"Resources.JobsQueue.Properties.RedrivePolicy"},
 		{"maxReceiveCount not a number",
-			"maxReceiveCount: 5", "maxReceiveCount: five",
+			"maxReceiveCount: !Ref JobsMaxReceiveCount", "maxReceiveCount: five",
 			"Resources.JobsQueue.Properties.RedrivePolicy.maxReceiveCount"},
 		{"jobs queue without redrive",
-			"      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt JobsDeadLetterQueue.Arn\n        maxReceiveCount: 5\n", "",
+			"      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt JobsDeadLetterQueue.Arn\n        maxReceiveCount: !Ref JobsMaxReceiveCount\n", "",
 			"Resources.JobsQueue.Properties"},
 		{"unknown queue property",
 			"      VisibilityTimeout: 180\n", "      VisibilityTimeout: 180\n      FifoQueue: true\n",

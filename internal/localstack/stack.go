@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -191,42 +192,45 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	})
 	serve(st, simListener, st.Simulator)
 
-	env := append(moto.Env(), envList(st.Resources.Env())...)
-	env = append(env,
-		"PIPEDRIVE_OAUTH_URL="+st.SimulatorURL,
-		"REDIRECT_URI="+redirectURI,
-		"SUCCESS_URL=",
-		"REQUIRE_STATE=false",
-	)
-	callback, err := lambdarun.Start(ctx, lambdarun.Options{
-		RIE: rie, Bootstrap: bins["callback"], Name: "CallbackFunction", Env: env,
-		Timeout: 15 * time.Second, Output: cfg.FunctionOutput,
-	})
+	// Each function gets the environment template.yaml gives it, plus what really differs
+	// locally: Pipedrive is the simulator, the callback URL is the local gateway's.
+	local := map[string]string{
+		"PIPEDRIVE_OAUTH_URL": st.SimulatorURL,
+		"REDIRECT_URI":        redirectURI,
+		"WEBHOOK_URL":         st.GatewayURL + "/pipedrive/webhooks",
+	}
+	envFor := func(logicalID string) ([]string, error) {
+		fe := st.Resources.FunctionEnv(logicalID)
+		if fe == nil {
+			return nil, fmt.Errorf("localstack: template.yaml defines no %s", logicalID)
+		}
+		maps.Copy(fe, local)
+		return append(moto.Env(), envList(fe)...), nil
+	}
+	start := func(logicalID, bin string, timeout time.Duration) (*lambdarun.Function, error) {
+		env, err := envFor(logicalID)
+		if err != nil {
+			return nil, err
+		}
+		f, err := lambdarun.Start(ctx, lambdarun.Options{
+			RIE: rie, Bootstrap: bin, Name: logicalID, Env: env, Timeout: timeout, Output: cfg.FunctionOutput,
+		})
+		if err != nil {
+			return nil, err
+		}
+		st.closers = append(st.closers, func() { f.Close() })
+		return f, nil
+	}
+	callback, err := start("CallbackFunction", bins["callback"], 15*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	st.closers = append(st.closers, func() { callback.Close() })
-	st.Refresher, err = lambdarun.Start(ctx, lambdarun.Options{
-		RIE: rie, Bootstrap: bins["refresher"], Name: "RefresherFunction", Env: env,
-		Timeout: 120 * time.Second, Output: cfg.FunctionOutput,
-	})
-	if err != nil {
+	if st.Refresher, err = start("RefresherFunction", bins["refresher"], 120*time.Second); err != nil {
 		return nil, err
 	}
-	st.closers = append(st.closers, func() { st.Refresher.Close() })
-	st.Worker, err = lambdarun.Start(ctx, lambdarun.Options{
-		RIE: rie, Bootstrap: bins["apicall"], Name: "ApiCallFunction",
-		Env: append(env,
-			"JOBS_DLQ_URL="+st.Resources.DeadLetterQueueURL,
-			"WEBHOOK_URL="+st.GatewayURL+"/pipedrive/webhooks",
-			"WEBHOOK_EVENTS=deal.*,person.*",
-		),
-		Timeout: 30 * time.Second, Output: cfg.FunctionOutput,
-	})
-	if err != nil {
+	if st.Worker, err = start("ApiCallFunction", bins["apicall"], 30*time.Second); err != nil {
 		return nil, err
 	}
-	st.closers = append(st.closers, func() { st.Worker.Close() })
 
 	// The event sources: the jobs queue feeds the worker as Lambda's SQS mapping would, and
 	// (when asked) a ticker plays the EventBridge schedule of the refresher.

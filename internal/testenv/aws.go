@@ -61,6 +61,25 @@ func Env(t testing.TB, r *infra.Resources) []string {
 	return env
 }
 
+// FunctionEnv returns KEY=VALUE pairs for running the bootstrap of the template's function
+// logicalID (ApiCallFunction, …) against moto: the server's (*motoserver.Server).Env, then
+// r.FunctionEnv(logicalID) (Globals plus the function's own variables, resources resolved,
+// parameters at their defaults) in key order. Parameters without a default (REDIRECT_URI)
+// and the Pipedrive URL under test are the caller's: append them; later entries win. It
+// fails t for a function the template does not define.
+func FunctionEnv(t testing.TB, r *infra.Resources, logicalID string) []string {
+	t.Helper()
+	fe := r.FunctionEnv(logicalID)
+	if fe == nil {
+		t.Fatalf("testenv: template.yaml defines no function %q", logicalID)
+	}
+	env := server(t).Env()
+	for _, k := range slices.Sorted(maps.Keys(fe)) {
+		env = append(env, k+"="+fe[k])
+	}
+	return env
+}
+
 // Provision creates the template's resources in moto under names unique to t (see Prefix),
 // with Credentials() in the secret, and deletes them when t ends.
 func Provision(t testing.TB) *infra.Resources {
