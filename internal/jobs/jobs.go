@@ -21,7 +21,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // Kinds of job.
@@ -73,8 +72,34 @@ type Job struct {
 	Attempt int `json:"attempt"`
 }
 
-// Validate reports whether j can be enqueued and run. Errors wrap ErrInvalidJob.
-func (j Job) Validate() error {
+// KindCheck returns the problems of a job's kind-specific fields ("api_call needs method and
+// path"), none when they are valid. A nil KindCheck accepts every job of its kind.
+type KindCheck func(j Job) []string
+
+// Kinds are the kinds producers may enqueue, with their checks: what Validate and Parse accept.
+// A worker accepts the kinds it has runners for (ValidateKinds, ParseKinds).
+var Kinds = map[string]KindCheck{
+	KindRegisterWebhooks: nil,
+	KindAPICall:          CheckAPICall,
+}
+
+// CheckAPICall is the KindCheck of KindAPICall: Method and Path are required.
+func CheckAPICall(j Job) []string {
+	if j.Method == "" || j.Path == "" {
+		return []string{"api_call needs method and path"}
+	}
+	return nil
+}
+
+// Validate reports whether j can be enqueued and run: ValidateKinds with Kinds. Errors wrap
+// ErrInvalidJob.
+func (j Job) Validate() error { return j.ValidateKinds(Kinds) }
+
+// ValidateKinds reports whether j is valid when kinds are the known kinds: the common fields
+// (id, ids, method, path, body, attempt) are checked for every kind, then the kind's own
+// KindCheck; a kind missing from kinds is "unknown". Errors wrap ErrInvalidJob and list every
+// problem found.
+func (j Job) ValidateKinds(kinds map[string]KindCheck) error {
 	var problems []string
 	switch {
 	case j.ID == "":
@@ -84,15 +109,13 @@ func (j Job) Validate() error {
 	case strings.IndexFunc(j.ID, func(r rune) bool { return !unicode.IsPrint(r) || r == ' ' }) >= 0:
 		problems = append(problems, "id has spaces or control characters")
 	}
-	switch j.Kind {
-	case KindRegisterWebhooks:
-	case KindAPICall:
-		if j.Method == "" || j.Path == "" {
-			problems = append(problems, "api_call needs method and path")
+	if check, ok := kinds[j.Kind]; ok {
+		if check != nil {
+			problems = append(problems, check(j)...)
 		}
-	case "":
+	} else if j.Kind == "" {
 		problems = append(problems, "kind is empty")
-	default:
+	} else {
 		problems = append(problems, "unknown kind "+strconv.Quote(j.Kind))
 	}
 	if j.CompanyID <= 0 || j.UserID <= 0 {
@@ -137,15 +160,19 @@ func validPath(p string) bool {
 	return true
 }
 
-// Parse decodes a queue message body into a Job and validates it. Unknown fields are ignored so
-// a newer producer does not break an older worker.
-func Parse(body string) (Job, error) {
+// Parse decodes a queue message body into a Job and validates it: ParseKinds with Kinds.
+func Parse(body string) (Job, error) { return ParseKinds(body, Kinds) }
+
+// ParseKinds decodes a queue message body into a Job and validates it with ValidateKinds.
+// Unknown fields are ignored so a newer producer does not break an older worker. Errors wrap
+// ErrInvalidJob.
+func ParseKinds(body string, kinds map[string]KindCheck) (Job, error) {
 	var j Job
 	dec := json.NewDecoder(strings.NewReader(body))
 	if err := dec.Decode(&j); err != nil {
 		return Job{}, fmt.Errorf("%w: decode: %v", ErrInvalidJob, err)
 	}
-	if err := j.Validate(); err != nil {
+	if err := j.ValidateKinds(kinds); err != nil {
 		return Job{}, err
 	}
 	return j, nil
@@ -166,8 +193,8 @@ type Enqueuer struct {
 	Now func() time.Time
 }
 
-// Enqueue validates j and sends it. The message carries attributes kind, job_id, company_id,
-// user_id and attempt, and is delayed until j.NotBefore (at most MaxDelay).
+// Enqueue validates j and sends it. The message carries j.Attributes() (kind, job_id,
+// company_id, user_id, attempt) and is delayed until j.NotBefore (at most MaxDelay).
 func (e *Enqueuer) Enqueue(ctx context.Context, j Job) error {
 	if err := j.Validate(); err != nil {
 		return err
@@ -183,16 +210,10 @@ func (e *Enqueuer) Enqueue(ctx context.Context, j Job) error {
 		return fmt.Errorf("%w %q: encoded job is %d bytes, over %d", ErrInvalidJob, j.ID, len(body), MaxMessageBytes)
 	}
 	_, err := e.SQS.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl:     aws.String(e.QueueURL),
-		MessageBody:  aws.String(body),
-		DelaySeconds: e.delaySeconds(j.NotBefore),
-		MessageAttributes: map[string]types.MessageAttributeValue{
-			"kind":       strAttr(j.Kind),
-			"job_id":     strAttr(j.ID),
-			"company_id": numAttr(j.CompanyID),
-			"user_id":    numAttr(j.UserID),
-			"attempt":    numAttr(int64(j.Attempt)),
-		},
+		QueueUrl:          aws.String(e.QueueURL),
+		MessageBody:       aws.String(body),
+		DelaySeconds:      e.delaySeconds(j.NotBefore),
+		MessageAttributes: j.Attributes(),
 	})
 	if err != nil {
 		return fmt.Errorf("jobs: send %s: %w", j.ID, err)
@@ -219,12 +240,4 @@ func (e *Enqueuer) delaySeconds(notBefore time.Time) int32 {
 		now = e.Now
 	}
 	return DelaySeconds(notBefore, now())
-}
-
-func strAttr(s string) types.MessageAttributeValue {
-	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(s)}
-}
-
-func numAttr(n int64) types.MessageAttributeValue {
-	return types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(n, 10))}
 }
