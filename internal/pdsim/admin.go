@@ -298,8 +298,14 @@ func (s *Server) adminWebhooks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := []map[string]any{}
+	now := s.now()
 	for _, h := range s.Webhooks(id) {
-		out = append(out, h.render())
+		m := h.render(now)
+		if h.HTTPAuthPassword != "" {
+			// The admin API is for looking at traffic, not for reading secrets back.
+			m["http_auth_password"] = "(set)"
+		}
+		out = append(out, m)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

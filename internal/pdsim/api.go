@@ -16,10 +16,13 @@ type access struct {
 
 // The scopes each resource needs.
 var (
-	baseAccess     = access{read: []string{"base"}, write: []string{"base"}}
-	dealsAccess    = access{read: []string{"deals:read", "deals:full"}, write: []string{"deals:full"}}
-	personsAccess  = access{read: []string{"contacts:read", "contacts:full"}, write: []string{"contacts:full"}}
-	webhooksAccess = access{read: []string{"admin", "webhooks:read", "webhooks:full"}, write: []string{"admin", "webhooks:full"}}
+	baseAccess    = access{read: []string{"base"}, write: []string{"base"}}
+	dealsAccess   = access{read: []string{"deals:read", "deals:full"}, write: []string{"deals:full"}}
+	personsAccess = access{read: []string{"contacts:read", "contacts:full"}, write: []string{"contacts:full"}}
+	// Notes belong to deals and contacts: either family of scopes reaches them.
+	notesAccess      = access{read: []string{"deals:read", "deals:full", "contacts:read", "contacts:full"}, write: []string{"deals:full", "contacts:full"}}
+	activitiesAccess = access{read: []string{"activities:read", "activities:full"}, write: []string{"activities:full"}}
+	webhooksAccess   = access{read: []string{"admin", "webhooks:read", "webhooks:full"}, write: []string{"admin", "webhooks:full"}}
 )
 
 // scopesFor returns the scopes of which one is needed for method.

@@ -72,6 +72,13 @@ type Config struct {
 	DailyBudget int
 	// WebhookLimit is the number of webhooks one user may have (40).
 	WebhookLimit int
+	// WebhookTimeout is how long a webhook receiver has to answer before the attempt counts
+	// as failed (DefaultWebhookTimeout, 10 s, as Pipedrive).
+	WebhookTimeout time.Duration
+	// WebhookIDsAsStrings renders the ids in v2 webhook meta (entity_id, company_id, user_id,
+	// webhook_id, …) as strings, as Pipedrive's v2 guide example shows; false renders numbers,
+	// as captured payloads show. Receivers must accept both.
+	WebhookIDsAsStrings bool
 	// GonePaths are API paths (exact) that answer 410 Gone; nil means DefaultGonePaths and an
 	// empty non-nil slice means none.
 	GonePaths []string
@@ -89,7 +96,8 @@ type Config struct {
 	// Logger receives one JSON-friendly event per decision; nil discards. Tokens, secrets,
 	// codes and bodies are never logged.
 	Logger *slog.Logger
-	// HTTPClient sends uninstall requests (default: a client with a 10 s timeout).
+	// HTTPClient sends uninstall requests (default: a client with a 10 s timeout); webhook
+	// deliveries use its Transport with WebhookTimeout and never follow redirects.
 	HTTPClient *http.Client
 }
 
@@ -114,6 +122,7 @@ func (c Config) withDefaults() Config {
 	c.RateLimit = positiveOr(c.RateLimit, DefaultRateLimit)
 	c.RateWindow = positiveOr(c.RateWindow, DefaultRateWindow)
 	c.WebhookLimit = positiveOr(c.WebhookLimit, DefaultWebhookLimit)
+	c.WebhookTimeout = positiveOr(c.WebhookTimeout, DefaultWebhookTimeout)
 	if c.GonePaths == nil {
 		c.GonePaths = DefaultGonePaths
 	}

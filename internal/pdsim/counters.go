@@ -34,6 +34,12 @@ type Counters struct {
 	APIByHost map[string]int `json:"api_by_host"`
 	// Faults counts fired faults by the id Inject returned.
 	Faults map[string]int `json:"faults"`
+	// WebhookDeliveries counts webhook delivery attempts by outcome ("delivered", "failed",
+	// "timeout", "banned"), redeliveries included.
+	WebhookDeliveries map[string]int `json:"webhook_deliveries"`
+	// WebhookByStatus counts webhook delivery attempts that were sent by the receiver's
+	// status; 0 means no answer (connection error or timeout).
+	WebhookByStatus map[int]int `json:"webhook_by_status"`
 }
 
 // newCounters returns empty counters with every map allocated.
@@ -48,6 +54,8 @@ func newCounters() Counters {
 		APIByStatus:         map[int]int{},
 		APIByHost:           map[string]int{},
 		Faults:              map[string]int{},
+		WebhookDeliveries:   map[string]int{},
+		WebhookByStatus:     map[int]int{},
 	}
 }
 
@@ -62,6 +70,8 @@ func (c Counters) clone() Counters {
 	c.APIByStatus = maps.Clone(c.APIByStatus)
 	c.APIByHost = maps.Clone(c.APIByHost)
 	c.Faults = maps.Clone(c.Faults)
+	c.WebhookDeliveries = maps.Clone(c.WebhookDeliveries)
+	c.WebhookByStatus = maps.Clone(c.WebhookByStatus)
 	return c
 }
 

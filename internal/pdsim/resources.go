@@ -237,7 +237,7 @@ func createStatus(v apiVersion) int {
 	return http.StatusOK
 }
 
-// entity is a pointer to a stored entity type (*deal, *person) that embeds record.
+// entity is a pointer to a stored entity type (*deal, *person, …) that embeds record.
 type entity[T any] interface {
 	*T
 	base() *record
@@ -245,8 +245,11 @@ type entity[T any] interface {
 
 // resource describes one entity type to the CRUD handlers, which are the same for all of
 // them: company-scoped, ids from Server.nextID, times from the server's clock, v1 and v2
-// served by the same code with version-specific input and rendering.
+// served by the same code with version-specific input and rendering. Every create, change
+// and delete, through the API or ActAsUser, is an event for the company's webhooks.
 type resource[T any, P entity[T]] struct {
+	// object is the webhook event_object ("deal").
+	object string
 	// path is the collection's path segment ("deals").
 	path string
 	// notFound is the 404 message for an id the caller's company does not have.
@@ -257,12 +260,35 @@ type resource[T any, P entity[T]] struct {
 	fresh func() P
 	// apply applies input fields; an error is the 400 message.
 	apply func(v apiVersion, x P, in input, creating bool) error
+	// check, when set, validates x against the rest of the company's data after apply
+	// (callers hold s.mu); an error is the answer (see notFoundError).
+	check func(s *Server, x P) error
+	// filter, when set, reads list query parameters into a predicate; an error is the 400
+	// message.
+	filter func(r *http.Request) (func(P) bool, error)
 	// render renders x for version v; callers hold s.mu.
 	render func(s *Server, v apiVersion, x P) map[string]any
 }
 
+// notFoundError is a 404 answer from a resource operation.
+type notFoundError string
+
+// Error returns the message.
+func (e notFoundError) Error() string { return string(e) }
+
+// writeOpError answers err from a resource operation: 404 for notFoundError, else 400.
+func writeOpError(w http.ResponseWriter, err error) {
+	var nf notFoundError
+	if errors.As(err, &nf) {
+		writeAPIError(w, http.StatusNotFound, nf.Error())
+		return
+	}
+	writeAPIError(w, http.StatusBadRequest, err.Error())
+}
+
 // dealResource serves /api/{v}/deals.
 var dealResource = resource[deal, *deal]{
+	object:   "deal",
 	path:     "deals",
 	notFound: MsgDealNotFound,
 	items:    func(s *Server) map[int64]*deal { return s.deals },
@@ -273,6 +299,7 @@ var dealResource = resource[deal, *deal]{
 
 // personResource serves /api/{v}/persons.
 var personResource = resource[person, *person]{
+	object:   "person",
 	path:     "persons",
 	notFound: MsgPersonNotFound,
 	items:    func(s *Server) map[int64]*person { return s.persons },
@@ -296,6 +323,9 @@ func (rs resource[T, P]) register(m *http.ServeMux, s *Server, v apiVersion, acc
 	m.Handle("DELETE "+p+"/{id}", s.authed(acc, rs.delete(s, v)))
 }
 
+// objectName is the webhook event_object of the resource.
+func (rs resource[T, P]) objectName() string { return rs.object }
+
 // lookupLocked returns the entity id of the caller's company; callers hold s.mu.
 func (rs resource[T, P]) lookupLocked(s *Server, g grant, id int64) (P, bool) {
 	x, found := rs.items(s)[id]
@@ -313,11 +343,18 @@ func (rs resource[T, P]) list(s *Server, v apiVersion) http.HandlerFunc {
 			writeAPIError(w, http.StatusBadRequest, err.Error())
 			return
 		}
+		keep := func(P) bool { return true }
+		if rs.filter != nil {
+			if keep, err = rs.filter(r); err != nil {
+				writeAPIError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+		}
 		g := principal(r)
 		s.mu.Lock()
 		var items []map[string]any
 		for _, x := range sortedByID(rs.items(s), func(x P) int64 { return x.base().id }) {
-			if x.base().companyID == g.companyID {
+			if x.base().companyID == g.companyID && keep(x) {
 				items = append(items, rs.render(s, v, x))
 			}
 		}
@@ -347,8 +384,7 @@ func (rs resource[T, P]) get(s *Server, v apiVersion) http.HandlerFunc {
 	}
 }
 
-// create serves POST /api/{v}/{path}: the caller's company, owned by the caller unless the
-// input names an owner.
+// create serves POST /api/{v}/{path}.
 func (rs resource[T, P]) create(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		in, err := readInput(w, r)
@@ -356,28 +392,42 @@ func (rs resource[T, P]) create(s *Server, v apiVersion) http.HandlerFunc {
 			writeAPIError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		g := principal(r)
-		x := rs.fresh()
-		b := x.base()
-		b.companyID, b.ownerID = g.companyID, g.userID
-		if err := rs.apply(v, x, in, true); err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
+		body, _, err := rs.createAs(s, principal(r), v, in, sourceAPI)
+		if err != nil {
+			writeOpError(w, err)
 			return
 		}
-		s.mu.Lock()
-		s.nextID++
-		b.id = s.nextID
-		b.addTime = s.nowLocked()
-		b.updateTime = b.addTime
-		rs.items(s)[b.id] = x
-		body := rs.render(s, v, x)
-		s.mu.Unlock()
 		writeJSON(w, createStatus(v), map[string]any{"success": true, "data": body})
 	}
 }
 
-// update serves PUT /api/v1/{path}/{id} and PATCH /api/v2/{path}/{id}. Input is applied to a
-// copy, so a 400 leaves the stored entity as it was.
+// createAs creates an entity in g's company, owned by g's user unless the input names an
+// owner, emits the create event (change_source source), and returns it rendered for v with
+// the event.
+func (rs resource[T, P]) createAs(s *Server, g grant, v apiVersion, in input, source string) (map[string]any, *Event, error) {
+	x := rs.fresh()
+	b := x.base()
+	b.companyID, b.ownerID = g.companyID, g.userID
+	if err := rs.apply(v, x, in, true); err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rs.check != nil {
+		if err := rs.check(s, x); err != nil {
+			return nil, nil, err
+		}
+	}
+	s.nextID++
+	b.id = s.nextID
+	b.addTime = s.nowLocked()
+	b.updateTime = b.addTime
+	rs.items(s)[b.id] = x
+	ev := s.emitLocked(g, rs.object, actionCreate, b.id, source, rs.renderBoth(s, x), renderings{})
+	return rs.render(s, v, x), ev, nil
+}
+
+// update serves PUT /api/v1/{path}/{id} and PATCH /api/v2/{path}/{id}.
 func (rs resource[T, P]) update(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := pathID(w, r)
@@ -389,23 +439,38 @@ func (rs resource[T, P]) update(s *Server, v apiVersion) http.HandlerFunc {
 			writeAPIError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		g := principal(r)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		x, found := rs.lookupLocked(s, g, id)
-		if !found {
-			writeAPIError(w, http.StatusNotFound, rs.notFound)
+		body, _, err := rs.updateAs(s, principal(r), v, id, in, sourceAPI)
+		if err != nil {
+			writeOpError(w, err)
 			return
 		}
-		updated := *x
-		if err := rs.apply(v, &updated, in, false); err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		P(&updated).base().updateTime = s.nowLocked()
-		*x = updated
-		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": rs.render(s, v, x)})
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": body})
 	}
+}
+
+// updateAs applies input to entity id of g's company, emits the change event, and returns it
+// rendered for v with the event. Input is applied to a copy, so an error leaves the stored entity as it was.
+func (rs resource[T, P]) updateAs(s *Server, g grant, v apiVersion, id int64, in input, source string) (map[string]any, *Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x, found := rs.lookupLocked(s, g, id)
+	if !found {
+		return nil, nil, notFoundError(rs.notFound)
+	}
+	updated := *x
+	if err := rs.apply(v, &updated, in, false); err != nil {
+		return nil, nil, err
+	}
+	if rs.check != nil {
+		if err := rs.check(s, &updated); err != nil {
+			return nil, nil, err
+		}
+	}
+	before := rs.renderBoth(s, x)
+	P(&updated).base().updateTime = s.nowLocked()
+	*x = updated
+	ev := s.emitLocked(g, rs.object, actionChange, id, source, rs.renderBoth(s, x), before)
+	return rs.render(s, v, x), ev, nil
 }
 
 // delete serves DELETE /api/{v}/{path}/{id}.
@@ -415,19 +480,30 @@ func (rs resource[T, P]) delete(s *Server, v apiVersion) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		g := principal(r)
-		s.mu.Lock()
-		_, found := rs.lookupLocked(s, g, id)
-		if found {
-			delete(rs.items(s), id)
-		}
-		s.mu.Unlock()
-		if !found {
-			writeAPIError(w, http.StatusNotFound, rs.notFound)
+		if _, err := rs.deleteAs(s, principal(r), id, sourceAPI); err != nil {
+			writeOpError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": map[string]any{"id": id}})
 	}
+}
+
+// deleteAs deletes entity id of g's company and emits the delete event, which it returns.
+func (rs resource[T, P]) deleteAs(s *Server, g grant, id int64, source string) (*Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x, found := rs.lookupLocked(s, g, id)
+	if !found {
+		return nil, notFoundError(rs.notFound)
+	}
+	before := rs.renderBoth(s, x)
+	delete(rs.items(s), id)
+	return s.emitLocked(g, rs.object, actionDelete, id, source, renderings{}, before), nil
+}
+
+// renderBoth renders x for both versions: what v1 and v2 webhooks carry.
+func (rs resource[T, P]) renderBoth(s *Server, x P) renderings {
+	return renderings{v1: rs.render(s, v1, x), v2: rs.render(s, v2, x)}
 }
 
 // sortedByID returns the map's values ordered by id.

@@ -61,6 +61,9 @@ type Server struct {
 	apiDomains map[int64]string
 	deals      map[int64]*deal
 	persons    map[int64]*person
+	orgs       map[int64]*organization
+	activities map[int64]*activity
+	notes      map[int64]*note
 	webhooks   map[int64]*Webhook
 	nextID     int64
 	daily      map[int64]*dailyCount
@@ -69,6 +72,8 @@ type Server struct {
 	faultSeq   int
 	rng        *rand.Rand
 	release    chan struct{} // closed by ReleaseHung
+	dl         deliveryState
+	hookClient *http.Client // sends webhooks: Config.HTTPClient's transport, no redirects
 }
 
 // New returns a Server configured by cfg (zero fields take defaults). The default user from cfg
@@ -90,11 +95,20 @@ func New(cfg Config) *Server {
 		apiDomains: make(map[int64]string),
 		deals:      make(map[int64]*deal),
 		persons:    make(map[int64]*person),
+		orgs:       make(map[int64]*organization),
+		activities: make(map[int64]*activity),
+		notes:      make(map[int64]*note),
 		webhooks:   make(map[int64]*Webhook),
 		daily:      make(map[int64]*dailyCount),
 		counters:   newCounters(),
 		rng:        rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		release:    make(chan struct{}),
+		dl:         deliveryState{idle: make(chan struct{})},
+		hookClient: &http.Client{
+			Transport: cfg.HTTPClient.Transport,
+			// Pipedrive requires a subscription URL that does not redirect: a 3xx is a failure.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 	}
 	for _, p := range cfg.GonePaths {
 		s.gone[p] = true
@@ -125,7 +139,10 @@ func (s *Server) routes() {
 	for _, v := range []apiVersion{v1, v2} {
 		dealResource.register(m, s, v, dealsAccess)
 		personResource.register(m, s, v, personsAccess)
+		organizationResource.register(m, s, v, personsAccess)
+		activityResource.register(m, s, v, activitiesAccess)
 	}
+	noteResource.register(m, s, v1, notesAccess)
 
 	m.Handle("GET /api/v1/webhooks", s.authed(webhooksAccess, http.HandlerFunc(s.listWebhooks)))
 	m.Handle("POST /api/v1/webhooks", s.authed(webhooksAccess, http.HandlerFunc(s.createWebhook)))

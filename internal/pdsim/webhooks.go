@@ -21,17 +21,36 @@ type Webhook struct {
 	HTTPAuthUser     string
 	HTTPAuthPassword string
 	AddTime          time.Time
+	// ConsecutiveFailures counts failed first attempts in a row; a success resets it.
+	ConsecutiveFailures int
+	// BannedUntil is the end of the current ban (zero when not banned); deliveries before it
+	// are dropped.
+	BannedUntil time.Time
+
+	lastDelivery time.Time // when the last attempt started
+	lastStatus   int       // its status (0: none)
 }
 
-// The accepted values of event_action and event_object. v1-era actions (added, updated,
-// deleted, merged) are still accepted by Pipedrive for version 1.0 webhooks.
+// The accepted values of event_action and event_object: the v2 actions (create, change,
+// delete) and v2's newer objects (lead, deal_product, deal_installment, project, task, board,
+// phase), plus the v1-era actions (added, updated, deleted, merged) and activityType that
+// version 1.0 webhooks use. Only deal, person, organization, activity and note change in
+// the simulator; webhooks on the other objects are accepted and never notified.
 var (
 	eventActions = []string{"create", "change", "delete", "*", "added", "updated", "deleted", "merged"}
-	eventObjects = []string{"activity", "deal", "lead", "note", "organization", "person", "pipeline", "product", "stage", "user", "*"}
+	eventObjects = []string{
+		"activity", "activityType", "deal", "lead", "note", "organization", "person", "pipeline", "product",
+		"stage", "user", "deal_product", "deal_installment", "project", "task", "board", "phase", "*",
+	}
 )
 
-// render is the webhook as the API answers it.
-func (h *Webhook) render() map[string]any {
+// render is the webhook as the API answers it at time now.
+func (h *Webhook) render(now time.Time) map[string]any {
+	var lastTime, lastStatus any
+	if !h.lastDelivery.IsZero() {
+		lastTime = h.lastDelivery.UTC().Format(time.RFC3339)
+		lastStatus = h.lastStatus
+	}
 	return map[string]any{
 		"id":                  h.ID,
 		"company_id":          h.CompanyID,
@@ -48,12 +67,12 @@ func (h *Webhook) render() map[string]any {
 		"add_time":            h.AddTime.UTC().Format(time.RFC3339),
 		"remove_time":         nil,
 		"remove_reason":       nil,
-		"last_delivery_time":  nil,
-		"last_http_status":    nil,
+		"last_delivery_time":  lastTime,
+		"last_http_status":    lastStatus,
 		"http_auth_user":      nullable(h.HTTPAuthUser),
 		"http_auth_password":  nullable(h.HTTPAuthPassword),
 		"additional_data":     map[string]any{},
-		"is_subscription_ban": false,
+		"is_subscription_ban": now.Before(h.BannedUntil),
 	}
 }
 
@@ -82,10 +101,11 @@ func (s *Server) Webhooks(userID int64) []Webhook {
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 	g := principal(r)
 	s.mu.Lock()
+	now := s.nowLocked()
 	data := []map[string]any{}
 	for _, h := range sortedByID(s.webhooks, func(h *Webhook) int64 { return h.ID }) {
 		if h.OwnerID == g.userID && h.CompanyID == g.companyID {
-			data = append(data, h.render())
+			data = append(data, h.render(now))
 		}
 	}
 	s.mu.Unlock()
@@ -158,7 +178,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 	h.ID = s.nextID
 	h.AddTime = s.nowLocked()
 	s.webhooks[h.ID] = h
-	body := h.render()
+	body := h.render(h.AddTime)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, map[string]any{"status": "ok", "success": true, "data": body})
 }
