@@ -1,0 +1,377 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/deadline"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+)
+
+// RunBatch runs the jobs of an SQS batch (Config.Concurrency at a time) and returns the ids of
+// the messages SQS must deliver again (those whose outcome is OutcomeRetry). Every other
+// message is acknowledged: done, skipped, duplicate, deferred (sent again with a delay) or
+// dead-lettered (sent to the dead-letter queue with its reason first).
+func (e *Engine) RunBatch(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
+	retry := make([]bool, len(ev.Records))
+	sem := make(chan struct{}, e.concurrency())
+	var wg sync.WaitGroup
+	for i, rec := range ev.Records {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			d := delivery{
+				body: rec.Body, queued: true, messageID: rec.MessageId, receipt: rec.ReceiptHandle,
+				receives: receiveCount(rec.Attributes), attrs: rec.MessageAttributes,
+			}
+			retry[i] = e.run(ctx, d).Outcome == OutcomeRetry
+		})
+	}
+	wg.Wait()
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for i, r := range retry {
+		if r {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
+		}
+	}
+	return resp
+}
+
+// RunJob runs one job given as JSON and returns what happened. It does not wait for retries:
+// OutcomeRetry and OutcomeDeferred come back at once with RetryAfter. A dead-lettered job is
+// sent to the dead-letter queue as from SQS. A payload that is not a valid job of a registered
+// kind is an *InvalidJobError and goes nowhere: the caller has it.
+func (e *Engine) RunJob(ctx context.Context, raw []byte) (Result, error) {
+	j, err := jobs.ParseKinds(string(raw), e.kinds())
+	if err != nil {
+		e.logVerdict(ctx, delivery{}, partialJob(string(raw)), Verdict{Outcome: outcomeRejected, Reason: ReasonInvalidJob, Err: err})
+		return Result{}, &InvalidJobError{Op: e.Name, Err: err}
+	}
+	v := e.run(ctx, delivery{body: string(raw), receives: 1})
+	return Result{
+		JobID: j.ID, Kind: j.Kind, Outcome: v.Outcome, Reason: v.Reason, Status: v.Status,
+		Message: v.Message, RetryAfter: v.RetryAfter, Body: v.Body, BodyOmitted: v.BodyOmitted,
+	}, nil
+}
+
+// delivery is one job as it arrived.
+type delivery struct {
+	body string
+	// queued is true for an SQS message, false for a direct invocation.
+	queued             bool
+	messageID, receipt string
+	// receives is SQS's ApproximateReceiveCount (1 for a direct invocation).
+	receives int
+	attrs    map[string]events.SQSMessageAttribute
+}
+
+// run decides one delivery, carries the decision out (dead-letter queue, visibility, claim) and
+// logs it.
+func (e *Engine) run(ctx context.Context, d delivery) (v Verdict) {
+	j := partialJob(d.body)
+	defer func() {
+		if p := recover(); p != nil {
+			e.logPanic(ctx, j, p)
+			v = e.apply(ctx, d, j, Verdict{Outcome: OutcomeRetry, Reason: ReasonPanic, Err: fmt.Errorf("panic: %v", p)})
+		}
+		e.logVerdict(ctx, d, j, v)
+	}()
+	parsed, err := jobs.ParseKinds(d.body, e.kinds())
+	if err != nil {
+		// Never retried: the same bytes fail the same way. Parked with the reason instead.
+		e.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonInvalidJob, Severity: alerts.SeverityWarning,
+			Summary: "A malformed job reached the jobs queue and was dead-lettered", Detail: alerts.ErrorDetail(err)})
+		return e.apply(ctx, d, j, Verdict{Outcome: OutcomeDeadLettered, Reason: ReasonInvalidJob, Message: alerts.ErrorDetail(err), Err: err})
+	}
+	j = parsed
+	return e.apply(ctx, d, j, e.decide(ctx, d, j))
+}
+
+// decide makes the decision for a valid job, holding the job's claim while its runner works.
+func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict) {
+	now := e.now()
+	if !j.NotBefore.IsZero() && j.NotBefore.After(now) {
+		return e.deferJob(ctx, d, j, now)
+	}
+	if deadline.Short(ctx, e.deadlineReserve()) {
+		return Verdict{Outcome: OutcomeRetry, Reason: ReasonDeadline, RetryAfter: time.Second}
+	}
+	runner := e.Runners[j.Kind]
+	key, owner := e.Name+"#"+j.ID, newOwner(d)
+	claim, err := e.Claims.ClaimWork(ctx, key, owner, e.claimLease(), e.claimTTL())
+	switch {
+	case errors.Is(err, tokenstore.ErrWorkClaimed) && claim.State == tokenstore.WorkDone:
+		return Verdict{Outcome: OutcomeDuplicate, Reason: ReasonDuplicate}
+	case errors.Is(err, tokenstore.ErrWorkClaimed):
+		// Another delivery is running it: look again when its lease ends.
+		return Verdict{Outcome: OutcomeRetry, Reason: ReasonInProgress, RetryAfter: max(claim.LeaseUntil.Sub(now), time.Second)}
+	case err != nil:
+		return Verdict{Outcome: OutcomeRetry, Reason: ReasonClaimFailed, Err: err}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			e.logPanic(ctx, j, p)
+			v = Verdict{Outcome: OutcomeRetry, Reason: ReasonPanic, Err: fmt.Errorf("panic: %v", p)}
+		}
+		e.settleClaim(ctx, j, key, owner, v)
+	}()
+	if x, ok := runner.(Exclusive); ok {
+		if k := x.ExclusiveKey(j); k != "" {
+			lock := e.Name + "#" + k
+			held, err := e.Claims.ClaimWork(ctx, lock, owner, e.claimLease(), e.claimLease())
+			switch {
+			case errors.Is(err, tokenstore.ErrWorkClaimed):
+				return Verdict{Outcome: OutcomeRetry, Reason: ReasonInProgress, RetryAfter: max(held.LeaseUntil.Sub(now), time.Second)}
+			case err != nil:
+				return Verdict{Outcome: OutcomeRetry, Reason: ReasonClaimFailed, Err: err}
+			}
+			defer e.settleClaim(ctx, j, lock, owner, Verdict{Outcome: OutcomeRetry}) // released, never kept as done
+		}
+	}
+	// Lambda ends the invocation at its deadline, and with it the answer for the whole batch:
+	// the work stops early enough for the claim, the queue and the answer to come after it.
+	wctx, cancel := deadline.Reserve(ctx, min(settleTime, e.deadlineReserve()/2))
+	defer cancel()
+	return runner.Run(wctx, j)
+}
+
+// settleClaim marks the claim done after success and releases it otherwise, so a redelivery
+// (or an operator's redrive from the dead-letter queue) can run the job again.
+func (e *Engine) settleClaim(ctx context.Context, j jobs.Job, key, owner string, v Verdict) {
+	sctx, cancel := deadline.Detached(ctx, bookkeepingTimeout)
+	defer cancel()
+	var err error
+	if v.Outcome == OutcomeSucceeded {
+		err = e.Claims.CompleteWork(sctx, key, owner, e.claimTTL())
+	} else {
+		err = e.Claims.ReleaseWork(sctx, key, owner)
+	}
+	if err != nil {
+		// The lease lapsed (another delivery may now run it) or the store failed: the job's
+		// outcome stands, duplicates are possible.
+		e.logger().LogAttrs(ctx, slog.LevelWarn, "job claim not settled", slog.String("job_id", j.ID),
+			slog.String("action", string(v.Outcome)), slog.String("error", err.Error()))
+	}
+}
+
+// deferJob handles a job whose NotBefore is still ahead. From SQS it sends the original message
+// again with a delay (at most SQS's 15 minutes; it comes back and is deferred again until due)
+// and acknowledges this one, which keeps the receive count, and so the redrive to the
+// dead-letter queue, for real failures.
+func (e *Engine) deferJob(ctx context.Context, d delivery, j jobs.Job, now time.Time) Verdict {
+	wait := j.NotBefore.Sub(now)
+	if wait > e.maxDefer() {
+		return Verdict{Outcome: OutcomeDeadLettered, Reason: ReasonNotBeforeTooFar,
+			Message: fmt.Sprintf("not_before is %s ahead, more than %s", wait.Round(time.Second), e.maxDefer())}
+	}
+	v := Verdict{Outcome: OutcomeDeferred, Reason: ReasonNotBefore, RetryAfter: wait}
+	if !d.queued {
+		return v
+	}
+	sctx, cancel := deadline.Detached(ctx, bookkeepingTimeout)
+	defer cancel()
+	_, err := e.Queue.SendMessage(sctx, &sqs.SendMessageInput{
+		QueueUrl:          aws.String(e.Config.JobsQueueURL),
+		MessageBody:       aws.String(d.body),
+		DelaySeconds:      jobs.DelaySeconds(j.NotBefore, now),
+		MessageAttributes: copyAttributes(d.attrs),
+	})
+	if err != nil {
+		return Verdict{Outcome: OutcomeRetry, Reason: ReasonRequeueFailed, RetryAfter: wait, Err: err}
+	}
+	return v
+}
+
+// apply carries out a verdict on the queues: a dead-lettered job is sent to the dead-letter
+// queue; a retried SQS message is hidden for the retry delay, or dead-lettered when this was
+// its last receive. It returns the verdict as carried out.
+func (e *Engine) apply(ctx context.Context, d delivery, j jobs.Job, v Verdict) Verdict {
+	if v.Outcome == OutcomeRetry && v.RetryAfter <= 0 {
+		v.RetryAfter = e.backoff(j.Attempt + d.receives)
+	}
+	if v.Outcome == OutcomeRetry && d.queued && e.Config.MaxReceives > 0 && d.receives >= e.Config.MaxReceives {
+		// SQS would move it to the dead-letter queue at the next receive, without a reason.
+		e.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonRetriesExhausted, Severity: alerts.SeverityWarning,
+			CompanyID: j.CompanyID, UserID: j.UserID,
+			Summary: "A job kept failing and was dead-lettered after " + strconv.Itoa(d.receives) + " attempts",
+			Detail:  "job " + j.ID + " (" + j.Kind + "): last reason " + v.Reason})
+		last := v.Reason
+		v = Verdict{Outcome: OutcomeDeadLettered, Reason: ReasonRetriesExhausted, Status: v.Status,
+			Message: "last attempt: " + last + lastMessage(v.Message), Err: v.Err}
+	}
+	switch v.Outcome {
+	case OutcomeDeadLettered:
+		if err := e.deadLetter(ctx, d, j, v); err != nil {
+			// Not acknowledged, so not lost: SQS delivers it again (and at worst its own
+			// redrive moves it to the dead-letter queue).
+			e.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonDeadLetterFailed, Summary: "A job could not be sent to the dead-letter queue", Detail: alerts.ErrorDetail(err)})
+			v = Verdict{Outcome: OutcomeRetry, Reason: ReasonDeadLetterFailed, Status: v.Status,
+				Message: "dead-letter (" + v.Reason + ") failed", Err: err, RetryAfter: e.backoff(j.Attempt + d.receives)}
+			if d.queued {
+				e.hide(ctx, d, j, v.RetryAfter)
+			}
+		}
+	case OutcomeRetry:
+		if d.queued {
+			v.RetryAfter = min(v.RetryAfter, MaxVisibility)
+			e.hide(ctx, d, j, v.RetryAfter)
+		}
+	}
+	return v
+}
+
+// deadLetter sends the job's original body to the dead-letter queue with the attributes of
+// jobs.DeadLetter, which an operator filters on and pdctl reads.
+func (e *Engine) deadLetter(ctx context.Context, d delivery, j jobs.Job, v Verdict) error {
+	errText := v.Message
+	if v.Err != nil {
+		errText = v.Err.Error()
+	}
+	attrs := jobs.DeadLetter{
+		Reason: v.Reason, Error: errText, Status: v.Status,
+		CompanyID: j.CompanyID, UserID: j.UserID, JobID: j.ID, Kind: j.Kind,
+		ReceiveCount: d.receives, MessageID: d.messageID,
+	}.Attributes()
+	body := d.body
+	if body == "" {
+		body = "{}" // SQS refuses an empty body; a direct payload is never empty here
+	}
+	sctx, cancel := deadline.Detached(ctx, bookkeepingTimeout)
+	defer cancel()
+	_, err := e.Queue.SendMessage(sctx, &sqs.SendMessageInput{
+		QueueUrl:          aws.String(e.Config.DeadLetterQueueURL),
+		MessageBody:       aws.String(body),
+		MessageAttributes: attrs,
+	})
+	if err != nil {
+		return fmt.Errorf("send to dead-letter queue: %w", err)
+	}
+	return nil
+}
+
+// hide makes SQS deliver the message again after wait, not after the queue's visibility timeout.
+func (e *Engine) hide(ctx context.Context, d delivery, j jobs.Job, wait time.Duration) {
+	sctx, cancel := deadline.Detached(ctx, bookkeepingTimeout)
+	defer cancel()
+	_, err := e.Queue.ChangeMessageVisibility(sctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl:          aws.String(e.Config.JobsQueueURL),
+		ReceiptHandle:     aws.String(d.receipt),
+		VisibilityTimeout: visibilitySeconds(wait),
+	})
+	if err != nil {
+		// The message still comes back, after the queue's own visibility timeout.
+		e.logger().LogAttrs(ctx, slog.LevelWarn, "change message visibility failed", slog.String("job_id", j.ID),
+			slog.String("message_id", d.messageID), slog.String("error", err.Error()))
+	}
+}
+
+// visibilitySeconds is wait as an SQS visibility timeout: whole seconds rounded up, within
+// [0, MaxVisibility].
+func visibilitySeconds(wait time.Duration) int32 {
+	return int32(CeilSeconds(min(max(wait, 0), MaxVisibility)))
+}
+
+// logVerdict writes the one event per job decision.
+func (e *Engine) logVerdict(ctx context.Context, d delivery, j jobs.Job, v Verdict) {
+	level := slog.LevelInfo
+	switch v.Outcome {
+	case OutcomeRetry:
+		level = slog.LevelWarn
+	case OutcomeDeadLettered, outcomeRejected:
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("job_id", j.ID),
+		slog.String("kind", j.Kind),
+		slog.Int64("company_id", j.CompanyID),
+		slog.Int64("user_id", j.UserID),
+		slog.String("action", string(v.Outcome)),
+		slog.String("reason", v.Reason),
+		slog.Int("status", v.Status),
+		slog.Int("receive_count", d.receives),
+	}
+	if la, ok := e.Runners[j.Kind].(LogAttrer); ok {
+		attrs = append(attrs, la.LogAttrs(j)...)
+	}
+	if d.messageID != "" {
+		attrs = append(attrs, slog.String("message_id", d.messageID))
+	}
+	if v.RetryAfter > 0 && (v.Outcome == OutcomeRetry || v.Outcome == OutcomeDeferred) {
+		attrs = append(attrs, slog.Int64("retry_after_s", CeilSeconds(v.RetryAfter)))
+	}
+	if v.Err != nil {
+		// Errors from this project's packages never contain tokens, codes or bodies.
+		attrs = append(attrs, slog.String("error", v.Err.Error()))
+	} else if v.Message != "" && v.Outcome != OutcomeSucceeded {
+		attrs = append(attrs, slog.String("message", v.Message))
+	}
+	e.logger().LogAttrs(ctx, level, "job "+string(v.Outcome), attrs...)
+}
+
+func (e *Engine) logPanic(ctx context.Context, j jobs.Job, p any) {
+	e.logger().LogAttrs(ctx, slog.LevelError, e.Name+" panic", slog.String("job_id", j.ID),
+		slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+}
+
+// partialJob decodes what it can of a body, for logging and dead-letter attributes of a job
+// that may be invalid.
+func partialJob(body string) jobs.Job {
+	var j jobs.Job
+	_ = json.Unmarshal([]byte(body), &j)
+	return j
+}
+
+// receiveCount reads SQS's ApproximateReceiveCount; 1 when absent or unreadable.
+func receiveCount(attrs map[string]string) int {
+	n, err := strconv.Atoi(attrs["ApproximateReceiveCount"])
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// copyAttributes turns the message attributes of a received message into those of a new one.
+func copyAttributes(in map[string]events.SQSMessageAttribute) map[string]sqstypes.MessageAttributeValue {
+	out := map[string]sqstypes.MessageAttributeValue{}
+	for k, a := range in {
+		switch {
+		case a.DataType == "":
+		case a.StringValue != nil:
+			out[k] = sqstypes.MessageAttributeValue{DataType: aws.String(a.DataType), StringValue: a.StringValue}
+		case a.BinaryValue != nil:
+			out[k] = sqstypes.MessageAttributeValue{DataType: aws.String(a.DataType), BinaryValue: a.BinaryValue}
+		}
+	}
+	return out
+}
+
+func lastMessage(m string) string {
+	if m == "" {
+		return ""
+	}
+	return ": " + m
+}
+
+// newOwner names one run of a job in its claim: unique per delivery and attempt.
+func newOwner(d delivery) string {
+	src := "direct"
+	if d.queued {
+		src = d.messageID
+	}
+	return src + "/" + rand.Text()
+}
