@@ -1,6 +1,8 @@
 // Package clientcreds reads the app's client credentials and OAuth state key from the Secrets
 // Manager secret named by CLIENT_SECRET_ID, whose value is the JSON object
-// {"client_id","client_secret","state_key"}.
+// {"client_id","client_secret","state_key"} plus, optionally, "webhook_user" and
+// "webhook_password" (the HTTP Basic pair of webhook deliveries; derived from state_key when
+// absent).
 //
 // A Source caches the value for TTL (default 5 minutes), so a rotated secret is picked up by
 // running functions without a redeploy. Concurrent callers share one fetch. When a refresh
@@ -14,6 +16,7 @@
 package clientcreds
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +32,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oauthstate"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 )
 
 // Defaults for zero Source fields.
@@ -46,6 +50,9 @@ const (
 
 // MinStateKeyLen is the shortest state_key accepted, the same floor oauthstate enforces.
 const MinStateKeyLen = oauthstate.MinKeyLen
+
+// MinWebhookPasswordLen is the shortest webhook_password accepted from the secret.
+const MinWebhookPasswordLen = 16
 
 // Placeholder is the value the template deploys for client_id and client_secret until an
 // operator sets them; it is rejected.
@@ -72,6 +79,10 @@ type Credentials struct {
 	ClientID, ClientSecret string
 	// StateKey signs OAuth state values (oauthstate.Signer.Key); at least MinStateKeyLen bytes.
 	StateKey []byte
+	// Webhook is the HTTP Basic pair Pipedrive sends with webhook deliveries: the secret's
+	// webhook_user/webhook_password when set, else derived from StateKey
+	// (webhook.DeriveCredentials), so a deploy has a random one without template parameters.
+	Webhook webhook.Credentials
 	// VersionID is the Secrets Manager version the value came from; safe to log.
 	VersionID string
 }
@@ -239,6 +250,8 @@ func parse(value string) (Credentials, string) {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 		StateKey     string `json:"state_key"`
+		WebhookUser  string `json:"webhook_user"`
+		WebhookPass  string `json:"webhook_password"`
 	}
 	value = strings.TrimSpace(value)
 	if !strings.HasPrefix(value, "{") {
@@ -266,6 +279,17 @@ func parse(value string) (Credentials, string) {
 	}
 	if len(c.StateKey) < MinStateKeyLen {
 		return Credentials{}, fmt.Sprintf("state_key is %d bytes, want at least %d", len(c.StateKey), MinStateKeyLen)
+	}
+	user, pass := strings.TrimSpace(raw.WebhookUser), raw.WebhookPass
+	switch {
+	case user == "" && pass == "":
+		c.Webhook = webhook.DeriveCredentials(c.StateKey)
+	case pass == "":
+		return Credentials{}, "webhook_user is set without webhook_password"
+	case len(pass) < MinWebhookPasswordLen:
+		return Credentials{}, fmt.Sprintf("webhook_password is %d bytes, want at least %d", len(pass), MinWebhookPasswordLen)
+	default:
+		c.Webhook = webhook.Credentials{User: cmp.Or(user, webhook.DefaultUser), Password: pass}
 	}
 	return c, ""
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/fakeclock"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -143,6 +144,8 @@ func TestLoadRejectsBadSecrets(t *testing.T) {
 		{"placeholder client_secret", secretJSON("id", "replace_me", longKey), "client_secret is still the REPLACE_ME placeholder"},
 		{"state_key missing", `{"client_id":"id","client_secret":"` + canarySecret + `"}`, "state_key is 0 bytes"},
 		{"state_key 31 bytes", secretJSON("id", canarySecret, longKey[:31]), "state_key is 31 bytes, want at least 32"},
+		{"webhook_user without password", `{"client_id":"id","client_secret":"` + canarySecret + `","state_key":"` + longKey + `","webhook_user":"pd"}`, "webhook_user is set without webhook_password"},
+		{"webhook_password too short", `{"client_id":"id","client_secret":"` + canarySecret + `","state_key":"` + longKey + `","webhook_password":"short"}`, "webhook_password is 5 bytes, want at least 16"},
 		{"client_id a number", `{"client_id":12345,"client_secret":"` + canarySecret + `","state_key":"` + longKey + `"}`, `"client_id" is a JSON number`},
 	}
 	for _, tt := range tests {
@@ -161,6 +164,29 @@ func TestLoadRejectsBadSecrets(t *testing.T) {
 				t.Errorf("Get() after a failed Load = %v, want ErrInvalidSecret", err)
 			}
 		})
+	}
+}
+
+func TestWebhookCredentials(t *testing.T) {
+	derived := createSecret(t, secretJSON("id", canarySecret, canaryKey))
+	src, _, _, _ := source(t, derived)
+	c, err := src.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := webhook.DeriveCredentials([]byte(canaryKey)); c.Webhook != want || !c.Webhook.Valid() {
+		t.Errorf("Load().Webhook = %v, want the pair derived from state_key", c.Webhook)
+	}
+	explicit := createSecret(t, `{"client_id":"id","client_secret":"`+canarySecret+`","state_key":"`+canaryKey+`","webhook_password":"0123456789abcdef-pw"}`)
+	src, _, _, _ = source(t, explicit)
+	if c, err = src.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c.Webhook != (webhook.Credentials{User: webhook.DefaultUser, Password: "0123456789abcdef-pw"}) {
+		t.Errorf("Load().Webhook = %v, want the secret's webhook_password with the default user", c.Webhook)
+	}
+	if strings.Contains(fmt.Sprintf("%v %+v %#v", c, c, c), "0123456789abcdef-pw") {
+		t.Errorf("Credentials print the webhook password")
 	}
 }
 
