@@ -10,9 +10,9 @@
 //  1. Lease the installation in the store under a lease owner unique to this call
 //     (Refresher.Owner plus a random suffix). Another owner's live lease: OutcomeLeaseHeld.
 //     Uninstalled or needing reauthorization: OutcomeNotActive. Absent: OutcomeNotFound.
-//  2. Unless forced, an access token that still lives beyond now+Lead means another process
-//     refreshed it a moment ago: release the lease, OutcomeFresh, and the caller uses
-//     Result.Installation.
+//  2. Unless forced, an installation that is not Due (its access token lives beyond now+Lead)
+//     was refreshed by another process a moment ago: release the lease, OutcomeFresh, and the
+//     caller uses Result.Installation.
 //  3. Call Pipedrive's refresh_token grant with the stored refresh token, under a deadline that
 //     leaves SaveTimeout before both the caller's deadline and the lease's end, so the lease
 //     cannot expire while the call is in flight (a second owner would then spend the same
@@ -40,6 +40,31 @@
 //     the installation for reauthorization.
 //
 // Without rotation the old refresh token keeps working and the next run repairs both cases.
+//
+// # The due rule, in one place
+//
+// Lead and Due decide when an installation is due; Usable (UseSkew) decides whether its access
+// token can still be used for a call. The lead itself is installation.RefreshLead, with
+// installation.RefreshDueAt: the DynamoDB adapter writes each installation's refresh_due_at
+// with it, so the list the scheduled run reads and the check under the lease agree, and
+// neither copies the other. It lives in the domain package, not here, because the adapter
+// must not import this package (that would link the OAuth client into the store) and this
+// package must not import the adapter.
+//
+// # Scheduled runs
+//
+// RunDue is the refresher function's use case: list what is due (Lister), refresh it with
+// bounded concurrency (One), start nothing within a reserve of the deadline, and return a
+// Summary of the outcomes. functions/refresher maps the Lambda event to it.
+//
+// # Dependencies
+//
+// This package depends on the domain types (internal/installation), the OAuth client's Token,
+// pderrors' classification and the SDK-free alert vocabulary (internal/oncall); never on an AWS
+// SDK or on internal/tokenstore. Store is declared here in domain types and returns the
+// domain's errors (installation.ErrLeaseHeld, ErrNotActive, ErrNotFound, ErrConflict,
+// ErrLeaseLost); *tokenstore.Store satisfies it in production and refreshtest.Store (memory)
+// in tests.
 //
 // # Logs
 //

@@ -9,9 +9,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/deadline"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
 
@@ -22,23 +23,32 @@ type OAuth interface {
 	Refresh(ctx context.Context, refreshToken string) (*pdoauth.Token, error)
 }
 
-// Store is the part of *tokenstore.Store a refresh uses; see tokenstore for each method's
-// contract and sentinel errors. It must be safe for concurrent use.
+// Store keeps installations and guards each one's refresh with a lease; *tokenstore.Store
+// (DynamoDB) and refreshtest.Store (memory) satisfy it. It must be safe for concurrent use.
+// Errors that Refresh branches on wrap the domain's sentinels (installation.Err…); any other
+// error is a store failure.
 type Store interface {
-	Lease(ctx context.Context, id tokenstore.InstallationID, owner string, ttl time.Duration) (tokenstore.Installation, error)
-	SaveRefreshed(ctx context.Context, id tokenstore.InstallationID, owner string, version int64, tok tokenstore.Tokens) (tokenstore.Installation, error)
-	RecordFailure(ctx context.Context, id tokenstore.InstallationID, owner string, reason string, retryAt time.Time) error
-	MarkNeedsReauth(ctx context.Context, id tokenstore.InstallationID, owner string, reason string) error
-	Release(ctx context.Context, id tokenstore.InstallationID, owner string) error
+	// Lease takes id's refresh lease for owner until now+ttl and returns the installation as
+	// it is then. ErrLeaseHeld: another owner's lease is unexpired; ErrNotActive: needs
+	// reauthorization or uninstalled; ErrNotFound.
+	Lease(ctx context.Context, id installation.ID, owner string, ttl time.Duration) (installation.Installation, error)
+	// SaveRefreshed stores tok (empty RefreshToken or APIDomain and nil Scopes keep the stored
+	// ones), resets the failure count, makes the installation due at
+	// installation.RefreshDueAt(tok.ExpiresAt) and releases the lease, only while owner holds
+	// it at version. ErrLeaseLost or ErrConflict otherwise; ErrNotActive; ErrNotFound. A
+	// repeated save that already landed succeeds.
+	SaveRefreshed(ctx context.Context, id installation.ID, owner string, version int64, tok installation.Tokens) (installation.Installation, error)
+	// RecordFailure counts a failed refresh, stores reason, makes the installation due at
+	// retryAt and releases owner's lease. ErrLeaseLost; ErrNotActive; ErrNotFound.
+	RecordFailure(ctx context.Context, id installation.ID, owner string, reason string, retryAt time.Time) error
+	// MarkNeedsReauth sets StatusNeedsReauth (out of the due list), counts the failure and
+	// releases owner's lease. ErrLeaseLost; ErrNotActive; ErrNotFound.
+	MarkNeedsReauth(ctx context.Context, id installation.ID, owner string, reason string) error
+	// Release drops owner's lease without other changes. ErrLeaseLost; ErrNotFound.
+	Release(ctx context.Context, id installation.ID, owner string) error
 }
 
-var _ Store = (*tokenstore.Store)(nil)
 var _ OAuth = (*pdoauth.Client)(nil)
-
-// Alerter tells a person that something needs them; *alerts.Publisher satisfies it.
-type Alerter interface {
-	Alert(ctx context.Context, a alerts.Alert) error
-}
 
 // Outcome is what one Refresh did. The values are stable strings, logged as "action".
 type Outcome string
@@ -80,9 +90,6 @@ const (
 	// timeout plus a store write) and shorter than the refresh schedule, so a lease left by a
 	// crashed process is free again by the next run.
 	DefaultLeaseTTL = 60 * time.Second
-	// DefaultLead matches the store's refresh-due index: an installation is due RefreshLead
-	// before its access token expires.
-	DefaultLead = tokenstore.DefaultRefreshLead
 	// DefaultSaveTimeout bounds each store write and alert after the token call, which runs
 	// detached from the caller's context.
 	DefaultSaveTimeout = 5 * time.Second
@@ -122,8 +129,9 @@ type Refresher struct {
 	OAuth OAuth
 	// Store holds the installations and their leases.
 	Store Store
-	// Alerts is told about lost grants, configuration errors and unsaved tokens; nil only logs.
-	Alerts Alerter
+	// Alerts is told about lost grants, configuration errors and unsaved tokens (e.g.
+	// *alerts.Publisher); nil only logs.
+	Alerts oncall.Sender
 	// Log receives one event per decision; nil discards.
 	Log *slog.Logger
 	// Owner identifies this process in leases, e.g. the function name and log stream. Each
@@ -133,10 +141,6 @@ type Refresher struct {
 	// LeaseTTL is how long a lease is held (DefaultLeaseTTL when zero): longer than one
 	// refresh, shorter than the refresh schedule.
 	LeaseTTL time.Duration
-	// Lead: without force, an installation whose access token expires later than now+Lead is
-	// fresh and left alone (DefaultLead when zero). Keep it equal to the store's RefreshLead,
-	// or installations listed as due are skipped as fresh until they come within Lead.
-	Lead time.Duration
 	// SaveTimeout bounds each store write and alert after the lease is taken (DefaultSaveTimeout
 	// when zero). The token call ends SaveTimeout before the caller's deadline and the
 	// lease's end, so the write that follows it has that long.
@@ -155,7 +159,7 @@ type Refresher struct {
 
 // Result is what one Refresh decided.
 type Result struct {
-	ID      tokenstore.InstallationID
+	ID      installation.ID
 	Outcome Outcome
 	// Reason is a stable, loggable reason: the pderrors reason of Pipedrive's answer for a
 	// failed token call, or one of this package's ("due", "forced", "lease_held",
@@ -164,7 +168,7 @@ type Result struct {
 	// Installation is the installation after the decision, as far as it is known: with the
 	// new tokens after OutcomeRefreshed, the current ones after OutcomeFresh, as leased for
 	// the failure outcomes; zero when it could not be leased. It never prints its tokens.
-	Installation tokenstore.Installation
+	Installation installation.Installation
 	// Decision is the classification of a failed token call; zero when none failed.
 	Decision pderrors.Decision
 	// RetryAt is when the installation is due again after OutcomeRetryLater and after a
@@ -176,16 +180,16 @@ type Result struct {
 type mode int
 
 const (
-	modeDue      mode = iota // only when the access token expires within Lead
+	modeDue      mode = iota // only when Due
 	modeForce                // always
 	modeRejected             // only while the stored access token is the rejected one
 )
 
-// Refresh refreshes installation id: when its access token expires within Lead, or always
+// Refresh refreshes installation id: when it is Due, or always
 // when force is set. It returns a nil error for every outcome except OutcomeFailed, whose
 // error explains the failure (errors.Is ErrTokensNotSaved when Pipedrive's new tokens could
 // not be stored). Every outcome has been recorded in the store and logged when Refresh returns.
-func (r *Refresher) Refresh(ctx context.Context, id tokenstore.InstallationID, force bool) (Result, error) {
+func (r *Refresher) Refresh(ctx context.Context, id installation.ID, force bool) (Result, error) {
 	m := modeDue
 	if force {
 		m = modeForce
@@ -199,7 +203,7 @@ func (r *Refresher) Refresh(ctx context.Context, id tokenstore.InstallationID, f
 // comparison happens under the lease, so of many callers that saw the same 401 only one
 // refreshes. An empty accessToken refreshes unconditionally, like Refresh with force.
 // Results and errors are as for Refresh.
-func (r *Refresher) RefreshRejected(ctx context.Context, id tokenstore.InstallationID, accessToken string) (Result, error) {
+func (r *Refresher) RefreshRejected(ctx context.Context, id installation.ID, accessToken string) (Result, error) {
 	if accessToken == "" {
 		return r.run(ctx, id, modeForce, "")
 	}
@@ -207,7 +211,7 @@ func (r *Refresher) RefreshRejected(ctx context.Context, id tokenstore.Installat
 }
 
 // run is one refresh: lease, decide, call, record, log.
-func (r *Refresher) run(ctx context.Context, id tokenstore.InstallationID, m mode, rejected string) (Result, error) {
+func (r *Refresher) run(ctx context.Context, id installation.ID, m mode, rejected string) (Result, error) {
 	res := Result{ID: id}
 	if r.OAuth == nil || r.Store == nil || r.Owner == "" {
 		err := fmt.Errorf("refresh %s: %w: OAuth, Store and Owner are required", id, ErrMisconfigured)
@@ -218,11 +222,11 @@ func (r *Refresher) run(ctx context.Context, id tokenstore.InstallationID, m mod
 	leasedAt := time.Now()
 	in, err := r.Store.Lease(ctx, id, owner, r.leaseTTL())
 	switch {
-	case errors.Is(err, tokenstore.ErrLeaseHeld):
+	case errors.Is(err, installation.ErrLeaseHeld):
 		return r.finish(ctx, res, OutcomeLeaseHeld, "lease_held", nil)
-	case errors.Is(err, tokenstore.ErrNotActive):
+	case errors.Is(err, installation.ErrNotActive):
 		return r.finish(ctx, res, OutcomeNotActive, "not_active", nil)
-	case errors.Is(err, tokenstore.ErrNotFound):
+	case errors.Is(err, installation.ErrNotFound):
 		return r.finish(ctx, res, OutcomeNotFound, "not_found", nil)
 	case err != nil:
 		return r.finish(ctx, res, OutcomeFailed, "store_failed", fmt.Errorf("refresh %s: %w", id, err))
@@ -239,7 +243,7 @@ func (r *Refresher) run(ctx context.Context, id tokenstore.InstallationID, m mod
 			return r.release(ctx, res, owner, OutcomeFresh, "already_refreshed")
 		}
 	default:
-		if in.ExpiresAt.After(r.now().Add(r.lead())) {
+		if !Due(in, r.now()) {
 			// Listed as due, but someone refreshed it between the index read and the lease.
 			return r.release(ctx, res, owner, OutcomeFresh, "not_due")
 		}
@@ -267,9 +271,9 @@ func (r *Refresher) run(ctx context.Context, id tokenstore.InstallationID, m mod
 		return r.tokenFailure(ctx, res, owner, err)
 	}
 
-	sctx, scancel := r.detached(ctx)
+	sctx, scancel := deadline.Detached(ctx, r.saveTimeout())
 	defer scancel()
-	saved, err := r.Store.SaveRefreshed(sctx, id, owner, in.Version, tokenstore.Tokens{
+	saved, err := r.Store.SaveRefreshed(sctx, id, owner, in.Version, installation.Tokens{
 		AccessToken:  tok.AccessToken,
 		RefreshToken: tok.RefreshToken,
 		APIDomain:    tok.APIDomain,
@@ -277,18 +281,18 @@ func (r *Refresher) run(ctx context.Context, id tokenstore.InstallationID, m mod
 		ExpiresAt:    tok.ExpiresAt,
 	})
 	switch {
-	case errors.Is(err, tokenstore.ErrNotActive):
+	case errors.Is(err, installation.ErrNotActive):
 		// Uninstalled while we refreshed: the new tokens are discarded, as they should be.
 		return r.finish(ctx, res, OutcomeNotActive, "not_active", nil)
-	case errors.Is(err, tokenstore.ErrNotFound):
+	case errors.Is(err, installation.ErrNotFound):
 		return r.finish(ctx, res, OutcomeNotFound, "not_found", nil)
 	case err != nil:
 		err = fmt.Errorf("refresh %s: %w: %w", id, ErrTokensNotSaved, err)
-		r.alert(ctx, alerts.Alert{
-			Reason: "refresh_tokens_not_saved", Severity: alerts.SeverityCritical,
+		r.notify(ctx, oncall.Alert{
+			Reason: "refresh_tokens_not_saved", Severity: oncall.SeverityCritical,
 			CompanyID: id.CompanyID, UserID: id.UserID,
 			Summary: "Pipedrive refreshed an installation's tokens but they could not be stored; with refresh-token rotation the user may have to install the app again",
-			Detail:  errorDetail(err),
+			Detail:  oncall.ErrorDetail(err),
 		})
 		return r.finish(ctx, res, OutcomeFailed, "tokens_not_saved", err)
 	}
@@ -319,10 +323,10 @@ func (r *Refresher) tokenFailure(ctx context.Context, res Result, owner string, 
 		retryAt := r.now().Add(r.backoff(res.Installation.FailureCount + 1))
 		var err error
 		res, err = r.recordFailure(ctx, res, owner, string(d.Reason), retryAt)
-		r.alert(ctx, alerts.Alert{
-			Reason: string(d.Reason), Severity: alerts.SeverityCritical,
+		r.notify(ctx, oncall.Alert{
+			Reason: string(d.Reason), Severity: oncall.SeverityCritical,
 			Summary: "Pipedrive refused a token refresh: configuration error, refreshes are failing",
-			Detail:  fmt.Sprintf("first seen for installation %s: %s", res.ID, errorDetail(callErr)),
+			Detail:  fmt.Sprintf("first seen for installation %s: %s", res.ID, oncall.ErrorDetail(callErr)),
 		})
 		if err != nil {
 			return r.finish(ctx, res, OutcomeFailed, "store_failed", err)
@@ -336,10 +340,10 @@ func (r *Refresher) tokenFailure(ctx context.Context, res Result, owner string, 
 	retryAt := r.now().Add(max(d.RetryAfter, r.backoff(res.Installation.FailureCount+1)))
 	res, err := r.recordFailure(ctx, res, owner, string(d.Reason), retryAt)
 	if d.Alert {
-		r.alert(ctx, alerts.Alert{
-			Reason: string(d.Reason), Severity: alerts.SeverityWarning,
+		r.notify(ctx, oncall.Alert{
+			Reason: string(d.Reason), Severity: oncall.SeverityWarning,
 			Summary: "Pipedrive's OAuth server answered a token refresh in a way that needs a look",
-			Detail:  fmt.Sprintf("installation %s: %s", res.ID, errorDetail(callErr)),
+			Detail:  fmt.Sprintf("installation %s: %s", res.ID, oncall.ErrorDetail(callErr)),
 		})
 	}
 	if err != nil {
@@ -348,20 +352,20 @@ func (r *Refresher) tokenFailure(ctx context.Context, res Result, owner string, 
 	if res.Outcome != "" {
 		return r.finish(ctx, res, res.Outcome, res.Reason, nil)
 	}
-	return r.finish(ctx, res, OutcomeRetryLater, string(d.Reason), nil, slog.String("error", errorDetail(callErr)))
+	return r.finish(ctx, res, OutcomeRetryLater, string(d.Reason), nil, slog.String("error", oncall.ErrorDetail(callErr)))
 }
 
 // recordFailure stores a failure due again at retryAt. When the installation stopped being
 // active or disappeared meanwhile, it returns res with that Outcome set; on other store errors,
 // a non-nil error (the installation keeps its old due time and the lease expires by itself).
 func (r *Refresher) recordFailure(ctx context.Context, res Result, owner, reason string, retryAt time.Time) (Result, error) {
-	sctx, cancel := r.detached(ctx)
+	sctx, cancel := deadline.Detached(ctx, r.saveTimeout())
 	defer cancel()
 	err := r.Store.RecordFailure(sctx, res.ID, owner, reason, retryAt)
 	switch {
-	case errors.Is(err, tokenstore.ErrNotActive):
+	case errors.Is(err, installation.ErrNotActive):
 		res.Outcome, res.Reason = OutcomeNotActive, "not_active"
-	case errors.Is(err, tokenstore.ErrNotFound):
+	case errors.Is(err, installation.ErrNotFound):
 		res.Outcome, res.Reason = OutcomeNotFound, "not_found"
 	case err != nil:
 		return res, fmt.Errorf("refresh %s: record failure %s: %w", res.ID, reason, err)
@@ -378,18 +382,18 @@ func (r *Refresher) recordFailure(ctx context.Context, res Result, owner, reason
 // reauthorize marks the installation for reauthorization and alerts: the grant is gone.
 func (r *Refresher) reauthorize(ctx context.Context, res Result, owner string, d pderrors.Decision) (Result, error) {
 	reason := string(d.Reason)
-	sctx, cancel := r.detached(ctx)
+	sctx, cancel := deadline.Detached(ctx, r.saveTimeout())
 	defer cancel()
 	err := r.Store.MarkNeedsReauth(sctx, res.ID, owner, reason)
 	switch {
-	case errors.Is(err, tokenstore.ErrNotActive):
+	case errors.Is(err, installation.ErrNotActive):
 		return r.finish(ctx, res, OutcomeNotActive, "not_active", nil)
-	case errors.Is(err, tokenstore.ErrNotFound):
+	case errors.Is(err, installation.ErrNotFound):
 		return r.finish(ctx, res, OutcomeNotFound, "not_found", nil)
 	case err != nil:
 		return r.finish(ctx, res, OutcomeFailed, "store_failed", fmt.Errorf("refresh %s: mark needs reauthorization: %w", res.ID, err))
 	}
-	res.Installation.Status = tokenstore.StatusNeedsReauth
+	res.Installation.Status = installation.StatusNeedsReauth
 	res.Installation.FailureCount++
 	res.Installation.LastFailure = reason
 	res.Installation.LeaseOwner, res.Installation.LeaseUntil = "", time.Time{}
@@ -398,8 +402,8 @@ func (r *Refresher) reauthorize(ctx context.Context, res Result, owner string, d
 	if d.Status == 0 {
 		detail = reason
 	}
-	r.alert(ctx, alerts.Alert{
-		Reason: reason, Severity: alerts.SeverityWarning, CompanyID: res.ID.CompanyID, UserID: res.ID.UserID,
+	r.notify(ctx, oncall.Alert{
+		Reason: reason, Severity: oncall.SeverityWarning, CompanyID: res.ID.CompanyID, UserID: res.ID.UserID,
 		Summary: "Pipedrive rejected an installation's refresh token: the user must install the app again",
 		Detail:  detail,
 	})
@@ -409,7 +413,7 @@ func (r *Refresher) reauthorize(ctx context.Context, res Result, owner string, d
 // release gives the lease back and finishes with outcome; a failed release is logged only
 // (the lease expires by itself after LeaseTTL).
 func (r *Refresher) release(ctx context.Context, res Result, owner string, o Outcome, reason string) (Result, error) {
-	sctx, cancel := r.detached(ctx)
+	sctx, cancel := deadline.Detached(ctx, r.saveTimeout())
 	defer cancel()
 	if err := r.Store.Release(sctx, res.ID, owner); err != nil {
 		return r.finish(ctx, res, o, reason, nil, slog.String("release_error", err.Error()))
@@ -448,20 +452,14 @@ func (r *Refresher) finish(ctx context.Context, res Result, o Outcome, reason st
 	return res, err
 }
 
-// alert publishes a without waiting on the caller's cancellation; it logs when there is no
-// Alerter or the publish fails.
-func (r *Refresher) alert(ctx context.Context, a alerts.Alert) {
-	attrs := []slog.Attr{slog.String("action", "alert"), slog.String("reason", a.Reason),
-		slog.Int64("company_id", a.CompanyID), slog.Int64("user_id", a.UserID)}
-	if r.Alerts == nil {
-		r.logger().LogAttrs(ctx, slog.LevelError, "alert (no publisher configured)", attrs...)
-		return
+// notify tells a person, publishing detached from the caller's cancellation (bounded by
+// SaveTimeout), or logs when there is no Alerts or the publish fails.
+func (r *Refresher) notify(ctx context.Context, a oncall.Alert) {
+	n := oncall.Notifier{Log: r.logger(), Timeout: r.saveTimeout()}
+	if r.Alerts != nil {
+		n.Sender = r.Alerts
 	}
-	actx, cancel := r.detached(ctx)
-	defer cancel()
-	if err := r.Alerts.Alert(actx, a); err != nil {
-		r.logger().LogAttrs(ctx, slog.LevelError, "alert publish failed", append(attrs, slog.String("error", err.Error()))...)
-	}
+	n.Notify(ctx, a)
 }
 
 // callContext bounds the token call: it must end SaveTimeout before the caller's deadline
@@ -473,12 +471,6 @@ func (r *Refresher) callContext(ctx context.Context, leasedAt time.Time) (contex
 		end = dl
 	}
 	return context.WithDeadline(ctx, end.Add(-r.saveTimeout()))
-}
-
-// detached is a context for writes after the lease is taken: not cancelled with ctx, bounded
-// by SaveTimeout.
-func (r *Refresher) detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), r.saveTimeout())
 }
 
 func (r *Refresher) now() time.Time {
@@ -493,13 +485,6 @@ func (r *Refresher) leaseTTL() time.Duration {
 		return r.LeaseTTL
 	}
 	return DefaultLeaseTTL
-}
-
-func (r *Refresher) lead() time.Duration {
-	if r.Lead > 0 {
-		return r.Lead
-	}
-	return DefaultLead
 }
 
 func (r *Refresher) saveTimeout() time.Duration {
@@ -521,14 +506,4 @@ func (r *Refresher) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return r.Log
-}
-
-// errorDetail is an error's text, safe to publish (this project's errors carry no secrets),
-// cut short.
-func errorDetail(err error) string {
-	s := err.Error()
-	if len(s) > 300 {
-		s = s[:300]
-	}
-	return s
 }

@@ -59,7 +59,7 @@ func TestRefreshDueStoresNewTokens(t *testing.T) {
 			if e.due(defaultID, now) {
 				t.Errorf("Due(now) lists %s after the refresh, want its due time moved", defaultID)
 			}
-			if !e.due(defaultID, wantExpiry.Add(-tokenstore.DefaultRefreshLead)) {
+			if !e.due(defaultID, wantExpiry.Add(-refresh.Lead)) {
 				t.Errorf("Due(new expiry - lead) does not list %s", defaultID)
 			}
 			if !slices.Equal(stored.Scopes, old.Scopes) || stored.APIDomain != old.APIDomain {

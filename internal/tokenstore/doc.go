@@ -35,8 +35,8 @@
 //	scopes             L   of S, the granted scopes                              when non-empty
 //	access_expires_at  N   access token expiry, Unix seconds                     Install, SaveRefreshed
 //	due_shard          S   "0".."Shards-1", the index partition key              active only
-//	refresh_due_at     N   Unix seconds: access_expires_at - RefreshLead, or     active only
-//	                       the retry time after RecordFailure
+//	refresh_due_at     N   Unix seconds: installation.RefreshDueAt(access       active only
+//	                       expiry), or the retry time after RecordFailure
 //	lease_owner        S   who holds the refresh lease                           Lease; removed when released
 //	lease_until        N   lease expiry, Unix seconds (rounded up)               with lease_owner
 //	failure_count      N   refresh failures since the last install or refresh    always (0 after success)

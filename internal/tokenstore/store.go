@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 )
 
 // DynamoDB is the part of the DynamoDB API the store uses. *dynamodb.Client satisfies it.
@@ -27,8 +29,6 @@ var _ DynamoDB = (*dynamodb.Client)(nil)
 const (
 	// DefaultShards is the number of due_shard values when Store.Shards is zero.
 	DefaultShards = 8
-	// DefaultRefreshLead is how long before expiry a token is due when Store.RefreshLead is zero.
-	DefaultRefreshLead = 10 * time.Minute
 
 	// installAttempts bounds Install's read-then-conditional-write loop when it races another
 	// writer of the same installation.
@@ -38,31 +38,27 @@ const (
 )
 
 // Sentinel errors. Every error the store returns wraps one of these when the caller can act on
-// the outcome; test with errors.Is.
+// the outcome; test with errors.Is. The installation outcomes are the domain's errors
+// (internal/installation), so code that branches on them need not import this adapter; the
+// names here are the same values.
 var (
 	// ErrNotFound: no installation (or record) with that key exists.
-	ErrNotFound = errors.New("tokenstore: not found")
+	ErrNotFound = installation.ErrNotFound
 	// ErrConflict: the installation changed since the caller read it (version mismatch).
-	ErrConflict = errors.New("tokenstore: version conflict")
+	ErrConflict = installation.ErrConflict
 	// ErrLeaseLost: the caller does not hold the lease: it expired and another owner took it
 	// (or, for Release, RecordFailure and MarkNeedsReauth, nobody holds it).
 	// errors.Is(ErrLeaseLost, ErrConflict) is true.
-	ErrLeaseLost error = &conflictError{"tokenstore: lease lost to another owner"}
+	ErrLeaseLost = installation.ErrLeaseLost
 	// ErrLeaseHeld: another owner holds an unexpired lease.
-	ErrLeaseHeld = errors.New("tokenstore: lease held by another owner")
+	ErrLeaseHeld = installation.ErrLeaseHeld
 	// ErrNotActive: the installation needs reauthorization or was uninstalled.
-	ErrNotActive = errors.New("tokenstore: installation not active")
+	ErrNotActive = installation.ErrNotActive
 	// ErrCodeClaimed: another caller claimed the authorization code first.
 	ErrCodeClaimed = errors.New("tokenstore: authorization code already claimed")
 	// ErrInvalid: an argument is missing or malformed; retrying will not help.
 	ErrInvalid = errors.New("tokenstore: invalid argument")
 )
-
-// conflictError is a sentinel that also matches ErrConflict.
-type conflictError struct{ msg string }
-
-func (e *conflictError) Error() string        { return e.msg }
-func (e *conflictError) Is(target error) bool { return target == ErrConflict }
 
 // Store keeps installations and their tokens in one DynamoDB table (see the package
 // documentation for the schema). Its methods are safe for concurrent use, across goroutines
@@ -78,9 +74,6 @@ type Store struct {
 	// the table's writes. Only ever increase it: Due queries shards 0..Shards-1, and an item
 	// moves to its new shard at its next write.
 	Shards int
-	// RefreshLead is how long before the access token expires a refresh is due,
-	// DefaultRefreshLead if zero.
-	RefreshLead time.Duration
 	// Now is the clock, time.Now if nil.
 	Now func() time.Time
 
@@ -99,13 +92,6 @@ func (s *Store) shards() int {
 		return s.Shards
 	}
 	return DefaultShards
-}
-
-func (s *Store) lead() time.Duration {
-	if s.RefreshLead > 0 {
-		return s.RefreshLead
-	}
-	return DefaultRefreshLead
 }
 
 // Install stores a freshly exchanged installation: it creates the item, or re-installs over an
@@ -138,7 +124,7 @@ func (s *Store) Install(ctx context.Context, in Installation) (Installation, err
 			Scopes:          in.Scopes,
 			AccessExpiresAt: unix(in.ExpiresAt),
 			DueShard:        shardOf(id, s.shards()),
-			RefreshDueAt:    in.ExpiresAt.Add(-s.lead()).Unix(),
+			RefreshDueAt:    installation.RefreshDueAt(in.ExpiresAt).Unix(),
 			CodeHash:        in.CodeHash,
 			InstalledAt:     text(now),
 			UpdatedAt:       text(now),
@@ -261,7 +247,7 @@ func leaseFailure(old map[string]types.AttributeValue) error {
 
 // SaveRefreshed stores the tokens a refresh returned and releases owner's lease. version is
 // the Version Lease returned. Empty RefreshToken or APIDomain and nil Scopes keep the stored
-// values. The refresh becomes due again RefreshLead before tok.ExpiresAt; the failure count
+// values. The refresh becomes due again at installation.RefreshDueAt(tok.ExpiresAt); the failure count
 // resets to zero.
 //
 // The write is conditional on the version, on owner still holding the lease and on the
@@ -280,7 +266,7 @@ func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner stri
 	vals := map[string]types.AttributeValue{
 		":access":   str(tok.AccessToken),
 		":expires":  num(unix(tok.ExpiresAt)),
-		":due":      num(tok.ExpiresAt.Add(-s.lead()).Unix()),
+		":due":      num(installation.RefreshDueAt(tok.ExpiresAt).Unix()),
 		":shard":    str(shardOf(id, s.shards())),
 		":zero":     num(0),
 		":now_text": str(text(now)),

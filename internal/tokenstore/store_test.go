@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	domain "github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -433,7 +434,6 @@ func TestSaveRefreshedKeepsWhatPipedriveOmits(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			in := e.install(t, acme, "a")
-			e.store.RefreshLead = 5 * time.Minute
 			if err := e.store.RecordFailure(t.Context(), acme, "nobody", "x", t0); !errors.Is(err, tokenstore.ErrLeaseLost) {
 				t.Fatalf("RecordFailure without lease = %v, want ErrLeaseLost", err)
 			}
@@ -466,11 +466,11 @@ func TestSaveRefreshedKeepsWhatPipedriveOmits(t *testing.T) {
 				RefreshedAt:  e.clock.Now(),
 			})
 			assertRefreshToken(t, e, want)
-			// Due again RefreshLead before the new expiry.
+			// Due again domain.RefreshLead before the new expiry.
 			for _, c := range []struct {
 				before time.Time
 				want   int
-			}{{exp.Add(-5*time.Minute - time.Second), 0}, {exp.Add(-5 * time.Minute), 1}} {
+			}{{exp.Add(-domain.RefreshLead - time.Second), 0}, {exp.Add(-domain.RefreshLead), 1}} {
 				due, err := e.store.Due(t.Context(), c.before, 10)
 				if err != nil || len(due) != c.want {
 					t.Errorf("Due(%s) after refresh = %v, %v, want %d installation(s)", c.before, due, err, c.want)
