@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -285,34 +286,20 @@ func (s *Spec) Provision(ctx context.Context, cfg aws.Config, names Names, creds
 		r.GlobalEnv[name], _ = r.Ref(id)
 	}
 	r.FunctionEnvs = map[string]map[string]string{}
-	for id, fn := range s.Functions {
-		env := map[string]string{}
-		for _, vars := range []map[string]EnvValue{s.GlobalEnv, fn.Environment} {
-			for name, v := range vars {
-				val, ok := s.resolve(r, v)
-				if !ok {
-					delete(env, name) // the function's own setting overrides a global one
-					continue
-				}
-				env[name] = val
-			}
+	scope := s.Scope(func(name string) (string, bool) {
+		if strings.Contains(name, ".") {
+			return "", false // !GetAtt: functions get only !Ref of the managed resources
+		}
+		return r.Ref(name)
+	})
+	for id := range s.Functions {
+		env, err := s.FunctionEnv(id, scope)
+		if err != nil {
+			return nil, fmt.Errorf("provision: %w", err)
 		}
 		r.FunctionEnvs[id] = env
 	}
 	return r, nil
-}
-
-// resolve returns v's value under r, with parameters at their defaults; false for a
-// parameter without one.
-func (s *Spec) resolve(r *Resources, v EnvValue) (string, bool) {
-	if v.Ref == "" {
-		return v.Literal, true
-	}
-	if val, ok := r.Ref(v.Ref); ok {
-		return val, true
-	}
-	p, ok := s.Parameters[v.Ref]
-	return p.Default, ok && p.HasDefault
 }
 
 func (t Table) provision(ctx context.Context, db *dynamodb.Client, name string) error {

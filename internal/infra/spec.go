@@ -2,10 +2,10 @@ package infra
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -28,12 +28,16 @@ const (
 	AlertsTopicID     = "AlertsTopic"
 )
 
+var managedIDs = []string{TokensTableID, ClientSecretID, DeadLetterQueueID, JobsQueueID, AlertsTopicID}
+
+func isManaged(id string) bool { return slices.Contains(managedIDs, id) }
+
 // DueIndexName is the sparse GSI the refresher queries for installations due a refresh; the
 // template must define it.
 const DueIndexName = "refresh-due"
 
 // Spec is what infra understood of template.yaml: the managed resources as SDK-shaped values,
-// before any name is chosen. Build one with Parse.
+// before any name is chosen, and the functions' settings. Build one with Parse.
 type Spec struct {
 	Table           Table
 	DeadLetterQueue Queue
@@ -46,33 +50,19 @@ type Spec struct {
 	// FunctionEnvLiterals holds the variables of Globals.Function.Environment written as
 	// plain strings. Variables that reference parameters are in neither map.
 	FunctionEnvLiterals map[string]string
-	// Parameters are the template's parameters by name.
-	Parameters map[string]Parameter
-	// GlobalEnv is Globals.Function.Environment.Variables, every variable.
-	GlobalEnv map[string]EnvValue
 	// Functions are the template's AWS::Serverless::Function resources by logical ID.
 	Functions map[string]Function
+	// Parameters, Conditions and Mappings are the template's, for resolving values.
+	Parameters map[string]Parameter
+	Conditions map[string]Value
+	Mappings   map[string]map[string]map[string]Value
 }
 
-// Parameter is one entry of the template's Parameters.
+// Parameter is one of the template's Parameters.
 type Parameter struct {
 	Type string
-	// Default is the parameter's default; HasDefault tells an empty default from none.
-	Default    string
-	HasDefault bool
-}
-
-// EnvValue is the value of a function's environment variable: a literal, or !Ref of a
-// resource or parameter (Ref names it).
-type EnvValue struct {
-	Literal string
-	Ref     string
-}
-
-// Function is an AWS::Serverless::Function of the template.
-type Function struct {
-	// Environment is the function's own Environment.Variables, without Globals.
-	Environment map[string]EnvValue
+	// Default is nil for a parameter without one (its value comes only from a deployment).
+	Default *string
 }
 
 // Table is the TokensTable definition.
@@ -93,7 +83,8 @@ type Queue struct {
 	Attributes map[string]string
 	// DeadLetterTarget is the logical ID named by RedrivePolicy.deadLetterTargetArn, or empty.
 	DeadLetterTarget string
-	// MaxReceiveCount is RedrivePolicy.maxReceiveCount, or 0 without a redrive policy.
+	// MaxReceiveCount is RedrivePolicy.maxReceiveCount (a parameter's default when it is a
+	// !Ref), or 0 without a redrive policy.
 	MaxReceiveCount int
 }
 
@@ -115,615 +106,357 @@ type Secret struct {
 	ExcludePunctuation bool
 }
 
-// Parse reads a SAM/CloudFormation template and extracts the managed resources. Every
-// property of those resources must be understood: an unknown property, a missing piece or
-// a renamed resource is a *TemplateError, so that the harness never silently builds
-// something other than what SAM deploys.
-func Parse(template []byte) (*Spec, error) {
-	root, err := decodeYAML(template)
-	if err != nil {
+// Parse reads a SAM/CloudFormation template and extracts the managed resources and the
+// functions' settings. Every key of those must be understood: an unknown key, a missing
+// piece or a renamed resource is a *TemplateError, so that the harness never silently
+// builds something other than what SAM deploys.
+func Parse(tmpl []byte) (*Spec, error) {
+	var t template
+	if err := decodeStrict(tmpl, &t, ""); err != nil {
 		return nil, err
 	}
-	top, err := asObject(root, "(root)")
-	if err != nil {
-		return nil, err
+	if t.Resources == nil {
+		return nil, errAt("(root)", "missing Resources")
 	}
-	resources, err := top.object("Resources")
-	if err != nil {
-		return nil, err
+	s := &Spec{Conditions: t.Conditions, Mappings: t.Mappings, Parameters: map[string]Parameter{}}
+	for name, p := range t.Parameters {
+		s.Parameters[name] = Parameter{Type: string(p.Type), Default: (*string)(p.Default)}
 	}
+	rs := t.Resources
 
-	var s Spec
-	if s.Parameters, err = parseParameters(top); err != nil {
-		return nil, err
-	}
-	props, err := resourceProperties(resources, TokensTableID, "AWS::DynamoDB::Table")
+	props, path, err := managed(rs.TokensTable, TokensTableID, "AWS::DynamoDB::Table")
 	if err != nil {
 		return nil, err
 	}
-	if s.Table, err = parseTable(props); err != nil {
+	if s.Table, err = parseTable(props, path); err != nil {
 		return nil, err
 	}
-	if props, err = resourceProperties(resources, DeadLetterQueueID, "AWS::SQS::Queue"); err != nil {
+	dlq, path, err := managed(rs.JobsDeadLetterQueue, DeadLetterQueueID, "AWS::SQS::Queue")
+	if err != nil {
 		return nil, err
 	}
-	if s.DeadLetterQueue, err = parseQueue(props, s.Parameters); err != nil {
+	if s.DeadLetterQueue, err = s.parseQueue(dlq, path); err != nil {
 		return nil, err
 	}
 	if s.DeadLetterQueue.DeadLetterTarget != "" {
-		return nil, errAt(props.at("RedrivePolicy"), "a redrive policy on the dead-letter queue is not supported")
+		return nil, errAt(join(path, "RedrivePolicy"), "a redrive policy on the dead-letter queue is not supported")
 	}
-	if props, err = resourceProperties(resources, JobsQueueID, "AWS::SQS::Queue"); err != nil {
+	jobs, path, err := managed(rs.JobsQueue, JobsQueueID, "AWS::SQS::Queue")
+	if err != nil {
 		return nil, err
 	}
-	if s.JobsQueue, err = parseQueue(props, s.Parameters); err != nil {
+	if s.JobsQueue, err = s.parseQueue(jobs, path); err != nil {
 		return nil, err
 	}
 	switch s.JobsQueue.DeadLetterTarget {
 	case DeadLetterQueueID:
 	case "":
-		return nil, errAt(props.path, "missing RedrivePolicy (the jobs queue must dead-letter into %s)", DeadLetterQueueID)
+		return nil, errAt(path, "missing RedrivePolicy (the jobs queue must dead-letter into %s)", DeadLetterQueueID)
 	default:
-		return nil, errAt(props.at("RedrivePolicy.deadLetterTargetArn"), "want !GetAtt %s.Arn, got !GetAtt %s.Arn", DeadLetterQueueID, s.JobsQueue.DeadLetterTarget)
+		return nil, errAt(join(path, "RedrivePolicy.deadLetterTargetArn"), "want !GetAtt %s.Arn, got !GetAtt %s.Arn", DeadLetterQueueID, s.JobsQueue.DeadLetterTarget)
 	}
-	if props, err = resourceProperties(resources, AlertsTopicID, "AWS::SNS::Topic"); err != nil {
+	topic, _, err := managed(rs.AlertsTopic, AlertsTopicID, "AWS::SNS::Topic")
+	if err != nil {
 		return nil, err
 	}
-	if s.AlertsTopic, err = parseTopic(props); err != nil {
+	s.AlertsTopic = Topic{Attributes: map[string]string{}}
+	for key, v := range map[string]*text{"DisplayName": topic.DisplayName, "KmsMasterKeyId": topic.KmsMasterKeyId} {
+		if v != nil {
+			s.AlertsTopic.Attributes[key] = string(*v)
+		}
+	}
+	secret, path, err := managed(rs.ClientSecret, ClientSecretID, "AWS::SecretsManager::Secret")
+	if err != nil {
 		return nil, err
 	}
-	if props, err = resourceProperties(resources, ClientSecretID, "AWS::SecretsManager::Secret"); err != nil {
+	if s.ClientSecret, err = parseSecret(secret, path); err != nil {
 		return nil, err
 	}
-	if s.ClientSecret, err = parseSecret(props); err != nil {
+	if err := s.parseFunctions(&t); err != nil {
 		return nil, err
 	}
-	if s.FunctionEnvRefs, s.FunctionEnvLiterals, s.GlobalEnv, err = parseFunctionEnv(top); err != nil {
-		return nil, err
-	}
-	if s.Functions, err = parseFunctions(resources, s.Parameters); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return s, nil
 }
 
-// resourceProperties checks a resource's Type and resource-level attributes and returns its
-// Properties.
-func resourceProperties(resources *object, id, wantType string) (*object, error) {
-	v, ok := resources.get(id)
-	if !ok {
-		return nil, errAt(resources.at(id), "resource not found (renamed? internal/infra reads it by this logical ID)")
+// managed checks a managed resource's presence and Type and returns its Properties and
+// their path.
+func managed[P any](r *resource[P], id, wantType string) (*P, string, error) {
+	path := join("Resources", id)
+	switch {
+	case r == nil:
+		return nil, "", errAt(path, "resource not found (renamed? internal/infra reads it by this logical ID)")
+	case string(r.Type) != wantType:
+		return nil, "", errAt(join(path, "Type"), "want %s, got %s", wantType, r.Type)
+	case r.Properties == nil:
+		return nil, "", errAt(path, "missing Properties")
 	}
-	res, err := asObject(v, resources.at(id))
-	if err != nil {
-		return nil, err
-	}
-	typ, err := res.str("Type")
-	if err != nil {
-		return nil, err
-	}
-	if typ != wantType {
-		return nil, errAt(res.at("Type"), "want %s, got %s", wantType, typ)
-	}
-	// Deletion policies only matter to CloudFormation; Condition or DependsOn would change
-	// whether or when the resource exists, which Provision does not model.
-	res.ignore("DeletionPolicy", "UpdateReplacePolicy")
-	props, err := res.object("Properties")
-	if err != nil {
-		return nil, err
-	}
-	if err := res.finish(); err != nil {
-		return nil, err
-	}
-	return props, nil
+	return r.Properties, join(path, "Properties"), nil
 }
 
-func parseTable(p *object) (Table, error) {
+func parseTable(p *tableProps, path string) (Table, error) {
 	var t Table
-	mode, err := p.str("BillingMode")
-	if err != nil {
-		return t, err
-	}
+	switch p.BillingMode {
+	case "":
+		return t, errAt(path, "missing BillingMode")
 	// PROVISIONED would need ProvisionedThroughput, which infra does not translate.
-	if mode != string(dbtypes.BillingModePayPerRequest) {
-		return t, errAt(p.at("BillingMode"), "want %s, got %s", dbtypes.BillingModePayPerRequest, mode)
+	case text(dbtypes.BillingModePayPerRequest):
+		t.BillingMode = dbtypes.BillingModePayPerRequest
+	default:
+		return t, errAt(join(path, "BillingMode"), "want %s, got %s", dbtypes.BillingModePayPerRequest, p.BillingMode)
 	}
-	t.BillingMode = dbtypes.BillingModePayPerRequest
 
-	defs, err := p.list("AttributeDefinitions")
-	if err != nil {
-		return t, err
+	if len(p.AttributeDefinitions) == 0 {
+		return t, errAt(path, "missing AttributeDefinitions")
 	}
 	declared := map[string]bool{}
-	for i, d := range defs {
-		path := fmt.Sprintf("%s[%d]", p.at("AttributeDefinitions"), i)
-		o, err := asObject(d, path)
-		if err != nil {
-			return t, err
+	for i, d := range p.AttributeDefinitions {
+		at := index(join(path, "AttributeDefinitions"), i)
+		switch {
+		case d.AttributeName == "":
+			return t, errAt(at, "missing AttributeName")
+		case !slices.Contains(dbtypes.ScalarAttributeType("").Values(), dbtypes.ScalarAttributeType(d.AttributeType)):
+			return t, errAt(join(at, "AttributeType"), "want S, N or B, got %q", d.AttributeType)
+		case declared[string(d.AttributeName)]:
+			return t, errAt(at, "attribute %q defined twice", d.AttributeName)
 		}
-		name, err := o.str("AttributeName")
-		if err != nil {
-			return t, err
-		}
-		typ, err := o.str("AttributeType")
-		if err != nil {
-			return t, err
-		}
-		if !slices.Contains(dbtypes.ScalarAttributeType("").Values(), dbtypes.ScalarAttributeType(typ)) {
-			return t, errAt(o.at("AttributeType"), "want S, N or B, got %q", typ)
-		}
-		if declared[name] {
-			return t, errAt(path, "attribute %q defined twice", name)
-		}
-		declared[name] = true
-		if err := o.finish(); err != nil {
-			return t, err
-		}
+		declared[string(d.AttributeName)] = true
 		t.AttributeDefinitions = append(t.AttributeDefinitions, dbtypes.AttributeDefinition{
-			AttributeName: aws.String(name), AttributeType: dbtypes.ScalarAttributeType(typ),
+			AttributeName: aws.String(string(d.AttributeName)), AttributeType: dbtypes.ScalarAttributeType(d.AttributeType),
 		})
 	}
 
 	used := map[string]bool{}
-	if t.KeySchema, err = parseKeySchema(p, declared, used); err != nil {
+	var err error
+	if t.KeySchema, err = parseKeySchema(p.KeySchema, path, declared, used); err != nil {
 		return t, err
 	}
-
-	gsis, err := p.list("GlobalSecondaryIndexes")
-	if err != nil {
-		return t, err
+	gsiPath := join(path, "GlobalSecondaryIndexes")
+	if len(p.GlobalSecondaryIndexes) == 0 {
+		return t, errAt(path, "missing GlobalSecondaryIndexes")
 	}
-	for i, g := range gsis {
-		gsi, err := parseGSI(g, fmt.Sprintf("%s[%d]", p.at("GlobalSecondaryIndexes"), i), declared, used)
-		if err != nil {
+	for i, g := range p.GlobalSecondaryIndexes {
+		at := index(gsiPath, i)
+		if g.IndexName == "" {
+			return t, errAt(at, "missing IndexName")
+		}
+		if _, dup := t.Index(string(g.IndexName)); dup {
+			return t, errAt(gsiPath, "index %q defined twice", g.IndexName)
+		}
+		gsi := dbtypes.GlobalSecondaryIndex{IndexName: aws.String(string(g.IndexName))}
+		if gsi.KeySchema, err = parseKeySchema(g.KeySchema, at, declared, used); err != nil {
 			return t, err
 		}
-		for _, prev := range t.GlobalSecondaryIndexes {
-			if *prev.IndexName == *gsi.IndexName {
-				return t, errAt(p.at("GlobalSecondaryIndexes"), "index %q defined twice", *gsi.IndexName)
+		if g.Projection == nil {
+			return t, errAt(at, "missing Projection")
+		}
+		typ := dbtypes.ProjectionType(g.Projection.ProjectionType)
+		gsi.Projection = &dbtypes.Projection{ProjectionType: typ}
+		switch typ {
+		case dbtypes.ProjectionTypeKeysOnly, dbtypes.ProjectionTypeAll:
+			if g.Projection.NonKeyAttributes != nil {
+				return t, errAt(join(at, "Projection.NonKeyAttributes"), "only for ProjectionType INCLUDE")
 			}
+		case dbtypes.ProjectionTypeInclude:
+			if len(g.Projection.NonKeyAttributes) == 0 {
+				return t, errAt(join(at, "Projection"), "missing NonKeyAttributes")
+			}
+			for _, a := range g.Projection.NonKeyAttributes {
+				gsi.Projection.NonKeyAttributes = append(gsi.Projection.NonKeyAttributes, string(a))
+			}
+		default:
+			return t, errAt(join(at, "Projection.ProjectionType"), "want KEYS_ONLY, INCLUDE or ALL, got %q", typ)
 		}
 		t.GlobalSecondaryIndexes = append(t.GlobalSecondaryIndexes, gsi)
 	}
 	if _, ok := t.Index(DueIndexName); !ok {
-		return t, errAt(p.at("GlobalSecondaryIndexes"), "missing index %q (the refresher queries it)", DueIndexName)
+		return t, errAt(gsiPath, "missing index %q (the refresher queries it)", DueIndexName)
 	}
 	// DynamoDB rejects attribute definitions that no key uses; say so before AWS does.
-	for _, name := range sortedKeys(declared) {
+	for _, name := range slices.Sorted(maps.Keys(declared)) {
 		if !used[name] {
-			return t, errAt(p.at("AttributeDefinitions"), "attribute %q is defined but used by no key schema", name)
+			return t, errAt(join(path, "AttributeDefinitions"), "attribute %q is defined but used by no key schema", name)
 		}
 	}
 
-	if v, ok := p.get("TimeToLiveSpecification"); ok {
-		o, err := asObject(v, p.at("TimeToLiveSpecification"))
-		if err != nil {
-			return t, err
-		}
-		enabled, err := o.boolean("Enabled")
-		if err != nil {
-			return t, err
-		}
-		name, err := o.str("AttributeName")
-		if err != nil {
-			return t, err
-		}
-		if err := o.finish(); err != nil {
-			return t, err
-		}
-		if enabled {
-			t.TTLAttribute = name
+	if ttl := p.TimeToLiveSpecification; ttl != nil {
+		at := join(path, "TimeToLiveSpecification")
+		switch {
+		case ttl.Enabled == nil:
+			return t, errAt(at, "missing Enabled")
+		case ttl.AttributeName == "":
+			return t, errAt(at, "missing AttributeName")
+		case bool(*ttl.Enabled):
+			t.TTLAttribute = string(ttl.AttributeName)
 		}
 	}
-	if v, ok := p.get("SSESpecification"); ok {
-		o, err := asObject(v, p.at("SSESpecification"))
-		if err != nil {
-			return t, err
+	if sse := p.SSESpecification; sse != nil {
+		if sse.SSEEnabled == nil {
+			return t, errAt(join(path, "SSESpecification"), "missing SSEEnabled")
 		}
-		if t.SSEEnabled, err = o.boolean("SSEEnabled"); err != nil {
-			return t, err
-		}
-		if err := o.finish(); err != nil {
-			return t, err
-		}
+		t.SSEEnabled = bool(*sse.SSEEnabled)
 	}
-	if v, ok := p.get("PointInTimeRecoverySpecification"); ok {
-		o, err := asObject(v, p.at("PointInTimeRecoverySpecification"))
-		if err != nil {
-			return t, err
+	if pitr := p.PointInTimeRecoverySpecification; pitr != nil {
+		if pitr.PointInTimeRecoveryEnabled == nil {
+			return t, errAt(join(path, "PointInTimeRecoverySpecification"), "missing PointInTimeRecoveryEnabled")
 		}
-		if t.PointInTimeRecovery, err = o.boolean("PointInTimeRecoveryEnabled"); err != nil {
-			return t, err
-		}
-		if err := o.finish(); err != nil {
-			return t, err
-		}
+		t.PointInTimeRecovery = bool(*pitr.PointInTimeRecoveryEnabled)
 	}
-	return t, p.finish()
+	return t, nil
 }
 
-// parseKeySchema reads p.KeySchema: a HASH key and an optional RANGE key, each declared in
-// AttributeDefinitions. It records the attributes it uses in used.
-func parseKeySchema(p *object, declared, used map[string]bool) ([]dbtypes.KeySchemaElement, error) {
-	elems, err := p.list("KeySchema")
-	if err != nil {
-		return nil, err
-	}
-	if len(elems) > 2 {
-		return nil, errAt(p.at("KeySchema"), "want a HASH key and at most one RANGE key, got %d keys", len(elems))
+// parseKeySchema reads the KeySchema under path: a HASH key and an optional RANGE key, each
+// declared in AttributeDefinitions. It records the attributes it uses in used.
+func parseKeySchema(elems []keyElement, path string, declared, used map[string]bool) ([]dbtypes.KeySchemaElement, error) {
+	path = join(path, "KeySchema")
+	switch {
+	case len(elems) == 0:
+		return nil, errAt(path, "empty or missing")
+	case len(elems) > 2:
+		return nil, errAt(path, "want a HASH key and at most one RANGE key, got %d keys", len(elems))
 	}
 	var ks []dbtypes.KeySchemaElement
 	for i, e := range elems {
-		path := fmt.Sprintf("%s[%d]", p.at("KeySchema"), i)
-		o, err := asObject(e, path)
-		if err != nil {
-			return nil, err
-		}
-		name, err := o.str("AttributeName")
-		if err != nil {
-			return nil, err
-		}
-		typ, err := o.str("KeyType")
-		if err != nil {
-			return nil, err
-		}
+		at := index(path, i)
 		want := dbtypes.KeyTypeHash
 		if i == 1 {
 			want = dbtypes.KeyTypeRange
 		}
-		if typ != string(want) {
-			return nil, errAt(o.at("KeyType"), "want %s, got %q", want, typ)
+		switch {
+		case e.AttributeName == "":
+			return nil, errAt(at, "missing AttributeName")
+		case e.KeyType != text(want):
+			return nil, errAt(join(at, "KeyType"), "want %s, got %q", want, e.KeyType)
+		case !declared[string(e.AttributeName)]:
+			return nil, errAt(join(at, "AttributeName"), "attribute %q is not in AttributeDefinitions", e.AttributeName)
 		}
-		if !declared[name] {
-			return nil, errAt(o.at("AttributeName"), "attribute %q is not in AttributeDefinitions", name)
-		}
-		if err := o.finish(); err != nil {
-			return nil, err
-		}
-		used[name] = true
-		ks = append(ks, dbtypes.KeySchemaElement{AttributeName: aws.String(name), KeyType: want})
+		used[string(e.AttributeName)] = true
+		ks = append(ks, dbtypes.KeySchemaElement{AttributeName: aws.String(string(e.AttributeName)), KeyType: want})
 	}
 	return ks, nil
 }
 
-func parseGSI(v any, path string, declared, used map[string]bool) (dbtypes.GlobalSecondaryIndex, error) {
-	var g dbtypes.GlobalSecondaryIndex
-	o, err := asObject(v, path)
-	if err != nil {
-		return g, err
-	}
-	name, err := o.str("IndexName")
-	if err != nil {
-		return g, err
-	}
-	g.IndexName = aws.String(name)
-	if g.KeySchema, err = parseKeySchema(o, declared, used); err != nil {
-		return g, err
-	}
-	proj, err := o.object("Projection")
-	if err != nil {
-		return g, err
-	}
-	typ, err := proj.str("ProjectionType")
-	if err != nil {
-		return g, err
-	}
-	g.Projection = &dbtypes.Projection{ProjectionType: dbtypes.ProjectionType(typ)}
-	switch dbtypes.ProjectionType(typ) {
-	case dbtypes.ProjectionTypeKeysOnly, dbtypes.ProjectionTypeAll:
-	case dbtypes.ProjectionTypeInclude:
-		attrs, err := proj.list("NonKeyAttributes")
-		if err != nil {
-			return g, err
-		}
-		for i, a := range attrs {
-			s, err := asString(a, fmt.Sprintf("%s[%d]", proj.at("NonKeyAttributes"), i))
-			if err != nil {
-				return g, err
-			}
-			g.Projection.NonKeyAttributes = append(g.Projection.NonKeyAttributes, s)
-		}
-	default:
-		return g, errAt(proj.at("ProjectionType"), "want KEYS_ONLY, INCLUDE or ALL, got %q", typ)
-	}
-	if err := proj.finish(); err != nil {
-		return g, err
-	}
-	return g, o.finish()
-}
-
-// queueAttributes are the AWS::SQS::Queue properties that are CreateQueue attributes of the
-// same name, with the kind of value each takes.
-var queueAttributes = map[string]string{
-	"VisibilityTimeout":             "int",
-	"MessageRetentionPeriod":        "int",
-	"DelaySeconds":                  "int",
-	"MaximumMessageSize":            "int",
-	"ReceiveMessageWaitTimeSeconds": "int",
-	"KmsDataKeyReusePeriodSeconds":  "int",
-	"SqsManagedSseEnabled":          "bool",
-	"KmsMasterKeyId":                "string",
-}
-
-func parseQueue(p *object, params map[string]Parameter) (Queue, error) {
+func (s *Spec) parseQueue(p *queueProps, path string) (Queue, error) {
 	q := Queue{Attributes: map[string]string{}}
-	for _, key := range sortedKeys(queueAttributes) {
-		v, ok := p.get(key)
-		if !ok {
-			continue
-		}
-		switch queueAttributes[key] {
-		case "int":
-			n, err := asInt(v, p.at(key))
-			if err != nil {
-				return q, err
-			}
-			q.Attributes[key] = strconv.Itoa(n)
-		case "bool":
-			b, err := asBool(v, p.at(key))
-			if err != nil {
-				return q, err
-			}
-			q.Attributes[key] = strconv.FormatBool(b)
-		default:
-			s, err := asString(v, p.at(key))
-			if err != nil {
-				return q, err
-			}
-			q.Attributes[key] = s
+	for key, v := range map[string]*integer{
+		"VisibilityTimeout": p.VisibilityTimeout, "MessageRetentionPeriod": p.MessageRetentionPeriod,
+		"DelaySeconds": p.DelaySeconds, "MaximumMessageSize": p.MaximumMessageSize,
+		"ReceiveMessageWaitTimeSeconds": p.ReceiveMessageWaitTimeSeconds,
+		"KmsDataKeyReusePeriodSeconds":  p.KmsDataKeyReusePeriodSeconds,
+	} {
+		if v != nil {
+			q.Attributes[key] = strconv.Itoa(int(*v))
 		}
 	}
-	if v, ok := p.get("RedrivePolicy"); ok {
-		rp, err := asObject(v, p.at("RedrivePolicy"))
-		if err != nil {
-			return q, err
-		}
-		target, err := rp.require("deadLetterTargetArn")
-		if err != nil {
-			return q, err
-		}
-		res, attr, ok := getAttTarget(target)
-		if !ok || attr != "Arn" {
-			return q, errAt(rp.at("deadLetterTargetArn"), "want !GetAtt <Queue>.Arn, got %s", describe(target))
-		}
-		q.DeadLetterTarget = res
-		mrc, err := rp.require("maxReceiveCount")
-		if err != nil {
-			return q, err
-		}
-		if q.MaxReceiveCount, err = intOrParam(mrc, rp.at("maxReceiveCount"), params); err != nil {
-			return q, err
-		}
-		if q.MaxReceiveCount < 1 || q.MaxReceiveCount > 1000 {
-			return q, errAt(rp.at("maxReceiveCount"), "want 1 to 1000, got %d", q.MaxReceiveCount)
-		}
-		if err := rp.finish(); err != nil {
-			return q, err
-		}
+	if p.SqsManagedSseEnabled != nil {
+		q.Attributes["SqsManagedSseEnabled"] = strconv.FormatBool(bool(*p.SqsManagedSseEnabled))
 	}
-	return q, p.finish()
-}
-
-func parseTopic(p *object) (Topic, error) {
-	t := Topic{Attributes: map[string]string{}}
-	for _, key := range []string{"KmsMasterKeyId", "DisplayName"} {
-		v, ok := p.get(key)
-		if !ok {
-			continue
-		}
-		s, err := asString(v, p.at(key))
-		if err != nil {
-			return t, err
-		}
-		t.Attributes[key] = s
+	if p.KmsMasterKeyId != nil {
+		q.Attributes["KmsMasterKeyId"] = string(*p.KmsMasterKeyId)
 	}
-	return t, p.finish()
+	rp := p.RedrivePolicy
+	if rp == nil {
+		return q, nil
+	}
+	at := join(path, "RedrivePolicy")
+	if rp.DeadLetterTargetArn == nil {
+		return q, errAt(at, "missing deadLetterTargetArn")
+	}
+	res, attr, ok := rp.DeadLetterTargetArn.GetAttTarget()
+	if !ok || attr != "Arn" {
+		return q, errAt(join(at, "deadLetterTargetArn"), "want !GetAtt <Queue>.Arn, got %s", rp.DeadLetterTargetArn)
+	}
+	q.DeadLetterTarget = res
+	if rp.MaxReceiveCount == nil {
+		return q, errAt(at, "missing maxReceiveCount")
+	}
+	// A !Ref of a parameter counts at its default, the value a plain deployment gets.
+	raw, err := s.Scope(nil).Resolve(*rp.MaxReceiveCount)
+	if err != nil {
+		return q, errAt(join(at, "maxReceiveCount"), "%v", err)
+	}
+	if q.MaxReceiveCount, err = strconv.Atoi(raw); err != nil {
+		return q, errAt(join(at, "maxReceiveCount"), "want an integer, got %q", raw)
+	}
+	if q.MaxReceiveCount < 1 || q.MaxReceiveCount > 1000 {
+		return q, errAt(join(at, "maxReceiveCount"), "want 1 to 1000, got %d", q.MaxReceiveCount)
+	}
+	return q, nil
 }
 
 // secretKeys are the JSON keys of ClientCredentials; the template's secret must have exactly
 // these.
 var secretKeys = []string{"client_id", "client_secret", "state_key"}
 
-func parseSecret(p *object) (Secret, error) {
-	var s Secret
-	if v, ok := p.get("Description"); ok {
-		d, err := asString(v, p.at("Description"))
-		if err != nil {
-			return s, err
-		}
-		s.Description = strings.TrimSpace(d)
+func parseSecret(p *secretProps, path string) (Secret, error) {
+	s := Secret{Description: strings.TrimSpace(string(p.Description))}
+	gen := p.GenerateSecretString
+	if gen == nil {
+		return s, errAt(path, "missing GenerateSecretString")
 	}
-	gen, err := p.object("GenerateSecretString")
-	if err != nil {
-		return s, err
-	}
-	tmpl, err := gen.str("SecretStringTemplate")
-	if err != nil {
-		return s, err
-	}
+	at := join(path, "GenerateSecretString")
 	var fields map[string]string
-	if err := json.Unmarshal([]byte(tmpl), &fields); err != nil {
-		return s, errAt(gen.at("SecretStringTemplate"), "want a JSON object of strings: %v", err)
+	if gen.SecretStringTemplate == "" {
+		return s, errAt(at, "missing SecretStringTemplate")
 	}
-	if s.GenerateStringKey, err = gen.str("GenerateStringKey"); err != nil {
-		return s, err
+	if err := json.Unmarshal([]byte(gen.SecretStringTemplate), &fields); err != nil {
+		return s, errAt(join(at, "SecretStringTemplate"), "want a JSON object of strings: %v", err)
+	}
+	s.GenerateStringKey = string(gen.GenerateStringKey)
+	if s.GenerateStringKey == "" {
+		return s, errAt(at, "missing GenerateStringKey")
 	}
 	if _, dup := fields[s.GenerateStringKey]; dup {
-		return s, errAt(gen.at("GenerateStringKey"), "%q is also in SecretStringTemplate", s.GenerateStringKey)
+		return s, errAt(join(at, "GenerateStringKey"), "%q is also in SecretStringTemplate", s.GenerateStringKey)
 	}
 	// CloudFormation's default length.
 	s.PasswordLength = 32
-	if v, ok := gen.get("PasswordLength"); ok {
-		if s.PasswordLength, err = asInt(v, gen.at("PasswordLength")); err != nil {
-			return s, err
-		}
+	if gen.PasswordLength != nil {
+		s.PasswordLength = int(*gen.PasswordLength)
 		if s.PasswordLength < 16 || s.PasswordLength > 4096 {
-			return s, errAt(gen.at("PasswordLength"), "want 16 to 4096, got %d", s.PasswordLength)
+			return s, errAt(join(at, "PasswordLength"), "want 16 to 4096, got %d", s.PasswordLength)
 		}
 	}
-	if v, ok := gen.get("ExcludePunctuation"); ok {
-		if s.ExcludePunctuation, err = asBool(v, gen.at("ExcludePunctuation")); err != nil {
-			return s, err
-		}
+	if gen.ExcludePunctuation != nil {
+		s.ExcludePunctuation = bool(*gen.ExcludePunctuation)
 	}
-	if err := gen.finish(); err != nil {
-		return s, err
-	}
-	s.Keys = append(sortedKeys(fields), s.GenerateStringKey)
-	sort.Strings(s.Keys)
+	s.Keys = slices.Sorted(maps.Keys(fields))
+	s.Keys = append(s.Keys, s.GenerateStringKey)
+	slices.Sort(s.Keys)
 	if !slices.Equal(s.Keys, secretKeys) {
-		return s, errAt(p.at("GenerateSecretString"), "secret keys are %v, want %v (ClientCredentials)", s.Keys, secretKeys)
+		return s, errAt(at, "secret keys are %v, want %v (ClientCredentials)", s.Keys, secretKeys)
 	}
 	if s.GenerateStringKey != "state_key" {
-		return s, errAt(gen.at("GenerateStringKey"), "want state_key, got %q", s.GenerateStringKey)
+		return s, errAt(join(at, "GenerateStringKey"), "want state_key, got %q", s.GenerateStringKey)
 	}
-	return s, p.finish()
+	return s, nil
 }
 
-// intOrParam reads an integer written literally or as !Ref of a parameter with a default.
-func intOrParam(v any, path string, params map[string]Parameter) (int, error) {
-	if name, ok := refTarget(v); ok {
-		p, ok := params[name]
-		if !ok || !p.HasDefault {
-			return 0, errAt(path, "!Ref %s: want a parameter with a default", name)
-		}
-		n, err := strconv.Atoi(p.Default)
-		if err != nil {
-			return 0, errAt(path, "!Ref %s: default %q is not an integer", name, p.Default)
-		}
-		return n, nil
-	}
-	return asInt(v, path)
+// Scope returns a Scope over the template's parameters (at their defaults), conditions
+// and mappings, with ref resolving resources (nil: none).
+func (s *Spec) Scope(ref func(name string) (string, bool)) Scope {
+	return Scope{Ref: ref, Parameters: s.Parameters, Conditions: s.Conditions, Mappings: s.Mappings}
 }
 
-// parseParameters reads the template's Parameters: each one's Type and Default.
-func parseParameters(top *object) (map[string]Parameter, error) {
-	out := map[string]Parameter{}
-	v, ok := top.get("Parameters")
+// FunctionEnv resolves the environment of the function logicalID (Globals overlaid with
+// its own variables) in scope. Variables from a parameter without a default are left out;
+// nil for a function the template does not define.
+func (s *Spec) FunctionEnv(logicalID string, scope Scope) (map[string]string, error) {
+	fn, ok := s.Functions[logicalID]
 	if !ok {
-		return out, nil
+		return nil, nil
 	}
-	params, err := asObject(v, top.at("Parameters"))
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range params.m.Keys {
-		pv, _ := params.get(name)
-		po, err := asObject(pv, params.at(name))
-		if err != nil {
-			return nil, err
-		}
-		var p Parameter
-		if p.Type, err = po.str("Type"); err != nil {
-			return nil, err
-		}
-		if d, ok := po.get("Default"); ok {
-			if p.Default, err = asString(d, po.at("Default")); err != nil {
-				return nil, err
-			}
-			p.HasDefault = true
-		}
-		out[name] = p
-	}
-	return out, nil
-}
-
-// parseEnvVars reads an Environment.Variables mapping.
-func parseEnvVars(vars *object) (map[string]EnvValue, error) {
-	out := map[string]EnvValue{}
-	for _, name := range vars.m.Keys {
-		v, _ := vars.get(name)
-		if target, ok := refTarget(v); ok {
-			out[name] = EnvValue{Ref: target}
+	env := map[string]string{}
+	for name, v := range fn.Environment {
+		val, err := scope.Resolve(v)
+		if errors.Is(err, ErrNoValue) {
 			continue
 		}
-		if s, ok := v.(scalar); ok && s.Tag != "!!null" {
-			out[name] = EnvValue{Literal: s.Value}
-			continue
-		}
-		return nil, errAt(vars.at(name), "want a string or !Ref, got %s", describe(v))
-	}
-	return out, nil
-}
-
-// parseFunctions reads the environment of every AWS::Serverless::Function.
-func parseFunctions(resources *object, params map[string]Parameter) (map[string]Function, error) {
-	out := map[string]Function{}
-	for _, id := range resources.m.Keys {
-		v, _ := resources.get(id)
-		res, err := asObject(v, resources.at(id))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %s: %w", logicalID, name, err)
 		}
-		if typ, _ := res.get("Type"); describe(typ) != `"AWS::Serverless::Function"` {
-			continue
-		}
-		props, err := res.object("Properties")
-		if err != nil {
-			return nil, err
-		}
-		fn := Function{Environment: map[string]EnvValue{}}
-		if ev, ok := props.get("Environment"); ok {
-			env, err := asObject(ev, props.at("Environment"))
-			if err != nil {
-				return nil, err
-			}
-			vars, err := env.object("Variables")
-			if err != nil {
-				return nil, err
-			}
-			if fn.Environment, err = parseEnvVars(vars); err != nil {
-				return nil, err
-			}
-		}
-		for name, val := range fn.Environment {
-			if val.Ref != "" && !isManaged(val.Ref) {
-				if _, ok := params[val.Ref]; !ok {
-					return nil, errAt(props.at("Environment.Variables."+name), "!Ref %s: not a parameter or a resource infra provisions", val.Ref)
-				}
-			}
-		}
-		out[id] = fn
+		env[name] = val
 	}
-	return out, nil
-}
-
-var managedIDs = []string{TokensTableID, ClientSecretID, DeadLetterQueueID, JobsQueueID, AlertsTopicID}
-
-func isManaged(id string) bool { return slices.Contains(managedIDs, id) }
-
-// parseFunctionEnv reads Globals.Function.Environment.Variables.
-func parseFunctionEnv(top *object) (refs, literals map[string]string, all map[string]EnvValue, err error) {
-	globals, err := top.object("Globals")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	fn, err := globals.object("Function")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	env, err := fn.object("Environment")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	vars, err := env.object("Variables")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if all, err = parseEnvVars(vars); err != nil {
-		return nil, nil, nil, err
-	}
-	refs, literals = map[string]string{}, map[string]string{}
-	for name, v := range all {
-		switch {
-		case v.Ref == "":
-			literals[name] = v.Literal
-		case isManaged(v.Ref):
-			refs[name] = v.Ref
-		}
-		// Otherwise a parameter: its value comes from the deployment, not from infra.
-	}
-	return refs, literals, all, nil
+	return env, nil
 }
 
 // Index returns the global secondary index called name.

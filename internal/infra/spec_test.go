@@ -187,8 +187,8 @@ func TestMaxReceiveCountIsOneFact(t *testing.T) {
 	if spec.JobsQueue.MaxReceiveCount != 7 {
 		t.Errorf("JobsQueue.MaxReceiveCount = %d, want 7 (the parameter's default)", spec.JobsQueue.MaxReceiveCount)
 	}
-	if got := spec.Functions["ApiCallFunction"].Environment["JOBS_MAX_RECEIVES"]; got.Ref != "JobsMaxReceiveCount" {
-		t.Errorf("ApiCallFunction JOBS_MAX_RECEIVES = %+v, want !Ref JobsMaxReceiveCount", got)
+	if got, _ := spec.Functions["ApiCallFunction"].Environment["JOBS_MAX_RECEIVES"].RefTarget(); got != "JobsMaxReceiveCount" {
+		t.Errorf("ApiCallFunction JOBS_MAX_RECEIVES = !Ref %q, want !Ref JobsMaxReceiveCount", got)
 	}
 }
 
