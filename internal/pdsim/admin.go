@@ -36,6 +36,7 @@ func (s *Server) adminRoutes() {
 	m.HandleFunc("GET /_sim/webhooks", s.adminWebhooks)
 	m.HandleFunc("POST /_sim/gone", adminJSON(http.StatusNoContent, http.StatusBadRequest, s.adminGone))
 	m.HandleFunc("POST /_sim/api-domain", adminJSON(http.StatusNoContent, http.StatusBadRequest, s.adminAPIDomain))
+	s.webhookAdminRoutes(m)
 	m.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusNotFound, errors.New("no such admin endpoint"))
 	})
