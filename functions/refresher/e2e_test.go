@@ -13,6 +13,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
@@ -60,7 +61,7 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	if err := f.InvokeJSON(ctx, map[string]any{}, &s); err != nil {
 		t.Fatalf("invoke {} = %v", err)
 	}
-	if want := (Summary{Mode: "schedule", Due: 1, Refreshed: 1}); s != want {
+	if want := (Summary{Mode: "schedule", Summary: refresh.Summary{Due: 1, Refreshed: 1}}); s != want {
 		t.Errorf("invoke {} = %+v, want %+v", s, want)
 	}
 	now, err := store.Get(ctx, instID)

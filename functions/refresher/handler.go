@@ -6,50 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strconv"
-	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
-)
-
-// Store lists the installations due for a refresh; *tokenstore.Store satisfies it. Due returns
-// up to limit installations whose refresh_due_at (access expiry minus the store's RefreshLead,
-// or the retry time after a failure) is at or before before, oldest first.
-type Store interface {
-	Due(ctx context.Context, before time.Time, limit int) ([]tokenstore.InstallationID, error)
-}
-
-// Refresher refreshes one installation; *refresh.Refresher satisfies it. It must be safe for
-// concurrent use and return a non-nil error only with refresh.OutcomeFailed.
-type Refresher interface {
-	Refresh(ctx context.Context, id tokenstore.InstallationID, force bool) (refresh.Result, error)
-}
-
-// Config is the handler's behaviour, as values.
-type Config struct {
-	// BatchLimit is the most installations one run refreshes (DefaultBatchLimit when zero);
-	// the rest stay due for the next run.
-	BatchLimit int
-	// Concurrency is how many refreshes run at once (DefaultConcurrency when zero).
-	Concurrency int
-	// DeadlineReserve: no refresh starts when less than this is left before the invocation's
-	// deadline (DefaultDeadlineReserve when zero), so the ones in flight can finish and their
-	// answers be stored. It should exceed one refresh: the OAuth client's timeout plus the
-	// refresher's SaveTimeout.
-	DeadlineReserve time.Duration
-	// Now is the clock Due compares with; time.Now when nil.
-	Now func() time.Time
-}
-
-// Defaults for zero Config fields.
-const (
-	DefaultBatchLimit      = 500
-	DefaultConcurrency     = 8
-	DefaultDeadlineReserve = 10 * time.Second
 )
 
 // ErrBadInput matches (errors.Is) every *InputError.
@@ -79,60 +39,29 @@ func (e *RunError) Error() string { return "refresher: " + e.Op + ": " + e.Err.E
 // Unwrap returns the cause.
 func (e *RunError) Unwrap() error { return e.Err }
 
-// Handler refreshes the installations that are due, on the EventBridge Scheduler's call, or one
-// installation on a manual invocation. Store and Refresher are required, Log is optional.
-// Safe for concurrent use.
+// Handler refreshes the installations that are due, on the EventBridge Scheduler's call
+// (refresh.RunDue), or one installation on a manual invocation. Store and Refresher are
+// required, Log is optional. Safe for concurrent use.
 type Handler struct {
-	Store     Store
-	Refresher Refresher
-	Config    Config
+	// Store lists the installations due (*tokenstore.Store).
+	Store refresh.Lister
+	// Refresher refreshes one installation (*refresh.Refresher).
+	Refresher refresh.One
+	// Config bounds a scheduled run; the zero value uses refresh's defaults.
+	Config refresh.RunConfig
 	// Log receives the run's summary; nil discards. Each refresh logs its own decision.
 	Log *slog.Logger
 }
 
-// Summary counts what one run did; it is the function's result and the run's log event.
+// Summary is the function's result and the run's log event: the counts of refresh.Summary (due,
+// refreshed, fresh, …, skipped), and for a manual run the single refresh's outcome.
 type Summary struct {
 	// Mode is "schedule" or "manual".
 	Mode string `json:"mode"`
-	// Due is how many installations Due listed (1 for a manual run).
-	Due         int `json:"due"`
-	Refreshed   int `json:"refreshed"`
-	Fresh       int `json:"fresh"`
-	LeaseHeld   int `json:"lease_held"`
-	NeedsReauth int `json:"needs_reauth"`
-	RetryLater  int `json:"retry_later"`
-	Failed      int `json:"failed"`
-	// NotActive counts installations uninstalled, marked for reauthorization or gone since
-	// the index listed them.
-	NotActive int `json:"not_active"`
-	// Skipped counts installations not attempted because the deadline was near; they stay
-	// due for the next run.
-	Skipped int `json:"skipped"`
+	refresh.Summary
 	// Outcome and Reason are the single refresh's, for a manual run.
 	Outcome refresh.Outcome `json:"outcome,omitempty"`
 	Reason  string          `json:"reason,omitempty"`
-}
-
-// count adds one result.
-func (s *Summary) count(o refresh.Outcome) {
-	switch o {
-	case refresh.OutcomeRefreshed:
-		s.Refreshed++
-	case refresh.OutcomeFresh:
-		s.Fresh++
-	case refresh.OutcomeLeaseHeld:
-		s.LeaseHeld++
-	case refresh.OutcomeNeedsReauth:
-		s.NeedsReauth++
-	case refresh.OutcomeRetryLater:
-		s.RetryLater++
-	case refresh.OutcomeNotActive, refresh.OutcomeNotFound:
-		s.NotActive++
-	case refresh.OutcomeSkipped:
-		s.Skipped++
-	default:
-		s.Failed++
-	}
 }
 
 // manualInput is a manual invocation: {"company_id":…,"user_id":…,"force":true}.
@@ -143,12 +72,13 @@ type manualInput struct {
 }
 
 // Handle runs once. An input holding company_id, user_id or force is a manual invocation:
-// both ids are required (positive integers, as numbers or strings), force is optional
-// (default false), and nothing else is accepted; malformed input is an *InputError. Any other input (the scheduler's payload, {} or empty) refreshes everything due.
+// both ids are required (positive integers, as numbers or strings; installation.ParseNumber),
+// force is optional (default false), and nothing else is accepted; malformed input is an
+// *InputError. Any other input (the scheduler's payload, {} or empty) refreshes everything due.
 //
 // The error is non-nil only when the run as a whole failed (*InputError; *RunError when the
-// due index is unreadable or the one manual refresh failed), so the function's error metric means
-// something; failures of single installations in a scheduled run are counted in the Summary
+// due index is unreadable or the one manual refresh failed), so the function's error metric
+// means something; failures of single installations in a scheduled run are counted in the Summary
 // and alerted by the refresher.
 func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, error) {
 	start := time.Now()
@@ -188,10 +118,10 @@ func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, erro
 }
 
 // one refreshes a single installation (manual invocation).
-func (h *Handler) one(ctx context.Context, id tokenstore.InstallationID, force bool) (Summary, error) {
-	s := Summary{Mode: "manual", Due: 1}
+func (h *Handler) one(ctx context.Context, id installation.ID, force bool) (Summary, error) {
+	s := Summary{Mode: "manual", Summary: refresh.Summary{Due: 1}}
 	res, err := h.Refresher.Refresh(ctx, id, force)
-	s.count(res.Outcome)
+	s.Count(res.Outcome)
 	s.Outcome, s.Reason = res.Outcome, res.Reason
 	if err != nil {
 		return s, &RunError{Op: "refresh " + id.String(), Err: err}
@@ -199,48 +129,18 @@ func (h *Handler) one(ctx context.Context, id tokenstore.InstallationID, force b
 	return s, nil
 }
 
-// due refreshes everything due now, with bounded concurrency, until the deadline is near.
+// due refreshes everything due now (refresh.RunDue).
 func (h *Handler) due(ctx context.Context) (Summary, error) {
-	s := Summary{Mode: "schedule"}
-	// refresh_due_at already has the store's RefreshLead subtracted: compare with now.
-	ids, err := h.Store.Due(ctx, h.now(), h.batchLimit())
+	counts, err := refresh.RunDue(ctx, h.Store, h.Refresher, h.Config)
+	s := Summary{Mode: "schedule", Summary: counts}
 	if err != nil {
 		return s, &RunError{Op: "list due installations", Err: err}
 	}
-	s.Due = len(ids)
-
-	var (
-		mu sync.Mutex
-		g  errgroup.Group
-	)
-	g.SetLimit(h.concurrency())
-	for i, id := range ids {
-		// Checked after the previous Go returned, i.e. when a slot is free and this one would
-		// start now.
-		if ctx.Err() != nil || h.nearDeadline(ctx) {
-			s.Skipped += len(ids) - i
-			break
-		}
-		g.Go(func() error {
-			res, _ := h.Refresher.Refresh(ctx, id, false) // the refresher logs and alerts each failure
-			mu.Lock()
-			s.count(res.Outcome)
-			mu.Unlock()
-			return nil
-		})
-	}
-	_ = g.Wait() // the goroutines never return an error
 	return s, nil
 }
 
-// nearDeadline reports whether less than DeadlineReserve is left before ctx's deadline.
-func (h *Handler) nearDeadline(ctx context.Context) bool {
-	dl, ok := ctx.Deadline()
-	return ok && time.Until(dl) < h.deadlineReserve()
-}
-
 // parseInput tells a manual invocation from the scheduler's and validates the former.
-func parseInput(in json.RawMessage) (manual bool, id tokenstore.InstallationID, force bool, err error) {
+func parseInput(in json.RawMessage) (manual bool, id installation.ID, force bool, err error) {
 	in = bytes.TrimSpace(in)
 	if len(in) == 0 || bytes.Equal(in, []byte("null")) {
 		return false, id, false, nil
@@ -264,59 +164,21 @@ func parseInput(in json.RawMessage) (manual bool, id tokenstore.InstallationID, 
 	if err := dec.Decode(&m); err != nil {
 		return true, id, false, &InputError{Problem: `want {"company_id":<id>,"user_id":<id>,"force":<bool>}: ` + err.Error()}
 	}
-	if id.CompanyID, err = parseID("company_id", m.CompanyID); err != nil {
-		return true, id, false, err
-	}
-	if id.UserID, err = parseID("user_id", m.UserID); err != nil {
-		return true, id, false, err
-	}
-	return true, id, m.Force != nil && *m.Force, nil
-}
-
-// parseID reads a positive integer id given as a JSON number or a string of digits.
-func parseID(name string, raw json.RawMessage) (int64, error) {
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return 0, &InputError{Problem: name + " is required"}
-	}
-	s := string(raw)
-	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, &InputError{Problem: name + " is not a string or a number"}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *int64
+	}{{"company_id", m.CompanyID, &id.CompanyID}, {"user_id", m.UserID, &id.UserID}} {
+		if *f.dst, err = installation.ParseNumber(f.raw); err != nil {
+			// The field's name, never its value.
+			problem := f.name + " must be a positive integer"
+			if errors.Is(err, installation.ErrIDMissing) {
+				problem = f.name + " is required"
+			}
+			return true, installation.ID{}, false, &InputError{Problem: problem}
 		}
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, &InputError{Problem: name + " must be a positive integer"}
-	}
-	return n, nil
-}
-
-func (h *Handler) now() time.Time {
-	if h.Config.Now != nil {
-		return h.Config.Now()
-	}
-	return time.Now()
-}
-
-func (h *Handler) batchLimit() int {
-	if h.Config.BatchLimit > 0 {
-		return h.Config.BatchLimit
-	}
-	return DefaultBatchLimit
-}
-
-func (h *Handler) concurrency() int {
-	if h.Config.Concurrency > 0 {
-		return h.Config.Concurrency
-	}
-	return DefaultConcurrency
-}
-
-func (h *Handler) deadlineReserve() time.Duration {
-	if h.Config.DeadlineReserve > 0 {
-		return h.Config.DeadlineReserve
-	}
-	return DefaultDeadlineReserve
+	return true, id, m.Force != nil && *m.Force, nil
 }
 
 func (h *Handler) logger() *slog.Logger {

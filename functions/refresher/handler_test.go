@@ -13,14 +13,15 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
-func id(user int64) tokenstore.InstallationID {
-	return tokenstore.InstallationID{CompanyID: pdsim.DefaultCompanyID, UserID: user}
+func id(user int64) installation.ID {
+	return installation.ID{CompanyID: pdsim.DefaultCompanyID, UserID: user}
 }
 
 func TestScheduledRunRefreshesOnlyDueInstallations(t *testing.T) {
@@ -63,7 +64,7 @@ func TestScheduledRunRefreshesOnlyDueInstallations(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Handle(%s) error = %v", name, err)
 			}
-			want := Summary{Mode: "schedule", Due: 3, Refreshed: 3}
+			want := Summary{Mode: "schedule", Summary: refresh.Summary{Due: 3, Refreshed: 3}}
 			if name != "schedule.json" {
 				want = Summary{Mode: "schedule"} // all three were refreshed by the first run
 			}
@@ -91,11 +92,11 @@ func TestManualInvocation(t *testing.T) {
 	old := e.install(pdsim.DefaultUserID, 59*time.Minute) // not due
 
 	s, err := e.h.Handle(t.Context(), fixture(t, "manual_string_ids.json"))
-	if want := (Summary{Mode: "manual", Due: 1, Fresh: 1, Outcome: refresh.OutcomeFresh, Reason: "not_due"}); err != nil || s != want {
+	if want := (Summary{Mode: "manual", Summary: refresh.Summary{Due: 1, Fresh: 1}, Outcome: refresh.OutcomeFresh, Reason: "not_due"}); err != nil || s != want {
 		t.Errorf("Handle(manual, no force) = %+v, %v; want %+v", s, err, want)
 	}
 	s, err = e.h.Handle(t.Context(), fixture(t, "manual_force.json"))
-	if want := (Summary{Mode: "manual", Due: 1, Refreshed: 1, Outcome: refresh.OutcomeRefreshed, Reason: "forced"}); err != nil || s != want {
+	if want := (Summary{Mode: "manual", Summary: refresh.Summary{Due: 1, Refreshed: 1}, Outcome: refresh.OutcomeRefreshed, Reason: "forced"}); err != nil || s != want {
 		t.Errorf("Handle(manual, force) = %+v, %v; want %+v", s, err, want)
 	}
 	if got := e.get(old.ID); got.AccessToken == old.AccessToken || got.RefreshToken == old.RefreshToken {
@@ -107,7 +108,7 @@ func TestManualInvocation(t *testing.T) {
 
 	// An installation that does not exist is an answer, not a failed run.
 	s, err = e.h.Handle(t.Context(), json.RawMessage(`{"company_id":1,"user_id":2,"force":true}`))
-	if want := (Summary{Mode: "manual", Due: 1, NotActive: 1, Outcome: refresh.OutcomeNotFound, Reason: "not_found"}); err != nil || s != want {
+	if want := (Summary{Mode: "manual", Summary: refresh.Summary{Due: 1, NotActive: 1}, Outcome: refresh.OutcomeNotFound, Reason: "not_found"}); err != nil || s != want {
 		t.Errorf("Handle(manual, unknown) = %+v, %v; want %+v", s, err, want)
 	}
 
@@ -217,7 +218,7 @@ func TestOneFailureDoesNotStopTheOthers(t *testing.T) {
 	e.h.Config.Concurrency = 1 // keep the order, so the fault hits 301
 
 	s, err := e.h.Handle(t.Context(), fixture(t, "schedule.json"))
-	if want := (Summary{Mode: "schedule", Due: 4, Refreshed: 2, RetryLater: 1, NeedsReauth: 1}); err != nil || s != want {
+	if want := (Summary{Mode: "schedule", Summary: refresh.Summary{Due: 4, Refreshed: 2, RetryLater: 1, NeedsReauth: 1}}); err != nil || s != want {
 		t.Errorf("Handle = %+v, %v; want %+v", s, err, want)
 	}
 	if got := e.alertReasons(); !slices.Equal(got, []string{"refresh_token_invalid"}) {
@@ -238,11 +239,11 @@ func TestFiftyDueWithConcurrencyEight(t *testing.T) {
 		e.install(int64(1001+i), time.Duration(i%7)*time.Minute)
 	}
 	e.h.Config.Concurrency = 8
-	counting := &inFlight{Refresher: e.refresher}
+	counting := &inFlight{One: e.refresher}
 	e.h.Refresher = counting
 
 	s, err := e.h.Handle(t.Context(), fixture(t, "schedule.json"))
-	if want := (Summary{Mode: "schedule", Due: n, Refreshed: n}); err != nil || s != want {
+	if want := (Summary{Mode: "schedule", Summary: refresh.Summary{Due: n, Refreshed: n}}); err != nil || s != want {
 		t.Errorf("Handle = %+v, %v; want %+v", s, err, want)
 	}
 	if counting.max < 2 || counting.max > 8 {
@@ -274,10 +275,10 @@ func TestBatchLimit(t *testing.T) {
 	}
 	e.h.Config.BatchLimit = 3
 	s, err := e.h.Handle(t.Context(), fixture(t, "schedule.json"))
-	if want := (Summary{Mode: "schedule", Due: 3, Refreshed: 3}); err != nil || s != want {
+	if want := (Summary{Mode: "schedule", Summary: refresh.Summary{Due: 3, Refreshed: 3}}); err != nil || s != want {
 		t.Errorf("Handle = %+v, %v; want %+v", s, err, want)
 	}
-	if got := e.dueNow(); !slices.Equal(got, []tokenstore.InstallationID{id(404), id(405)}) {
+	if got := e.dueNow(); !slices.Equal(got, []installation.ID{id(404), id(405)}) {
 		t.Errorf("due after the run = %v, want the two newest", got)
 	}
 }
@@ -294,12 +295,12 @@ func TestDueQueryFailureFailsTheRun(t *testing.T) {
 
 // inFlight wraps a Refresher and records the most calls running at once.
 type inFlight struct {
-	Refresher
+	refresh.One
 	mu       sync.Mutex
 	cur, max int
 }
 
-func (f *inFlight) Refresh(ctx context.Context, id tokenstore.InstallationID, force bool) (refresh.Result, error) {
+func (f *inFlight) Refresh(ctx context.Context, id installation.ID, force bool) (refresh.Result, error) {
 	f.mu.Lock()
 	f.cur++
 	f.max = max(f.max, f.cur)
@@ -309,5 +310,5 @@ func (f *inFlight) Refresh(ctx context.Context, id tokenstore.InstallationID, fo
 		f.cur--
 		f.mu.Unlock()
 	}()
-	return f.Refresher.Refresh(ctx, id, force)
+	return f.One.Refresh(ctx, id, force)
 }

@@ -82,7 +82,7 @@ func newEnv(t *testing.T) *env {
 		store:     store,
 		inbox:     testenv.SubscribeAlerts(t, cfg, res.AlertsTopicARN),
 		refresher: r,
-		h:         &Handler{Store: store, Refresher: r, Log: log, Config: Config{Now: clock.Now}},
+		h:         &Handler{Store: store, Refresher: r, Log: log, Config: refresh.RunConfig{Now: clock.Now}},
 	}
 }
 
