@@ -28,6 +28,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/apigw"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oauthstate"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
@@ -63,14 +64,14 @@ type env struct {
 	store *tokenstore.Store
 	inbox *testenv.AlertInbox
 	sqs   *sqs.Client
-	h     *Handler
+	h     *handler
 	aws   aws.Config
 	// tokenFaults are the ids of injected faults on /oauth/token.
 	tokenFaults []string
 }
 
-// envOption changes the handler's configuration before the test starts.
-type envOption func(*Config)
+// envOption changes the handler (and its Installer) before the test starts.
+type envOption func(*handler)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -95,35 +96,44 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		aws:   cfg,
 	}
 	creds := newCredentialSource(cfg, res.SecretID)
-	c := Config{
-		RedirectURI:      redirectURI,
-		EnqueueOnInstall: true,
-		ExchangeRetry:    RetryPolicy{Attempts: 3, Backoff: func(int) time.Duration { return 10 * time.Millisecond }},
-		Now:              clock.Now,
+	oauth := &pdoauth.Client{
+		BaseURL:     sim.URL,
+		Credentials: creds.OAuthCredentials,
+		HTTP:        sim.HTTP.Client(),
+		Now:         clock.Now,
 	}
-	for _, o := range opts {
-		o(&c)
-	}
-	e.h = &Handler{
-		Creds: creds,
-		OAuth: &pdoauth.Client{
-			BaseURL:     sim.URL,
-			Credentials: creds.OAuthCredentials,
-			HTTP:        sim.HTTP.Client(),
-			Now:         clock.Now,
-		},
-		Users:         newUsersClient(sim),
-		Claims:        store,
-		Installations: store,
-		Jobs:          &jobs.Enqueuer{SQS: e.sqs, QueueURL: res.JobsQueueURL},
-		Alerts: &alerts.Publisher{
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, testenv.TestLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	notifier := alerts.Notifier{
+		Sender: &alerts.Publisher{
 			SNS:      sns.NewFromConfig(cfg),
 			TopicARN: res.AlertsTopicARN,
 			Source:   "callback",
 			Dedupe:   store.Once,
 		},
-		Log:    slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, testenv.TestLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Config: c,
+		Log: log,
+	}
+	e.h = &handler{
+		Creds: creds,
+		OAuth: oauth,
+		Installer: &install.Installer{
+			OAuth:                 oauth,
+			Users:                 newUsersClient(sim),
+			Claims:                store,
+			Store:                 store,
+			Jobs:                  &jobs.Enqueuer{SQS: e.sqs, QueueURL: res.JobsQueueURL},
+			InvalidateCredentials: creds.Invalidate,
+			Alerts:                notifier,
+			Log:                   log,
+			RedirectURI:           redirectURI,
+			Retry:                 install.RetryPolicy{Attempts: 3, Backoff: func(int) time.Duration { return 10 * time.Millisecond }},
+		},
+		Installations: store,
+		Alerts:        notifier,
+		Log:           log,
+		Config:        config{Now: clock.Now},
+	}
+	for _, o := range opts {
+		o(e.h)
 	}
 	return e
 }
@@ -134,7 +144,7 @@ func (e *env) handle(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPR
 	return handle(e.t, e.h, ev)
 }
 
-func handle(t *testing.T, h *Handler, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+func handle(t *testing.T, h *handler, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	t.Helper()
 	resp, err := h.Handle(t.Context(), ev)
 	if err != nil {
@@ -426,7 +436,7 @@ func TestHappyPathEndToEnd(t *testing.T) {
 		t.Errorf("CodeHash = %q, want the code's SHA-256", in.CodeHash)
 	}
 	// The stored access token works against the API domain.
-	if _, err := e.h.Users.Me(t.Context(), in.APIDomain, in.AccessToken); err != nil {
+	if _, err := e.h.Installer.Users.Me(t.Context(), in.APIDomain, in.AccessToken); err != nil {
 		t.Errorf("Me(stored access token) = %v, want nil", err)
 	}
 
@@ -444,16 +454,16 @@ func TestHappyPathEndToEnd(t *testing.T) {
 }
 
 func TestSuccessURLRedirects(t *testing.T) {
-	e := newEnv(t, func(c *Config) {
-		c.SuccessURL = "https://app.example/installed?from=pipedrive"
-		c.EnqueueOnInstall = false
+	e := newEnv(t, func(h *handler) {
+		h.Config.SuccessURL = "https://app.example/installed?from=pipedrive"
+		h.Installer.Jobs = nil
 	})
 	resp := e.callback(e.issueCode(), e.issueState())
 	if resp.StatusCode != http.StatusFound || resp.Headers["Location"] != "https://app.example/installed?from=pipedrive" {
 		t.Errorf("status, Location = %d, %q; want 302 to the success URL", resp.StatusCode, resp.Headers["Location"])
 	}
 	if got := e.jobs(); len(got) != 0 {
-		t.Errorf("jobs queued with EnqueueOnInstall off = %d, want 0", len(got))
+		t.Errorf("jobs queued without a jobs queue = %d, want 0", len(got))
 	}
 }
 
@@ -543,13 +553,13 @@ func TestOAuthErrorRows(t *testing.T) {
 		},
 		{
 			name:   "redirect_uri invalid: differs from Developer Hub",
-			opts:   []envOption{func(c *Config) { c.RedirectURI = "https://other.example/oauth/callback" }},
+			opts:   []envOption{func(h *handler) { h.Installer.RedirectURI = "https://other.example/oauth/callback" }},
 			setup:  func(e *env) string { return e.issueCode() },
 			status: http.StatusInternalServerError, page: "Something went wrong", alerts: []string{"redirect_uri_mismatch"}, tokenCalls: 1,
 		},
 		{
 			name:   "redirect_uri is not a valid URI",
-			opts:   []envOption{func(c *Config) { c.RedirectURI = "not a uri" }},
+			opts:   []envOption{func(h *handler) { h.Installer.RedirectURI = "not a uri" }},
 			setup:  func(e *env) string { return e.issueCode() },
 			status: http.StatusInternalServerError, page: "Something went wrong", alerts: []string{"redirect_uri_not_valid_uri"}, tokenCalls: 1,
 		},
@@ -701,7 +711,7 @@ func TestState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(c *Config) { c.RequireState = tt.requireState })
+			e := newEnv(t, func(h *handler) { h.Config.RequireState = tt.requireState })
 			state := tt.state(e)
 			code := e.issueCode() // after any clock move, so the code itself is fresh
 			resp := e.callback(code, state)
@@ -747,9 +757,9 @@ func TestOutageReleasesClaimSoReloadCanSucceed(t *testing.T) {
 }
 
 func TestRetriesStopAtTheDeadline(t *testing.T) {
-	e := newEnv(t, func(c *Config) {
-		c.ExchangeRetry = RetryPolicy{Attempts: 5, Backoff: func(int) time.Duration { return 2 * time.Second }}
-		c.DeadlineReserve = 500 * time.Millisecond
+	e := newEnv(t, func(h *handler) {
+		h.Installer.Retry = install.RetryPolicy{Attempts: 5, Backoff: func(int) time.Duration { return 2 * time.Second }}
+		h.Installer.DeadlineReserve = 500 * time.Millisecond
 	})
 	e.inject(pdsim.Fault{Path: "/oauth/token", Status: 503})
 	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
@@ -777,11 +787,11 @@ func TestSlowAttemptsLeaveTheReserve(t *testing.T) {
 	for _, path := range []string{"/oauth/token", "/api/v1/users/me"} {
 		t.Run(path, func(t *testing.T) {
 			const reserve = 500 * time.Millisecond
-			e := newEnv(t, func(c *Config) { c.DeadlineReserve = reserve })
+			e := newEnv(t, func(h *handler) { h.Installer.DeadlineReserve = reserve })
 			slow := *e.sim.HTTP.Client()
 			slow.Timeout = time.Second
-			e.h.OAuth.(*pdoauth.Client).HTTP = &slow
-			e.h.Users = &pdapi.Client{HTTP: &slow}
+			e.h.Installer.OAuth.(*pdoauth.Client).HTTP = &slow
+			e.h.Installer.Users = &pdapi.Client{HTTP: &slow}
 			e.inject(pdsim.Fault{Path: path, Hang: true})
 			ctx, cancel := context.WithTimeout(t.Context(), 1800*time.Millisecond)
 			defer cancel()
@@ -829,7 +839,10 @@ func TestConcurrentCallbacksWithSameCode(t *testing.T) {
 }
 
 func TestBusyWhenOtherExchangeOutlastsTheWait(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.ClaimWait = 200 * time.Millisecond; c.ClaimPoll = 50 * time.Millisecond })
+	e := newEnv(t, func(h *handler) {
+		h.Installer.ClaimWait = 200 * time.Millisecond
+		h.Installer.ClaimPoll = 50 * time.Millisecond
+	})
 	code := e.issueCode()
 	// Another instance holds the claim and never finishes (it crashed).
 	if _, err := e.store.ClaimCode(t.Context(), tokenstore.HashCode(code), time.Minute); err != nil {
@@ -847,9 +860,12 @@ func TestBusyWhenOtherExchangeOutlastsTheWait(t *testing.T) {
 // any callback can run, "reload in a few seconds" would never come true: the user must be
 // offered a restart instead.
 func TestAbandonedClaimOffersARestart(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.ClaimWait = 200 * time.Millisecond; c.ClaimPoll = 50 * time.Millisecond })
+	e := newEnv(t, func(h *handler) {
+		h.Installer.ClaimWait = 200 * time.Millisecond
+		h.Installer.ClaimPoll = 50 * time.Millisecond
+	})
 	code := e.issueCode()
-	if _, err := e.store.ClaimCode(t.Context(), tokenstore.HashCode(code), DefaultCodeClaimTTL); err != nil {
+	if _, err := e.store.ClaimCode(t.Context(), tokenstore.HashCode(code), install.DefaultClaimTTL); err != nil {
 		t.Fatalf("ClaimCode = %v", err)
 	}
 	e.clock.Advance(2 * time.Minute)
@@ -884,7 +900,7 @@ func TestTwoCodesForTheSameUserConcurrently(t *testing.T) {
 		t.Errorf("Version, Status = %d, %s; want 2, active", in.Version, in.Status)
 	}
 	// Whichever install won, its tokens are a working pair.
-	if _, err := e.h.Users.Me(t.Context(), in.APIDomain, in.AccessToken); err != nil {
+	if _, err := e.h.Installer.Users.Me(t.Context(), in.APIDomain, in.AccessToken); err != nil {
 		t.Errorf("Me(stored access token) = %v, want nil", err)
 	}
 	if !slices.Contains([]string{tokenstore.HashCode(codes[0]), tokenstore.HashCode(codes[1])}, in.CodeHash) {
@@ -908,7 +924,7 @@ func (e *env) gateway() string {
 // invoker runs the handler on a JSON event, as the Lambda runtime does.
 type invoker struct {
 	t *testing.T
-	h *Handler
+	h *handler
 }
 
 func (i invoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
@@ -953,7 +969,7 @@ func TestUninstallFromSimulator(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			before := e.installDefault()
-			status, err := e.sim.Uninstall(t.Context(), e.gateway()+CallbackRoute, pdsim.DefaultUserID, tt.opts...)
+			status, err := e.sim.Uninstall(t.Context(), e.gateway()+callbackRoute, pdsim.DefaultUserID, tt.opts...)
 			if err != nil {
 				t.Fatalf("sim.Uninstall = %v", err)
 			}
@@ -1028,7 +1044,7 @@ func TestUninstallEvents(t *testing.T) {
 		{"empty body", "uninstall.json", right, body(``), 400, false},
 		{"JSON array", "uninstall.json", right, body(`[1,2]`), 400, false},
 		{"garbage base64 body", "uninstall.json", right, func(ev *events.APIGatewayV2HTTPRequest) { ev.Body, ev.IsBase64Encoded = "!!not base64!!", true }, 400, false},
-		{"oversized body", "uninstall.json", right, body(`{"company_id":3408256,"user_id":5206648,"pad":"` + strings.Repeat("x", MaxBodyBytes) + `"}`), 413, false},
+		{"oversized body", "uninstall.json", right, body(`{"company_id":3408256,"user_id":5206648,"pad":"` + strings.Repeat("x", maxBodyBytes) + `"}`), 413, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1099,26 +1115,26 @@ func TestMalformedEvents(t *testing.T) {
 	}{
 		{"missing requestContext method (fixture)", loadEvent(t, "no_method.json"), 400, ""},
 		{"empty event", events.APIGatewayV2HTTPRequest{}, 400, ""},
-		{"POST to the callback", event("POST", CallbackRoute, "code=x"), 405, "GET, DELETE"},
-		{"PUT to install", event("PUT", InstallRoute, ""), 405, "GET"},
-		{"DELETE to install", event("DELETE", InstallRoute, ""), 405, "GET"},
-		{"OPTIONS to the callback", event("OPTIONS", CallbackRoute, ""), 405, "GET, DELETE"},
+		{"POST to the callback", event("POST", callbackRoute, "code=x"), 405, "GET, DELETE"},
+		{"PUT to install", event("PUT", installRoute, ""), 405, "GET"},
+		{"DELETE to install", event("DELETE", installRoute, ""), 405, "GET"},
+		{"OPTIONS to the callback", event("OPTIONS", callbackRoute, ""), 405, "GET, DELETE"},
 		{"unknown path", event("GET", "/oauth/other", ""), 404, ""},
 		{"root", event("GET", "/", ""), 404, ""},
 		{"path traversal", event("GET", "/oauth/../etc/passwd", ""), 404, ""},
-		{"huge query string", event("GET", CallbackRoute, "code="+strings.Repeat("a", MaxQueryBytes)), 414, ""},
+		{"huge query string", event("GET", callbackRoute, "code="+strings.Repeat("a", maxQueryBytes)), 414, ""},
 		{"huge query parameters only", func() events.APIGatewayV2HTTPRequest {
-			ev := event("GET", CallbackRoute, "")
-			ev.QueryStringParameters = map[string]string{"code": strings.Repeat("a", MaxQueryBytes)}
+			ev := event("GET", callbackRoute, "")
+			ev.QueryStringParameters = map[string]string{"code": strings.Repeat("a", maxQueryBytes)}
 			return ev
 		}(), 414, ""},
-		{"bad percent escape", event("GET", CallbackRoute, "code=%zz"), 400, ""},
-		{"no code", event("GET", CallbackRoute, "state=abc"), 400, ""},
-		{"empty code", event("GET", CallbackRoute, "code="), 400, ""},
-		{"two codes", event("GET", CallbackRoute, "code=aaaaaaaa&code=bbbbbbbb"), 400, ""},
-		{"two states", event("GET", CallbackRoute, "code=aaaaaaaa&state=x&state=y"), 400, ""},
-		{"overlong code", event("GET", CallbackRoute, "code="+strings.Repeat("a", 600)), 400, ""},
-		{"script in code", event("GET", CallbackRoute, "code=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=%3Cb%3E"), 400, ""},
+		{"bad percent escape", event("GET", callbackRoute, "code=%zz"), 400, ""},
+		{"no code", event("GET", callbackRoute, "state=abc"), 400, ""},
+		{"empty code", event("GET", callbackRoute, "code="), 400, ""},
+		{"two codes", event("GET", callbackRoute, "code=aaaaaaaa&code=bbbbbbbb"), 400, ""},
+		{"two states", event("GET", callbackRoute, "code=aaaaaaaa&state=x&state=y"), 400, ""},
+		{"overlong code", event("GET", callbackRoute, "code="+strings.Repeat("a", 600)), 400, ""},
+		{"script in code", event("GET", callbackRoute, "code=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=%3Cb%3E"), 400, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1169,6 +1185,7 @@ func TestLogNeverContainsSecrets(t *testing.T) {
 	e := newEnv(t)
 	var own testenv.Buffer
 	e.h.Log = slog.New(slog.NewJSONHandler(io.MultiWriter(&own, logSink), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.h.Installer.Log = e.h.Log
 	install := e.handle(loadEvent(t, "install.json"))
 	back := e.authorize(install.Headers["Location"])
 	secrets.Add("state", back.Get("state"))
@@ -1180,7 +1197,7 @@ func TestLogNeverContainsSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatalf("store.Get = %v", err)
 	}
-	if _, err := e.sim.Uninstall(t.Context(), e.gateway()+CallbackRoute, pdsim.DefaultUserID); err != nil {
+	if _, err := e.sim.Uninstall(t.Context(), e.gateway()+callbackRoute, pdsim.DefaultUserID); err != nil {
 		t.Fatalf("sim.Uninstall = %v", err)
 	}
 	out := own.String()

@@ -1,69 +1,42 @@
 // Command callback is the OAuth Lambda behind API Gateway: GET /oauth/install redirects to
-// Pipedrive's consent page, GET /oauth/callback finishes an install, DELETE /oauth/callback is
-// Pipedrive's uninstall request. See Handler for the behaviour; this file only wires it.
+// Pipedrive's consent page, GET /oauth/callback finishes an install (internal/install), DELETE
+// /oauth/callback is Pipedrive's uninstall request. See handler for the behaviour; this file
+// only wires it.
 package main
 
 import (
 	"cmp"
 	"context"
 	"log"
-	"log/slog"
 	"net/url"
-	"os"
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	table, secretID, redirectURI := os.Getenv("TOKENS_TABLE"), os.Getenv("CLIENT_SECRET_ID"), os.Getenv("REDIRECT_URI")
-	if table == "" || secretID == "" || redirectURI == "" {
-		log.Fatal("callback: TOKENS_TABLE, CLIENT_SECRET_ID and REDIRECT_URI must all be set")
+	app, err := wire.Load(context.Background(), wire.Options{Name: "callback"})
+	if err != nil {
+		log.Fatal(err)
 	}
+	redirectURI := app.Getenv("REDIRECT_URI")
 	if u, err := url.Parse(redirectURI); err != nil || !u.IsAbs() || u.Host == "" {
 		log.Fatalf("callback: REDIRECT_URI %q is not an absolute URL", redirectURI)
 	}
-	requireState, err := strconv.ParseBool(cmp.Or(os.Getenv("REQUIRE_STATE"), "false"))
+	requireState, err := strconv.ParseBool(cmp.Or(app.Getenv("REQUIRE_STATE"), "false"))
 	if err != nil {
-		log.Fatalf("callback: REQUIRE_STATE %q is not true or false", os.Getenv("REQUIRE_STATE"))
+		log.Fatalf("callback: REQUIRE_STATE %q is not true or false", app.Getenv("REQUIRE_STATE"))
 	}
-	ctx := context.Background()
-	awsCfg, err := config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL for local stacks
-	if err != nil {
-		log.Fatalf("callback: load AWS config: %v", err)
+	in := &install.Installer{OAuth: app.OAuth, Users: &pdapi.Client{}, Claims: app.Store, Store: app.Store,
+		InvalidateCredentials: app.Creds.Invalidate, Alerts: app.Notifier, Log: app.Log, RedirectURI: redirectURI}
+	if jobs := app.Jobs(); jobs != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
+		in.Jobs = jobs
 	}
-	creds := &clientcreds.Source{Client: secretsmanager.NewFromConfig(awsCfg), SecretID: secretID, Logger: logger}
-	if _, err := creds.Load(ctx); err != nil {
-		log.Fatalf("callback: client credentials: %v", err)
-	}
-	store := &tokenstore.Store{DB: dynamodb.NewFromConfig(awsCfg), Table: table}
-	h := &Handler{
-		Creds:         creds,
-		OAuth:         &pdoauth.Client{BaseURL: cmp.Or(os.Getenv("PIPEDRIVE_OAUTH_URL"), pdoauth.DefaultBaseURL), Credentials: creds.OAuthCredentials},
-		Users:         &pdapi.Client{},
-		Claims:        store,
-		Installations: store,
-		Log:           logger,
-		Config:        Config{RedirectURI: redirectURI, SuccessURL: os.Getenv("SUCCESS_URL"), RequireState: requireState},
-	}
-	if q := os.Getenv("JOBS_QUEUE_URL"); q != "" {
-		h.Jobs, h.Config.EnqueueOnInstall = &jobs.Enqueuer{SQS: sqs.NewFromConfig(awsCfg), QueueURL: q}, true
-	}
-	if arn := os.Getenv("ALERTS_TOPIC_ARN"); arn != "" {
-		h.Alerts = &alerts.Publisher{SNS: sns.NewFromConfig(awsCfg), TopicARN: arn, Source: "callback", Dedupe: store.Once}
-	}
+	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Installations: app.Store, Alerts: app.Notifier, Log: app.Log,
+		Config: config{SuccessURL: app.Getenv("SUCCESS_URL"), RequireState: requireState}}
 	lambda.Start(h.Handle)
 }

@@ -188,7 +188,11 @@ func pageURITooLong() page {
 
 // methodNotAllowed answers 405 with the Allow header.
 func methodNotAllowed(allow []string) events.APIGatewayV2HTTPResponse {
-	r := renderPage(http.StatusMethodNotAllowed, pageMethodNotAllowed())
-	r.Headers["Allow"] = strings.Join(allow, ", ")
+	return withHeader(renderPage(http.StatusMethodNotAllowed, pageMethodNotAllowed()), "Allow", strings.Join(allow, ", "))
+}
+
+// withHeader returns r with header name set to value (Retry-After, WWW-Authenticate, …).
+func withHeader(r events.APIGatewayV2HTTPResponse, name, value string) events.APIGatewayV2HTTPResponse {
+	r.Headers[name] = value
 	return r
 }

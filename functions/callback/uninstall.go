@@ -2,17 +2,86 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
+
+// uninstall answers Pipedrive's DELETE /oauth/callback: Basic auth with the app's client id
+// and secret, a JSON body naming the user; the installation's tokens are deleted.
+func (h *handler) uninstall(ctx context.Context, req events.APIGatewayV2HTTPRequest, o outcome) (events.APIGatewayV2HTTPResponse, outcome) {
+	if len(req.Body) > base64.StdEncoding.EncodedLen(maxBodyBytes) {
+		o.action, o.reason = "reject", "body_too_large"
+		return jsonResponse(http.StatusRequestEntityTooLarge, `{"success":false,"error":"request body too large"}`), o
+	}
+	creds, err := h.Creds.Get(ctx)
+	if err != nil {
+		h.Alerts.Notify(ctx, alerts.Alert{Reason: "credentials_unavailable", Summary: "The app's client credentials could not be loaded", Detail: alerts.ErrorDetail(err)})
+		o.action, o.reason, o.err = "error", "credentials_unavailable", err
+		return jsonResponse(http.StatusInternalServerError, `{"success":false,"error":"internal error"}`), o
+	}
+	user, pass, _ := basicCredentials(header(req.Headers, "Authorization"))
+	// Compare even when the header is absent so timing tells nothing.
+	if !credentialsMatch(user, pass, creds.ClientID, creds.ClientSecret) {
+		o.action, o.reason = "reject", "unauthorized"
+		r := jsonResponse(http.StatusUnauthorized, `{"success":false,"error":"unauthorized"}`)
+		return withHeader(r, "WWW-Authenticate", `Basic realm="uninstall"`), o
+	}
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		if body, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
+			o.action, o.reason = "reject", "malformed_body"
+			return jsonResponse(http.StatusBadRequest, `{"success":false,"error":"body is not valid base64"}`), o
+		}
+	}
+	if len(body) > maxBodyBytes {
+		o.action, o.reason = "reject", "body_too_large"
+		return jsonResponse(http.StatusRequestEntityTooLarge, `{"success":false,"error":"request body too large"}`), o
+	}
+	u, err := parseUninstall(body)
+	if err != nil {
+		o.action, o.reason, o.err = "reject", "malformed_body", err
+		return jsonResponse(http.StatusBadRequest, `{"success":false,"error":"malformed uninstall request"}`), o
+	}
+	o.id = installation.ID{CompanyID: u.CompanyID, UserID: u.UserID}
+	if u.ClientID != "" && !constantTimeEqual(u.ClientID, creds.ClientID) {
+		o.action, o.reason = "reject", "client_id_mismatch"
+		return jsonResponse(http.StatusBadRequest, `{"success":false,"error":"client_id does not match"}`), o
+	}
+	if !u.TimestampValid {
+		// Accepted anyway: the timestamp's format is unconfirmed (see parseUninstall).
+		h.logger().LogAttrs(ctx, slog.LevelInfo, "uninstall without a readable timestamp",
+			slog.Int64("company_id", u.CompanyID), slog.Int64("user_id", u.UserID))
+	}
+	if _, err := h.Installations.Uninstall(ctx, o.id); err != nil {
+		if errors.Is(err, tokenstore.ErrNotFound) {
+			// Never installed here (or another environment's user): nothing to do, and
+			// answering success keeps the request idempotent.
+			o.action, o.reason = "uninstall", "unknown_installation"
+			return jsonResponse(http.StatusOK, `{"success":true}`), o
+		}
+		o.action, o.reason, o.err = "error", "store_failed", err
+		return jsonResponse(http.StatusInternalServerError, `{"success":false,"error":"internal error"}`), o
+	}
+	o.action, o.reason = "uninstall", "uninstalled"
+	return jsonResponse(http.StatusOK, `{"success":true}`), o
+}
 
 // basicCredentials extracts user and password from an "Authorization: Basic …" header value.
 // ok is false when the header is absent or not well-formed Basic.
@@ -83,10 +152,10 @@ func parseUninstall(body []byte) (uninstallRequest, error) {
 	}
 	var out uninstallRequest
 	var err error
-	if out.CompanyID, err = parseID(raw.CompanyID); err != nil {
+	if out.CompanyID, err = installation.ParseNumber(raw.CompanyID); err != nil {
 		return uninstallRequest{}, fmt.Errorf("%w: company_id: %v", errBadUninstall, err)
 	}
-	if out.UserID, err = parseID(raw.UserID); err != nil {
+	if out.UserID, err = installation.ParseNumber(raw.UserID); err != nil {
 		return uninstallRequest{}, fmt.Errorf("%w: user_id: %v", errBadUninstall, err)
 	}
 	if len(raw.ClientID) > 0 && string(raw.ClientID) != "null" {
@@ -96,33 +165,6 @@ func parseUninstall(body []byte) (uninstallRequest, error) {
 	}
 	out.Timestamp, out.TimestampValid = parseTimestamp(raw.Timestamp)
 	return out, nil
-}
-
-// parseID accepts a positive integer as a JSON number or a string of digits.
-func parseID(raw json.RawMessage) (int64, error) {
-	s := strings.TrimSpace(string(raw))
-	if s == "" || s == "null" {
-		return 0, errors.New("missing")
-	}
-	if strings.HasPrefix(s, `"`) {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, errors.New("not a string or number")
-		}
-		s = strings.TrimSpace(s)
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		// 123.0 and 1.23e5 are numbers too; accept them only when they are whole.
-		f, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil || f != math.Trunc(f) || f < 1 || f > math.MaxInt64/2 {
-			return 0, errors.New("not an integer")
-		}
-		n = int64(f)
-	}
-	if n <= 0 {
-		return 0, errors.New("not positive")
-	}
-	return n, nil
 }
 
 // parseTimestamp accepts ISO-8601 / RFC 3339 text, or epoch seconds or milliseconds as a number

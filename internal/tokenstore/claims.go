@@ -9,15 +9,19 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 )
 
-// workPrefix is the key prefix of work claims: "work#<key>".
+// workPrefix is the key prefix of work claims: "work#<key>". Code claims use the same protocol
+// under codePrefix ("code#<sha256>"): see ClaimCode.
 const workPrefix = "work#"
 
-// ErrWorkClaimed: another owner holds a live claim on the work, or the work is done.
+// ErrWorkClaimed: another owner holds a live claim on the work, or the work is done. Code
+// claims (ClaimCode) return it too.
 var ErrWorkClaimed = errors.New("tokenstore: work already claimed")
 
-// WorkState is the progress of one unit of work claimed with ClaimWork.
+// WorkState is the progress of one unit of work claimed with ClaimWork or ClaimCode.
 type WorkState string
 
 const (
@@ -27,8 +31,9 @@ const (
 	WorkDone WorkState = "done"
 )
 
-// WorkClaim records that a unit of work (a queue job, say) is being done, or has been done, so
-// that work delivered more than once runs once. Item pk "work#<key>":
+// WorkClaim records that a unit of work (a queue job, the exchange of an authorization code)
+// is being done, or has been done, so that work delivered more than once runs once. Item pk
+// "work#<key>" for jobs, "code#<sha256 hex>" for authorization codes; one shape for both:
 //
 //	state         S  in_progress | done
 //	owner         S  who claimed it (kept when done)
@@ -36,6 +41,9 @@ const (
 //	expires_at    N  Unix seconds; TTL deletes the record afterwards
 //	claimed_at    S  RFC 3339
 //	completed_at  S  RFC 3339; done only
+//	company_id    N  the installation the work produced; done code claims only
+//	user_id       N
+//	nonce         S  which call wrote the claim (recognises the SDK's resend of its own put)
 type WorkClaim struct {
 	Key   string
 	State WorkState
@@ -43,13 +51,28 @@ type WorkClaim struct {
 	// LeaseUntil is when an in-progress claim may be taken over (a crashed owner's claim).
 	LeaseUntil time.Time
 	ClaimedAt  time.Time
-	// CompletedAt is when CompleteWork ran; zero while in progress.
+	// CompletedAt is when the work was completed; zero while in progress.
 	CompletedAt time.Time
 	// ExpiresAt is when the record lapses and the key can be claimed afresh.
 	ExpiresAt time.Time
+	// ID is the installation the work produced, recorded by CompleteCode; zero otherwise (and
+	// zero for a code whose exchange was given up, see CompleteCode).
+	ID installation.ID
+	// TookOver is true on a new claim that replaced an in-progress claim whose lease had
+	// lapsed: its owner crashed or timed out, possibly halfway through the work. Callers whose
+	// work cannot be repeated safely (a single-use code) decide on it. False on a claim
+	// returned with ErrWorkClaimed.
+	TookOver bool
 }
 
-type workItem struct {
+// Abandoned reports whether an in-progress claim's lease has passed at now: its owner died,
+// and ClaimWork or ClaimCode would take it over.
+func (c WorkClaim) Abandoned(now time.Time) bool {
+	return c.State == WorkInProgress && !c.LeaseUntil.IsZero() && !now.Before(c.LeaseUntil)
+}
+
+// claimItem is a claim as stored (see WorkClaim).
+type claimItem struct {
 	PK          string `dynamodbav:"pk"`
 	State       string `dynamodbav:"state"`
 	Owner       string `dynamodbav:"owner"`
@@ -57,21 +80,24 @@ type workItem struct {
 	ExpiresAt   int64  `dynamodbav:"expires_at"`
 	ClaimedAt   string `dynamodbav:"claimed_at,omitempty"`
 	CompletedAt string `dynamodbav:"completed_at,omitempty"`
+	CompanyID   int64  `dynamodbav:"company_id,omitempty"`
+	UserID      int64  `dynamodbav:"user_id,omitempty"`
 }
 
-func decodeWork(av map[string]types.AttributeValue) (WorkClaim, error) {
-	var it workItem
+func decodeWork(prefix string, av map[string]types.AttributeValue) (WorkClaim, error) {
+	var it claimItem
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-		return WorkClaim{}, fmt.Errorf("decode work claim: %w", err)
+		return WorkClaim{}, fmt.Errorf("decode claim: %w", err)
 	}
 	return WorkClaim{
-		Key:         strings.TrimPrefix(it.PK, workPrefix),
+		Key:         strings.TrimPrefix(it.PK, prefix),
 		State:       WorkState(it.State),
 		Owner:       it.Owner,
 		LeaseUntil:  fromUnix(it.LeaseUntil),
 		ClaimedAt:   fromText(it.ClaimedAt),
 		CompletedAt: fromText(it.CompletedAt),
 		ExpiresAt:   fromUnix(it.ExpiresAt),
+		ID:          installation.ID{CompanyID: it.CompanyID, UserID: it.UserID},
 	}, nil
 }
 
@@ -80,34 +106,18 @@ func validWorkKey(key string) bool { return key != "" && len(key) <= maxOnceKey 
 
 // ClaimWork claims the work named workKey for owner: in progress, with a lease until now+lease,
 // the record kept until now+ttl. The first caller wins and gets the new claim. A claim whose
-// lease has passed (its owner crashed) is taken over the same way, and so is a record past
-// its ExpiresAt. Every other caller gets the existing claim (in progress under another owner,
-// or done) and ErrWorkClaimed. ttl must be at least lease.
+// lease has passed (its owner crashed) is taken over the same way (TookOver set), and so is a
+// record past its ExpiresAt. Every other caller gets the existing claim (in progress under
+// another owner, or done) and ErrWorkClaimed. ttl must be at least lease.
 func (s *Store) ClaimWork(ctx context.Context, workKey, owner string, lease, ttl time.Duration) (WorkClaim, error) {
 	if !validWorkKey(workKey) || owner == "" || lease <= 0 || ttl < lease {
 		return WorkClaim{}, fmt.Errorf("tokenstore: claim work: %w: a key of 1 to %d bytes, an owner, a positive lease and a ttl of at least the lease are required", ErrInvalid, maxOnceKey)
 	}
-	now := s.now()
-	// A claim whose lease has passed is taken over: its owner crashed.
-	const takeOver = "#state = :in_progress AND #lease_until <= :now"
-	attrs, ok, err := s.putUnlessLive(ctx, workItem{
-		PK:         workPrefix + workKey,
-		State:      string(WorkInProgress),
-		Owner:      owner,
-		LeaseUntil: unixCeil(now.Add(lease)),
-		ExpiresAt:  unixCeil(now.Add(ttl)),
-		ClaimedAt:  text(now),
-	}, now, takeOver, map[string]types.AttributeValue{":in_progress": str(string(WorkInProgress))})
-	switch {
-	case err != nil:
-		return WorkClaim{}, fmt.Errorf("tokenstore: claim work: %w", err)
-	case ok:
-		return decodeWork(attrs)
+	c, err := s.claim(ctx, workPrefix, workKey, owner, lease, ttl)
+	if err != nil {
+		return c, fmt.Errorf("tokenstore: claim work: %w", err)
 	}
-	if claim, derr := decodeWork(attrs); derr == nil && attrs != nil {
-		return claim, fmt.Errorf("tokenstore: claim work: %w (%s)", ErrWorkClaimed, claim.State)
-	}
-	return WorkClaim{Key: workKey}, fmt.Errorf("tokenstore: claim work: %w", ErrWorkClaimed)
+	return c, nil
 }
 
 // CompleteWork marks owner's in-progress claim done and keeps the record until now+ttl, so a
@@ -118,34 +128,10 @@ func (s *Store) CompleteWork(ctx context.Context, workKey, owner string, ttl tim
 	if !validWorkKey(workKey) || owner == "" || ttl <= 0 {
 		return fmt.Errorf("tokenstore: complete work: %w: a key, an owner and a positive ttl are required", ErrInvalid)
 	}
-	now := s.now()
-	attrs, ok, err := s.update(ctx, workPrefix+workKey,
-		"SET #state = :done, #completed_at = :now_text, #expires_at = :expires REMOVE #lease_until",
-		"#state = :in_progress AND #owner = :owner",
-		map[string]types.AttributeValue{
-			":done":        str(string(WorkDone)),
-			":now_text":    str(text(now)),
-			":expires":     num(unixCeil(now.Add(ttl))),
-			":in_progress": str(string(WorkInProgress)),
-			":owner":       str(owner),
-		})
-	if err != nil {
+	if err := s.complete(ctx, workPrefix, workKey, owner, ttl, installation.ID{}); err != nil {
 		return fmt.Errorf("tokenstore: complete work: %w", err)
 	}
-	if ok {
-		return nil
-	}
-	if attrs == nil {
-		return fmt.Errorf("tokenstore: complete work: %w", ErrNotFound)
-	}
-	claim, err := decodeWork(attrs)
-	if err != nil {
-		return fmt.Errorf("tokenstore: complete work: %w", err)
-	}
-	if claim.State == WorkDone && claim.Owner == owner {
-		return nil
-	}
-	return fmt.Errorf("tokenstore: complete work: %w: claim is %s", ErrLeaseLost, claim.State)
+	return nil
 }
 
 // ReleaseWork deletes owner's in-progress claim after a failure, so a later delivery of the
@@ -155,13 +141,90 @@ func (s *Store) ReleaseWork(ctx context.Context, workKey, owner string) error {
 	if !validWorkKey(workKey) || owner == "" {
 		return fmt.Errorf("tokenstore: release work: %w: a key and an owner are required", ErrInvalid)
 	}
-	kept, err := s.deleteIf(ctx, workPrefix+workKey, "#state = :in_progress AND #owner = :owner",
+	if err := s.release(ctx, workPrefix, workKey, owner); err != nil {
+		return fmt.Errorf("tokenstore: release work: %w", err)
+	}
+	return nil
+}
+
+// claim is the protocol's claim step for the record prefix+key (arguments validated).
+func (s *Store) claim(ctx context.Context, prefix, key, owner string, lease, ttl time.Duration) (WorkClaim, error) {
+	now := s.now()
+	// A claim whose lease has passed is taken over: its owner crashed.
+	const takeOver = "#state = :in_progress AND #lease_until <= :now"
+	attrs, old, ok, err := s.putUnlessLive(ctx, claimItem{
+		PK:         prefix + key,
+		State:      string(WorkInProgress),
+		Owner:      owner,
+		LeaseUntil: unixCeil(now.Add(lease)),
+		ExpiresAt:  unixCeil(now.Add(ttl)),
+		ClaimedAt:  text(now),
+	}, now, takeOver, map[string]types.AttributeValue{":in_progress": str(string(WorkInProgress))})
+	switch {
+	case err != nil:
+		return WorkClaim{}, err
+	case ok:
+		c, err := decodeWork(prefix, attrs)
+		if err != nil {
+			return WorkClaim{}, err
+		}
+		// The replaced record was a live in-progress claim (not an expired one): a takeover.
+		if prev, perr := decodeWork(prefix, old); perr == nil && old != nil &&
+			prev.State == WorkInProgress && prev.ExpiresAt.After(now) {
+			c.TookOver = true
+		}
+		return c, nil
+	}
+	if c, derr := decodeWork(prefix, attrs); derr == nil && attrs != nil {
+		return c, fmt.Errorf("%w (%s)", ErrWorkClaimed, c.State)
+	}
+	return WorkClaim{Key: key}, ErrWorkClaimed
+}
+
+// complete is the protocol's done step; id, when valid, is recorded as what the work produced.
+func (s *Store) complete(ctx context.Context, prefix, key, owner string, ttl time.Duration, id installation.ID) error {
+	now := s.now()
+	expr := "SET #state = :done, #completed_at = :now_text, #expires_at = :expires REMOVE #lease_until"
+	vals := map[string]types.AttributeValue{
+		":done":        str(string(WorkDone)),
+		":now_text":    str(text(now)),
+		":expires":     num(unixCeil(now.Add(ttl))),
+		":in_progress": str(string(WorkInProgress)),
+		":owner":       str(owner),
+	}
+	if id.Valid() {
+		expr = "SET #state = :done, #completed_at = :now_text, #expires_at = :expires, #company_id = :company, #user_id = :user REMOVE #lease_until"
+		vals[":company"], vals[":user"] = num(id.CompanyID), num(id.UserID)
+	}
+	attrs, ok, err := s.update(ctx, prefix+key, expr, "#state = :in_progress AND #owner = :owner", vals)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	if attrs == nil {
+		return ErrNotFound
+	}
+	c, err := decodeWork(prefix, attrs)
+	if err != nil {
+		return err
+	}
+	if c.State == WorkDone && c.Owner == owner && c.ID == id {
+		return nil // a repeat of our own completion
+	}
+	return fmt.Errorf("%w: claim is %s", ErrLeaseLost, c.State)
+}
+
+// release is the protocol's give-up step: owner's in-progress claim is deleted.
+func (s *Store) release(ctx context.Context, prefix, key, owner string) error {
+	kept, err := s.deleteIf(ctx, prefix+key, "#state = :in_progress AND #owner = :owner",
 		map[string]types.AttributeValue{":in_progress": str(string(WorkInProgress)), ":owner": str(owner)})
 	switch {
 	case err != nil:
-		return fmt.Errorf("tokenstore: release work: %w", err)
+		return err
 	case kept:
-		return fmt.Errorf("tokenstore: release work: %w", ErrLeaseLost)
+		return ErrLeaseLost
 	}
 	return nil
 }

@@ -66,8 +66,8 @@ func TestClaimWorkLifecycle(t *testing.T) {
 	}
 	// Past its expiry the record counts as absent, though moto (like DynamoDB for a while) keeps it.
 	e.clock.Advance(dayTTL)
-	if c, err := e.store.ClaimWork(t.Context(), workKey, "owner-d", workLease, dayTTL); err != nil || c.Owner != "owner-d" {
-		t.Errorf("ClaimWork after the record expired = %+v, %v; want a new claim for owner-d", c, err)
+	if c, err := e.store.ClaimWork(t.Context(), workKey, "owner-d", workLease, dayTTL); err != nil || c.Owner != "owner-d" || c.TookOver {
+		t.Errorf("ClaimWork after the record expired = %+v, %v; want a new claim for owner-d (not a takeover)", c, err)
 	}
 }
 
@@ -83,8 +83,8 @@ func TestClaimWorkTakesOverALapsedLease(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 	c, err := e.store.ClaimWork(t.Context(), workKey, "next", workLease, dayTTL)
-	if err != nil || c.Owner != "next" || c.State != tokenstore.WorkInProgress {
-		t.Fatalf("ClaimWork when the lease ended = %+v, %v; want next's claim", c, err)
+	if err != nil || c.Owner != "next" || c.State != tokenstore.WorkInProgress || !c.TookOver {
+		t.Fatalf("ClaimWork when the lease ended = %+v, %v; want next's claim, taken over", c, err)
 	}
 	if err := e.store.CompleteWork(t.Context(), workKey, "crashed", dayTTL); !errors.Is(err, tokenstore.ErrLeaseLost) {
 		t.Errorf("CompleteWork by the owner that lost the lease = %v, want ErrLeaseLost", err)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,129 +40,67 @@ func isCodeHash(s string) bool {
 	return true
 }
 
-// CodeState is the progress of one authorization code's exchange.
-type CodeState string
+// CodeLease is how long a code claim's lease lasts: longer than any callback runs (the
+// function's timeout is 15 s), so an in-progress code claim this old belongs to a request that
+// died, and ClaimCode takes it over (WorkClaim.TookOver).
+const CodeLease = time.Minute
 
-const (
-	// CodeExchanging: a caller claimed the code and is exchanging it for tokens.
-	CodeExchanging CodeState = "exchanging"
-	// CodeDone: the exchange succeeded and the installation was stored.
-	CodeDone CodeState = "done"
-)
-
-// CodeClaim records that an authorization code is being, or has been, exchanged, so a callback
-// delivered twice (a reload, a retried request) exchanges the single-use code once.
-type CodeClaim struct {
-	CodeHash string
-	State    CodeState
-	// ID is the installation the code produced; set when State is CodeDone.
-	ID        InstallationID
-	ClaimedAt time.Time
-	// ExpiresAt is when the claim lapses (the table's TTL deletes it some time later).
-	ExpiresAt time.Time
-}
-
-type codeItem struct {
-	PK          string `dynamodbav:"pk"`
-	State       string `dynamodbav:"state"`
-	CompanyID   int64  `dynamodbav:"company_id,omitempty"`
-	UserID      int64  `dynamodbav:"user_id,omitempty"`
-	ExpiresAt   int64  `dynamodbav:"expires_at"`
-	ClaimedAt   string `dynamodbav:"claimed_at,omitempty"`
-	CompletedAt string `dynamodbav:"completed_at,omitempty"`
-}
-
-func decodeClaim(av map[string]types.AttributeValue) (CodeClaim, error) {
-	var it codeItem
-	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-		return CodeClaim{}, fmt.Errorf("decode code claim: %w", err)
+// ClaimCode claims the exchange of the authorization code whose HashCode is codeHash. Code
+// claims follow the work-claim protocol (see WorkClaim and ClaimWork) under pk "code#<hash>":
+// the claim is in progress for a fresh random owner (returned in WorkClaim.Owner; pass it to
+// CompleteCode, RetireCode or ReleaseCode) with a lease of CodeLease, and the record is kept
+// until now+ttl, which must be at least CodeLease. The first caller wins; a claim whose lease
+// lapsed is taken over (TookOver set); every other caller gets the existing claim (in progress,
+// or done with the installation's ID) and ErrWorkClaimed. A claim past its ExpiresAt counts as
+// absent even before DynamoDB's TTL deletes it.
+func (s *Store) ClaimCode(ctx context.Context, codeHash string, ttl time.Duration) (WorkClaim, error) {
+	if !isCodeHash(codeHash) || ttl < CodeLease {
+		return WorkClaim{}, fmt.Errorf("tokenstore: claim code: %w: a hex SHA-256 and a ttl of at least %s are required", ErrInvalid, CodeLease)
 	}
-	return CodeClaim{
-		CodeHash:  strings.TrimPrefix(it.PK, codePrefix),
-		State:     CodeState(it.State),
-		ID:        InstallationID{CompanyID: it.CompanyID, UserID: it.UserID},
-		ClaimedAt: fromText(it.ClaimedAt),
-		ExpiresAt: fromUnix(it.ExpiresAt),
-	}, nil
-}
-
-// ClaimCode claims the authorization code whose HashCode is codeHash for ttl. The first caller
-// wins and gets the new claim (state exchanging); a later caller gets the existing claim
-// (exchanging, or done with the installation's ID) and ErrCodeClaimed. A claim past its
-// ExpiresAt counts as absent even before DynamoDB's TTL deletes it.
-func (s *Store) ClaimCode(ctx context.Context, codeHash string, ttl time.Duration) (CodeClaim, error) {
-	if !isCodeHash(codeHash) || ttl <= 0 {
-		return CodeClaim{}, fmt.Errorf("tokenstore: claim code: %w: a hex SHA-256 and a positive ttl are required", ErrInvalid)
-	}
-	now := s.now()
-	attrs, ok, err := s.putUnlessLive(ctx, codeItem{
-		PK:        codePrefix + codeHash,
-		State:     string(CodeExchanging),
-		ExpiresAt: unixCeil(now.Add(ttl)),
-		ClaimedAt: text(now),
-	}, now, "", nil)
-	switch {
-	case err != nil:
-		return CodeClaim{}, fmt.Errorf("tokenstore: claim code: %w", err)
-	case ok:
-		return decodeClaim(attrs)
-	}
-	if claim, derr := decodeClaim(attrs); derr == nil && attrs != nil {
-		return claim, fmt.Errorf("tokenstore: claim code: %w (%s)", ErrCodeClaimed, claim.State)
-	}
-	return CodeClaim{CodeHash: codeHash}, fmt.Errorf("tokenstore: claim code: %w", ErrCodeClaimed)
-}
-
-// CompleteCode records that the claimed code produced installation id, so a repeated callback
-// can show success instead of exchanging again. Completing again with the same id is not an
-// error. ErrNotFound if there is no claim; ErrConflict if it was completed for another id.
-func (s *Store) CompleteCode(ctx context.Context, codeHash string, id InstallationID) error {
-	if !isCodeHash(codeHash) || !id.Valid() {
-		return fmt.Errorf("tokenstore: complete code: %w: a hex SHA-256 and an installation id are required", ErrInvalid)
-	}
-	attrs, ok, err := s.update(ctx, codePrefix+codeHash,
-		"SET #state = :done, #company_id = :company, #user_id = :user, #completed_at = :now_text",
-		"#state = :exchanging",
-		map[string]types.AttributeValue{
-			":done":       str(string(CodeDone)),
-			":company":    num(id.CompanyID),
-			":user":       num(id.UserID),
-			":now_text":   str(text(s.now())),
-			":exchanging": str(string(CodeExchanging)),
-		})
+	c, err := s.claim(ctx, codePrefix, codeHash, rand.Text(), CodeLease, ttl)
 	if err != nil {
+		return c, fmt.Errorf("tokenstore: claim code: %w", err)
+	}
+	return c, nil
+}
+
+// CompleteCode marks owner's claim on the code done with the installation id it produced and
+// keeps it until now+ttl, so a repeated callback can show success instead of exchanging again.
+// Completing again as the same owner with the same id is not an error. ErrNotFound if there
+// is no claim; ErrLeaseLost (which matches ErrConflict) if another owner holds or completed it.
+func (s *Store) CompleteCode(ctx context.Context, codeHash, owner string, id InstallationID, ttl time.Duration) error {
+	if !isCodeHash(codeHash) || owner == "" || !id.Valid() || ttl <= 0 {
+		return fmt.Errorf("tokenstore: complete code: %w: a hex SHA-256, an owner, an installation id and a positive ttl are required", ErrInvalid)
+	}
+	if err := s.complete(ctx, codePrefix, codeHash, owner, ttl, id); err != nil {
 		return fmt.Errorf("tokenstore: complete code for %s: %w", id, err)
 	}
-	if ok {
-		return nil
-	}
-	if attrs == nil {
-		return fmt.Errorf("tokenstore: complete code for %s: %w", id, ErrNotFound)
-	}
-	claim, err := decodeClaim(attrs)
-	if err != nil {
-		return fmt.Errorf("tokenstore: complete code for %s: %w", id, err)
-	}
-	if claim.State == CodeDone && claim.ID == id {
-		return nil
-	}
-	return fmt.Errorf("tokenstore: complete code for %s: %w: claim is %s for %s", id, ErrConflict, claim.State, claim.ID)
+	return nil
 }
 
-// ReleaseCode deletes an exchanging claim after a failed exchange, so the user can retry with
-// the same code. A missing claim is not an error; a done claim is kept and ErrConflict
-// returned, since that code has already produced an installation.
-func (s *Store) ReleaseCode(ctx context.Context, codeHash string) error {
-	if !isCodeHash(codeHash) {
-		return fmt.Errorf("tokenstore: release code: %w: a hex SHA-256 is required", ErrInvalid)
+// RetireCode marks owner's claim on the code done without an installation and keeps it until
+// now+ttl: the code must not be exchanged (again), because an earlier owner may have spent it
+// before dying. Claims on it get ErrWorkClaimed with State done and a zero ID. Errors as for
+// CompleteCode.
+func (s *Store) RetireCode(ctx context.Context, codeHash, owner string, ttl time.Duration) error {
+	if !isCodeHash(codeHash) || owner == "" || ttl <= 0 {
+		return fmt.Errorf("tokenstore: retire code: %w: a hex SHA-256, an owner and a positive ttl are required", ErrInvalid)
 	}
-	kept, err := s.deleteIf(ctx, codePrefix+codeHash, "#state = :exchanging",
-		map[string]types.AttributeValue{":exchanging": str(string(CodeExchanging))})
-	switch {
-	case err != nil:
+	if err := s.complete(ctx, codePrefix, codeHash, owner, ttl, InstallationID{}); err != nil {
+		return fmt.Errorf("tokenstore: retire code: %w", err)
+	}
+	return nil
+}
+
+// ReleaseCode deletes owner's in-progress claim after a failed exchange, so the user can retry
+// with the same code at once. A missing claim is not an error; a done claim (that code already
+// produced an installation) or one another owner holds is kept and ErrLeaseLost returned.
+func (s *Store) ReleaseCode(ctx context.Context, codeHash, owner string) error {
+	if !isCodeHash(codeHash) || owner == "" {
+		return fmt.Errorf("tokenstore: release code: %w: a hex SHA-256 and an owner are required", ErrInvalid)
+	}
+	if err := s.release(ctx, codePrefix, codeHash, owner); err != nil {
 		return fmt.Errorf("tokenstore: release code: %w", err)
-	case kept:
-		return fmt.Errorf("tokenstore: release code: %w: the claim is done", ErrConflict)
 	}
 	return nil
 }
@@ -176,7 +113,7 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (first 
 		return false, fmt.Errorf("tokenstore: once: %w: a key of 1 to %d bytes and a positive ttl are required", ErrInvalid, maxOnceKey)
 	}
 	now := s.now()
-	_, first, err = s.putUnlessLive(ctx, struct {
+	_, _, first, err = s.putUnlessLive(ctx, struct {
 		PK        string `dynamodbav:"pk"`
 		ExpiresAt int64  `dynamodbav:"expires_at"`
 		CreatedAt string `dynamodbav:"created_at"`
@@ -192,10 +129,11 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (first 
 // unexpired record may be replaced all the same (a lapsed lease, say; "" for none), whose
 // placeholders other than :now are in vals. ok reports whether item was put; attrs is item as
 // stored when it was, and the live record when it was not (nil if there was none to return).
-func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, takeOver string, vals map[string]types.AttributeValue) (attrs map[string]types.AttributeValue, ok bool, err error) {
+// old is the record item replaced (an expired or taken-over one), nil if none or unknown.
+func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, takeOver string, vals map[string]types.AttributeValue) (attrs, old map[string]types.AttributeValue, ok bool, err error) {
 	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
-		return nil, false, fmt.Errorf("encode: %w", err)
+		return nil, nil, false, fmt.Errorf("encode: %w", err)
 	}
 	// A nonce per call tells our own earlier attempt from another writer's record: the SDK
 	// retries a put whose answer was lost (a 500, a reset connection), and that retry must
@@ -208,26 +146,28 @@ func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, take
 	}
 	values := map[string]types.AttributeValue{":now": num(now.Unix())}
 	maps.Copy(values, vals)
-	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+	out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(s.Table),
 		Item:                      av,
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeNames:  names(cond),
 		ExpressionAttributeValues: values,
+		// The replaced record tells a takeover from a first claim.
+		ReturnValues: types.ReturnValueAllOld,
 		// The live record comes back with the refusal, so the caller learns its state in one call.
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		if got, ok := ccf.Item[attrNonce].(*types.AttributeValueMemberS); ok && got.Value == nonce {
-			return av, true, nil // our own write, landed by an earlier attempt of this call
+			return av, nil, true, nil // our own write, landed by an earlier attempt of this call
 		}
-		return ccf.Item, false, nil
+		return ccf.Item, nil, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	return av, true, nil
+	return av, out.Attributes, true, nil
 }
 
 // attrNonce marks which call wrote a short-lived record (see putUnlessLive).

@@ -29,8 +29,10 @@ func TestClaimCode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ClaimCode(first) = %v", err)
 	}
-	if first.State != tokenstore.CodeExchanging || first.CodeHash != h || !first.ExpiresAt.Equal(t0.Add(10*time.Minute)) {
-		t.Errorf("ClaimCode(first) = %+v, want exchanging until %s", first, t0.Add(10*time.Minute))
+	if first.State != tokenstore.WorkInProgress || first.Key != h || first.Owner == "" || first.TookOver ||
+		!first.ExpiresAt.Equal(t0.Add(10*time.Minute)) || !first.LeaseUntil.Equal(t0.Add(tokenstore.CodeLease)) {
+		t.Errorf("ClaimCode(first) = %+v, want in progress for a new owner, lease until %s, until %s",
+			first, t0.Add(tokenstore.CodeLease), t0.Add(10*time.Minute))
 	}
 	for name, av := range e.raw(t, "code#"+h) {
 		if s, ok := av.(*types.AttributeValueMemberS); ok && strings.Contains(s.Value, code) {
@@ -39,35 +41,77 @@ func TestClaimCode(t *testing.T) {
 	}
 
 	second, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute)
-	if !errors.Is(err, tokenstore.ErrCodeClaimed) || second.State != tokenstore.CodeExchanging {
-		t.Errorf("ClaimCode(second) = %+v, %v; want state exchanging, ErrCodeClaimed", second, err)
+	if !errors.Is(err, tokenstore.ErrWorkClaimed) || second.State != tokenstore.WorkInProgress || second.Owner != first.Owner {
+		t.Errorf("ClaimCode(second) = %+v, %v; want the first owner's in-progress claim, ErrWorkClaimed", second, err)
+	}
+	if err := e.store.CompleteCode(t.Context(), h, "not-the-owner", acme, 10*time.Minute); !errors.Is(err, tokenstore.ErrLeaseLost) {
+		t.Errorf("CompleteCode by another owner = %v, want ErrLeaseLost", err)
 	}
 
-	if err := e.store.CompleteCode(t.Context(), h, acme); err != nil {
+	if err := e.store.CompleteCode(t.Context(), h, first.Owner, acme, 10*time.Minute); err != nil {
 		t.Fatalf("CompleteCode = %v", err)
 	}
-	if err := e.store.CompleteCode(t.Context(), h, acme); err != nil {
+	if err := e.store.CompleteCode(t.Context(), h, first.Owner, acme, 10*time.Minute); err != nil {
 		t.Errorf("CompleteCode again with the same installation = %v, want nil", err)
 	}
 	other := tokenstore.InstallationID{CompanyID: 1, UserID: 2}
-	if err := e.store.CompleteCode(t.Context(), h, other); !errors.Is(err, tokenstore.ErrConflict) {
+	if err := e.store.CompleteCode(t.Context(), h, first.Owner, other, 10*time.Minute); !errors.Is(err, tokenstore.ErrConflict) {
 		t.Errorf("CompleteCode with another installation = %v, want ErrConflict", err)
 	}
 	third, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute)
-	if !errors.Is(err, tokenstore.ErrCodeClaimed) || third.State != tokenstore.CodeDone || third.ID != acme {
-		t.Errorf("ClaimCode after completion = %+v, %v; want done for %s, ErrCodeClaimed", third, err, acme)
+	if !errors.Is(err, tokenstore.ErrWorkClaimed) || third.State != tokenstore.WorkDone || third.ID != acme {
+		t.Errorf("ClaimCode after completion = %+v, %v; want done for %s, ErrWorkClaimed", third, err, acme)
 	}
-	if err := e.store.ReleaseCode(t.Context(), h); !errors.Is(err, tokenstore.ErrConflict) {
+	if err := e.store.ReleaseCode(t.Context(), h, first.Owner); !errors.Is(err, tokenstore.ErrConflict) {
 		t.Errorf("ReleaseCode of a done claim = %v, want ErrConflict", err)
 	}
-	if _, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute); !errors.Is(err, tokenstore.ErrCodeClaimed) {
-		t.Errorf("ClaimCode after refused release = %v, want ErrCodeClaimed (done claims are kept)", err)
+	// A lapsed lease does not reopen a finished exchange.
+	e.clock.Advance(2 * tokenstore.CodeLease)
+	if _, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute); !errors.Is(err, tokenstore.ErrWorkClaimed) {
+		t.Errorf("ClaimCode after refused release = %v, want ErrWorkClaimed (done claims are kept)", err)
 	}
 
 	// Past its expiry a claim counts as absent, though moto (like DynamoDB for a while) keeps it.
-	e.clock.Advance(10 * time.Minute)
-	if _, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute); err != nil {
-		t.Errorf("ClaimCode after the claim expired = %v, want nil", err)
+	e.clock.Advance(10*time.Minute - 2*tokenstore.CodeLease)
+	if c, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute); err != nil || c.TookOver {
+		t.Errorf("ClaimCode after the claim expired = %+v, %v; want a fresh claim", c, err)
+	}
+}
+
+// TestClaimCodeTakesOverAnAbandonedClaim: a callback that claimed a code and died leaves an
+// in-progress claim; once its lease (CodeLease) has passed, the next claim takes it over and
+// says so, and the dead owner can no longer complete it.
+func TestClaimCodeTakesOverAnAbandonedClaim(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := tokenstore.HashCode("code-of-a-crashed-callback")
+	crashed, err := e.store.ClaimCode(t.Context(), h, 30*time.Minute)
+	if err != nil {
+		t.Fatalf("ClaimCode(crashed) = %v", err)
+	}
+	e.clock.Advance(tokenstore.CodeLease - time.Second)
+	held, err := e.store.ClaimCode(t.Context(), h, 30*time.Minute)
+	if !errors.Is(err, tokenstore.ErrWorkClaimed) || held.Abandoned(e.clock.Now()) {
+		t.Errorf("ClaimCode one second before the lease ends = %+v, %v; want ErrWorkClaimed, not abandoned", held, err)
+	}
+	if !held.Abandoned(e.clock.Now().Add(time.Second)) {
+		t.Errorf("claim.Abandoned(at its lease end) = false, want true")
+	}
+	e.clock.Advance(time.Second)
+	next, err := e.store.ClaimCode(t.Context(), h, 30*time.Minute)
+	if err != nil || !next.TookOver || next.Owner == crashed.Owner || next.State != tokenstore.WorkInProgress {
+		t.Fatalf("ClaimCode when the lease ended = %+v, %v; want a takeover by a new owner", next, err)
+	}
+	if err := e.store.CompleteCode(t.Context(), h, crashed.Owner, acme, time.Hour); !errors.Is(err, tokenstore.ErrLeaseLost) {
+		t.Errorf("CompleteCode by the owner that lost the lease = %v, want ErrLeaseLost", err)
+	}
+	if err := e.store.RetireCode(t.Context(), h, next.Owner, 30*time.Minute); err != nil {
+		t.Fatalf("RetireCode = %v", err)
+	}
+	e.clock.Advance(10 * tokenstore.CodeLease)
+	retired, err := e.store.ClaimCode(t.Context(), h, 30*time.Minute)
+	if !errors.Is(err, tokenstore.ErrWorkClaimed) || retired.State != tokenstore.WorkDone || retired.ID.Valid() {
+		t.Errorf("ClaimCode of a retired code = %+v, %v; want done without installation, ErrWorkClaimed", retired, err)
 	}
 }
 
@@ -75,20 +119,24 @@ func TestReleaseCodeLetsTheUserRetry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	h := tokenstore.HashCode("code-to-retry")
-	if _, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute); err != nil {
+	c, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute)
+	if err != nil {
 		t.Fatalf("ClaimCode = %v", err)
 	}
-	if err := e.store.ReleaseCode(t.Context(), h); err != nil {
+	if err := e.store.ReleaseCode(t.Context(), h, "not-the-owner"); !errors.Is(err, tokenstore.ErrLeaseLost) {
+		t.Errorf("ReleaseCode by another owner = %v, want ErrLeaseLost", err)
+	}
+	if err := e.store.ReleaseCode(t.Context(), h, c.Owner); err != nil {
 		t.Fatalf("ReleaseCode = %v", err)
 	}
-	if err := e.store.ReleaseCode(t.Context(), h); err != nil {
+	if err := e.store.ReleaseCode(t.Context(), h, c.Owner); err != nil {
 		t.Errorf("ReleaseCode again = %v, want nil", err)
 	}
-	if err := e.store.CompleteCode(t.Context(), h, acme); !errors.Is(err, tokenstore.ErrNotFound) {
+	if err := e.store.CompleteCode(t.Context(), h, c.Owner, acme, time.Minute); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Errorf("CompleteCode of a released claim = %v, want ErrNotFound", err)
 	}
-	if c, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute); err != nil || c.State != tokenstore.CodeExchanging {
-		t.Errorf("ClaimCode after release = %+v, %v; want a new exchanging claim", c, err)
+	if c, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute); err != nil || c.State != tokenstore.WorkInProgress || c.TookOver {
+		t.Errorf("ClaimCode after release = %+v, %v; want a new in-progress claim", c, err)
 	}
 }
 
@@ -96,7 +144,7 @@ func TestClaimCodeConcurrently(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	h := tokenstore.HashCode("code-delivered-five-times")
-	wantOneWinner(t, "ClaimCode", tokenstore.ErrCodeClaimed, func(int) error {
+	wantOneWinner(t, "ClaimCode", tokenstore.ErrWorkClaimed, func(int) error {
 		_, err := e.store.ClaimCode(t.Context(), h, 10*time.Minute)
 		return err
 	})
@@ -121,11 +169,21 @@ func TestRecordsRejectInvalidInput(t *testing.T) {
 			_, err := e.store.ClaimCode(t.Context(), tokenstore.HashCode("x"), 0)
 			return err
 		}},
-		{"CompleteCode with a raw code", func() error { return e.store.CompleteCode(t.Context(), "raw-code", acme) }},
-		{"CompleteCode without installation", func() error {
-			return e.store.CompleteCode(t.Context(), tokenstore.HashCode("x"), tokenstore.InstallationID{})
+		{"ClaimCode with a ttl shorter than the lease", func() error {
+			_, err := e.store.ClaimCode(t.Context(), tokenstore.HashCode("x"), tokenstore.CodeLease-time.Second)
+			return err
 		}},
-		{"ReleaseCode with a raw code", func() error { return e.store.ReleaseCode(t.Context(), "raw-code") }},
+		{"CompleteCode with a raw code", func() error { return e.store.CompleteCode(t.Context(), "raw-code", "o", acme, time.Minute) }},
+		{"CompleteCode without installation", func() error {
+			return e.store.CompleteCode(t.Context(), tokenstore.HashCode("x"), "o", tokenstore.InstallationID{}, time.Minute)
+		}},
+		{"CompleteCode without owner", func() error {
+			return e.store.CompleteCode(t.Context(), tokenstore.HashCode("x"), "", acme, time.Minute)
+		}},
+		{"CompleteCode without ttl", func() error { return e.store.CompleteCode(t.Context(), tokenstore.HashCode("x"), "o", acme, 0) }},
+		{"RetireCode with a raw code", func() error { return e.store.RetireCode(t.Context(), "raw-code", "o", time.Minute) }},
+		{"ReleaseCode with a raw code", func() error { return e.store.ReleaseCode(t.Context(), "raw-code", "o") }},
+		{"ReleaseCode without owner", func() error { return e.store.ReleaseCode(t.Context(), tokenstore.HashCode("x"), "") }},
 		{"Once with an empty key", func() error {
 			_, err := e.store.Once(t.Context(), "", time.Minute)
 			return err
