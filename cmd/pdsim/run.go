@@ -19,6 +19,10 @@ import (
 // shutdownGrace is how long in-flight requests get after a signal.
 const shutdownGrace = 5 * time.Second
 
+// retryTick is how often due webhook retries are looked for (they are due 3, 30 and 150 s
+// after a failure, so a second is precise enough).
+const retryTick = time.Second
+
 // options are the command's settings, from flags over PDSIM_* environment over defaults.
 type options struct {
 	addr, baseURL                        string
@@ -26,6 +30,8 @@ type options struct {
 	rotate                               bool
 	rateLimit, dailyBudget, webhookLimit int
 	accessTTL, codeTTL                   time.Duration
+	webhookTimeout                       time.Duration
+	webhookStringIDs                     bool
 	userID, companyID                    int64
 	companyDomain, companyName           string
 	userName, userEmail, scopes          string
@@ -86,6 +92,12 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (o
 	integer(&o.rateLimit, "rate-limit", "PDSIM_RATE_LIMIT", pdsim.DefaultRateLimit, "API requests per token per 2-second window")
 	integer(&o.dailyBudget, "daily-budget", "PDSIM_DAILY_BUDGET", 0, "API requests per company per UTC day, 0 = unlimited")
 	integer(&o.webhookLimit, "webhook-limit", "PDSIM_WEBHOOK_LIMIT", pdsim.DefaultWebhookLimit, "webhooks per user")
+	duration(&o.webhookTimeout, "webhook-timeout", "PDSIM_WEBHOOK_TIMEOUT", pdsim.DefaultWebhookTimeout, "how long a webhook receiver may take to answer")
+	stringIDs, err := strconv.ParseBool(env("PDSIM_WEBHOOK_STRING_IDS", "false"))
+	if err != nil {
+		envErrs = append(envErrs, fmt.Errorf("PDSIM_WEBHOOK_STRING_IDS: %w", err))
+	}
+	fs.BoolVar(&o.webhookStringIDs, "webhook-string-ids", stringIDs, "render ids in v2 webhook meta as strings (env PDSIM_WEBHOOK_STRING_IDS)")
 	duration(&o.accessTTL, "access-ttl", "PDSIM_ACCESS_TTL", pdsim.DefaultAccessTokenTTL, "access token lifetime")
 	duration(&o.codeTTL, "code-ttl", "PDSIM_CODE_TTL", pdsim.DefaultCodeTTL, "authorization code lifetime")
 	int64v(&o.userID, "user-id", "PDSIM_USER_ID", pdsim.DefaultUserID, "default user id")
@@ -140,6 +152,8 @@ func (o options) config(baseURL string, logger *slog.Logger) pdsim.Config {
 		RateLimit:           o.rateLimit,
 		DailyBudget:         o.dailyBudget,
 		WebhookLimit:        o.webhookLimit,
+		WebhookTimeout:      o.webhookTimeout,
+		WebhookIDsAsStrings: o.webhookStringIDs,
 		GonePaths:           append([]string{}, splitList(o.gone)...),
 		BaseURL:             baseURL,
 		Seed:                o.seed,
@@ -183,6 +197,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		baseURL = "http://" + ln.Addr().String()
 	}
 	sim := pdsim.New(o.config(baseURL, logger))
+	// The binary runs on the real clock (plus /_sim/clock/advance): retries fire by themselves.
+	sim.StartDeliveryLoop(ctx, retryTick)
 	srv := &http.Server{
 		Handler:           accessLog(logger, sim),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +44,11 @@ func TestParseOptions(t *testing.T) {
 			return o.clientSecret == "flag-secret"
 		}, false},
 		{"default secret", nil, nil, func(o options) bool { return o.clientSecret == pdsim.DefaultClientSecret }, false},
+		{"webhook defaults", nil, nil, func(o options) bool { return o.webhookTimeout == 10*time.Second && !o.webhookStringIDs }, false},
+		{"webhook environment", nil, map[string]string{"PDSIM_WEBHOOK_TIMEOUT": "2s", "PDSIM_WEBHOOK_STRING_IDS": "true"}, func(o options) bool {
+			return o.webhookTimeout == 2*time.Second && o.webhookStringIDs
+		}, false},
+		{"bad webhook string ids", nil, map[string]string{"PDSIM_WEBHOOK_STRING_IDS": "maybe"}, nil, true},
 		{"bad env number", nil, map[string]string{"PDSIM_RATE_LIMIT": "lots"}, nil, true},
 		{"bad env duration", nil, map[string]string{"PDSIM_ACCESS_TTL": "1 hour"}, nil, true},
 		{"bad flag", []string{"-rate-limit", "x"}, nil, nil, true},
@@ -127,6 +135,55 @@ func TestRun(t *testing.T) {
 	}
 	resp.Body.Close()
 
+	// Webhooks: the first delivery fails, the retry 3 s later (simulated) comes from the
+	// binary's own retry loop.
+	var hookMu sync.Mutex
+	var hookAttempts []float64
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Meta map[string]any }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		attempt, _ := body.Meta["attempt"].(float64)
+		hookAttempts = append(hookAttempts, attempt)
+		if len(hookAttempts) == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer receiver.Close()
+	hookBody := `{"subscription_url":"` + receiver.URL + `","event_action":"create","event_object":"deal","name":"d","http_auth_user":"u","http_auth_password":"hook-pass-value"}`
+	req, _ = http.NewRequest("POST", base+"/api/v1/webhooks", strings.NewReader(hookBody))
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create webhook = %v, %v; want 201", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if status, b := post("/_sim/user-actions", "application/json", `{"object":"deal","action":"create","fields":{"title":"T"}}`); status != 201 {
+		t.Fatalf("user action = %d %s", status, b)
+	}
+	if status, b := post("/_sim/deliveries/wait", "application/json", `{}`); status != 204 {
+		t.Fatalf("wait = %d %s", status, b)
+	}
+	if status, b := post("/_sim/clock/advance", "application/json", `{"seconds":3}`); status != 200 {
+		t.Fatalf("advance = %d %s", status, b)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		hookMu.Lock()
+		got := slices.Clone(hookAttempts)
+		hookMu.Unlock()
+		if len(got) == 2 {
+			if got[0] != 1 || got[1] != 2 {
+				t.Errorf("webhook attempts = %v, want [1 2]", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook attempts = %v after 5s, want the retry from the loop", got)
+		}
+	}
+
 	// A dropped connection still works through the access-log wrapper (Hijack via Unwrap).
 	if status, b := post("/_sim/faults", "application/json", `{"path":"/api/v1/deals","drop":true,"times":1}`); status != 201 {
 		t.Fatalf("inject drop = %d %s", status, b)
@@ -167,7 +224,7 @@ func TestRun(t *testing.T) {
 	<-hung
 
 	logs := out.String()
-	for name, secret := range map[string]string{"access token": tok.AccessToken, "refresh token": tok.RefreshToken, "code": code.Code, "client secret": "s3cret-value"} {
+	for name, secret := range map[string]string{"access token": tok.AccessToken, "refresh token": tok.RefreshToken, "code": code.Code, "client secret": "s3cret-value", "webhook password": "hook-pass-value"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain the %s", name)
 		}
