@@ -6,7 +6,8 @@
 // step answered as expected.
 //
 //	go run ./cmd/pdlocal          # run the install flow and exit
-//	go run ./cmd/pdlocal -serve   # then keep the stack up for a browser and curl
+//	go run ./cmd/pdlocal -serve   # then keep the stack up for a browser and curl, the refresher on
+//	                              # template.yaml's schedule (-refresh-every to change it)
 package main
 
 import (
@@ -29,6 +30,7 @@ func main() {
 	sim := flag.String("sim", "127.0.0.1:8787", "address of the Pipedrive simulator")
 	rotate := flag.Bool("rotate", false, "simulate refresh-token rotation")
 	verbose := flag.Bool("v", false, "print the functions' and the stack's JSON logs")
+	every := flag.Duration("refresh-every", 0, "with -serve, run the refresher at this interval instead of template.yaml's RefreshSchedule")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -36,7 +38,7 @@ func main() {
 
 	cfg := localstack.Config{GatewayAddr: *gateway, SimulatorAddr: *sim, RotateRefreshTokens: *rotate}
 	if *serve {
-		cfg.RefreshEvery = time.Minute // the deployed schedule is rate(5 minutes)
+		cfg.Schedules, cfg.RefreshEvery = true, *every
 	}
 	if *verbose {
 		cfg.FunctionOutput = os.Stderr

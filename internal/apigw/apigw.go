@@ -35,10 +35,14 @@ const MaxBody = 1 << 20
 type Route struct {
 	Method string
 	Path   string
+	// Function answers the route; nil means the Gateway's Function.
+	Function Invoker
 }
 
 // Gateway is an http.Handler that forwards matching routes to a function.
 type Gateway struct {
+	// Function answers routes without a Function of their own, and every request when
+	// Routes is empty.
 	Function Invoker
 	// Routes the gateway forwards. Empty forwards everything (a $default route).
 	Routes []Route
@@ -50,7 +54,7 @@ type Gateway struct {
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	routeKey, ok := g.match(r)
+	routeKey, fn, ok := g.match(r)
 	if !ok {
 		// API Gateway's own answer for an unknown route.
 		writeJSON(w, http.StatusNotFound, `{"message":"Not Found"}`)
@@ -66,7 +70,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, `{"message":"Internal Server Error"}`)
 		return
 	}
-	out, err := g.Function.Invoke(r.Context(), payload)
+	out, err := fn.Invoke(r.Context(), payload)
 	if err != nil {
 		// API Gateway hides function errors behind a generic 500.
 		g.logger().Error("function error", "route", routeKey, "error", err.Error())
@@ -87,16 +91,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.logger().Info("request", "route", routeKey, "status", resp.StatusCode)
 }
 
-func (g *Gateway) match(r *http.Request) (string, bool) {
+// match returns the route key and the function for r.
+func (g *Gateway) match(r *http.Request) (string, Invoker, bool) {
 	if len(g.Routes) == 0 {
-		return "$default", true
+		return "$default", g.Function, g.Function != nil
 	}
 	for _, rt := range g.Routes {
 		if rt.Method == r.Method && rt.Path == r.URL.Path {
-			return rt.Method + " " + rt.Path, true
+			if rt.Function != nil {
+				return rt.Method + " " + rt.Path, rt.Function, true
+			}
+			return rt.Method + " " + rt.Path, g.Function, g.Function != nil
 		}
 	}
-	return "", false
+	return "", nil, false
 }
 
 func (g *Gateway) logger() *slog.Logger {

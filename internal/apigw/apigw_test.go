@@ -127,3 +127,27 @@ func TestGatewayErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRoutesToTheirFunctions checks that a route with its own Function is answered by it and
+// the others by the Gateway's.
+func TestRoutesToTheirFunctions(t *testing.T) {
+	answer := func(status int) funcInvoker {
+		return func(context.Context, []byte) ([]byte, error) {
+			return json.Marshal(events.APIGatewayV2HTTPResponse{StatusCode: status})
+		}
+	}
+	gw := &apigw.Gateway{Function: answer(200), Routes: []apigw.Route{
+		{Method: "GET", Path: "/a"},
+		{Method: "POST", Path: "/b", Function: answer(202)},
+	}}
+	for _, tt := range []struct {
+		method, path string
+		want         int
+	}{{"GET", "/a", 200}, {"POST", "/b", 202}, {"GET", "/b", 404}} {
+		rec := httptest.NewRecorder()
+		gw.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		if rec.Code != tt.want {
+			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, rec.Code, tt.want)
+		}
+	}
+}

@@ -197,6 +197,20 @@ func (r *Resources) Ref(logicalID string) (string, bool) {
 	return "", false
 }
 
+// GetAtt returns what CloudFormation's !GetAtt logicalID.attr yields for the managed
+// queues (Arn) and the topic (TopicName); false for anything else.
+func (r *Resources) GetAtt(logicalID, attr string) (string, bool) {
+	switch {
+	case logicalID == JobsQueueID && attr == "Arn":
+		return r.JobsQueueARN, true
+	case logicalID == DeadLetterQueueID && attr == "Arn":
+		return r.DeadLetterQueueARN, true
+	case logicalID == AlertsTopicID && attr == "TopicArn":
+		return r.AlertsTopicARN, true
+	}
+	return "", false
+}
+
 // Provision creates the resources of the embedded template.yaml under names; see
 // Spec.Provision.
 func Provision(ctx context.Context, cfg aws.Config, names Names, creds ClientCredentials) (*Resources, error) {

@@ -18,13 +18,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	pdkit "github.com/pdkit/pipedrive-lambda-kit"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/apigw"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
@@ -47,8 +50,11 @@ type Config struct {
 	SimulatorAddr string
 	// RotateRefreshTokens sets the simulator's refresh-token rotation.
 	RotateRefreshTokens bool
-	// RefreshEvery invokes the refresher with `{}` at this interval, as the EventBridge
-	// schedule does; zero leaves it to explicit invocations.
+	// Schedules plays each function's ScheduleV2 events of template.yaml, as EventBridge
+	// would: the function is invoked with `{}` every rate() period (cron() schedules are
+	// left to explicit invocations). False leaves all invocations to the caller.
+	Schedules bool
+	// RefreshEvery, when not zero, replaces the period of the schedules played.
 	RefreshEvery time.Duration
 	// FunctionOutput receives the functions' logs (JSON lines); nil discards.
 	FunctionOutput io.Writer
@@ -82,6 +88,14 @@ type Stack struct {
 	Worker *lambdarun.Function
 
 	closers []func()
+}
+
+// functionDirs maps the template's functions to their code under functions/ (SAM builds
+// them through the Makefile's build-<LogicalID> targets).
+var functionDirs = map[string]string{
+	"CallbackFunction":  "callback",
+	"RefresherFunction": "refresher",
+	"ApiCallFunction":   "apicall",
 }
 
 // Local defaults for the simulated Pipedrive user who installs the app.
@@ -131,13 +145,21 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	spec, err := infra.Parse(pdkit.Template)
+	if err != nil {
+		return nil, fmt.Errorf("localstack: %w", err)
+	}
 	bins := map[string]string{}
-	for _, fn := range []string{"callback", "refresher", "apicall"} {
-		bin, err := lambdarun.Build(ctx, cfg.Root, "./functions/"+fn, filepath.Join(cfg.WorkDir, "bin", fn))
+	for _, id := range slices.Sorted(maps.Keys(spec.Functions)) {
+		dir, ok := functionDirs[id]
+		if !ok {
+			return nil, fmt.Errorf("localstack: template.yaml defines %s, which localstack cannot build (add it to functionDirs)", id)
+		}
+		bin, err := lambdarun.Build(ctx, cfg.Root, "./functions/"+dir, filepath.Join(cfg.WorkDir, "bin", dir))
 		if err != nil {
 			return nil, err
 		}
-		bins[fn] = bin
+		bins[id] = bin
 	}
 	cfg.Log.Info("built functions", "rie", rie, "functions", len(bins))
 
@@ -155,7 +177,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		ClientSecret: "local-secret-" + randomHex(16),
 		StateKey:     randomHex(32),
 	}
-	st.Resources, err = infra.Provision(ctx, st.AWS, infra.NamesWithPrefix("pdkit-local-"), st.Credentials)
+	st.Resources, err = spec.Provision(ctx, st.AWS, infra.NamesWithPrefix("pdkit-local-"), st.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("localstack: provision: %w", err)
 	}
@@ -192,72 +214,84 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	})
 	serve(st, simListener, st.Simulator)
 
-	// Each function gets the environment template.yaml gives it, plus what really differs
-	// locally: Pipedrive is the simulator, the callback URL is the local gateway's.
+	// Each function runs with the timeout and the environment template.yaml gives it, except
+	// for what really differs locally: Pipedrive is the simulator, and the callback and
+	// webhook URLs are the local gateway's.
 	local := map[string]string{
 		"PIPEDRIVE_OAUTH_URL": st.SimulatorURL,
 		"REDIRECT_URI":        redirectURI,
 		"WEBHOOK_URL":         st.GatewayURL + "/pipedrive/webhooks",
 	}
-	envFor := func(logicalID string) ([]string, error) {
-		fe := st.Resources.FunctionEnv(logicalID)
-		if fe == nil {
-			return nil, fmt.Errorf("localstack: template.yaml defines no %s", logicalID)
-		}
-		maps.Copy(fe, local)
-		return append(moto.Env(), envList(fe)...), nil
+	functions := map[string]*lambdarun.Function{}
+	var routes []apigw.Route
+	var pollers []*sqspoller.Poller
+	type scheduled struct {
+		every time.Duration
+		fn    *lambdarun.Function
 	}
-	start := func(logicalID, bin string, timeout time.Duration) (*lambdarun.Function, error) {
-		env, err := envFor(logicalID)
-		if err != nil {
-			return nil, err
+	var schedules []scheduled
+	for _, id := range slices.Sorted(maps.Keys(spec.Functions)) {
+		def := spec.Functions[id]
+		env := st.Resources.FunctionEnv(id)
+		for k, v := range local {
+			if _, declared := def.Environment[k]; declared {
+				env[k] = v
+			}
 		}
 		f, err := lambdarun.Start(ctx, lambdarun.Options{
-			RIE: rie, Bootstrap: bin, Name: logicalID, Env: env, Timeout: timeout, Output: cfg.FunctionOutput,
+			RIE: rie, Bootstrap: bins[id], Name: id, Env: append(moto.Env(), envList(env)...),
+			Timeout: def.Timeout, Output: cfg.FunctionOutput,
 		})
 		if err != nil {
 			return nil, err
 		}
 		st.closers = append(st.closers, func() { f.Close() })
-		return f, nil
-	}
-	callback, err := start("CallbackFunction", bins["callback"], 15*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	if st.Refresher, err = start("RefresherFunction", bins["refresher"], 120*time.Second); err != nil {
-		return nil, err
-	}
-	if st.Worker, err = start("ApiCallFunction", bins["apicall"], 30*time.Second); err != nil {
-		return nil, err
-	}
+		functions[id] = f
 
-	// The event sources: the jobs queue feeds the worker as Lambda's SQS mapping would, and
-	// (when asked) a ticker plays the EventBridge schedule of the refresher.
-	bg, stopBG := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	poller := &sqspoller.Poller{
-		SQS: sqs.NewFromConfig(st.AWS), QueueURL: st.Resources.JobsQueueURL, QueueARN: st.Resources.JobsQueueARN,
-		Region: motoserver.Region, Function: st.Worker, BatchSize: 10, Log: cfg.Log.With("component", "sqs"),
-	}
-	go func() {
-		defer close(done)
-		if cfg.RefreshEvery > 0 {
-			go schedule(bg, cfg.RefreshEvery, st.Refresher, cfg.Log)
+		// The event sources, from the function's Events.
+		for _, r := range def.Routes {
+			routes = append(routes, apigw.Route{Method: r.Method, Path: r.Path, Function: f})
 		}
-		poller.Run(bg)
-	}()
-	st.closers = append(st.closers, func() { stopBG(); <-done })
+		for _, q := range def.Queues {
+			url, _ := st.Resources.Ref(q.Queue)
+			arn, ok := st.Resources.GetAtt(q.Queue, "Arn")
+			if !ok {
+				return nil, fmt.Errorf("localstack: %s: SQS event from %s, which infra does not provision", id, q.Queue)
+			}
+			pollers = append(pollers, &sqspoller.Poller{
+				SQS: sqs.NewFromConfig(st.AWS), QueueURL: url, QueueARN: arn, Region: motoserver.Region,
+				Function: f, BatchSize: q.BatchSize, WholeBatch: !q.ReportsBatchItemFailures(),
+				Log: cfg.Log.With("component", "sqs", "function", id),
+			})
+		}
+		for _, sc := range def.Schedules {
+			every, ok := sc.Every()
+			if cfg.RefreshEvery > 0 {
+				every, ok = cfg.RefreshEvery, true
+			}
+			if cfg.Schedules && ok {
+				schedules = append(schedules, scheduled{every, f})
+			}
+		}
+	}
+	st.Refresher, st.Worker = functions["RefresherFunction"], functions["ApiCallFunction"]
+	if st.Refresher == nil || st.Worker == nil || len(routes) == 0 {
+		return nil, errors.New("localstack: template.yaml lacks the RefresherFunction, the ApiCallFunction or any HttpApi route")
+	}
 
-	serve(st, gwListener, &apigw.Gateway{
-		Function: callback,
-		Routes: []apigw.Route{
-			{Method: http.MethodGet, Path: "/oauth/install"},
-			{Method: http.MethodGet, Path: "/oauth/callback"},
-			{Method: http.MethodDelete, Path: "/oauth/callback"},
-		},
-		Log: cfg.Log.With("component", "gateway"),
-	})
+	// The event sources run in the background: the queues feed their functions as Lambda's
+	// SQS mappings would, and tickers play the EventBridge schedules.
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, p := range pollers {
+		wg.Go(func() { p.Run(bg) })
+	}
+	for _, sc := range schedules {
+		wg.Go(func() { schedule(bg, sc.every, sc.fn, cfg.Log) })
+	}
+	st.closers = append(st.closers, func() { stopBG(); wg.Wait() })
+
+	serve(st, gwListener, &apigw.Gateway{Routes: routes, Log: cfg.Log.With("component", "gateway")})
 
 	st.Store = &tokenstore.Store{DB: dynamodb.NewFromConfig(st.AWS), Table: st.Resources.TableName}
 	cfg.Log.Info("stack ready", "gateway", st.GatewayURL, "simulator", st.SimulatorURL)

@@ -38,8 +38,12 @@ type Poller struct {
 	QueueARN string
 	Region   string
 	Function Invoker
-	// BatchSize is at most 10 (SQS's receive limit); default 10, as in template.yaml.
+	// BatchSize is at most 10 (SQS's receive limit); default 10, SAM's default.
 	BatchSize int
+	// WholeBatch plays an event source without ReportBatchItemFailures: the function's
+	// response is ignored and a successful invocation deletes every message of the batch.
+	// False honours batchItemFailures.
+	WholeBatch bool
 	// Wait is the long-poll time per receive; default 1 s.
 	Wait time.Duration
 	Log  *slog.Logger
@@ -99,7 +103,7 @@ func (p *Poller) Poll(ctx context.Context) (Stats, error) {
 		return st, fmt.Errorf("sqspoller: invoke: %w", err)
 	}
 	var resp events.SQSEventResponse
-	if len(result) > 0 && string(result) != "null" {
+	if !p.WholeBatch && len(result) > 0 && string(result) != "null" {
 		if err := json.Unmarshal(result, &resp); err != nil {
 			// Lambda treats an unreadable response as a failure of the whole batch.
 			st.Failed = len(out.Messages)

@@ -145,3 +145,34 @@ func TestEmptyQueueInvokesNothing(t *testing.T) {
 		t.Errorf("Poll(empty) = %+v, %v", st, err)
 	}
 }
+
+// TestWholeBatchIgnoresItemFailures plays an event source without ReportBatchItemFailures:
+// Lambda deletes the whole batch after a successful invocation, whatever it answered.
+func TestWholeBatchIgnoresItemFailures(t *testing.T) {
+	t.Parallel()
+	q, url := queue(t, "a", "b")
+	p := &sqspoller.Poller{SQS: q, QueueURL: url, WholeBatch: true,
+		Function: function(func(_ context.Context, payload []byte) ([]byte, error) {
+			var ev events.SQSEvent
+			if err := json.Unmarshal(payload, &ev); err != nil {
+				return nil, err
+			}
+			return json.Marshal(events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{{ItemIdentifier: ev.Records[0].MessageId}}})
+		})}
+	received := 0
+	for range 3 {
+		st, err := p.Poll(context.Background())
+		if err != nil {
+			t.Fatalf("Poll = %v", err)
+		}
+		if st.Failed != 0 || st.Deleted != st.Received {
+			t.Errorf("Poll = %+v, want every received message deleted", st)
+		}
+		if received += st.Received; received == 2 {
+			break
+		}
+	}
+	if got := remaining(t, q, url); len(got) != 0 {
+		t.Errorf("queue after a whole-batch success holds %v, want nothing", got)
+	}
+}
