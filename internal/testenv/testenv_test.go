@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -396,6 +397,30 @@ func TestBufferConcurrentWrites(t *testing.T) {
 			if l := fmt.Sprintf("w%d-%d", w, i); !seen[l] {
 				t.Fatalf("Buffer.String() lacks line %q", l)
 			}
+		}
+	}
+}
+
+// TestFunctionEnv checks that a function gets moto's settings and the template's variables,
+// resources resolved and parameters at their defaults.
+func TestFunctionEnv(t *testing.T) {
+	t.Parallel()
+	r := testenv.Provision(t)
+	env := testenv.FunctionEnv(t, r, "ApiCallFunction")
+	for _, want := range []string{
+		"AWS_ENDPOINT_URL=" + testenv.Endpoint(t),
+		"JOBS_DLQ_URL=" + r.DeadLetterQueueURL,
+		"JOBS_QUEUE_URL=" + r.JobsQueueURL,
+		"JOBS_MAX_RECEIVES=" + strconv.Itoa(r.MaxReceiveCount),
+		"PIPEDRIVE_OAUTH_URL=https://oauth.pipedrive.com",
+	} {
+		if !slices.Contains(env, want) {
+			t.Errorf("FunctionEnv(ApiCallFunction) = %v, want it to hold %s", env, want)
+		}
+	}
+	for _, kv := range testenv.FunctionEnv(t, r, "CallbackFunction") {
+		if strings.HasPrefix(kv, "REDIRECT_URI=") {
+			t.Errorf("FunctionEnv(CallbackFunction) holds %s, want REDIRECT_URI left to the caller (no default)", kv)
 		}
 	}
 }
