@@ -19,20 +19,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
-// Store is what the CLI reads from the tokens table; *tokenstore.Store satisfies it.
+// Store is what the CLI reads from the tokens table; *tokenstore.Store satisfies it. Get
+// returns an error wrapping installation.ErrNotFound for an unknown id; Due lists up to limit
+// installations due at or before before, oldest first.
 type Store interface {
-	Get(ctx context.Context, id tokenstore.InstallationID) (tokenstore.Installation, error)
-	Due(ctx context.Context, before time.Time, limit int) ([]tokenstore.InstallationID, error)
+	Get(ctx context.Context, id installation.ID) (installation.Installation, error)
+	Due(ctx context.Context, before time.Time, limit int) ([]installation.ID, error)
 }
 
 // Lister pages through installations; *tokenstore.Inventory satisfies it.
 type Lister interface {
-	List(ctx context.Context, status tokenstore.Status, limit int, cursor string) ([]tokenstore.Installation, string, error)
+	List(ctx context.Context, status installation.Status, limit int, cursor string) ([]installation.Installation, string, error)
 }
 
 // Queues is the part of SQS the dead-letter commands use; *sqs.Client satisfies it.
@@ -44,7 +46,7 @@ type Queues interface {
 
 // RefreshFunc refreshes one installation now: (*refresh.Refresher).Refresh, the refresher's
 // own logic, wired by cmd/pdctl.
-type RefreshFunc func(ctx context.Context, id tokenstore.InstallationID, force bool) (refresh.Result, error)
+type RefreshFunc func(ctx context.Context, id installation.ID, force bool) (refresh.Result, error)
 
 // CLI runs one command. Fields a command does not use may be nil; a command whose dependency
 // is missing says which environment variable to set.
@@ -139,15 +141,14 @@ func flags(name string, args []string, define func(*flag.FlagSet)) (positional [
 	return pos, asJSON, nil
 }
 
-// ParseID reads "COMPANY:USER" (the form every log line and alert uses).
-func ParseID(s string) (tokenstore.InstallationID, error) {
-	c, u, ok := strings.Cut(strings.TrimSpace(s), ":")
-	company, err1 := strconv.ParseInt(c, 10, 64)
-	user, err2 := strconv.ParseInt(u, 10, 64)
-	if !ok || err1 != nil || err2 != nil || company <= 0 || user <= 0 {
-		return tokenstore.InstallationID{}, fmt.Errorf("%w: %q is not COMPANY:USER (two positive numbers, e.g. 3408256:5206648)", ErrUsage, s)
+// ParseID reads "COMPANY:USER" (the form every log line and alert uses) with
+// installation.ParseID; its error wraps ErrUsage.
+func ParseID(s string) (installation.ID, error) {
+	id, err := installation.ParseID(s)
+	if err != nil {
+		return installation.ID{}, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
-	return tokenstore.InstallationID{CompanyID: company, UserID: user}, nil
+	return id, nil
 }
 
 // View is what the CLI shows of an installation: everything but the tokens, whose presence is
@@ -173,7 +174,7 @@ type View struct {
 }
 
 // ViewOf copies the fields of in that are safe to show.
-func ViewOf(in tokenstore.Installation) View {
+func ViewOf(in installation.Installation) View {
 	return View{
 		CompanyID: in.ID.CompanyID, UserID: in.ID.UserID, Status: string(in.Status), Version: in.Version,
 		APIDomain: in.APIDomain, Scopes: in.Scopes,
@@ -201,7 +202,7 @@ func (c *CLI) show(ctx context.Context, args []string) error {
 		return errors.New("show: TOKENS_TABLE is not set")
 	}
 	in, err := c.Store.Get(ctx, id)
-	if errors.Is(err, tokenstore.ErrNotFound) {
+	if errors.Is(err, installation.ErrNotFound) {
 		return fmt.Errorf("show: no installation %s", id)
 	}
 	if err != nil {
@@ -246,8 +247,8 @@ func (c *CLI) list(ctx context.Context, args []string) error {
 	if len(pos) != 0 {
 		return fmt.Errorf("%w: list takes no arguments", ErrUsage)
 	}
-	switch tokenstore.Status(status) {
-	case "", tokenstore.StatusActive, tokenstore.StatusNeedsReauth, tokenstore.StatusUninstalled:
+	switch installation.Status(status) {
+	case "", installation.StatusActive, installation.StatusNeedsReauth, installation.StatusUninstalled:
 	default:
 		return fmt.Errorf("%w: -status %q is not active, needs_reauthorization or uninstalled", ErrUsage, status)
 	}
@@ -260,7 +261,7 @@ func (c *CLI) list(ctx context.Context, args []string) error {
 	var views []View
 	cursor := ""
 	for len(views) < limit {
-		page, next, err := c.Inventory.List(ctx, tokenstore.Status(status), limit-len(views), cursor)
+		page, next, err := c.Inventory.List(ctx, installation.Status(status), limit-len(views), cursor)
 		if err != nil {
 			return fmt.Errorf("list: %w", err)
 		}
@@ -301,7 +302,7 @@ func (c *CLI) due(ctx context.Context, args []string) error {
 	views := make([]View, 0, len(ids))
 	for _, id := range ids {
 		in, err := c.Store.Get(ctx, id)
-		if errors.Is(err, tokenstore.ErrNotFound) {
+		if errors.Is(err, installation.ErrNotFound) {
 			continue // the index is eventually consistent
 		}
 		if err != nil {
@@ -363,18 +364,24 @@ func (c *CLI) table(views []View) error {
 }
 
 // DeadLetter is one dead-lettered job as peek shows it: the job's identity and the reason the
-// worker gave, not its body (which may hold customer data).
+// worker gave (its attributes, as jobs.DeadLetter defines them), not its body (which may hold
+// customer data).
 type DeadLetter struct {
 	MessageID    string            `json:"message_id"`
 	SentAt       time.Time         `json:"sent_at,omitzero"`
 	ReceiveCount int               `json:"receive_count"`
 	Attributes   map[string]string `json:"attributes,omitempty"`
-	JobID        string            `json:"job_id,omitempty"`
-	Kind         string            `json:"kind,omitempty"`
-	CompanyID    int64             `json:"company_id,omitempty"`
-	UserID       int64             `json:"user_id,omitempty"`
-	Method       string            `json:"method,omitempty"`
-	Path         string            `json:"path,omitempty"`
+	// Reason, Error and Status are the worker's verdict (empty when SQS's own redrive moved
+	// the message).
+	Reason    string `json:"reason,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Status    int    `json:"status,omitempty"`
+	JobID     string `json:"job_id,omitempty"`
+	Kind      string `json:"kind,omitempty"`
+	CompanyID int64  `json:"company_id,omitempty"`
+	UserID    int64  `json:"user_id,omitempty"`
+	Method    string `json:"method,omitempty"`
+	Path      string `json:"path,omitempty"`
 	// Invalid says why the body is not a valid job, when it is not.
 	Invalid string `json:"invalid,omitempty"`
 }
@@ -409,7 +416,7 @@ func (c *CLI) dlqPeek(ctx context.Context, args []string) error {
 	fmt.Fprintln(w, "MESSAGE\tSENT\tRECEIVES\tJOB\tKIND\tINSTALLATION\tCALL\tREASON")
 	now := c.now()
 	for _, d := range out {
-		reason := d.Attributes["reason"]
+		reason := d.Reason
 		if d.Invalid != "" {
 			reason = "invalid job: " + d.Invalid
 		}
@@ -444,15 +451,9 @@ func (c *CLI) dlqRedrive(ctx context.Context, args []string) error {
 			break
 		}
 		for _, m := range msgs {
-			attrs := map[string]sqstypes.MessageAttributeValue{}
-			for k, v := range m.MessageAttributes {
-				if k == "reason" || k == "status" || k == "error" {
-					continue // the dead-letter verdict, not part of the job
-				}
-				attrs[k] = v
-			}
+			// The job goes back with its own attributes, without the dead-letter verdict.
 			if _, err := c.SQS.SendMessage(ctx, &sqs.SendMessageInput{
-				QueueUrl: aws.String(c.JobsQueueURL), MessageBody: m.Body, MessageAttributes: attrs,
+				QueueUrl: aws.String(c.JobsQueueURL), MessageBody: m.Body, MessageAttributes: jobs.RedriveAttributes(m.MessageAttributes),
 			}); err != nil {
 				return fmt.Errorf("dlq redrive: send %s: %w (moved %d so far)", aws.ToString(m.MessageId), err, moved)
 			}
@@ -500,8 +501,12 @@ func deadLetterOf(m sqstypes.Message) DeadLetter {
 	if ms, err := strconv.ParseInt(m.Attributes[string(sqstypes.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
 		d.SentAt = time.UnixMilli(ms).UTC()
 	}
+	dl := jobs.DeadLetterOf(m.MessageAttributes)
+	d.Reason, d.Error, d.Status = dl.Reason, dl.Error, dl.Status
 	j, err := jobs.Parse(aws.ToString(m.Body))
 	if err != nil {
+		// What the worker could read of the body when it dead-lettered the message.
+		d.JobID, d.Kind, d.CompanyID, d.UserID = dl.JobID, dl.Kind, dl.CompanyID, dl.UserID
 		d.Invalid = shorten(err.Error(), 120)
 		return d
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/opscli"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
@@ -250,6 +252,52 @@ func TestDLQRedriveMovesJobsBack(t *testing.T) {
 	}
 	if left := testenv.ReceiveAll(t, testenv.AWS(t), f.dlq, 10, 0); len(left) != 0 {
 		t.Errorf("DLQ still holds %d messages", len(left))
+	}
+}
+
+// TestDLQSchemaRoundTrip: a dead letter as the worker writes it (jobs.DeadLetter) is read back
+// by peek, and redrive returns the job with its identity but without the verdict.
+func TestDLQSchemaRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	body := `{"not":"a job"`
+	// send puts one dead letter as the worker writes it. Peek hides what it shows for 30 s,
+	// so each step below gets its own.
+	send := func() {
+		t.Helper()
+		attrs := jobs.DeadLetter{Reason: "not_found", Error: "GET /api/v1/deals/9: not found", Status: 404,
+			CompanyID: 7, UserID: 1, JobID: "job-404", Kind: jobs.KindAPICall, ReceiveCount: 2, MessageID: "m-404"}.Attributes()
+		if _, err := f.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{
+			QueueUrl: aws.String(f.dlq), MessageBody: aws.String(body), MessageAttributes: attrs,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send()
+	if out := f.run(t, "dlq", "peek"); !strings.Contains(out, "job-404") || !strings.Contains(out, "7:1") {
+		t.Errorf("dlq peek = %q, want the job id and installation from the attributes", out)
+	}
+	send()
+	var dls []opscli.DeadLetter
+	if err := json.Unmarshal([]byte(f.run(t, "dlq", "peek", "-json")), &dls); err != nil || len(dls) != 1 {
+		t.Fatalf("dlq peek -json = %d, %v; want 1", len(dls), err)
+	}
+	if d := dls[0]; d.Reason != "not_found" || d.Status != 404 || d.Error == "" || d.JobID != "job-404" || d.CompanyID != 7 || d.Invalid == "" {
+		t.Errorf("peek = %+v, want the verdict and the identity from the attributes, and the body invalid", d)
+	}
+	send()
+	if out := f.run(t, "dlq", "redrive"); !strings.Contains(out, "moved 1 ") {
+		t.Fatalf("redrive = %q, want the one visible dead letter moved", out)
+	}
+	msgs := testenv.ReceiveAll(t, testenv.AWS(t), f.jobs, 10, 2*time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("jobs queue holds %d messages after redrive, want 1", len(msgs))
+	}
+	got := map[string]string{}
+	for k, v := range msgs[0].MessageAttributes {
+		got[k] = aws.ToString(v.StringValue)
+	}
+	if want := map[string]string{"job_id": "job-404", "kind": "api_call", "company_id": "7", "user_id": "1"}; !maps.Equal(got, want) {
+		t.Errorf("redriven attributes = %v, want %v", got, want)
 	}
 }
 
