@@ -12,8 +12,13 @@
 //   - the three grants (authorization_code, refresh_token, exchange_api_token), HTTP Basic client
 //     authentication, single-use codes that expire after Config.CodeTTL on the simulated clock,
 //     refresh-token rotation on or off (Config.RotateRefreshTokens), RFC 7009 revocation;
-//   - /api/v1/users/me, deals and persons (v1 with PUT, v2 with PATCH), webhooks with the
-//     40-per-user limit, scopes checked per path, retired paths answering 410;
+//   - /api/v1/users/me, deals, persons, organizations and activities (v1 with PUT, v2 with
+//     PATCH), notes (v1 only), webhooks with the 40-per-user limit, scopes checked per path,
+//     retired paths answering 410;
+//   - webhook deliveries: every create, change and delete (through the API or ActAsUser) is an
+//     Event POSTed to each matching webhook in its version's shape (v2 meta/data/previous, or
+//     v1), with HTTP Basic, retries after 3, 30 and 150 s on the simulated clock (DeliverDue),
+//     the 30-minute ban after 10 failed first attempts, and Redeliver for duplicates;
 //   - per-token rate limiting in 2-second windows and an optional daily budget per company;
 //   - fault injection (status, latency, hang, dropped connection) from Go (Inject) or from the
 //     admin HTTP API under /_sim/ (Config.AdminEnabled);
@@ -22,7 +27,8 @@
 //
 // A Server is safe for concurrent use. All expiry and rate-limit decisions read Config.Now plus
 // the offset added by AdvanceClock, so tests using a Clock are deterministic. Latency and hang
-// faults use real time, because they exist to exercise a client's own timeouts.
+// faults and the webhook timeout use real time, because they exist to exercise a client's or
+// receiver's own timing.
 //
 // The simulator never logs a token, secret, code or body.
 package pdsim
