@@ -14,6 +14,7 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
 func TestDirectInvokeReturnsTheResult(t *testing.T) {
@@ -27,7 +28,7 @@ func TestDirectInvokeReturnsTheResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := e.direct(string(payload))
-	if res.JobID != "api_call:3408256:5206648:list-deals-1" || res.Kind != jobs.KindAPICall || res.Outcome != OutcomeSucceeded || res.Reason != "ok" || res.Status != 200 {
+	if res.JobID != "api_call:3408256:5206648:list-deals-1" || res.Kind != jobs.KindAPICall || res.Outcome != worker.OutcomeSucceeded || res.Reason != "ok" || res.Status != 200 {
 		t.Errorf("Result = %+v, want succeeded 200 for the fixture's job", res)
 	}
 	var body struct {
@@ -52,7 +53,7 @@ func TestDirectInvokeReturnsTheResult(t *testing.T) {
 	}
 
 	again := e.direct(string(payload))
-	if again.Outcome != OutcomeDuplicate || again.Body != nil {
+	if again.Outcome != worker.OutcomeDuplicate || again.Body != nil {
 		t.Errorf("second invoke = %s with body %t, want duplicate without body", again.Outcome, again.Body != nil)
 	}
 	if got := e.sim.Counters().APIByRoute["GET /api/v1/deals"]; got != 1 {
@@ -61,13 +62,13 @@ func TestDirectInvokeReturnsTheResult(t *testing.T) {
 }
 
 func TestDirectInvokeOutcomes(t *testing.T) {
-	e := newEnv(t, withConfig(func(c *Config) { c.MaxResultBody = 40 }))
+	e := newEnv(t, withConfig(func(c *config) { c.MaxResultBody = 40 }))
 	e.install(pdsim.DefaultUserID)
 	e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Status: 429, Header: http.Header{"Retry-After": {"7"}}})
 
 	t.Run("retry: comes back at once with the wait", func(t *testing.T) {
 		res := e.direct(encode(t, job("d-429", "GET", "/api/v2/deals", "")))
-		if res.Outcome != OutcomeRetry || res.Reason != "rate_limited" || res.Status != 429 || res.RetryAfter != 7*time.Second || res.Message != pdsim.MsgRequestOverLimit {
+		if res.Outcome != worker.OutcomeRetry || res.Reason != "rate_limited" || res.Status != 429 || res.RetryAfter != 7*time.Second || res.Message != pdsim.MsgRequestOverLimit {
 			t.Errorf("Result = %+v, want retry (rate_limited) 429 after 7 s with Pipedrive's message", res)
 		}
 		if enc, _ := json.Marshal(res); !strings.Contains(string(enc), `"retry_after_seconds":7`) {
@@ -80,7 +81,7 @@ func TestDirectInvokeOutcomes(t *testing.T) {
 	t.Run("dead letter: also parked in the dead-letter queue", func(t *testing.T) {
 		payload := encode(t, job("d-404", "GET", "/api/v1/deals/31337", ""))
 		res := e.direct(payload)
-		if res.Outcome != OutcomeDeadLettered || res.Reason != "not_found" || res.Status != 404 {
+		if res.Outcome != worker.OutcomeDeadLettered || res.Reason != "not_found" || res.Status != 404 {
 			t.Errorf("Result = %+v, want dead_lettered (not_found) 404", res)
 		}
 		dead := e.deadLetters()
@@ -91,7 +92,7 @@ func TestDirectInvokeOutcomes(t *testing.T) {
 	})
 	t.Run("body over the limit is left out", func(t *testing.T) {
 		res := e.direct(encode(t, job("d-big", "GET", "/api/v1/users/me", "")))
-		if res.Outcome != OutcomeSucceeded || res.Body != nil || !res.BodyOmitted {
+		if res.Outcome != worker.OutcomeSucceeded || res.Body != nil || !res.BodyOmitted {
 			t.Errorf("Result = %s body %d bytes omitted %t, want succeeded with the body omitted", res.Outcome, len(res.Body), res.BodyOmitted)
 		}
 	})
@@ -99,7 +100,7 @@ func TestDirectInvokeOutcomes(t *testing.T) {
 		j := job("d-later", "GET", "/api/v1/deals", "")
 		j.NotBefore = t0.Add(time.Minute)
 		res := e.direct(encode(t, j))
-		if res.Outcome != OutcomeDeferred || res.RetryAfter != time.Minute {
+		if res.Outcome != worker.OutcomeDeferred || res.RetryAfter != time.Minute {
 			t.Errorf("Result = %+v, want deferred for a minute", res)
 		}
 	})
@@ -123,9 +124,9 @@ func TestDirectInvokeRejectsWhatIsNotAJob(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := e.h.Handle(t.Context(), json.RawMessage(tt.payload))
-			var ije *InvalidJobError
+			var ije *worker.InvalidJobError
 			if !errors.As(err, &ije) || !errors.Is(err, jobs.ErrInvalidJob) || out != nil {
-				t.Fatalf("Handle(%s) = %v, %v; want nil and an *InvalidJobError wrapping jobs.ErrInvalidJob", tt.payload, out, err)
+				t.Fatalf("Handle(%s) = %v, %v; want nil and a *worker.InvalidJobError wrapping jobs.ErrInvalidJob", tt.payload, out, err)
 			}
 			if !strings.HasPrefix(err.Error(), "apicall: jobs: invalid job") {
 				t.Errorf("error = %q, want it to start with apicall: jobs: invalid job", err)

@@ -48,8 +48,9 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 
 	f, logs := testenv.StartFunction(t, "./functions/apicall", lambdarun.Options{
 		Name: "ApiCallFunction",
-		Env: append(testenv.Env(t, res),
-			"JOBS_DLQ_URL="+res.DeadLetterQueueURL,
+		// The environment template.yaml gives the function (JOBS_DLQ_URL, JOBS_MAX_RECEIVES, …),
+		// with the simulator and the webhooks under test.
+		Env: append(testenv.FunctionEnv(t, res, "ApiCallFunction"),
 			"PIPEDRIVE_OAUTH_URL="+sim.URL,
 			"WEBHOOK_URL=https://app.example/pipedrive/webhooks",
 			"WEBHOOK_EVENTS=deal.*,person.added",

@@ -29,10 +29,12 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/sqspoller"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
 // t0 is where every test clock starts: noon UTC, twelve hours before the daily budget resets.
@@ -75,15 +77,15 @@ type env struct {
 }
 
 // option changes the simulator's or the handler's configuration before the test starts.
-type option func(*pdsim.Config, *Config)
+type option func(*pdsim.Config, *config)
 
-func withSim(f func(*pdsim.Config)) option { return func(s *pdsim.Config, _ *Config) { f(s) } }
-func withConfig(f func(*Config)) option    { return func(_ *pdsim.Config, c *Config) { f(c) } }
+func withSim(f func(*pdsim.Config)) option { return func(s *pdsim.Config, _ *config) { f(s) } }
+func withConfig(f func(*config)) option    { return func(_ *pdsim.Config, c *config) { f(c) } }
 
 // webhooks configures register_webhooks with the given events and Basic credentials.
-func webhooks(events ...WebhookEvent) option {
-	return withConfig(func(c *Config) {
-		c.Webhooks = WebhookConfig{URL: "https://app.example/pipedrive/webhooks", Events: events,
+func webhooks(events ...pdwork.WebhookEvent) option {
+	return withConfig(func(c *config) {
+		c.Webhooks = pdwork.WebhookConfig{URL: "https://app.example/pipedrive/webhooks", Events: events,
 			HTTPAuthUser: "pipedrive", HTTPAuthPassword: webhookPassword}
 	})
 }
@@ -94,7 +96,14 @@ func newEnv(t *testing.T, opts ...option) *env {
 	res := testenv.Provision(t)
 	clock := pdsim.NewClock(t0)
 	simCfg := pdsim.Config{ClientID: testenv.ClientID, ClientSecret: testenv.ClientSecret, Now: clock.Now}
-	hc := Config{JobsQueueURL: res.JobsQueueURL, DeadLetterQueueURL: res.DeadLetterQueueURL, Now: clock.Now}
+	// The configuration main.go reads, from the environment template.yaml gives the function
+	// (JOBS_MAX_RECEIVES is the jobs queue's maxReceiveCount).
+	fenv := res.FunctionEnv("ApiCallFunction")
+	hc, err := configFromEnv(func(k string) string { return fenv[k] })
+	if err != nil {
+		t.Fatalf("configFromEnv(template environment) = %v", err)
+	}
+	hc.Engine.Now = clock.Now
 	for _, o := range opts {
 		o(&simCfg, &hc)
 	}
@@ -111,9 +120,8 @@ func newEnv(t *testing.T, opts ...option) *env {
 	creds := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID, Logger: logger}
 	publisher := &alerts.Publisher{SNS: sns.NewFromConfig(cfg), TopicARN: res.AlertsTopicARN, Source: "apicall", Dedupe: store.Once, Now: clock.Now}
 	api := &pdapi.Client{HTTP: sim.HTTP.Client()}
-	e.h = &Handler{
-		Installations: store,
-		Claims:        store,
+	e.h = newHandler(deps{
+		Store: store,
 		Refresher: &refresh.Refresher{
 			OAuth:  &pdoauth.Client{BaseURL: sim.URL, Credentials: creds.OAuthCredentials, HTTP: sim.HTTP.Client(), Now: clock.Now},
 			Store:  store,
@@ -122,13 +130,11 @@ func newEnv(t *testing.T, opts ...option) *env {
 			Owner:  "apicall-test",
 			Now:    clock.Now,
 		},
-		API:      api,
-		Webhooks: api,
-		Queue:    e.queue,
-		Alerts:   publisher,
-		Log:      logger,
-		Config:   hc,
-	}
+		Pipedrive: api,
+		Queue:     e.queue,
+		Alerts:    alerts.Notifier{Sender: publisher, Log: logger},
+		Log:       logger,
+	}, hc)
 	// Every token the store held, old and refreshed, joins the secrets before the table goes.
 	t.Cleanup(func() {
 		for _, id := range e.handled {
@@ -195,12 +201,21 @@ func (e *env) send(bodies ...string) {
 		if _, err := e.sqs.SendMessage(e.t.Context(), &sqs.SendMessageInput{
 			QueueUrl: aws.String(e.res.JobsQueueURL), MessageBody: aws.String(b),
 			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
-				"job_id": {DataType: aws.String("String"), StringValue: aws.String(partialJob(b).ID + "-attr")},
+				"job_id": {DataType: aws.String("String"), StringValue: aws.String(jobID(b) + "-attr")},
 			},
 		}); err != nil {
 			e.t.Fatalf("SendMessage = %v", err)
 		}
 	}
+}
+
+// jobID is what the id of a job body reads as, "" when it is not a job.
+func jobID(body string) string {
+	var j struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal([]byte(body), &j)
+	return j.ID
 }
 
 // receive takes up to n messages from queueURL within wait, leaving them on the queue
@@ -273,15 +288,15 @@ func (e *env) deliver(bodies ...string) ([]sqstypes.Message, []string) {
 }
 
 // direct invokes the handler with one job payload and returns the Result.
-func (e *env) direct(payload string) Result {
+func (e *env) direct(payload string) worker.Result {
 	e.t.Helper()
 	out, err := e.h.Handle(e.t.Context(), json.RawMessage(payload))
 	if err != nil {
 		e.t.Fatalf("Handle(direct) error = %v", err)
 	}
-	res, ok := out.(Result)
+	res, ok := out.(worker.Result)
 	if !ok {
-		e.t.Fatalf("Handle(direct) = %T, want Result", out)
+		e.t.Fatalf("Handle(direct) = %T, want worker.Result", out)
 	}
 	return res
 }
@@ -324,7 +339,7 @@ func sameMessage(m sqstypes.Message) string {
 // countingQueue is the handler's Queue: SQS, with the worker's successful SendMessage calls
 // counted by queue URL.
 type countingQueue struct {
-	Queue
+	worker.Queue
 	mu   sync.Mutex
 	sent map[string]int
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +19,9 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
 // TestRetryHidesTheMessageForRetryAfter checks on the real queue that a retried message comes
@@ -49,7 +52,7 @@ func TestRetryHidesTheMessageForRetryAfter(t *testing.T) {
 	if failed := e.handleSQS(e.sqsEvent(again)); len(failed) != 0 {
 		t.Errorf("second delivery failures = %v, want none", failed)
 	}
-	if d := e.decisionFor("visibility"); d.Action != string(OutcomeSucceeded) || d.ReceiveCount != 2 {
+	if d := e.decisionFor("visibility"); d.Action != string(worker.OutcomeSucceeded) || d.ReceiveCount != 2 {
 		t.Errorf("second delivery decision = %s receive %d, want succeeded at receive 2", d.Action, d.ReceiveCount)
 	}
 	if got := e.apiCalls(); !maps.Equal(got, map[int]int{429: 1, 200: 1}) {
@@ -102,7 +105,7 @@ func TestMixedBatchReportsExactlyTheRetries(t *testing.T) {
 	for _, m := range e.deadLetters() {
 		reasons[attr(m, "job_id")] = attr(m, "reason")
 	}
-	wantDead := map[string]string{"mixed-404": "not_found", "mixed-bad": ReasonInvalidJob, "mixed-gone-user": ReasonInstallationNotFound}
+	wantDead := map[string]string{"mixed-404": "not_found", "mixed-bad": worker.ReasonInvalidJob, "mixed-gone-user": pdwork.ReasonInstallationNotFound}
 	if !maps.Equal(reasons, wantDead) {
 		t.Errorf("dead letters by job = %v, want %v", reasons, wantDead)
 	}
@@ -191,7 +194,7 @@ func (e *env) wantOneCallThenDuplicate(msgs []sqstypes.Message, postponed string
 		actions = append(actions, d.Action+"/"+d.Reason)
 	}
 	slices.Sort(actions)
-	if want := []string{"retry/" + ReasonInProgress, "succeeded/ok"}; !slices.Equal(actions, want) {
+	if want := []string{"retry/" + worker.ReasonInProgress, "succeeded/ok"}; !slices.Equal(actions, want) {
 		e.t.Errorf("decisions = %v, want %v", actions, want)
 	}
 	// The postponed message is hidden until the claim's lease would end; show it now.
@@ -208,7 +211,7 @@ func (e *env) wantOneCallThenDuplicate(msgs []sqstypes.Message, postponed string
 	if failed := e.handleSQS(e.sqsEvent(back)); len(failed) != 0 {
 		e.t.Errorf("postponed delivery failures = %v, want none", failed)
 	}
-	if d := e.decisions(); d[len(d)-1].Action != string(OutcomeDuplicate) {
+	if d := e.decisions(); d[len(d)-1].Action != string(worker.OutcomeDuplicate) {
 		e.t.Errorf("postponed delivery decision = %s, want duplicate", d[len(d)-1].Action)
 	}
 	if got := e.sim.Counters().APIByRoute["POST /api/v1/deals"]; got != 1 {
@@ -244,7 +247,7 @@ func TestMalformedMessagesAreDeadLettered(t *testing.T) {
 	bodies := map[string]bool{}
 	for _, m := range dead {
 		bodies[aws.ToString(m.Body)] = true
-		if attr(m, "reason") != ReasonInvalidJob || attr(m, "error") == "" || attr(m, "message_id") == "" {
+		if attr(m, "reason") != worker.ReasonInvalidJob || attr(m, "error") == "" || attr(m, "message_id") == "" {
 			t.Errorf("dead letter %q: reason %q error %q message_id %q, want invalid_job with an error and the message id",
 				aws.ToString(m.Body), attr(m, "reason"), attr(m, "error"), attr(m, "message_id"))
 		}
@@ -257,7 +260,7 @@ func TestMalformedMessagesAreDeadLettered(t *testing.T) {
 	if got := e.apiCalls(); len(got) != 0 {
 		t.Errorf("simulator answers = %v, want no API call", got)
 	}
-	if got := e.alertReasons(); !slices.Equal(got, []string{ReasonInvalidJob}) {
+	if got := e.alertReasons(); !slices.Equal(got, []string{worker.ReasonInvalidJob}) {
 		t.Errorf("alerts = %v, want one invalid_job (de-duplicated)", got)
 	}
 }
@@ -266,7 +269,7 @@ func TestMalformedMessagesAreDeadLettered(t *testing.T) {
 // request again (seen under load: moto answers 200, the connection drops while the SDK reads
 // the body, "use of closed network connection", and the retry lands a second copy).
 type resentQueue struct {
-	Queue
+	worker.Queue
 }
 
 func (q resentQueue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
@@ -341,15 +344,15 @@ func TestInstallationStates(t *testing.T) {
 		reasons[attr(m, "job_id")] = attr(m, "reason")
 	}
 	want := map[string]string{
-		"never-installed": ReasonInstallationNotFound,
-		"uninstalled":     ReasonInstallationUninstalled,
-		"reauth-1":        ReasonNeedsReauth,
-		"reauth-2":        ReasonNeedsReauth,
+		"never-installed": pdwork.ReasonInstallationNotFound,
+		"uninstalled":     pdwork.ReasonInstallationUninstalled,
+		"reauth-1":        pdwork.ReasonNeedsReauth,
+		"reauth-2":        pdwork.ReasonNeedsReauth,
 	}
 	if !maps.Equal(reasons, want) {
 		t.Errorf("dead letters by job = %v, want %v", reasons, want)
 	}
-	if got := e.alertReasons(); !slices.Equal(got, []string{ReasonNeedsReauth}) {
+	if got := e.alertReasons(); !slices.Equal(got, []string{pdwork.ReasonNeedsReauth}) {
 		t.Errorf("alerts = %v, want one needs_reauthorization", got)
 	}
 	if got := e.apiCalls(); len(got) != 0 {
@@ -365,7 +368,7 @@ func TestExpiredAccessTokenIsRefreshedBeforeTheCall(t *testing.T) {
 	if len(failed) != 0 {
 		t.Errorf("batch item failures = %v, want none", failed)
 	}
-	if d := e.decisionFor("expired"); d.Action != string(OutcomeSucceeded) {
+	if d := e.decisionFor("expired"); d.Action != string(worker.OutcomeSucceeded) {
 		t.Errorf("decision = %s (%s), want succeeded", d.Action, d.Reason)
 	}
 	if got := e.apiCalls(); !maps.Equal(got, map[int]int{200: 1}) {
@@ -391,7 +394,7 @@ func TestRefreshHeldByAnotherProcessRetriesSoon(t *testing.T) {
 	if !slices.Equal(failed, []string{*msgs[0].MessageId}) {
 		t.Errorf("batch item failures = %v, want the message", failed)
 	}
-	if d := e.decisionFor("busy"); d.Action != string(OutcomeRetry) || d.Reason != ReasonRefreshInProgress || d.RetryAfterS != 5 {
+	if d := e.decisionFor("busy"); d.Action != string(worker.OutcomeRetry) || d.Reason != pdwork.ReasonRefreshInProgress || d.RetryAfterS != 5 {
 		t.Errorf("decision = %s (%s) after %d s, want retry (refresh_in_progress) after 5 s", d.Action, d.Reason, d.RetryAfterS)
 	}
 	if got := e.apiCalls(); len(got) != 0 {
@@ -414,7 +417,7 @@ func TestRevokedGrantIsDeadLettered(t *testing.T) {
 	if len(dead) != 1 {
 		t.Fatalf("dead letters = %d, want 1", len(dead))
 	}
-	wantDeadLetter(t, dead[0], body, ReasonNeedsReauth, 0)
+	wantDeadLetter(t, dead[0], body, pdwork.ReasonNeedsReauth, 0)
 	if got := e.alertReasons(); !slices.Equal(got, []string{"refresh_token_invalid"}) {
 		t.Errorf("alerts = %v, want the refresher's refresh_token_invalid", got)
 	}
@@ -434,26 +437,32 @@ func TestLastReceiveDeadLettersWithTheReason(t *testing.T) {
 	msgs := e.receive(e.res.JobsQueueURL, 1, 5*time.Second)
 	ev := e.sqsEvent(msgs)
 
-	ev.Records[0].Attributes["ApproximateReceiveCount"] = "4"
+	// The jobs queue's maxReceiveCount, from template.yaml (the function gets it as
+	// JOBS_MAX_RECEIVES): the receive before it retries, the last one dead-letters.
+	last := e.res.MaxReceiveCount
+	if last < 2 || e.h.Engine.Config.MaxReceives != last {
+		t.Fatalf("template maxReceiveCount %d, engine MaxReceives %d: want equal and at least 2", last, e.h.Engine.Config.MaxReceives)
+	}
+	ev.Records[0].Attributes["ApproximateReceiveCount"] = strconv.Itoa(last - 1)
 	if failed := e.handleSQS(ev); len(failed) != 1 {
-		t.Errorf("failures at receive 4 = %v, want the message (retried)", failed)
+		t.Errorf("failures at receive %d = %v, want the message (retried)", last-1, failed)
 	}
-	if d := e.decisionFor("exhausted"); d.RetryAfterS != 240 {
-		t.Errorf("retry after at receive 4 = %d s, want 240 (backoff of attempt 4)", d.RetryAfterS)
+	if d, want := e.decisionFor("exhausted"), worker.CeilSeconds(worker.DefaultBackoff(last-1)); d.RetryAfterS != want {
+		t.Errorf("retry after at receive %d = %d s, want %d (backoff of attempt %d)", last-1, d.RetryAfterS, want, last-1)
 	}
-	ev.Records[0].Attributes["ApproximateReceiveCount"] = "5"
+	ev.Records[0].Attributes["ApproximateReceiveCount"] = strconv.Itoa(last)
 	if failed := e.handleSQS(ev); len(failed) != 0 {
-		t.Errorf("failures at receive 5 = %v, want none (dead-lettered here)", failed)
+		t.Errorf("failures at receive %d = %v, want none (dead-lettered here)", last, failed)
 	}
 	dead := e.deadLetters()
 	if len(dead) != 1 {
 		t.Fatalf("dead letters = %d, want 1", len(dead))
 	}
-	wantDeadLetter(t, dead[0], body, ReasonRetriesExhausted, 500)
-	if got := attr(dead[0], "error"); !strings.Contains(got, "server_error") || attr(dead[0], "receive_count") != "5" {
-		t.Errorf("dead letter error %q receive_count %q, want the last reason server_error at receive 5", got, attr(dead[0], "receive_count"))
+	wantDeadLetter(t, dead[0], body, worker.ReasonRetriesExhausted, 500)
+	if got := attr(dead[0], "error"); !strings.Contains(got, "server_error") || attr(dead[0], "receive_count") != strconv.Itoa(last) {
+		t.Errorf("dead letter error %q receive_count %q, want the last reason server_error at receive %d", got, attr(dead[0], "receive_count"), last)
 	}
-	if got := e.alertReasons(); !slices.Equal(got, []string{ReasonRetriesExhausted}) {
+	if got := e.alertReasons(); !slices.Equal(got, []string{worker.ReasonRetriesExhausted}) {
 		t.Errorf("alerts = %v, want retries_exhausted", got)
 	}
 }
@@ -471,7 +480,7 @@ func TestNotBeforeDefersWithoutSpendingReceives(t *testing.T) {
 	if len(failed) != 0 {
 		t.Errorf("batch item failures = %v, want none (deferred, acknowledged)", failed)
 	}
-	if d := e.decisionFor("later"); d.Action != string(OutcomeDeferred) || d.RetryAfterS != 2 {
+	if d := e.decisionFor("later"); d.Action != string(worker.OutcomeDeferred) || d.RetryAfterS != 2 {
 		t.Errorf("decision = %s after %d s, want deferred after 2 s", d.Action, d.RetryAfterS)
 	}
 	if got := e.apiCalls(); len(got) != 0 {
@@ -494,13 +503,13 @@ func TestNotBeforeDefersWithoutSpendingReceives(t *testing.T) {
 	if failed := e.handleSQS(e.sqsEvent(again)); len(failed) != 0 {
 		t.Errorf("due delivery failures = %v, want none", failed)
 	}
-	if d := e.decisionFor("later"); d.Action != string(OutcomeSucceeded) {
+	if d := e.decisionFor("later"); d.Action != string(worker.OutcomeSucceeded) {
 		t.Errorf("due delivery decision = %s, want succeeded", d.Action)
 	}
 
 	t.Run("too far ahead", func(t *testing.T) {
 		j := job("much-later", "GET", "/api/v1/deals", "")
-		j.NotBefore = e.clock.Now().Add(DefaultMaxDefer + time.Hour)
+		j.NotBefore = e.clock.Now().Add(worker.DefaultMaxDefer + time.Hour)
 		body := encode(t, j)
 		if _, failed := e.deliver(body); len(failed) != 0 {
 			t.Errorf("batch item failures = %v, want none", failed)
@@ -509,7 +518,7 @@ func TestNotBeforeDefersWithoutSpendingReceives(t *testing.T) {
 		if len(dead) != 1 {
 			t.Fatalf("dead letters = %d, want 1", len(dead))
 		}
-		wantDeadLetter(t, dead[0], body, ReasonNotBeforeTooFar, 0)
+		wantDeadLetter(t, dead[0], body, worker.ReasonNotBeforeTooFar, 0)
 	})
 }
 
@@ -529,7 +538,7 @@ func TestNoJobStartsTooCloseToTheDeadline(t *testing.T) {
 	if resp := out.(events.SQSEventResponse); len(resp.BatchItemFailures) != 1 {
 		t.Errorf("batch item failures = %v, want the message", resp.BatchItemFailures)
 	}
-	if d := e.decisionFor("late"); d.Reason != ReasonDeadline {
+	if d := e.decisionFor("late"); d.Reason != worker.ReasonDeadline {
 		t.Errorf("decision reason = %s, want deadline", d.Reason)
 	}
 	if got := e.apiCalls(); len(got) != 0 {
@@ -541,7 +550,7 @@ func TestNoJobStartsTooCloseToTheDeadline(t *testing.T) {
 // it the batch's answer for every message. A call still hanging near the deadline must be cut
 // early enough for the claim, the visibility change and the answer to happen before it.
 func TestHungCallEndsInTimeToAnswerTheBatch(t *testing.T) {
-	e := newEnv(t, withConfig(func(c *Config) { c.DeadlineReserve = 4 * time.Second }))
+	e := newEnv(t, withConfig(func(c *config) { c.Engine.DeadlineReserve = 4 * time.Second }))
 	e.install(pdsim.DefaultUserID)
 	e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Hang: true})
 	body := encode(t, job("hung", "GET", "/api/v1/deals", ""))
@@ -562,7 +571,7 @@ func TestHungCallEndsInTimeToAnswerTheBatch(t *testing.T) {
 	if resp := out.(events.SQSEventResponse); len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != *msgs[0].MessageId {
 		t.Errorf("batch item failures = %v, want the message", resp.BatchItemFailures)
 	}
-	if d := e.decisionFor("hung"); d.Action != string(OutcomeRetry) || d.Reason != "timeout" {
+	if d := e.decisionFor("hung"); d.Action != string(worker.OutcomeRetry) || d.Reason != "timeout" {
 		t.Errorf("decision = %s (%s), want retry (timeout)", d.Action, d.Reason)
 	}
 	if _, err := e.store.ClaimWork(t.Context(), "apicall#hung", "next-delivery", time.Minute, time.Hour); err != nil {

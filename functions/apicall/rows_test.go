@@ -11,7 +11,8 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
-	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
 // useWindow spends one request of the installation's rate window and daily budget.
@@ -37,7 +38,7 @@ func TestAPIStatusRows(t *testing.T) {
 		opts      []option
 		setup     func(e *env)
 		job       jobs.Job
-		action    Outcome
+		action    worker.Outcome
 		reason    string
 		status    int
 		retry     time.Duration // logged retry delay (the message's new visibility)
@@ -46,44 +47,44 @@ func TestAPIStatusRows(t *testing.T) {
 		refreshes int
 	}{
 		{name: "200 OK", job: job("r200", "GET", "/api/v1/deals", ""),
-			action: OutcomeSucceeded, reason: "ok", status: 200, calls: map[int]int{200: 1}},
+			action: worker.OutcomeSucceeded, reason: "ok", status: 200, calls: map[int]int{200: 1}},
 		{name: "201 Created", job: job("r201", "POST", "/api/v1/deals", `{"title":"From a job"}`),
-			action: OutcomeSucceeded, reason: "ok", status: 201, calls: map[int]int{201: 1}},
+			action: worker.OutcomeSucceeded, reason: "ok", status: 201, calls: map[int]int{201: 1}},
 		{name: "204 No Content",
 			setup:  func(e *env) { e.sim.Inject(pdsim.Fault{Method: "DELETE", Path: "/api/v1/deals/1", Status: 204}) },
 			job:    job("r204", "DELETE", "/api/v1/deals/1", ""),
-			action: OutcomeSucceeded, reason: "ok", status: 204, calls: map[int]int{204: 1}},
+			action: worker.OutcomeSucceeded, reason: "ok", status: 204, calls: map[int]int{204: 1}},
 		{name: "400 malformed authorization header",
 			setup: func(e *env) {
 				e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 400, Body: `{"success":false,"error":"` + pdsim.MsgMalformedAuthHeader + `","error_info":"` + pdsim.ErrorInfo + `","data":null}`})
 			},
 			job:    job("r400a", "GET", "/api/v1/deals", ""),
-			action: OutcomeDeadLettered, reason: "malformed_authorization_header", status: 400,
+			action: worker.OutcomeDeadLettered, reason: "malformed_authorization_header", status: 400,
 			alerts: []string{"malformed_authorization_header"}, calls: map[int]int{400: 1}},
 		{name: "400 other: invalid data", job: job("r400b", "POST", "/api/v1/deals", `{"value":10}`),
-			action: OutcomeDeadLettered, reason: "bad_request", status: 400, calls: map[int]int{400: 1}},
+			action: worker.OutcomeDeadLettered, reason: "bad_request", status: 400, calls: map[int]int{400: 1}},
 		{name: "401 then refresh and success",
 			setup:  func(e *env) { e.sim.ExpireAccessTokens(pdsim.DefaultUserID) },
 			job:    job("r401a", "GET", "/api/v1/deals", ""),
-			action: OutcomeSucceeded, reason: "ok", status: 200, calls: map[int]int{401: 1, 200: 1}, refreshes: 1},
+			action: worker.OutcomeSucceeded, reason: "ok", status: 200, calls: map[int]int{401: 1, 200: 1}, refreshes: 1},
 		{name: "401 twice",
 			setup:  func(e *env) { e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 401, Times: 2}) },
 			job:    job("r401b", "GET", "/api/v1/deals", ""),
-			action: OutcomeDeadLettered, reason: ReasonUnauthorizedAfterRefresh, status: 401,
-			alerts: []string{ReasonUnauthorizedAfterRefresh}, calls: map[int]int{401: 2}, refreshes: 1},
+			action: worker.OutcomeDeadLettered, reason: pdwork.ReasonUnauthorizedAfterRefresh, status: 401,
+			alerts: []string{pdwork.ReasonUnauthorizedAfterRefresh}, calls: map[int]int{401: 2}, refreshes: 1},
 		{name: "403 scope and URL mismatch", opts: []option{withSim(func(c *pdsim.Config) { c.Scopes = []string{"base"} })},
 			job:    job("r403a", "GET", "/api/v1/deals", ""),
-			action: OutcomeDeadLettered, reason: "scope_mismatch", status: 403, alerts: []string{"scope_mismatch"}, calls: map[int]int{403: 1}},
+			action: worker.OutcomeDeadLettered, reason: "scope_mismatch", status: 403, alerts: []string{"scope_mismatch"}, calls: map[int]int{403: 1}},
 		{name: "403 HTML page (Cloudflare)",
 			setup: func(e *env) {
 				e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 403, Body: htmlBlock, Header: http.Header{"Content-Type": {"text/html"}}})
 			},
 			job:    job("r403b", "GET", "/api/v1/deals", ""),
-			action: OutcomeRetry, reason: "blocked_by_edge", status: 403, retry: 30 * time.Second, calls: map[int]int{403: 1}},
+			action: worker.OutcomeRetry, reason: "blocked_by_edge", status: 403, retry: 30 * time.Second, calls: map[int]int{403: 1}},
 		{name: "404 not found", job: job("r404", "GET", "/api/v1/deals/424242", ""),
-			action: OutcomeDeadLettered, reason: "not_found", status: 404, calls: map[int]int{404: 1}},
+			action: worker.OutcomeDeadLettered, reason: "not_found", status: 404, calls: map[int]int{404: 1}},
 		{name: "410 gone", job: job("r410", "GET", "/api/v1/deals/timeline", ""),
-			action: OutcomeDeadLettered, reason: "resource_gone", status: 410, alerts: []string{"resource_gone"}, calls: map[int]int{410: 1}},
+			action: worker.OutcomeDeadLettered, reason: "resource_gone", status: 410, alerts: []string{"resource_gone"}, calls: map[int]int{410: 1}},
 		{name: "422 webhooks limit reached", opts: []option{withSim(func(c *pdsim.Config) { c.WebhookLimit = 1 })},
 			setup: func(e *env) {
 				in, _ := e.store.Get(e.t.Context(), acme)
@@ -93,26 +94,26 @@ func TestAPIStatusRows(t *testing.T) {
 				}
 			},
 			job:    job("r422", "POST", "/api/v1/webhooks", `{"subscription_url":"https://app.example/h","event_object":"person","event_action":"*","name":"p"}`),
-			action: OutcomeDeadLettered, reason: "webhook_limit", status: 422, alerts: []string{"webhook_limit"}, calls: map[int]int{422: 1}},
+			action: worker.OutcomeDeadLettered, reason: "webhook_limit", status: 422, alerts: []string{"webhook_limit"}, calls: map[int]int{422: 1}},
 		{name: "429 with Retry-After",
 			setup: func(e *env) {
 				e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 429, Header: http.Header{"Retry-After": {"7"}}})
 			},
 			job:    job("r429a", "GET", "/api/v1/deals", ""),
-			action: OutcomeRetry, reason: "rate_limited", status: 429, retry: 7 * time.Second, calls: map[int]int{429: 1}},
+			action: worker.OutcomeRetry, reason: "rate_limited", status: 429, retry: 7 * time.Second, calls: map[int]int{429: 1}},
 		{name: "429 with x-ratelimit-reset (rate window spent)", opts: []option{withSim(func(c *pdsim.Config) { c.RateLimit = 1 })},
 			setup:  (*env).useWindow,
 			job:    job("r429b", "GET", "/api/v1/deals", ""),
-			action: OutcomeRetry, reason: "rate_limited", status: 429, retry: 2 * time.Second, calls: map[int]int{429: 1}},
+			action: worker.OutcomeRetry, reason: "rate_limited", status: 429, retry: 2 * time.Second, calls: map[int]int{429: 1}},
 		{name: "429 daily budget spent", opts: []option{withSim(func(c *pdsim.Config) { c.DailyBudget = 1 })},
 			setup:  (*env).useWindow,
 			job:    job("r429c", "GET", "/api/v1/deals", ""),
-			action: OutcomeRetry, reason: "daily_budget_exceeded", status: 429, retry: MaxVisibility,
+			action: worker.OutcomeRetry, reason: "daily_budget_exceeded", status: 429, retry: worker.MaxVisibility,
 			alerts: []string{"daily_budget_exceeded"}, calls: map[int]int{429: 1}},
 		{name: "500",
 			setup:  func(e *env) { e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 500}) },
 			job:    job("r500", "GET", "/api/v1/deals", ""),
-			action: OutcomeRetry, reason: "server_error", status: 500, retry: 30 * time.Second, calls: map[int]int{500: 1}},
+			action: worker.OutcomeRetry, reason: "server_error", status: 500, retry: 30 * time.Second, calls: map[int]int{500: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,17 +127,17 @@ func TestAPIStatusRows(t *testing.T) {
 			msgs, failed := e.deliver(body)
 
 			d := e.decisionFor(tt.job.ID)
-			if Outcome(d.Action) != tt.action || d.Reason != tt.reason || d.Status != tt.status {
+			if worker.Outcome(d.Action) != tt.action || d.Reason != tt.reason || d.Status != tt.status {
 				t.Errorf("decision = %s (%s) status %d, want %s (%s) status %d", d.Action, d.Reason, d.Status, tt.action, tt.reason, tt.status)
 			}
 			if d.JobID != tt.job.ID || d.Kind != jobs.KindAPICall || d.CompanyID != acme.CompanyID || d.UserID != acme.UserID || d.MessageID != *msgs[0].MessageId {
 				t.Errorf("decision = %+v, want job, kind, ids and message id", d)
 			}
-			if want := ceilSeconds(tt.retry); d.RetryAfterS != want {
+			if want := worker.CeilSeconds(tt.retry); d.RetryAfterS != want {
 				t.Errorf("decision retry_after_s = %d, want %d", d.RetryAfterS, want)
 			}
 			wantFailed := []string(nil)
-			if tt.action == OutcomeRetry {
+			if tt.action == worker.OutcomeRetry {
 				wantFailed = []string{*msgs[0].MessageId}
 			}
 			if !slices.Equal(failed, wantFailed) {
@@ -144,12 +145,12 @@ func TestAPIStatusRows(t *testing.T) {
 			}
 			dead := e.deadLetters()
 			switch {
-			case tt.action == OutcomeDeadLettered && len(dead) == 1:
+			case tt.action == worker.OutcomeDeadLettered && len(dead) == 1:
 				wantDeadLetter(t, dead[0], body, tt.reason, tt.status)
 				if attr(dead[0], "job_id") != tt.job.ID || attr(dead[0], "company_id") != "3408256" || attr(dead[0], "user_id") != "5206648" {
 					t.Errorf("dead letter attributes job_id %q company_id %q user_id %q, want the job's", attr(dead[0], "job_id"), attr(dead[0], "company_id"), attr(dead[0], "user_id"))
 				}
-			case tt.action == OutcomeDeadLettered:
+			case tt.action == worker.OutcomeDeadLettered:
 				t.Errorf("dead-letter queue holds %d messages, want 1", len(dead))
 			case len(dead) != 0:
 				t.Errorf("dead-letter queue holds %d messages, want none", len(dead))
@@ -164,25 +165,5 @@ func TestAPIStatusRows(t *testing.T) {
 				t.Errorf("refreshes = %d, want %d", got, tt.refreshes)
 			}
 		})
-	}
-}
-
-// TestDecisionsMatchClassifier guards the rows above against drifting from pderrors: every
-// Decision the worker turns into an outcome maps the same way.
-func TestDecisionsMatchClassifier(t *testing.T) {
-	tests := []struct {
-		action pderrors.Action
-		want   Outcome
-	}{
-		{pderrors.Retry, OutcomeRetry},
-		{pderrors.DeadLetter, OutcomeDeadLettered},
-		{pderrors.Reauthorize, OutcomeDeadLettered},
-	}
-	h := &Handler{}
-	for _, tt := range tests {
-		err := &pderrors.Error{Op: "GET /api/v1/deals", Decision: pderrors.Decision{Action: tt.action, Reason: "x", Status: 499}}
-		if got := h.callFailure(context.Background(), job("x", "GET", "/api/v1/deals", ""), err); got.outcome != tt.want || got.status != 499 {
-			t.Errorf("callFailure(%v) = %s status %d, want %s status 499", tt.action, got.outcome, got.status, tt.want)
-		}
 	}
 }

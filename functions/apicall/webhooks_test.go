@@ -13,49 +13,10 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
-
-func TestParseWebhookEvents(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []WebhookEvent
-		ok   bool
-	}{
-		{"deal.*,person.added", []WebhookEvent{{"deal", "*"}, {"person", "added"}}, true},
-		{" deal.create , , person.* ", []WebhookEvent{{"deal", "create"}, {"person", "*"}}, true},
-		{"*.*", []WebhookEvent{{"*", "*"}}, true},
-		{"deal.*,deal.*", []WebhookEvent{{"deal", "*"}}, true},
-		{"", nil, false},
-		{" , ", nil, false},
-		{"deal", nil, false},
-		{"deal.", nil, false},
-		{"invoice.*", nil, false},
-		{"deal.exploded", nil, false},
-		{"Deal.*", nil, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseWebhookEvents(tt.in)
-		if (err == nil) != tt.ok || !slices.Equal(got, tt.want) {
-			t.Errorf("ParseWebhookEvents(%q) = %v, %v; want %v (ok %t)", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestValidateWebhookURL(t *testing.T) {
-	for u, ok := range map[string]bool{
-		"https://app.example/pipedrive/webhooks": true,
-		"http://127.0.0.1:9000/hooks":            true,
-		"":                                       false,
-		"app.example/hooks":                      false,
-		"ftp://app.example/hooks":                false,
-		"https:///hooks":                         false,
-	} {
-		if err := ValidateWebhookURL(u); (err == nil) != ok {
-			t.Errorf("ValidateWebhookURL(%q) = %v, want ok %t", u, err, ok)
-		}
-	}
-}
 
 // registerJob is the job the callback enqueues after install version v.
 func registerJob(v int) jobs.Job {
@@ -64,14 +25,14 @@ func registerJob(v int) jobs.Job {
 }
 
 func TestRegisterWebhooksCreatesEachOnce(t *testing.T) {
-	e := newEnv(t, webhooks(WebhookEvent{"deal", "*"}, WebhookEvent{"person", "added"}))
+	e := newEnv(t, webhooks(pdwork.WebhookEvent{Object: "deal", Action: "*"}, pdwork.WebhookEvent{Object: "person", Action: "added"}))
 	e.install(pdsim.DefaultUserID)
 
 	res := e.direct(encode(t, registerJob(1)))
-	if res.Outcome != OutcomeSucceeded || res.Reason != "webhooks_registered" || res.Status != 201 {
+	if res.Outcome != worker.OutcomeSucceeded || res.Reason != "webhooks_registered" || res.Status != 201 {
 		t.Errorf("Result = %+v, want succeeded (webhooks_registered) 201", res)
 	}
-	var sum webhookSummary
+	var sum pdwork.WebhookSummary
 	if err := json.Unmarshal(res.Body, &sum); err != nil || len(sum.Created) != 2 || len(sum.Existing) != 0 {
 		t.Errorf("Result.Body = %s (err %v), want two created", res.Body, err)
 	}
@@ -95,7 +56,7 @@ func TestRegisterWebhooksCreatesEachOnce(t *testing.T) {
 	}
 	// A reinstall enqueues a new job: it lists, finds both, creates nothing.
 	res = e.direct(encode(t, registerJob(2)))
-	if res.Outcome != OutcomeSucceeded || res.Reason != "webhooks_exist" {
+	if res.Outcome != worker.OutcomeSucceeded || res.Reason != "webhooks_exist" {
 		t.Errorf("reinstall Result = %+v, want succeeded (webhooks_exist)", res)
 	}
 	if err := json.Unmarshal(res.Body, &sum); err != nil || len(sum.Created) != 0 || len(sum.Existing) != 2 {
@@ -113,7 +74,7 @@ func TestRegisterWebhooksCreatesEachOnce(t *testing.T) {
 // TestRegisterWebhooksAtTheLimit: the user has 39 webhooks; the first of ours is the 40th, the
 // second the 41st, which Pipedrive refuses with 422: dead-letter and alert.
 func TestRegisterWebhooksAtTheLimit(t *testing.T) {
-	e := newEnv(t, webhooks(WebhookEvent{"deal", "*"}, WebhookEvent{"person", "*"}))
+	e := newEnv(t, webhooks(pdwork.WebhookEvent{Object: "deal", Action: "*"}, pdwork.WebhookEvent{Object: "person", Action: "*"}))
 	in := e.install(pdsim.DefaultUserID)
 	api := &pdapi.Client{}
 	for i := range 39 {
@@ -144,11 +105,11 @@ func TestRegisterWebhooksAtTheLimit(t *testing.T) {
 }
 
 func TestRegisterWebhooksRefreshesAfter401(t *testing.T) {
-	e := newEnv(t, webhooks(WebhookEvent{"deal", "*"}))
+	e := newEnv(t, webhooks(pdwork.WebhookEvent{Object: "deal", Action: "*"}))
 	e.install(pdsim.DefaultUserID)
 	e.sim.ExpireAccessTokens(pdsim.DefaultUserID)
 	res := e.direct(encode(t, registerJob(1)))
-	if res.Outcome != OutcomeSucceeded {
+	if res.Outcome != worker.OutcomeSucceeded {
 		t.Errorf("Result = %+v, want succeeded", res)
 	}
 	if got := e.refreshes(); got != 1 {
@@ -166,7 +127,7 @@ func TestRegisterWebhooksWithoutURLIsSkipped(t *testing.T) {
 		t.Errorf("batch item failures = %v, want none", failed)
 	}
 	d := e.decisionFor(registerJob(1).ID)
-	if d.Action != string(OutcomeSkipped) || d.Reason != ReasonWebhookURLUnset || d.Kind != jobs.KindRegisterWebhooks {
+	if d.Action != string(worker.OutcomeSkipped) || d.Reason != pdwork.ReasonWebhookURLUnset || d.Kind != jobs.KindRegisterWebhooks {
 		t.Errorf("decision = %+v, want skipped (webhook_url_unset)", d)
 	}
 	if got := e.apiCalls(); len(got) != 0 {
@@ -177,66 +138,11 @@ func TestRegisterWebhooksWithoutURLIsSkipped(t *testing.T) {
 	}
 }
 
-func TestVisibilitySeconds(t *testing.T) {
-	tests := []struct {
-		in   time.Duration
-		want int32
-	}{
-		{-time.Second, 0},
-		{0, 0},
-		{1500 * time.Millisecond, 2},
-		{7 * time.Second, 7},
-		{11 * time.Hour, 39600},
-		{24 * time.Hour, int32(MaxVisibility / time.Second)},
-	}
-	for _, tt := range tests {
-		if got := visibilitySeconds(tt.in); got != tt.want {
-			t.Errorf("visibilitySeconds(%v) = %d, want %d", tt.in, got, tt.want)
-		}
-	}
-	if MaxVisibility > 12*time.Hour {
-		t.Errorf("MaxVisibility = %v, above SQS's 12 h", MaxVisibility)
-	}
-}
-
-func TestDefaultBackoff(t *testing.T) {
-	want := map[int]time.Duration{0: 30 * time.Second, 1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute, 5: 8 * time.Minute, 8: time.Hour, 100: time.Hour}
-	for n, w := range want {
-		if got := DefaultBackoff(n); got != w {
-			t.Errorf("DefaultBackoff(%d) = %v, want %v", n, got, w)
-		}
-	}
-}
-
-func TestAttrText(t *testing.T) {
-	long := string(make([]byte, 600))
-	tests := map[string]string{
-		"plain":            "plain",
-		"a\x01b":           "a?b",
-		"tab\tand\nnl":     "tab\tand\nnl",
-		"bad\xffutf8":      "bad?utf8",
-		long:               "",
-		"emoji \U0001F600": "emoji \U0001F600",
-	}
-	for in, want := range tests {
-		got := attrText(in)
-		if in == long {
-			if len(got) != maxAttrText {
-				t.Errorf("attrText(600 NULs) has %d bytes, want %d", len(got), maxAttrText)
-			}
-			continue
-		}
-		if got != want {
-			t.Errorf("attrText(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestLogsNeverContainSecrets runs refreshes, webhook registration with Basic credentials,
 // failures and dead letters, and checks this test's log against every secret involved.
 // TestMain repeats the check over the whole run's log.
 func TestLogsNeverContainSecrets(t *testing.T) {
-	e := newEnv(t, webhooks(WebhookEvent{"deal", "*"}), withSim(func(c *pdsim.Config) { c.RotateRefreshTokens = true }))
+	e := newEnv(t, webhooks(pdwork.WebhookEvent{Object: "deal", Action: "*"}), withSim(func(c *pdsim.Config) { c.RotateRefreshTokens = true }))
 	first := e.install(pdsim.DefaultUserID)
 	e.sim.ExpireAccessTokens(pdsim.DefaultUserID)
 	e.direct(encode(t, registerJob(1)))                                // 401, refresh, list, create
@@ -270,7 +176,7 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 // register_webhooks jobs (one per install version) that can run in one batch; both would list
 // no webhooks and both create every one. One registration per installation runs at a time.
 func TestRegisterWebhooksOfTwoInstallsRunOneAtATime(t *testing.T) {
-	e := newEnv(t, webhooks(WebhookEvent{"deal", "*"}, WebhookEvent{"person", "*"}))
+	e := newEnv(t, webhooks(pdwork.WebhookEvent{Object: "deal", Action: "*"}, pdwork.WebhookEvent{Object: "person", Action: "*"}))
 	e.install(pdsim.DefaultUserID)
 	// Slow creates: both jobs have listed before either webhook exists.
 	e.sim.Inject(pdsim.Fault{Method: "POST", Path: "/api/v1/webhooks", Latency: 300 * time.Millisecond})
@@ -286,7 +192,7 @@ func TestRegisterWebhooksOfTwoInstallsRunOneAtATime(t *testing.T) {
 	if failed := e.handleSQS(e.sqsEvent(msgs[i : i+1])); len(failed) != 0 {
 		t.Errorf("postponed delivery failures = %v, want none", failed)
 	}
-	if d := e.decisions(); d[len(d)-1].Action != string(OutcomeSucceeded) || d[len(d)-1].Reason != "webhooks_exist" {
+	if d := e.decisions(); d[len(d)-1].Action != string(worker.OutcomeSucceeded) || d[len(d)-1].Reason != "webhooks_exist" {
 		t.Errorf("postponed delivery decision = %s (%s), want succeeded (webhooks_exist)", d[len(d)-1].Action, d[len(d)-1].Reason)
 	}
 	if n := len(e.sim.Webhooks(pdsim.DefaultUserID)); n != 2 {

@@ -17,7 +17,6 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
@@ -36,7 +35,7 @@ const (
 )
 
 // Installations reads installations; *tokenstore.Store satisfies it. Get returns an error
-// matching tokenstore.ErrNotFound for an installation never stored.
+// matching installation.ErrNotFound for an installation never stored.
 type Installations interface {
 	Get(ctx context.Context, id installation.ID) (installation.Installation, error)
 }
@@ -127,7 +126,7 @@ func (s *Sessions) Open(ctx context.Context, j jobs.Job) (*Session, error) {
 	id := installation.ID{CompanyID: j.CompanyID, UserID: j.UserID}
 	in, err := s.Installations.Get(ctx, id)
 	switch {
-	case errors.Is(err, tokenstore.ErrNotFound):
+	case errors.Is(err, installation.ErrNotFound):
 		return nil, decided(worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonInstallationNotFound, Message: "no installation " + id.String()})
 	case err != nil:
 		return nil, decided(worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonStoreFailed, Err: err})
