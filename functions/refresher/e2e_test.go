@@ -44,7 +44,7 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 		RefreshToken: tok.RefreshToken,
 		APIDomain:    tok.APIDomain,
 		Scopes:       strings.Split(tok.Scope, ","),
-		ExpiresAt:    time.Now().Add(5 * time.Minute), // due: within RefreshLead
+		ExpiresAt:    time.Now().Add(5 * time.Minute), // due: within refresh.Lead
 	})
 	if err != nil {
 		t.Fatalf("Install = %v", err)

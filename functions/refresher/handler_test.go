@@ -33,7 +33,7 @@ func TestScheduledRunRefreshesOnlyDueInstallations(t *testing.T) {
 		wantFresh bool   // want new tokens after the run
 	}{
 		{101, 5 * time.Minute, "", true},
-		{102, 10 * time.Minute, "", true}, // due exactly now: RefreshLead is 10 minutes
+		{102, 10 * time.Minute, "", true}, // due exactly now: refresh.Lead is 10 minutes
 		{103, -time.Hour, "", true},       // already expired (the function was down)
 		{104, 11 * time.Minute, "", false},
 		{105, 59 * time.Minute, "", false},
