@@ -95,7 +95,9 @@ func TestArchitecture(t *testing.T) {
 				return strings.HasPrefix(rel, "functions/") || rel == "cmd/pdctl"
 			}, true, isTestOnly},
 		{"the functions and commands link no testing package",
-			func(rel string, _ pkgInfo) bool { return strings.HasPrefix(rel, "functions/") || strings.HasPrefix(rel, "cmd/") },
+			func(rel string, _ pkgInfo) bool {
+				return strings.HasPrefix(rel, "functions/") || strings.HasPrefix(rel, "cmd/")
+			},
 			true, func(p string) bool { return p == "testing" }},
 		{"the token store imports no HTTP client", exact("internal/tokenstore"), false,
 			func(p string) bool {

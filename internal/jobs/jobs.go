@@ -81,6 +81,7 @@ type KindCheck func(j Job) []string
 var Kinds = map[string]KindCheck{
 	KindRegisterWebhooks: nil,
 	KindAPICall:          CheckAPICall,
+	KindWebhookEvent:     CheckWebhookEvent,
 }
 
 // CheckAPICall is the KindCheck of KindAPICall: Method and Path are required.

@@ -15,7 +15,9 @@ type Credentials struct {
 }
 
 // String hides the password.
-func (c Credentials) String() string { return "webhook.Credentials{user=" + c.User + " password=<redacted>}" }
+func (c Credentials) String() string {
+	return "webhook.Credentials{user=" + c.User + " password=<redacted>}"
+}
 
 // GoString is String.
 func (c Credentials) GoString() string { return c.String() }

@@ -1,0 +1,27 @@
+// Command webhooks is the receiver of Pipedrive's webhook deliveries (POST /pipedrive/webhooks
+// behind the HTTP API): it authenticates, de-duplicates and enqueues each event for the worker,
+// and never calls Pipedrive itself. See handler for the behaviour; this file only wires it.
+package main
+
+import (
+	"context"
+	"log"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
+)
+
+func main() {
+	ctx := context.Background()
+	app, err := wire.Load(ctx, wire.Options{Name: "webhooks"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	q := app.Jobs()
+	if q == nil {
+		log.Fatal("webhooks: JOBS_QUEUE_URL must be set")
+	}
+	h := &handler{creds: app.Creds, events: app.Store, jobs: q, log: app.Log}
+	lambda.Start(h.handle)
+}
