@@ -364,18 +364,24 @@ func (c *CLI) table(views []View) error {
 }
 
 // DeadLetter is one dead-lettered job as peek shows it: the job's identity and the reason the
-// worker gave, not its body (which may hold customer data).
+// worker gave (its attributes, as jobs.DeadLetter defines them), not its body (which may hold
+// customer data).
 type DeadLetter struct {
 	MessageID    string            `json:"message_id"`
 	SentAt       time.Time         `json:"sent_at,omitzero"`
 	ReceiveCount int               `json:"receive_count"`
 	Attributes   map[string]string `json:"attributes,omitempty"`
-	JobID        string            `json:"job_id,omitempty"`
-	Kind         string            `json:"kind,omitempty"`
-	CompanyID    int64             `json:"company_id,omitempty"`
-	UserID       int64             `json:"user_id,omitempty"`
-	Method       string            `json:"method,omitempty"`
-	Path         string            `json:"path,omitempty"`
+	// Reason, Error and Status are the worker's verdict (empty when SQS's own redrive moved
+	// the message).
+	Reason    string `json:"reason,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Status    int    `json:"status,omitempty"`
+	JobID     string `json:"job_id,omitempty"`
+	Kind      string `json:"kind,omitempty"`
+	CompanyID int64  `json:"company_id,omitempty"`
+	UserID    int64  `json:"user_id,omitempty"`
+	Method    string `json:"method,omitempty"`
+	Path      string `json:"path,omitempty"`
 	// Invalid says why the body is not a valid job, when it is not.
 	Invalid string `json:"invalid,omitempty"`
 }
@@ -410,7 +416,7 @@ func (c *CLI) dlqPeek(ctx context.Context, args []string) error {
 	fmt.Fprintln(w, "MESSAGE\tSENT\tRECEIVES\tJOB\tKIND\tINSTALLATION\tCALL\tREASON")
 	now := c.now()
 	for _, d := range out {
-		reason := d.Attributes["reason"]
+		reason := d.Reason
 		if d.Invalid != "" {
 			reason = "invalid job: " + d.Invalid
 		}
@@ -445,15 +451,9 @@ func (c *CLI) dlqRedrive(ctx context.Context, args []string) error {
 			break
 		}
 		for _, m := range msgs {
-			attrs := map[string]sqstypes.MessageAttributeValue{}
-			for k, v := range m.MessageAttributes {
-				if k == "reason" || k == "status" || k == "error" {
-					continue // the dead-letter verdict, not part of the job
-				}
-				attrs[k] = v
-			}
+			// The job goes back with its own attributes, without the dead-letter verdict.
 			if _, err := c.SQS.SendMessage(ctx, &sqs.SendMessageInput{
-				QueueUrl: aws.String(c.JobsQueueURL), MessageBody: m.Body, MessageAttributes: attrs,
+				QueueUrl: aws.String(c.JobsQueueURL), MessageBody: m.Body, MessageAttributes: jobs.RedriveAttributes(m.MessageAttributes),
 			}); err != nil {
 				return fmt.Errorf("dlq redrive: send %s: %w (moved %d so far)", aws.ToString(m.MessageId), err, moved)
 			}
@@ -501,8 +501,12 @@ func deadLetterOf(m sqstypes.Message) DeadLetter {
 	if ms, err := strconv.ParseInt(m.Attributes[string(sqstypes.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
 		d.SentAt = time.UnixMilli(ms).UTC()
 	}
+	dl := jobs.DeadLetterOf(m.MessageAttributes)
+	d.Reason, d.Error, d.Status = dl.Reason, dl.Error, dl.Status
 	j, err := jobs.Parse(aws.ToString(m.Body))
 	if err != nil {
+		// What the worker could read of the body when it dead-lettered the message.
+		d.JobID, d.Kind, d.CompanyID, d.UserID = dl.JobID, dl.Kind, dl.CompanyID, dl.UserID
 		d.Invalid = shorten(err.Error(), 120)
 		return d
 	}
