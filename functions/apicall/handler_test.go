@@ -104,6 +104,8 @@ func newEnv(t *testing.T, opts ...option) *env {
 		t.Fatalf("configFromEnv(template environment) = %v", err)
 	}
 	hc.Engine.Now = clock.Now
+	// Webhooks are each test's own (the webhooks option): none unless asked for.
+	hc.Webhooks = pdwork.WebhookConfig{}
 	for _, o := range opts {
 		o(&simCfg, &hc)
 	}
