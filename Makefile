@@ -1,7 +1,7 @@
 # Pipedrive Lambda kit. `make help` lists the targets.
 SHELL := /bin/bash
 GO ?= go
-FUNCTIONS := callback refresher apicall
+FUNCTIONS := callback refresher apicall webhooks
 # AWS runs the functions on Graviton; `make build-local` builds for this machine instead.
 LAMBDA_ARCH ?= arm64
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags='-s -w'
@@ -10,7 +10,7 @@ FUZZTIME ?= 10s
 BIN := bin
 
 .PHONY: help build build-local test unit fuzz lint lint-template bench run serve sim clean \
-	build-CallbackFunction build-RefresherFunction build-ApiCallFunction
+	build-CallbackFunction build-RefresherFunction build-ApiCallFunction build-WebhooksFunction
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 24
@@ -31,6 +31,8 @@ build-RefresherFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/refresher
 build-ApiCallFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/apicall
+build-WebhooksFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/webhooks
 
 test: lint lint-template build unit fuzz ## everything CI runs: lint, template check, arm64 build, tests, fuzz smoke
 
@@ -41,6 +43,9 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzClassifyAPI$$' -fuzztime=$(FUZZTIME) ./pkg/pderrors
 	$(GO) test -run='^$$' -fuzz='^FuzzClassifyOAuth$$' -fuzztime=$(FUZZTIME) ./pkg/pderrors
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/oauthstate
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/webhook
+	$(GO) test -run='^$$' -fuzz='^FuzzAuthorized$$' -fuzztime=$(FUZZTIME) ./internal/webhook
+	$(GO) test -run='^$$' -fuzz='^FuzzReceive$$' -fuzztime=$(FUZZTIME) ./functions/webhooks
 
 lint: ## gofmt, go vet, staticcheck, go.mod tidy
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -49,6 +49,7 @@ var requiredEnv = map[string][]string{
 	"CallbackFunction":  {"TOKENS_TABLE", "CLIENT_SECRET_ID", "REDIRECT_URI", "PIPEDRIVE_OAUTH_URL", "JOBS_QUEUE_URL", "ALERTS_TOPIC_ARN", "SUCCESS_URL", "REQUIRE_STATE"},
 	"RefresherFunction": {"TOKENS_TABLE", "CLIENT_SECRET_ID", "PIPEDRIVE_OAUTH_URL", "ALERTS_TOPIC_ARN"},
 	"ApiCallFunction":   {"TOKENS_TABLE", "CLIENT_SECRET_ID", "PIPEDRIVE_OAUTH_URL", "JOBS_QUEUE_URL", "JOBS_DLQ_URL", "JOBS_MAX_RECEIVES", "ALERTS_TOPIC_ARN", "WEBHOOK_URL", "WEBHOOK_EVENTS"},
+	"WebhooksFunction":  {"TOKENS_TABLE", "CLIENT_SECRET_ID", "JOBS_QUEUE_URL"},
 }
 
 // TestTemplateMatchesTheFunctions guards the template against drifting from the code: every

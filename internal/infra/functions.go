@@ -220,7 +220,9 @@ func (s *Spec) checkEnv(f functionSettings, path string) error {
 	if f.Environment == nil {
 		return nil
 	}
-	scope := s.Scope(func(name string) (string, bool) { return "<" + name + ">", isManaged(name) })
+	scope := s.Scope(func(name string) (string, bool) {
+		return "<" + name + ">", isManaged(name) || name == HTTPAPIID || name == "AWS::Region"
+	})
 	for _, name := range slices.Sorted(maps.Keys(f.Environment.Variables)) {
 		if _, err := scope.Resolve(f.Environment.Variables[name]); err != nil && !errors.Is(err, ErrNoValue) {
 			return errAt(join(path, "Environment.Variables."+name), "%v", err)

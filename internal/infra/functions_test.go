@@ -15,8 +15,8 @@ import (
 // TestFunctionSettings reads every function's settings from the real template.
 func TestFunctionSettings(t *testing.T) {
 	spec := parseTemplate(t)
-	if got := slices.Sorted(maps.Keys(spec.Functions)); !slices.Equal(got, []string{"ApiCallFunction", "CallbackFunction", "RefresherFunction"}) {
-		t.Fatalf("Functions = %v, want the three functions", got)
+	if got := slices.Sorted(maps.Keys(spec.Functions)); !slices.Equal(got, []string{"ApiCallFunction", "CallbackFunction", "RefresherFunction", "WebhooksFunction"}) {
+		t.Fatalf("Functions = %v, want the four functions", got)
 	}
 	cb, rf, wk := spec.Functions["CallbackFunction"], spec.Functions["RefresherFunction"], spec.Functions["ApiCallFunction"]
 
@@ -30,6 +30,8 @@ func TestFunctionSettings(t *testing.T) {
 		{"memory size (Globals)", wk.MemorySize, 256},
 		{"callback routes", cb.Routes, []infra.Route{{"GET", "/oauth/callback"}, {"GET", "/oauth/install"}, {"DELETE", "/oauth/callback"}}},
 		{"refresher has no routes", len(rf.Routes), 0},
+		{"webhook receiver route", spec.Functions["WebhooksFunction"].Routes, []infra.Route{{"POST", "/pipedrive/webhooks"}}},
+		{"webhook receiver timeout (own)", spec.Functions["WebhooksFunction"].Timeout, 10 * time.Second},
 		{"refresher schedule", rf.Schedules, []infra.Schedule{{Expression: "rate(5 minutes)", MaximumRetryAttempts: 0}}},
 		{"worker SQS source", wk.Queues, []infra.QueueSource{{Queue: infra.JobsQueueID, BatchSize: 10, FunctionResponseTypes: []string{"ReportBatchItemFailures"}}}},
 	}
@@ -118,7 +120,15 @@ Conditions:
 		t.Fatalf("Parse = %v", err)
 	}
 	res := &infra.Resources{TableName: "tbl", JobsQueueURL: "http://q/jobs", AlertsTopicARN: "arn:topic", DeadLetterQueueURL: "http://q/dlq"}
-	env, err := spec.FunctionEnv("ApiCallFunction", spec.Scope(func(name string) (string, bool) { return res.Ref(name) }))
+	env, err := spec.FunctionEnv("ApiCallFunction", spec.Scope(func(name string) (string, bool) {
+		switch name {
+		case infra.HTTPAPIID:
+			return "api", true
+		case "AWS::Region":
+			return "eu-west-1", true
+		}
+		return res.Ref(name)
+	}))
 	if err != nil {
 		t.Fatalf("FunctionEnv = %v", err)
 	}

@@ -301,8 +301,15 @@ func (s *Spec) Provision(ctx context.Context, cfg aws.Config, names Names, creds
 	}
 	r.FunctionEnvs = map[string]map[string]string{}
 	scope := s.Scope(func(name string) (string, bool) {
-		if strings.Contains(name, ".") {
+		switch {
+		case strings.Contains(name, "."):
 			return "", false // !GetAtt: functions get only !Ref of the managed resources
+		case name == "AWS::Region":
+			return cfg.Region, true
+		case name == HTTPAPIID:
+			// The gateway has no id outside AWS: URLs built from it name a host that does not
+			// exist, and the local stack overrides the variables that carry one (WEBHOOK_URL).
+			return LocalHTTPAPIID, true
 		}
 		return r.Ref(name)
 	})

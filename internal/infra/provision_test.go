@@ -60,10 +60,11 @@ func TestProvisionedResources(t *testing.T) {
 		"PIPEDRIVE_OAUTH_URL": "https://oauth.pipedrive.com",
 		"JOBS_DLQ_URL":        r.DeadLetterQueueURL,
 		"JOBS_MAX_RECEIVES":   strconv.Itoa(r.MaxReceiveCount),
-		"WEBHOOK_URL":         "",
-		"WEBHOOK_EVENTS":      "deal.*,person.*",
-		"WEBHOOK_USER":        "",
-		"WEBHOOK_PASSWORD":    "",
+		// The stack's own receiver; outside AWS the gateway's id is a stand-in.
+		"WEBHOOK_URL":      "https://" + infra.LocalHTTPAPIID + ".execute-api." + testenv.AWS(t).Region + ".amazonaws.com/pipedrive/webhooks",
+		"WEBHOOK_EVENTS":   "deal.*,person.*",
+		"WEBHOOK_USER":     "",
+		"WEBHOOK_PASSWORD": "",
 	}
 	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
 		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)

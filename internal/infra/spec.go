@@ -28,6 +28,12 @@ const (
 	AlertsTopicID     = "AlertsTopic"
 )
 
+// HTTPAPIID is the template's HTTP API; LocalHTTPAPIID stands for its id outside AWS.
+const (
+	HTTPAPIID      = "HttpApi"
+	LocalHTTPAPIID = "local-http-api"
+)
+
 var managedIDs = []string{TokensTableID, ClientSecretID, DeadLetterQueueID, JobsQueueID, AlertsTopicID}
 
 func isManaged(id string) bool { return slices.Contains(managedIDs, id) }

@@ -96,6 +96,7 @@ var functionDirs = map[string]string{
 	"CallbackFunction":  "callback",
 	"RefresherFunction": "refresher",
 	"ApiCallFunction":   "apicall",
+	"WebhooksFunction":  "webhooks",
 }
 
 // Local defaults for the simulated Pipedrive user who installs the app.
