@@ -87,7 +87,9 @@ func BenchmarkReceive200Concurrent(b *testing.B) {
 	}
 	b.StopTimer()
 	slices.Sort(durations)
-	p := func(q float64) float64 { return float64(durations[int(q*float64(len(durations)-1))].Microseconds()) / 1000 }
+	p := func(q float64) float64 {
+		return float64(durations[int(q*float64(len(durations)-1))].Microseconds()) / 1000
+	}
 	ddb := float64(ddbOps.Load()) / float64(deliveries)
 	sq := float64(sqsOps.Load()) / float64(deliveries)
 	b.ReportMetric(p(0.50), "p50_ms")
