@@ -12,10 +12,11 @@ var actionNames = [...]string{
 	RefreshAndRetry: "refresh_and_retry",
 	Reauthorize:     "reauthorize",
 	DeadLetter:      "dead_letter",
+	Pause:           "pause",
 }
 
 // String returns the action's stable name ("succeed", "retry", "refresh_and_retry",
-// "reauthorize", "dead_letter"), or "action(N)" for a value outside the defined set.
+// "reauthorize", "dead_letter", "pause"), or "action(N)" for a value outside the defined set.
 func (a Action) String() string {
 	if a.Valid() {
 		return actionNames[a]
@@ -25,7 +26,7 @@ func (a Action) String() string {
 
 // Valid reports whether a is one of the defined actions.
 func (a Action) Valid() bool {
-	return a >= Succeed && a <= DeadLetter
+	return a >= Succeed && a <= Pause
 }
 
 // MarshalText encodes the action as its String name, so JSON logs (slog's JSONHandler,

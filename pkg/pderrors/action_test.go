@@ -18,8 +18,9 @@ func TestActionString(t *testing.T) {
 		{pderrors.RefreshAndRetry, "refresh_and_retry", true},
 		{pderrors.Reauthorize, "reauthorize", true},
 		{pderrors.DeadLetter, "dead_letter", true},
+		{pderrors.Pause, "pause", true},
 		{pderrors.Action(-1), "action(-1)", false},
-		{pderrors.Action(5), "action(5)", false},
+		{pderrors.Action(6), "action(6)", false},
 	}
 	for _, tt := range tests {
 		if got := tt.a.String(); got != tt.want {

@@ -24,13 +24,20 @@ const (
 // errorBody holds the fields of both Pipedrive error shapes that carry text:
 // OAuth {"success":false,"message":"…","error":"invalid_grant"},
 // API {"success":false,"error":"…","error_info":"…","data":null,"additional_data":null},
-// and RFC 6749 {"error":"…","error_description":"…"}. Other fields ("success" as a bool or a
-// string, "errorCode", "code") are not needed to decide and are not decoded.
+// and RFC 6749 {"error":"…","error_description":"…"}, plus the machine codes Pipedrive adds:
+// "code" (v2's "ERR_SCHEMA_VALIDATION_FAILED", a plan limit's "feature_capping_…") and
+// "errorCode" (403, 401, or a string). Codes of another JSON type than a string are ignored;
+// "success" is not needed to decide and is not decoded.
 type errorBody struct {
-	Message          string `json:"message"`
-	ErrorDescription string `json:"error_description"`
-	Error            string `json:"error"`
+	Message          string          `json:"message"`
+	ErrorDescription string          `json:"error_description"`
+	Error            string          `json:"error"`
+	Code             json.RawMessage `json:"code"`
+	ErrorCode        json.RawMessage `json:"errorCode"`
 }
+
+// featureCappingPrefix starts the code of a plan-limit answer ("feature_capping_deals_limit").
+const featureCappingPrefix = "feature_capping"
 
 // parsedBody is what the classifiers need from a response body.
 type parsedBody struct {
@@ -40,6 +47,8 @@ type parsedBody struct {
 	message string
 	// html is true for an HTML page (by Content-Type or by a leading '<').
 	html bool
+	// featureCapped is true when "code" or "errorCode" is a feature_capping_* string.
+	featureCapped bool
 }
 
 // parseBody reads the body's message fields when it is a JSON object and notes whether it is
@@ -69,6 +78,7 @@ func parseBody(header http.Header, body []byte) parsedBody {
 	t = normalize(t, eb.ErrorDescription)
 	t = normalize(t, eb.Error)
 	p.text = string(t)
+	p.featureCapped = isFeatureCapping(eb.Code) || isFeatureCapping(eb.ErrorCode)
 	switch {
 	case strings.TrimSpace(eb.Message) != "":
 		p.message = cleanMessage(eb.Message)
@@ -78,6 +88,19 @@ func parseBody(header http.Header, body []byte) parsedBody {
 		p.message = cleanMessage(eb.Error)
 	}
 	return p
+}
+
+// isFeatureCapping reports whether a raw JSON code is a string starting with feature_capping
+// (any case).
+func isFeatureCapping(raw json.RawMessage) bool {
+	if len(raw) < len(featureCappingPrefix)+2 || raw[0] != '"' {
+		return false
+	}
+	var code string
+	if json.Unmarshal(raw, &code) != nil || len(code) < len(featureCappingPrefix) {
+		return false
+	}
+	return strings.EqualFold(code[:len(featureCappingPrefix)], featureCappingPrefix)
 }
 
 // trimLeft drops leading white space and a UTF-8 byte order mark.

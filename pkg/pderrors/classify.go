@@ -2,12 +2,11 @@ package pderrors
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 )
 
-// dailyBudgetRetryAfter: Pipedrive answers the exhausted daily token budget with a Retry-After
-// above an hour, while a per-window 429 asks for seconds.
+// dailyBudgetRetryAfter: a Retry-After above an hour on a 429 is the exhausted daily token
+// budget (it has been seen so), while a burst-window 429 asks for seconds.
 const dailyBudgetRetryAfter = time.Hour
 
 // rule maps a message to a decision: it applies when the normalised body text contains every
@@ -66,32 +65,41 @@ var (
 //
 //	2xx                       Succeed (ok)
 //	400 malformed auth header DeadLetter + Alert (our bug)
-//	400 other                 DeadLetter (bad_request)
-//	401                       RefreshAndRetry (access_token_invalid), whatever the body
+//	400 other                 DeadLetter (bad_request), v2's ERR_SCHEMA_VALIDATION_FAILED too
+//	401                       RefreshAndRetry (access_token_invalid), whatever the body: the
+//	                          documented "Invalid token" and the gateway's "unauthorized access"
+//	                          (x-401-by-gw: true) alike
+//	402                       Pause + Alert (payment_required): the company account is not open
 //	403 HTML page             Retry (blocked_by_edge) with the headers' hint: Cloudflare blocks
 //	                          clients that kept calling after 429s; a rate problem, not scope
+//	403 code feature_capping_* Pause + Alert (feature_capped): a plan limit of the company
 //	403 "Scope and URL mismatch" DeadLetter + Alert (scope_mismatch)
 //	403 other                 DeadLetter (forbidden)
 //	404                       DeadLetter (not_found)
 //	410                       DeadLetter + Alert (resource_gone): a retired endpoint, our code must change
+//	415                       Pause + Alert (feature_not_enabled): the company lacks the feature
 //	422 "Webhooks limit reached" DeadLetter + Alert (webhook_limit)
 //	422 other                 DeadLetter (unprocessable)
-//	429                       Retry (rate_limited) with the headers' hint; see below for daily_budget_exceeded
+//	429 daily budget          Pause + Alert (daily_budget_exceeded); see below
+//	429 other                 Retry (rate_limited) with the headers' hint
 //	500, 502, 504, other 5xx  Retry (server_error)
 //	503                       Retry (unavailable)
 //	501                       DeadLetter (not_implemented)
 //	other 4xx                 DeadLetter (client_error)
 //	1xx, 3xx, outside 100-599 DeadLetter (unexpected)
 //
-// A 429 is the daily budget (daily_budget_exceeded, Retry + Alert) when its message says
-// "daily request budget exceeded", when Retry-After exceeds one hour, or when
-// x-daily-requests-left is 0. 5xx beyond the four Pipedrive uses (such as Cloudflare's 520-524)
-// are retried too: they are gateway failures that pass, and a queue's maxReceiveCount bounds them.
+// A 429 is the company's daily token budget when its message says "daily request budget
+// exceeded", when x-daily-ratelimit-token-remaining is 0, or when Retry-After exceeds one hour.
+// Its RetryAfter is Retry-After only (Pipedrive does not document one; when sent it says when
+// the budget returns), never x-ratelimit-reset, which on such an answer still counts the
+// 2-second burst window. x-daily-requests-left is not read: it counts POST/PUT requests of
+// api_token integrations, not an OAuth app's budget. 5xx beyond the four Pipedrive uses (such
+// as Cloudflare's 520-524) are retried too: they are gateway failures that pass.
 //
-// The wait hint (Decision.RetryAfter, Retry only) is the larger of Retry-After and
-// x-ratelimit-reset; see MaxRetryAfter. The body is read only when it is a JSON object; an
-// empty, HTML, truncated or unknown body leaves the status to decide. ClassifyAPI allocates
-// nothing when header and body are nil.
+// The wait hint of a Retry is the larger of Retry-After and x-ratelimit-reset; see
+// MaxRetryAfter. The body is read only when it is a JSON object; an empty, HTML, truncated or
+// unknown body leaves the status to decide. ClassifyAPI allocates nothing when header and body
+// are nil.
 func ClassifyAPI(status int, header http.Header, body []byte) Decision {
 	if d, done := classifyStatusClass(status); done {
 		return d
@@ -107,9 +115,16 @@ func ClassifyAPI(status int, header http.Header, body []byte) Decision {
 	case http.StatusUnauthorized:
 		d.Action, d.Reason = RefreshAndRetry, ReasonAccessTokenInvalid
 		return d
+	case http.StatusPaymentRequired:
+		return pause(d, header, ReasonPaymentRequired)
+	case http.StatusUnsupportedMediaType:
+		return pause(d, header, ReasonFeatureNotEnabled)
 	case http.StatusForbidden:
 		if isBlocked(header, p) {
 			return retry(d, header, ReasonBlocked)
+		}
+		if p.featureCapped {
+			return pause(d, header, ReasonFeatureCapped)
 		}
 		if hasAll(p.text, wordsScopeMismatch) {
 			return deadLetter(d, ReasonScopeMismatch, true)
@@ -125,7 +140,10 @@ func ClassifyAPI(status int, header http.Header, body []byte) Decision {
 		}
 		return deadLetter(d, ReasonUnprocessable, false)
 	case http.StatusTooManyRequests:
-		return rateLimited(d, header, p.text)
+		if isDailyBudget(header, p.text) {
+			return pause(d, header, ReasonDailyBudget)
+		}
+		return retry(d, header, ReasonRateLimited)
 	case http.StatusNotImplemented:
 		return deadLetter(d, ReasonNotImplemented, false)
 	case http.StatusServiceUnavailable:
@@ -165,8 +183,10 @@ func ClassifyAPI(status int, header http.Header, body []byte) Decision {
 //	other 4xx                           DeadLetter + Alert (client_error): our code builds every
 //	                                    OAuth request, so an undocumented 4xx is ours to fix
 //
-// 403 as an HTML page, 429 and 5xx are handled as ClassifyAPI does (Cloudflare fronts the OAuth
-// server too), except that a 503 whose body says "Whoops! Something broke…" (the
+// 403 as an HTML page and 5xx are handled as ClassifyAPI does (Cloudflare fronts the OAuth
+// server too). A 429 is Retry with the headers' hint: rate_limited, or daily_budget_exceeded
+// with Alert when it is the budget by ClassifyAPI's rule (the token endpoint is not charged to
+// the API budget, so there is nothing to pause). Except that a 503 whose body says "Whoops! Something broke…" (the
 // /oauth/authorize page for a company database under maintenance) is company_maintenance.
 // 2xx is Succeed; 1xx, 3xx and statuses outside 100-599 are DeadLetter (unexpected).
 func ClassifyOAuth(status int, header http.Header, body []byte) Decision {
@@ -223,26 +243,40 @@ func classifyStatusClass(status int) (d Decision, done bool) {
 	return Decision{Action: DeadLetter, Reason: ReasonUnexpected, Status: status}, true
 }
 
-// rateLimited decides a 429: Retry with the headers' hint, the daily budget when the message,
-// a Retry-After above an hour or x-daily-requests-left of 0 says so.
+// rateLimited decides an OAuth 429: Retry with the headers' hint, reason daily_budget_exceeded
+// (with Alert) when isDailyBudget says so.
 func rateLimited(d Decision, h http.Header, text string) Decision {
-	hint, retryAfter := waitHint(h)
-	d.Action, d.Reason, d.RetryAfter = Retry, ReasonRateLimited, hint
-	if hasAll(text, wordsDailyBudget) || retryAfter > dailyBudgetRetryAfter || dailyRequestsExhausted(h) {
-		// The company's budget for the day is spent: every installation of it waits hours.
+	d = retry(d, h, ReasonRateLimited)
+	if isDailyBudget(h, text) {
 		d.Reason, d.Alert = ReasonDailyBudget, true
 	}
 	return d
 }
 
-// dailyRequestsExhausted reports whether x-daily-requests-left is present and not above 0.
-func dailyRequestsExhausted(h http.Header) bool {
-	v := headerValue(h, "X-Daily-Requests-Left")
-	if v == "" {
+// isDailyBudget reports whether a 429 is the company's spent daily token budget rather than
+// the burst window: its message, x-daily-ratelimit-token-remaining of 0 or below, or a
+// Retry-After above an hour.
+func isDailyBudget(h http.Header, text string) bool {
+	if hasAll(text, wordsDailyBudget) {
+		return true
+	}
+	if len(h) == 0 {
 		return false
 	}
-	n, err := strconv.Atoi(trimSpace(v))
-	return err == nil && n <= 0
+	if n, ok := parseInt(headerValue(h, "X-Daily-Ratelimit-Token-Remaining")); ok && n <= 0 {
+		return true
+	}
+	return parseRetryAfter(headerValue(h, "Retry-After"), headerValue(h, "Date")) > dailyBudgetRetryAfter
+}
+
+// pause returns d as a Pause with Alert: the company account stops until its budget returns or
+// a person acts. The wait hint is Retry-After alone: x-ratelimit-reset is the burst window's.
+func pause(d Decision, h http.Header, reason Reason) Decision {
+	d.Action, d.Reason, d.Alert = Pause, reason, true
+	if len(h) > 0 {
+		d.RetryAfter = capHint(parseRetryAfter(headerValue(h, "Retry-After"), headerValue(h, "Date")))
+	}
+	return d
 }
 
 // retry returns d as a Retry with the reason and the headers' wait hint.

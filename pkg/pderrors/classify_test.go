@@ -26,6 +26,10 @@ func reauth(r pderrors.Reason, alert bool, msg string) pderrors.Decision {
 	return pderrors.Decision{Action: pderrors.Reauthorize, Reason: r, Alert: alert, Message: msg}
 }
 
+func pauseFor(r pderrors.Reason, after time.Duration, msg string) pderrors.Decision {
+	return pderrors.Decision{Action: pderrors.Pause, Reason: r, RetryAfter: after, Alert: true, Message: msg}
+}
+
 func refresh(msg string) pderrors.Decision {
 	return pderrors.Decision{Action: pderrors.RefreshAndRetry, Reason: pderrors.ReasonAccessTokenInvalid, Message: msg}
 }
@@ -186,7 +190,22 @@ func apiCases() []classifyCase {
 		{"410 empty body", 410, nil, "", dead(pderrors.ReasonGone, true, "")},
 		{"422 webhook limit lower case in longer text", 422, nil, apiErr("webhooks limit reached for this user (40)"), dead(pderrors.ReasonWebhookLimit, true, "webhooks limit reached for this user (40)")},
 		{"422 other", 422, nil, apiErr("Stage does not belong to pipeline"), dead(pderrors.ReasonUnprocessable, false, "Stage does not belong to pipeline")},
-		{"402 other 4xx", 402, nil, apiErr("Feature not available in your plan"), dead(pderrors.ReasonClientError, false, "Feature not available in your plan")},
+		{"402 account not open", 402, nil, apiErr("Company account is not open"), pauseFor(pderrors.ReasonPaymentRequired, 0, "Company account is not open")},
+		{"402 empty body", 402, nil, "", pauseFor(pderrors.ReasonPaymentRequired, 0, "")},
+		{"402 ignores x-ratelimit-reset", 402, hdr("X-RateLimit-Reset", "2"), apiErr("Payment required"), pauseFor(pderrors.ReasonPaymentRequired, 0, "Payment required")},
+		{"403 feature capping code", 403, nil, apiErrCode("Open deals limit reached", "feature_capping_deals_limit"), pauseFor(pderrors.ReasonFeatureCapped, 0, "Open deals limit reached")},
+		{"403 feature capping errorCode", 403, nil, `{"success":false,"error":"Custom fields limit reached","errorCode":"feature_capping_custom_fields_limit"}`, pauseFor(pderrors.ReasonFeatureCapped, 0, "Custom fields limit reached")},
+		{"403 feature capping code in upper case", 403, nil, apiErrCode("Limit reached", "FEATURE_CAPPING_USERS"), pauseFor(pderrors.ReasonFeatureCapped, 0, "Limit reached")},
+		{"403 other code is forbidden", 403, nil, apiErrCode("No access", "forbidden"), dead(pderrors.ReasonForbidden, false, "No access")},
+		{"403 code as a number is forbidden", 403, nil, `{"success":false,"error":"No access","code":403}`, dead(pderrors.ReasonForbidden, false, "No access")},
+		{"403 escaped code decoding shorter than the prefix", 403, nil, `{"success":false,"error":"x","code":"\u0066\u0065\u0061\u0074ure"}`, dead(pderrors.ReasonForbidden, false, "x")},
+		{"403 code feature_capping alone is too short", 403, nil, apiErrCode("x", "feature_cap"), dead(pderrors.ReasonForbidden, false, "x")},
+		{"403 HTML page wins over a code", 403, hdr("Content-Type", "text/html"), cloudflareBlock, retryIn(pderrors.ReasonBlocked, 0, false, "")},
+		{"415 feature not enabled", 415, nil, apiErr("Feature not enabled"), pauseFor(pderrors.ReasonFeatureNotEnabled, 0, "Feature not enabled")},
+		{"415 with Retry-After", 415, hdr("Retry-After", "60"), "", pauseFor(pderrors.ReasonFeatureNotEnabled, time.Minute, "")},
+		{"400 v2 schema validation", 400, nil, apiErrCode("Validation failed: title: Parameter is required", "ERR_SCHEMA_VALIDATION_FAILED"), dead(pderrors.ReasonBadRequest, false, "Validation failed: title: Parameter is required")},
+		{"401 live gateway shape", 401, hdr("X-401-By-Gw", "true"), gatewayUnauthorized, refresh("unauthorized access")},
+		{"401 live gateway without body", 401, hdr("X-401-By-Gw", "true"), "", refresh("")},
 		{"409 other 4xx", 409, nil, "", dead(pderrors.ReasonClientError, false, "")},
 		{"499 other 4xx", 499, nil, "", dead(pderrors.ReasonClientError, false, "")},
 		{"501", 501, nil, "", dead(pderrors.ReasonNotImplemented, false, "")},
@@ -225,15 +244,19 @@ func apiCases() []classifyCase {
 		{"429 HTTP-date with garbage Date header", 429, hdr("Date", "yesterday", "Retry-After", date90s), "", retryIn(pderrors.ReasonRateLimited, 0, false, "")},
 		{"429 garbage with Date header", 429, hdr("Date", respDate, "Retry-After", "Wed, 99 Nov"), "", retryIn(pderrors.ReasonRateLimited, 0, false, "")},
 		{"429 Retry-After exactly one hour", 429, hdr("Retry-After", "3600"), apiErr(msgOverLimit), retryIn(pderrors.ReasonRateLimited, time.Hour, false, msgOverLimit)},
-		{"429 Retry-After above one hour", 429, hdr("Retry-After", "3601"), apiErr(msgOverLimit), retryIn(pderrors.ReasonDailyBudget, 3601*time.Second, true, msgOverLimit)},
-		{"429 daily budget message", 429, hdr("X-RateLimit-Reset", "2"), apiErr(msgDailyBudget), retryIn(pderrors.ReasonDailyBudget, 2*time.Second, true, msgDailyBudget)},
-		{"429 daily budget message, upper case inside text", 429, nil, apiErr("Error: DAILY REQUEST BUDGET EXCEEDED for company"), retryIn(pderrors.ReasonDailyBudget, 0, true, "Error: DAILY REQUEST BUDGET EXCEEDED for company")},
-		{"429 x-daily-requests-left 0", 429, hdr("X-Daily-Requests-Left", "0"), "", retryIn(pderrors.ReasonDailyBudget, 0, true, "")},
+		{"429 Retry-After above one hour", 429, hdr("Retry-After", "3601"), apiErr(msgOverLimit), pauseFor(pderrors.ReasonDailyBudget, 3601*time.Second, msgOverLimit)},
+		{"429 daily budget message, burst reset 2 ignored", 429, hdr("X-RateLimit-Limit", "80", "X-RateLimit-Remaining", "79", "X-RateLimit-Reset", "2"), apiErr(msgDailyBudget), pauseFor(pderrors.ReasonDailyBudget, 0, msgDailyBudget)},
+		{"429 daily budget message, upper case inside text", 429, nil, apiErr("Error: DAILY REQUEST BUDGET EXCEEDED for company"), pauseFor(pderrors.ReasonDailyBudget, 0, "Error: DAILY REQUEST BUDGET EXCEEDED for company")},
+		{"429 daily budget message with Retry-After", 429, hdr("Retry-After", "7200", "X-RateLimit-Reset", "2"), apiErr(msgDailyBudget), pauseFor(pderrors.ReasonDailyBudget, 2*time.Hour, msgDailyBudget)},
+		{"429 x-daily-ratelimit-token-remaining 0", 429, hdr("X-Daily-Ratelimit-Token-Limit", "30000", "X-Daily-Ratelimit-Token-Remaining", "0", "X-RateLimit-Reset", "2"), apiErr(msgOverLimit), pauseFor(pderrors.ReasonDailyBudget, 0, msgOverLimit)},
+		{"429 x-daily-ratelimit-token-remaining 5 is the burst", 429, hdr("X-Daily-Ratelimit-Token-Remaining", "5", "X-RateLimit-Reset", "2"), apiErr(msgOverLimit), retryIn(pderrors.ReasonRateLimited, 2*time.Second, false, msgOverLimit)},
+		{"429 x-daily-ratelimit-token-remaining garbage", 429, hdr("X-Daily-Ratelimit-Token-Remaining", "none"), "", retryIn(pderrors.ReasonRateLimited, 0, false, "")},
+		{"429 x-daily-requests-left 0 is not the budget", 429, hdr("X-Daily-Requests-Left", "0", "X-RateLimit-Reset", "1"), "", retryIn(pderrors.ReasonRateLimited, time.Second, false, "")},
 		{"429 x-daily-requests-left 12", 429, hdr("X-Daily-Requests-Left", "12"), "", retryIn(pderrors.ReasonRateLimited, 0, false, "")},
 		{"429 x-daily-requests-left garbage", 429, hdr("X-Daily-Requests-Left", "none"), "", retryIn(pderrors.ReasonRateLimited, 0, false, "")},
-		{"429 huge Retry-After capped", 429, hdr("Retry-After", "99999999999999999999999999"), "", retryIn(pderrors.ReasonDailyBudget, pderrors.MaxRetryAfter, true, "")},
+		{"429 huge Retry-After capped", 429, hdr("Retry-After", "99999999999999999999999999"), "", pauseFor(pderrors.ReasonDailyBudget, pderrors.MaxRetryAfter, "")},
 		{"429 huge reset capped", 429, hdr("X-RateLimit-Reset", "1764151200"), "", retryIn(pderrors.ReasonRateLimited, pderrors.MaxRetryAfter, false, "")},
-		{"429 HTTP-date a year ahead capped", 429, hdr("Date", respDate, "Retry-After", "Thu, 26 Nov 2026 10:00:00 GMT"), "", retryIn(pderrors.ReasonDailyBudget, pderrors.MaxRetryAfter, true, "")},
+		{"429 HTTP-date a year ahead capped", 429, hdr("Date", respDate, "Retry-After", "Thu, 26 Nov 2026 10:00:00 GMT"), "", pauseFor(pderrors.ReasonDailyBudget, pderrors.MaxRetryAfter, "")},
 		{"429 HTML body", 429, hdr("Retry-After", "5", "Content-Type", "text/html"), "<html>Too Many Requests</html>", retryIn(pderrors.ReasonRateLimited, 5*time.Second, false, "")},
 		{"429 truncated JSON", 429, hdr("Retry-After", "5"), `{"success":false,"error":"daily request bud`, retryIn(pderrors.ReasonRateLimited, 5*time.Second, false, "")},
 		{"2xx ignores 429 headers", 200, hdr("Retry-After", "7"), "", succeed()},

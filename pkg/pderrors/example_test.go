@@ -36,7 +36,8 @@ func Example() {
 	// retry unknown_error
 }
 
-// A 429 carries the server's wait hint; a Retry-After above an hour is the daily budget.
+// A burst 429 carries the server's wait hint; the spent daily budget pauses the company, and
+// its x-ratelimit-reset (the burst window's) is no hint for that.
 func ExampleClassifyAPI() {
 	h := http.Header{}
 	h.Set("Retry-After", "7")
@@ -44,12 +45,27 @@ func ExampleClassifyAPI() {
 	d := pderrors.ClassifyAPI(http.StatusTooManyRequests, h, nil)
 	fmt.Println(d.Action, d.Reason, d.RetryAfter, d.Alert)
 
-	h.Set("Retry-After", "7200")
-	d = pderrors.ClassifyAPI(http.StatusTooManyRequests, h, nil)
+	h.Del("Retry-After")
+	body := []byte(`{"success":false,"error":"daily request budget exceeded"}`)
+	d = pderrors.ClassifyAPI(http.StatusTooManyRequests, h, body)
 	fmt.Println(d.Action, d.Reason, d.RetryAfter, d.Alert)
 	// Output:
 	// retry rate_limited 7s false
-	// retry daily_budget_exceeded 2h0m0s true
+	// pause daily_budget_exceeded 0s true
+}
+
+// A caller paces its calls with the headers of every answer.
+func ExampleRateLimitOf() {
+	h := http.Header{}
+	h.Set("X-RateLimit-Limit", "80")
+	h.Set("X-RateLimit-Remaining", "3")
+	h.Set("X-RateLimit-Reset", "2")
+	h.Set("X-Daily-Ratelimit-Token-Limit", "30000")
+	h.Set("X-Daily-Ratelimit-Token-Remaining", "0")
+	rl := pderrors.RateLimitOf(h)
+	fmt.Println(rl.Limit, rl.Remaining, rl.Reset, rl.DailyLimit, rl.BudgetSpent())
+	// Output:
+	// 80 3 2s 30000 true
 }
 
 // A lost refresh token means the user must install the app again, and a person is told.

@@ -44,6 +44,15 @@ func apiErr(msg string) string {
 		`,"error_info":"Please check developers.pipedrive.com","data":null,"additional_data":null}`
 }
 
+// apiErrCode is Pipedrive's REST API error body with a machine "code" (v2, plan limits).
+func apiErrCode(msg, code string) string {
+	return `{"success":false,"error":` + jsonBody(msg) + `,"code":` + jsonBody(code) +
+		`,"error_info":"Please check developers.pipedrive.com","data":null,"additional_data":null}`
+}
+
+// gatewayUnauthorized is the live API gateway's answer to a bad or missing token.
+const gatewayUnauthorized = `{"success":false,"error":"unauthorized access","errorCode":401,"error_info":"Please check developers.pipedrive.com","data":null,"additional_data":null}`
+
 // cloudflareBlock is the shape of Cloudflare's block page.
 const cloudflareBlock = `<!DOCTYPE html>
 <html lang="en-US"><head><title>Attention Required! | Cloudflare</title></head>
@@ -94,7 +103,7 @@ func checkInvariants(t *testing.T, fn string, status int, d pderrors.Decision) {
 	if d.RetryAfter < 0 || d.RetryAfter > pderrors.MaxRetryAfter {
 		t.Errorf("%s(%d).RetryAfter = %v, want within [0, %v]", fn, status, d.RetryAfter, pderrors.MaxRetryAfter)
 	}
-	if d.Action != pderrors.Retry && d.RetryAfter != 0 {
+	if d.Action != pderrors.Retry && d.Action != pderrors.Pause && d.RetryAfter != 0 {
 		t.Errorf("%s(%d).RetryAfter = %v with action %v, want 0", fn, status, d.RetryAfter, d.Action)
 	}
 	if d.Status != status {
@@ -111,6 +120,9 @@ func checkInvariants(t *testing.T, fn string, status int, d pderrors.Decision) {
 			t.Errorf("%s(%d).Message = %q, want no control characters", fn, status, d.Message)
 			break
 		}
+	}
+	if d.Action == pderrors.Pause && !d.Alert {
+		t.Errorf("%s(%d) = pause (%v) without Alert, want every pause to alert", fn, status, d.Reason)
 	}
 	if d.Action == pderrors.Succeed && d.Reason != pderrors.ReasonOK {
 		t.Errorf("%s(%d) = %v/%v, want succeed only with reason ok", fn, status, d.Action, d.Reason)

@@ -33,7 +33,10 @@ const (
 	ReasonWebhookLimit        Reason = "webhook_limit"                  // 422 Webhooks limit reached
 	ReasonUnprocessable       Reason = "unprocessable"                  // 422 other
 	ReasonRateLimited         Reason = "rate_limited"                   // 429 Request over limit
-	ReasonDailyBudget         Reason = "daily_budget_exceeded"          // 429 daily request budget exceeded, Retry-After > 1 h, or x-daily-requests-left 0
+	ReasonDailyBudget         Reason = "daily_budget_exceeded"          // 429 "daily request budget exceeded", x-daily-ratelimit-token-remaining 0, or Retry-After > 1 h
+	ReasonPaymentRequired     Reason = "payment_required"               // 402 the company account is not open (payment)
+	ReasonFeatureCapped       Reason = "feature_capped"                 // 403 with code (or errorCode) feature_capping_*: a plan limit
+	ReasonFeatureNotEnabled   Reason = "feature_not_enabled"            // 415 the feature is not enabled for the company
 	ReasonNotImplemented      Reason = "not_implemented"                // 501
 	ReasonClientError         Reason = "client_error"                   // any other 4xx (OAuth too)
 )
