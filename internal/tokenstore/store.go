@@ -387,9 +387,10 @@ func (s *Store) RecordFailure(ctx context.Context, id InstallationID, owner stri
 }
 
 // MarkNeedsReauth records that Pipedrive rejected the refresh token for good: the status
-// becomes needs_reauthorization, the installation leaves the refresh-due index (so it is not
-// retried), the failure count goes up and owner's lease is released. The user must install
-// again. Errors: ErrLeaseLost, ErrNotActive, ErrNotFound.
+// becomes needs_reauthorization, the access and refresh tokens are deleted (they are dead, and
+// a dead credential kept is still a credential to leak), the installation leaves the
+// refresh-due index (so it is not retried), the failure count goes up and owner's lease is
+// released. The user must install again. Errors: ErrLeaseLost, ErrNotActive, ErrNotFound.
 func (s *Store) MarkNeedsReauth(ctx context.Context, id InstallationID, owner string, reason string) error {
 	if owner == "" {
 		return fmt.Errorf("tokenstore: mark needs reauthorization %s: %w: owner is required", id, ErrInvalid)
@@ -398,7 +399,7 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, id InstallationID, owner st
 	attrs, ok, err := s.update(ctx, instKey(id),
 		"SET #status = :needs, #failure_count = #failure_count + :one, #last_failure = :reason, "+
 			"#version = #version + :one, #updated_at = :now_text "+
-			"REMOVE #due_shard, #refresh_due_at, #lease_owner, #lease_until",
+			"REMOVE #access_token, #refresh_token, #due_shard, #refresh_due_at, #lease_owner, #lease_until",
 		"#lease_owner = :owner AND #status = :active",
 		map[string]types.AttributeValue{
 			":needs":    str(string(StatusNeedsReauth)),
