@@ -28,9 +28,10 @@
 //	user_id            N   Pipedrive user id                                     always
 //	status             S   active | needs_reauthorization | uninstalled          always
 //	version            N   1 after the first install, +1 on every write          always
-//	access_token       S   current access token                                  removed by Uninstall
-//	refresh_token      S   current refresh token; kept when a refresh returns    removed by Uninstall
-//	                       none
+//	access_token       S   current access token                                  removed by Uninstall,
+//	                                                                             MarkNeedsReauth
+//	refresh_token      S   current refresh token; kept when a refresh returns    removed by Uninstall,
+//	                       none                                                  MarkNeedsReauth
 //	api_domain         S   base URL for API calls, from the latest exchange      Install, SaveRefreshed
 //	scopes             L   of S, the granted scopes                              when non-empty
 //	access_expires_at  N   access token expiry, Unix seconds                     Install, SaveRefreshed
@@ -43,6 +44,8 @@
 //	last_failure       S   pderrors reason or short text of the last failure     RecordFailure, MarkNeedsReauth
 //	code_hash          S   hex SHA-256 of the authorization code installed from  Install (when given)
 //	installed_at       S   RFC 3339, first install; kept by re-installs          always
+//	last_installed_at  N   Unix seconds, the latest Install (first or re-)       Install; UninstallAsOf
+//	                                                                             compares with it
 //	updated_at         S   RFC 3339, last write                                  always
 //	refreshed_at       S   RFC 3339, last successful refresh                     SaveRefreshed
 //

@@ -83,8 +83,11 @@ type instItem struct {
 	LastFailure     string   `dynamodbav:"last_failure,omitempty"`
 	CodeHash        string   `dynamodbav:"code_hash,omitempty"`
 	InstalledAt     string   `dynamodbav:"installed_at,omitempty"`
+	LastInstalledAt int64    `dynamodbav:"last_installed_at,omitempty"` // latest Install (Unix s), for UninstallAsOf
 	UpdatedAt       string   `dynamodbav:"updated_at,omitempty"`
 	RefreshedAt     string   `dynamodbav:"refreshed_at,omitempty"`
+	WarmUntil       int64    `dynamodbav:"warm_until,omitempty"`
+	AlwaysWarm      bool     `dynamodbav:"always_warm,omitempty"`
 }
 
 func decodeInstallation(av map[string]types.AttributeValue) (Installation, error) {
@@ -114,6 +117,8 @@ func decodeInstallation(av map[string]types.AttributeValue) (Installation, error
 		UpdatedAt:    fromText(it.UpdatedAt),
 		RefreshedAt:  fromText(it.RefreshedAt),
 		RefreshDueAt: fromUnix(it.RefreshDueAt),
+		WarmUntil:    fromUnix(it.WarmUntil),
+		AlwaysWarm:   it.AlwaysWarm,
 	}, nil
 }
 

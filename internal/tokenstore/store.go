@@ -124,10 +124,12 @@ func (s *Store) Install(ctx context.Context, in Installation) (Installation, err
 			Scopes:          in.Scopes,
 			AccessExpiresAt: unix(in.ExpiresAt),
 			DueShard:        shardOf(id, s.shards()),
-			RefreshDueAt:    installation.RefreshDueAt(in.ExpiresAt).Unix(),
 			CodeHash:        in.CodeHash,
 			InstalledAt:     text(now),
+			LastInstalledAt: now.Unix(),
 			UpdatedAt:       text(now),
+			// Installing is a use: the register-webhooks job follows at once.
+			WarmUntil: unix(installation.UseMarkUntil(now)),
 		}
 		cond := "attribute_not_exists(#pk)"
 		vals := map[string]types.AttributeValue(nil)
@@ -135,9 +137,14 @@ func (s *Store) Install(ctx context.Context, in Installation) (Installation, err
 			// Re-install: a whole new item (no lease, no failures, no stale attributes), but
 			// only over the version just read.
 			it.InstalledAt = text(old.InstalledAt)
+			it.AlwaysWarm = old.AlwaysWarm // the operator's flag outlives re-installs
 			cond = "#version = :v"
 			vals = map[string]types.AttributeValue{":v": num(old.Version)}
 		}
+		it.RefreshDueAt = installation.NextRefresh(Installation{
+			ExpiresAt: in.ExpiresAt, InstalledAt: fromText(it.InstalledAt),
+			WarmUntil: fromUnix(it.WarmUntil), AlwaysWarm: it.AlwaysWarm,
+		}).Unix()
 		av, err := attributevalue.MarshalMap(it)
 		if err != nil {
 			return Installation{}, fmt.Errorf("tokenstore: install %s: encode: %w", id, err)
@@ -247,7 +254,8 @@ func leaseFailure(old map[string]types.AttributeValue) error {
 
 // SaveRefreshed stores the tokens a refresh returned and releases owner's lease. version is
 // the Version Lease returned. Empty RefreshToken or APIDomain and nil Scopes keep the stored
-// values. The refresh becomes due again at installation.RefreshDueAt(tok.ExpiresAt); the failure count
+// values; a non-zero tok.WarmUntil records a use. The refresh becomes due again at
+// tok.NextRefresh (installation.RefreshDueAt(tok.ExpiresAt) when zero); the failure count
 // resets to zero.
 //
 // The write is conditional on the version, on owner still holding the lease and on the
@@ -263,10 +271,14 @@ func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner stri
 	now := s.now()
 	set := "SET #access_token = :access, #access_expires_at = :expires, #refresh_due_at = :due, #due_shard = :shard, " +
 		"#failure_count = :zero, #refreshed_at = :now_text, #updated_at = :now_text, #version = #version + :one"
+	due := tok.NextRefresh
+	if due.IsZero() {
+		due = installation.RefreshDueAt(tok.ExpiresAt)
+	}
 	vals := map[string]types.AttributeValue{
 		":access":   str(tok.AccessToken),
 		":expires":  num(unix(tok.ExpiresAt)),
-		":due":      num(installation.RefreshDueAt(tok.ExpiresAt).Unix()),
+		":due":      num(due.Unix()),
 		":shard":    str(shardOf(id, s.shards())),
 		":zero":     num(0),
 		":now_text": str(text(now)),
@@ -286,6 +298,10 @@ func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner stri
 	if tok.Scopes != nil {
 		set += ", #scopes = :scopes"
 		vals[":scopes"] = list(tok.Scopes)
+	}
+	if !tok.WarmUntil.IsZero() {
+		set += ", #warm_until = :warm"
+		vals[":warm"] = num(unix(tok.WarmUntil))
 	}
 	attrs, ok, err := s.update(ctx, instKey(id),
 		set+" REMOVE #lease_owner, #lease_until, #last_failure",
