@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/opscli"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
@@ -33,6 +34,12 @@ func main() {
 	host, _ := os.Hostname() // leases name the machine, for whoever reads `pdctl show`
 	if r := app.Refresher("pdctl@" + host); r != nil {
 		cli.Refresh = r.Refresh // the refresher's own leases and writes: never races the function
+	}
+	if app.Store != nil && app.OAuth != nil {
+		cli.Migrator, cli.In = &opscli.Migrator{OAuth: app.OAuth, Users: &pdapi.Client{}, Installs: app.Store}, os.Stdin
+		if j := app.Jobs(); j != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
+			cli.Migrator.Jobs = j
+		}
 	}
 	if cli.JobsQueueURL != "" || cli.DeadLetterURL != "" {
 		cli.SQS = app.SQS()

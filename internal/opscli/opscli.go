@@ -58,8 +58,11 @@ type CLI struct {
 	JobsQueueURL  string
 	DeadLetterURL string
 	Refresh       RefreshFunc
-	Out           io.Writer
-	Now           func() time.Time
+	// Migrator runs `migrate`; In is where it reads the API tokens (standard input).
+	Migrator *Migrator
+	In       io.Reader
+	Out      io.Writer
+	Now      func() time.Time
 }
 
 // ErrUsage marks a command line the CLI cannot run; the message says why.
@@ -74,6 +77,8 @@ const Usage = `pdctl: on-call commands for the Pipedrive Lambda kit (tokens are 
   pdctl refresh [-force] COMPANY:USER  refresh one installation now (-force even if its token is fresh)
   pdctl dlq peek [-max N]              dead-lettered jobs with their reason (hidden from other readers for 30 s)
   pdctl dlq redrive [-max N]           move dead-lettered jobs back to the jobs queue
+  pdctl migrate < tokens.txt           exchange customers' API tokens (one per line on standard input,
+                                       never as arguments) for OAuth installations, stored as installs are
 
 Add -json after the command for JSON output. Configuration comes from the functions' variables:
 TOKENS_TABLE, JOBS_QUEUE_URL, JOBS_DLQ_URL, CLIENT_SECRET_ID, PIPEDRIVE_OAUTH_URL, and the AWS
@@ -93,6 +98,8 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		return c.due(ctx, args[1:])
 	case "refresh":
 		return c.refresh(ctx, args[1:])
+	case "migrate":
+		return c.migrate(ctx, args[1:])
 	case "dlq":
 		if len(args) < 2 {
 			return fmt.Errorf("%w: dlq needs peek or redrive", ErrUsage)
