@@ -36,6 +36,8 @@ type options struct {
 	companyDomain, companyName           string
 	userName, userEmail, scopes          string
 	gone                                 string
+	plan, serverTZ                       string
+	tokenBudget, gateway401, v1Retired   bool
 	seed                                 uint64
 	logLevel                             string
 }
@@ -90,7 +92,19 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (o
 	}
 	fs.BoolVar(&o.rotate, "rotate", rotate, "rotate refresh tokens: a used one becomes invalid (env PDSIM_ROTATE)")
 	integer(&o.rateLimit, "rate-limit", "PDSIM_RATE_LIMIT", pdsim.DefaultRateLimit, "API requests per token per 2-second window")
-	integer(&o.dailyBudget, "daily-budget", "PDSIM_DAILY_BUDGET", 0, "API requests per company per UTC day, 0 = unlimited")
+	integer(&o.dailyBudget, "daily-budget", "PDSIM_DAILY_BUDGET", 0, "daily token budget per company (calls cost 2 to 40 tokens, v2 half), 0 = -token-budget's or none")
+	str(&o.plan, "plan", "PDSIM_PLAN", string(pdsim.PlanEssential), "plan: essential, advanced, professional or enterprise (budget multiplier 1, 2, 5, 7)")
+	str(&o.serverTZ, "server-tz", "PDSIM_SERVER_TZ", "UTC", "IANA timezone whose midnight resets the daily budget")
+	boolean := func(p *bool, name, envName string, def bool, help string) {
+		v, err := strconv.ParseBool(env(envName, strconv.FormatBool(def)))
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s: %w", envName, err))
+		}
+		fs.BoolVar(p, name, v, help+" (env "+envName+")")
+	}
+	boolean(&o.tokenBudget, "token-budget", "PDSIM_TOKEN_BUDGET", false, "documented daily budget: 30,000 tokens × plan multiplier per company")
+	boolean(&o.gateway401, "gateway-401", "PDSIM_GATEWAY_401", true, "answer bad tokens as the live gateway (\"unauthorized access\", x-401-by-gw)")
+	boolean(&o.v1Retired, "v1-retired", "PDSIM_V1_RETIRED", false, "answer 410 on v1 deals, persons, organizations and activities (out of support since 2026-08-01)")
 	integer(&o.webhookLimit, "webhook-limit", "PDSIM_WEBHOOK_LIMIT", pdsim.DefaultWebhookLimit, "webhooks per user")
 	duration(&o.webhookTimeout, "webhook-timeout", "PDSIM_WEBHOOK_TIMEOUT", pdsim.DefaultWebhookTimeout, "how long a webhook receiver may take to answer")
 	stringIDs, err := strconv.ParseBool(env("PDSIM_WEBHOOK_STRING_IDS", "false"))
@@ -130,6 +144,9 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (o
 	if o.rateLimit < 1 {
 		return o, errors.New("-rate-limit must be at least 1")
 	}
+	if _, err := time.LoadLocation(o.serverTZ); err != nil {
+		return o, fmt.Errorf("-server-tz: %w", err)
+	}
 	return o, nil
 }
 
@@ -151,6 +168,11 @@ func (o options) config(baseURL string, logger *slog.Logger) pdsim.Config {
 		CodeTTL:             o.codeTTL,
 		RateLimit:           o.rateLimit,
 		DailyBudget:         o.dailyBudget,
+		TokenBudget:         o.tokenBudget,
+		Plan:                pdsim.Plan(o.plan),
+		ServerTimezone:      loadLocation(o.serverTZ),
+		GatewayUnauthorized: o.gateway401,
+		V1Retired:           o.v1Retired,
 		WebhookLimit:        o.webhookLimit,
 		WebhookTimeout:      o.webhookTimeout,
 		WebhookIDsAsStrings: o.webhookStringIDs,
@@ -160,6 +182,15 @@ func (o options) config(baseURL string, logger *slog.Logger) pdsim.Config {
 		AdminEnabled:        true,
 		Logger:              logger,
 	}
+}
+
+// loadLocation is the named timezone, UTC when it cannot be loaded (parseOptions checked it).
+func loadLocation(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return l
 }
 
 // splitList splits a comma-separated list, dropping blanks.

@@ -36,6 +36,9 @@ func (s *Server) adminRoutes() {
 	m.HandleFunc("GET /_sim/webhooks", s.adminWebhooks)
 	m.HandleFunc("POST /_sim/gone", adminJSON(http.StatusNoContent, http.StatusBadRequest, s.adminGone))
 	m.HandleFunc("POST /_sim/api-domain", adminJSON(http.StatusNoContent, http.StatusBadRequest, s.adminAPIDomain))
+	m.HandleFunc("POST /_sim/account-state", adminJSON(http.StatusNoContent, http.StatusBadRequest, s.adminAccountState))
+	m.HandleFunc("GET /_sim/budget", s.adminBudget)
+	m.HandleFunc("POST /_sim/budget/spend", adminJSON(http.StatusOK, http.StatusBadRequest, s.adminSpendBudget))
 	s.webhookAdminRoutes(m)
 	m.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusNotFound, errors.New("no such admin endpoint"))
@@ -335,4 +338,49 @@ type apiDomainRequest struct {
 func (s *Server) adminAPIDomain(_ *http.Request, req apiDomainRequest) (any, error) {
 	s.SetAPIDomain(req.CompanyID, req.APIDomain)
 	return nil, nil
+}
+
+// accountStateRequest is the body of POST /_sim/account-state.
+type accountStateRequest struct {
+	CompanyID int64        `json:"company_id"`
+	State     AccountState `json:"state"`
+}
+
+// adminAccountState serves POST /_sim/account-state {"company_id","state"}: "open",
+// "payment_required" (402), "feature_capped" (403 feature_capping_*) or "feature_disabled" (415).
+func (s *Server) adminAccountState(_ *http.Request, req accountStateRequest) (any, error) {
+	if req.CompanyID <= 0 {
+		return nil, errors.New("company_id must be positive")
+	}
+	return nil, s.SetAccountState(req.CompanyID, req.State)
+}
+
+// adminBudget serves GET /_sim/budget?company_id=N: the company's Budget.
+func (s *Server) adminBudget(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.URL.Query().Get("company_id"), 10, 64)
+	if err != nil || id <= 0 {
+		adminError(w, http.StatusBadRequest, errors.New("company_id must be a positive integer"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.CompanyBudget(id))
+}
+
+// spendRequest is the body of POST /_sim/budget/spend.
+type spendRequest struct {
+	CompanyID int64 `json:"company_id"`
+	// Tokens to charge; omitted or 0 spends the whole day's budget.
+	Tokens int `json:"tokens"`
+}
+
+// adminSpendBudget serves POST /_sim/budget/spend {"company_id","tokens"}: charges the tokens
+// (all of today's budget when tokens is 0) and answers the Budget.
+func (s *Server) adminSpendBudget(_ *http.Request, req spendRequest) (any, error) {
+	if req.CompanyID <= 0 {
+		return nil, errors.New("company_id must be positive")
+	}
+	if req.Tokens == 0 {
+		req.Tokens = 1 << 40
+	}
+	s.SpendBudget(req.CompanyID, req.Tokens)
+	return s.CompanyBudget(req.CompanyID), nil
 }

@@ -3,9 +3,7 @@ package pdsim
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // access lists the scopes that allow a resource: any one of read for GET and HEAD, any one of
@@ -56,8 +54,9 @@ func bearerToken(r *http.Request) (string, bool) {
 }
 
 // authed wraps an API handler with Pipedrive's checks, in order: Authorization header (400),
-// token (401), daily budget and rate limit (429, with headers on every answer from here on),
-// retired path (410), scope (403).
+// token (401), Cloudflare's block of a token that kept calling after 429s (403 page), the
+// account's state (402, 403 feature capping, 415), daily budget and burst window (429, with
+// the rate-limit headers on every answer from here on), retired path (410), scope (403).
 func (s *Server) authed(acc access, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := bearerToken(r)
@@ -72,22 +71,17 @@ func (s *Server) authed(acc access, next http.Handler) http.Handler {
 		if !found || !now.Before(at.expires) {
 			s.mu.Unlock()
 			s.log.Debug("api rejected", "action", "api", "reason", "access_token_invalid", "status", http.StatusUnauthorized)
-			writeAPIError(w, http.StatusUnauthorized, MsgAccessTokenInvalid)
+			s.writeUnauthorized(w)
 			return
 		}
 		g := at.grant
-		verdict := s.rateLocked(at, now)
+		verdict := s.rateLocked(tok, at, r.Method, r.URL.Path, now)
 		s.mu.Unlock()
 
-		verdict.setHeaders(w.Header())
-		if verdict.overDaily {
-			s.log.Info("api rejected", "action", "api", "company_id", g.companyID, "user_id", g.userID, "reason", "daily_budget", "status", http.StatusTooManyRequests)
-			writeAPIError(w, http.StatusTooManyRequests, MsgDailyBudgetExceeded)
-			return
+		if !verdict.blocked {
+			verdict.setHeaders(w.Header())
 		}
-		if verdict.overLimit {
-			s.log.Debug("api rejected", "action", "api", "company_id", g.companyID, "user_id", g.userID, "reason", "rate_limit", "status", http.StatusTooManyRequests)
-			writeAPIError(w, http.StatusTooManyRequests, MsgRequestOverLimit)
+		if s.writeLimited(w, g, verdict) {
 			return
 		}
 		if s.isGone(r.URL.Path) {
@@ -103,76 +97,16 @@ func (s *Server) authed(acc access, next http.Handler) http.Handler {
 	})
 }
 
-// rateVerdict is the outcome of the rate checks for one request.
-type rateVerdict struct {
-	limit, remaining int
-	reset            time.Duration
-	daily            bool // a daily budget is configured
-	dailyLeft        int
-	retryAfter       time.Duration
-	overLimit        bool
-	overDaily        bool
-}
-
-// setHeaders writes the rate-limit headers.
-func (v rateVerdict) setHeaders(h http.Header) {
-	h.Set("X-RateLimit-Limit", strconv.Itoa(v.limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(v.remaining))
-	h.Set("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(v.reset)))
-	if v.daily {
-		h.Set("X-Daily-Requests-Left", strconv.Itoa(v.dailyLeft))
+// writeUnauthorized answers a bad, expired or unknown access token: the status-code page's
+// "Invalid token" body, or with Config.GatewayUnauthorized the live API gateway's answer
+// ("unauthorized access", errorCode 401, x-401-by-gw: true).
+func (s *Server) writeUnauthorized(w http.ResponseWriter) {
+	if !s.cfg.GatewayUnauthorized {
+		writeAPIError(w, http.StatusUnauthorized, MsgAccessTokenInvalid)
+		return
 	}
-	if v.overDaily {
-		h.Set("Retry-After", strconv.Itoa(ceilSeconds(v.retryAfter)))
-	}
-}
-
-// ceilSeconds rounds d up to whole seconds.
-func ceilSeconds(d time.Duration) int {
-	return int((d + time.Second - 1) / time.Second)
-}
-
-// dailyCount is one company's request count on one UTC day.
-type dailyCount struct {
-	day   string
-	count int
-}
-
-// rateLocked charges one request to the token's window and its company's daily budget. The
-// window opens at the first request after the previous one closed. A request refused by the
-// daily budget does not use the window.
-func (s *Server) rateLocked(at *accessToken, now time.Time) rateVerdict {
-	if at.windowStart.IsZero() || now.Sub(at.windowStart) >= s.cfg.RateWindow || now.Before(at.windowStart) {
-		at.windowStart, at.windowCount = now, 0
-	}
-	v := rateVerdict{limit: s.cfg.RateLimit, reset: at.windowStart.Add(s.cfg.RateWindow).Sub(now)}
-
-	if s.cfg.DailyBudget > 0 {
-		v.daily = true
-		day := now.UTC().Format(time.DateOnly)
-		d := s.daily[at.companyID]
-		if d == nil || d.day != day {
-			d = &dailyCount{day: day}
-			s.daily[at.companyID] = d
-		}
-		if d.count >= s.cfg.DailyBudget {
-			y, m, dd := now.UTC().Date()
-			midnight := time.Date(y, m, dd+1, 0, 0, 0, 0, time.UTC)
-			v.overDaily, v.retryAfter = true, midnight.Sub(now)
-			v.remaining = max(0, s.cfg.RateLimit-at.windowCount)
-			return v
-		}
-		d.count++
-		v.dailyLeft = s.cfg.DailyBudget - d.count
-	}
-
-	if at.windowCount >= s.cfg.RateLimit {
-		v.overLimit = true
-		return v
-	}
-	at.windowCount++
-	v.remaining = s.cfg.RateLimit - at.windowCount
-	return v
+	w.Header().Set("X-401-By-Gw", "true")
+	writeJSON(w, http.StatusUnauthorized, apiErrorBody{Error: MsgUnauthorizedAccess, ErrorCode: http.StatusUnauthorized, ErrorInfo: ErrorInfo})
 }
 
 // handleUsersMe serves GET /api/v1/users/me.
@@ -211,10 +145,20 @@ func (s *Server) handleUnknownAPI(w http.ResponseWriter, r *http.Request) {
 
 // isGone reports whether path is retired.
 func (s *Server) isGone(path string) bool {
+	if s.cfg.V1Retired {
+		for _, p := range retiredV1 {
+			if path == p || strings.HasPrefix(path, p+"/") {
+				return true
+			}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.gone[path]
 }
+
+// retiredV1 are the v1 collections out of support since 2026-08-01 (Config.V1Retired).
+var retiredV1 = []string{"/api/v1/deals", "/api/v1/persons", "/api/v1/organizations", "/api/v1/activities"}
 
 // AddGonePath makes path (exact) answer 410 Gone, like a retired Pipedrive endpoint.
 func (s *Server) AddGonePath(path string) {

@@ -64,12 +64,47 @@ type Config struct {
 	// CodeTTL is how long an authorization code can be exchanged (5 minutes).
 	CodeTTL time.Duration
 
-	// RateLimit is the number of API requests one access token may make per RateWindow (80).
+	// Plan is the companies' pricing tier (PlanEssential by default): it sets the default
+	// RateLimit (80, 160, 400, 480) and the budget multiplier (1, 2, 5, 7).
+	Plan Plan
+	// RateLimit is how many API calls one access token may make in any RateWindow (a rolling
+	// window); 0 means the plan's limit.
 	RateLimit int
-	// RateWindow is the rate-limit window (2 s).
+	// SearchRateLimit is the same for search calls (/…/search, itemSearch), which have a
+	// window of their own (DefaultSearchRateLimit, 10).
+	SearchRateLimit int
+	// RateWindow is the rolling window's length (2 s).
 	RateWindow time.Duration
-	// DailyBudget is the number of API requests per company per UTC day; 0 turns it off.
+	// DailyBudget, when positive, is every company's daily token budget. Zero: with
+	// TokenBudget the documented BaseDailyTokens × plan multiplier × Seats + TopUpTokens,
+	// without it no budget. Each call costs tokens by kind (CallCost); a call is served while
+	// the company has any left. The budget resets at midnight in ServerTimezone.
 	DailyBudget int
+	// TokenBudget turns on the documented daily budget (see DailyBudget).
+	TokenBudget bool
+	// Seats and TopUpTokens size the documented budget (Seats default 1).
+	Seats       int
+	TopUpTokens int
+	// ServerTimezone is where the budget's day ends (UTC by default); Pipedrive resets it at
+	// its server's midnight, not the customer's.
+	ServerTimezone *time.Location
+	// BudgetHeadersOmitted is the fraction (0..1) of answers that leave out the budget headers
+	// (x-daily-ratelimit-token-limit, -remaining), which Pipedrive does not send on every
+	// answer; 0 sends them always (when a budget is on).
+	BudgetHeadersOmitted float64
+	// BlockAfter 429s of one token within BlockWindow get it Cloudflare's 403 block page for
+	// BlockFor (DefaultBlockAfter, DefaultBlockWindow, DefaultBlockFor); a negative BlockAfter
+	// never blocks.
+	BlockAfter  int
+	BlockWindow time.Duration
+	BlockFor    time.Duration
+	// GatewayUnauthorized answers a bad or expired access token as the live API gateway does
+	// (401 "unauthorized access", errorCode 401, x-401-by-gw: true) instead of the status-code
+	// page's "Invalid token: `access_token` is invalid".
+	GatewayUnauthorized bool
+	// V1Retired answers 410 Gone on the v1 endpoints of deals, persons, organizations and
+	// activities, out of support since 2026-08-01; their v2 endpoints serve as before.
+	V1Retired bool
 	// WebhookLimit is the number of webhooks one user may have (40).
 	WebhookLimit int
 	// WebhookTimeout is how long a webhook receiver has to answer before the attempt counts
@@ -119,7 +154,21 @@ func (c Config) withDefaults() Config {
 	c.AccessTokenTTL = positiveOr(c.AccessTokenTTL, DefaultAccessTokenTTL)
 	c.RefreshTokenTTL = positiveOr(c.RefreshTokenTTL, DefaultRefreshTokenTTL)
 	c.CodeTTL = positiveOr(c.CodeTTL, DefaultCodeTTL)
-	c.RateLimit = positiveOr(c.RateLimit, DefaultRateLimit)
+	if _, ok := planLimits[c.Plan]; !ok {
+		c.Plan = PlanEssential
+	}
+	c.RateLimit = positiveOr(c.RateLimit, planLimits[c.Plan].burst)
+	c.SearchRateLimit = positiveOr(c.SearchRateLimit, DefaultSearchRateLimit)
+	c.Seats = positiveOr(c.Seats, 1)
+	c.TopUpTokens = max(c.TopUpTokens, 0)
+	if c.ServerTimezone == nil {
+		c.ServerTimezone = time.UTC
+	}
+	if c.BlockAfter == 0 {
+		c.BlockAfter = DefaultBlockAfter
+	}
+	c.BlockWindow = positiveOr(c.BlockWindow, DefaultBlockWindow)
+	c.BlockFor = positiveOr(c.BlockFor, DefaultBlockFor)
 	c.RateWindow = positiveOr(c.RateWindow, DefaultRateWindow)
 	c.WebhookLimit = positiveOr(c.WebhookLimit, DefaultWebhookLimit)
 	c.WebhookTimeout = positiveOr(c.WebhookTimeout, DefaultWebhookTimeout)

@@ -19,7 +19,9 @@
 //     Event POSTed to each matching webhook in its version's shape (v2 meta/data/previous, or
 //     v1), with HTTP Basic, retries after 3, 30 and 150 s on the simulated clock (DeliverDue),
 //     the 30-minute ban after 10 failed first attempts, and Redeliver for duplicates;
-//   - per-token rate limiting in 2-second windows and an optional daily budget per company;
+//   - per-token burst limits in rolling 2-second windows (search has its own), a cost-weighted
+//     daily token budget per company reset at the server's midnight, Cloudflare's block after
+//     sustained 429s, and the account states 402, feature capping 403 and 415;
 //   - fault injection (status, latency, hang, dropped connection) from Go (Inject) or from the
 //     admin HTTP API under /_sim/ (Config.AdminEnabled);
 //   - the uninstall request Pipedrive sends to an app's callback URL (Uninstall);

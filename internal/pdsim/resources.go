@@ -277,13 +277,13 @@ type notFoundError string
 func (e notFoundError) Error() string { return string(e) }
 
 // writeOpError answers err from a resource operation: 404 for notFoundError, else 400.
-func writeOpError(w http.ResponseWriter, err error) {
+func writeOpError(w http.ResponseWriter, v apiVersion, err error) {
 	var nf notFoundError
 	if errors.As(err, &nf) {
 		writeAPIError(w, http.StatusNotFound, nf.Error())
 		return
 	}
-	writeAPIError(w, http.StatusBadRequest, err.Error())
+	writeInputError(w, v, err.Error())
 }
 
 // dealResource serves /api/{v}/deals.
@@ -340,13 +340,13 @@ func (rs resource[T, P]) list(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start, limit, err := parsePage(r, v)
 		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
+			writeInputError(w, v, err.Error())
 			return
 		}
 		keep := func(P) bool { return true }
 		if rs.filter != nil {
 			if keep, err = rs.filter(r); err != nil {
-				writeAPIError(w, http.StatusBadRequest, err.Error())
+				writeInputError(w, v, err.Error())
 				return
 			}
 		}
@@ -389,12 +389,12 @@ func (rs resource[T, P]) create(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		in, err := readInput(w, r)
 		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
+			writeInputError(w, v, err.Error())
 			return
 		}
 		body, _, err := rs.createAs(s, principal(r), v, in, sourceAPI)
 		if err != nil {
-			writeOpError(w, err)
+			writeOpError(w, v, err)
 			return
 		}
 		writeJSON(w, createStatus(v), map[string]any{"success": true, "data": body})
@@ -436,12 +436,12 @@ func (rs resource[T, P]) update(s *Server, v apiVersion) http.HandlerFunc {
 		}
 		in, err := readInput(w, r)
 		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
+			writeInputError(w, v, err.Error())
 			return
 		}
 		body, _, err := rs.updateAs(s, principal(r), v, id, in, sourceAPI)
 		if err != nil {
-			writeOpError(w, err)
+			writeOpError(w, v, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": body})
@@ -481,7 +481,7 @@ func (rs resource[T, P]) delete(s *Server, v apiVersion) http.HandlerFunc {
 			return
 		}
 		if _, err := rs.deleteAs(s, principal(r), id, sourceAPI); err != nil {
-			writeOpError(w, err)
+			writeOpError(w, v, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": map[string]any{"id": id}})

@@ -31,6 +31,7 @@ type oauthErrorBody struct {
 type apiErrorBody struct {
 	Success        bool   `json:"success"`
 	Error          string `json:"error"`
+	Code           string `json:"code,omitempty"`
 	ErrorCode      int    `json:"errorCode,omitempty"`
 	ErrorInfo      string `json:"error_info"`
 	Data           any    `json:"data"`
@@ -45,6 +46,16 @@ func writeAPIError(w http.ResponseWriter, status int, msg string) {
 		body.ErrorCode = status
 	}
 	writeJSON(w, status, body)
+}
+
+// writeInputError answers invalid input of an API call: v1's error body, or for v2 the same
+// shape with code ERR_SCHEMA_VALIDATION_FAILED.
+func writeInputError(w http.ResponseWriter, v apiVersion, msg string) {
+	body := apiErrorBody{Error: msg, ErrorInfo: ErrorInfo}
+	if v == v2 {
+		body.Code = CodeSchemaValidation
+	}
+	writeJSON(w, http.StatusBadRequest, body)
 }
 
 // apiErrorJSON is the API error body for msg, as bytes.

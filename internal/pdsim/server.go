@@ -66,7 +66,9 @@ type Server struct {
 	notes      map[int64]*note
 	webhooks   map[int64]*Webhook
 	nextID     int64
-	daily      map[int64]*dailyCount
+	daily      map[int64]*dailySpend
+	limits     map[string]*tokenLimits // by access token
+	accounts   map[int64]AccountState  // companies not AccountOpen
 	counters   Counters
 	faults     []*faultEntry
 	faultSeq   int
@@ -99,7 +101,9 @@ func New(cfg Config) *Server {
 		activities: make(map[int64]*activity),
 		notes:      make(map[int64]*note),
 		webhooks:   make(map[int64]*Webhook),
-		daily:      make(map[int64]*dailyCount),
+		daily:      make(map[int64]*dailySpend),
+		limits:     make(map[string]*tokenLimits),
+		accounts:   make(map[int64]AccountState),
 		counters:   newCounters(),
 		rng:        rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		release:    make(chan struct{}),
