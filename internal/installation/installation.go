@@ -82,6 +82,12 @@ type Installation struct {
 	// RefreshDueAt is when the refresher will next pick the installation up (its entry in the
 	// refresh-due index); zero when it is not in the index (not active). Read-only.
 	RefreshDueAt time.Time
+	// WarmUntil is until when the installation counts as in use (its last recorded use plus
+	// InUseFor); see Warm and NextRefresh. Zero: never recorded.
+	WarmUntil time.Time
+	// AlwaysWarm keeps the access token warm whether the installation is used or not (an
+	// operator's per-installation flag, pdctl warm).
+	AlwaysWarm bool
 }
 
 // LogValue implements slog.LogValuer: ids, status, version, expiry and api_domain; no tokens.
@@ -141,6 +147,12 @@ type Tokens struct {
 	Scopes []string
 	// ExpiresAt is the new access token's expiry.
 	ExpiresAt time.Time
+	// WarmUntil, when not zero, records a use: the installation is in use until then (a
+	// refresh made because a job needed the tokens). Zero keeps the stored one.
+	WarmUntil time.Time
+	// NextRefresh is when the refresher should refresh next (the refresh-due index entry),
+	// NextRefresh of the installation as saved; zero means RefreshDueAt(ExpiresAt).
+	NextRefresh time.Time
 }
 
 // LogValue implements slog.LogValuer: expiry, api_domain and whether a new refresh token came

@@ -48,6 +48,9 @@ type Refresher interface {
 	// RefreshRejected refreshes after accessToken was answered 401, unless another process
 	// already replaced it (refresh.OutcomeFresh with the current tokens).
 	RefreshRejected(ctx context.Context, id installation.ID, accessToken string) (refresh.Result, error)
+	// Use makes in's access token usable (refreshing it when it is not) and records the use,
+	// so that an installation in use is kept warm (refresh.Refresher.Use).
+	Use(ctx context.Context, in installation.Installation) (refresh.Result, error)
 }
 
 // API performs one Pipedrive call; *pdapi.Client satisfies it. A non-2xx answer is a
@@ -144,8 +147,10 @@ func (s *Sessions) Open(ctx context.Context, j jobs.Job) (*Session, error) {
 		return nil, decided(worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonInstallationNotActive, Message: "installation status " + string(in.Status)})
 	}
 	ss := &Session{s: s, job: j, in: in}
-	if !refresh.Usable(in, s.now()) {
-		res, err := s.Refresher.Refresh(ctx, id, in.AccessToken == "")
+	// Use refreshes a token that is not usable (the save records the use) and otherwise
+	// records the use at most once per installation.UseMarkEvery: no write per job.
+	if now := s.now(); !refresh.Usable(in, now) || installation.NeedsUseMark(in, now) {
+		res, err := s.Refresher.Use(ctx, in)
 		if v := s.refreshVerdict(res, err); v != nil {
 			return nil, decided(*v)
 		}

@@ -71,6 +71,8 @@ func (m *mem) put(id installation.ID, expiresIn time.Duration) installation.Inst
 	in := installation.Installation{
 		ID: id, AccessToken: "access-0", RefreshToken: "refresh-0", APIDomain: "https://acme.pipedrive.com",
 		Scopes: []string{"base"}, ExpiresAt: m.now.Add(expiresIn), Status: installation.StatusActive, Version: 1,
+		// In use, as every installation is right after its install: kept warm.
+		InstalledAt: m.now, WarmUntil: installation.UseMarkUntil(m.now),
 	}
 	m.store.Put(in)
 	got, _ := m.store.Get(id)

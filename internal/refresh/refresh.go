@@ -46,6 +46,14 @@ type Store interface {
 	MarkNeedsReauth(ctx context.Context, id installation.ID, owner string, reason string) error
 	// Release drops owner's lease without other changes. ErrLeaseLost; ErrNotFound.
 	Release(ctx context.Context, id installation.ID, owner string) error
+	// Reschedule drops owner's lease and makes the installation due at dueAt (its
+	// refresh-due entry no longer matched installation.NextRefresh). ErrLeaseLost;
+	// ErrNotActive; ErrNotFound.
+	Reschedule(ctx context.Context, id installation.ID, owner string, dueAt time.Time) error
+	// MarkUse records a use of in as read: WarmUntil becomes installation.UseMarkUntil(now)
+	// and the refresh-due entry installation.NextRefresh of the result, conditional on in's
+	// Version and on no lease being held. ErrConflict when in changed since it was read.
+	MarkUse(ctx context.Context, in installation.Installation) (installation.Installation, error)
 }
 
 var _ OAuth = (*pdoauth.Client)(nil)
@@ -183,6 +191,7 @@ const (
 	modeDue      mode = iota // only when Due
 	modeForce                // always
 	modeRejected             // only while the stored access token is the rejected one
+	modeUse                  // only while the access token is not Usable; records a use
 )
 
 // Refresh refreshes installation id: when it is Due, or always
@@ -208,6 +217,33 @@ func (r *Refresher) RefreshRejected(ctx context.Context, id installation.ID, acc
 		return r.run(ctx, id, modeForce, "")
 	}
 	return r.run(ctx, id, modeRejected, accessToken)
+}
+
+// Use is for a caller about to act for in (as it just read it: a job): it makes in's access
+// token usable and records the use, so the scheduled refresher keeps the installation warm
+// for installation.InUseFor. A Usable token is returned as is (OutcomeFresh, reason
+// "usable"), with a use mark written only when installation.NeedsUseMark says so, at most
+// once per installation.UseMarkEvery; a failed mark is logged and ignored (the next use marks
+// again). A token that is not Usable (an idle installation's expired token, or none) is
+// refreshed under the lease, the save recording the use (no extra write); if another process
+// refreshed it meanwhile, OutcomeFresh with its tokens. Results and errors are as for Refresh.
+func (r *Refresher) Use(ctx context.Context, in installation.Installation) (Result, error) {
+	now := r.now()
+	if !Usable(in, now) {
+		return r.run(ctx, in.ID, modeUse, "")
+	}
+	res := Result{ID: in.ID, Outcome: OutcomeFresh, Reason: "usable", Installation: in}
+	if !installation.NeedsUseMark(in, now) || r.Store == nil {
+		return res, nil
+	}
+	if marked, err := r.Store.MarkUse(ctx, in); err != nil {
+		r.logger().LogAttrs(ctx, slog.LevelDebug, "refresh use mark skipped",
+			slog.Int64("company_id", in.ID.CompanyID), slog.Int64("user_id", in.ID.UserID),
+			slog.String("action", "use_mark"), slog.String("reason", "store"), slog.String("error", err.Error()))
+	} else {
+		res.Installation = marked
+	}
+	return res, nil
 }
 
 // run is one refresh: lease, decide, call, record, log.
@@ -242,9 +278,20 @@ func (r *Refresher) run(ctx context.Context, id installation.ID, m mode, rejecte
 		if in.AccessToken != rejected {
 			return r.release(ctx, res, owner, OutcomeFresh, "already_refreshed")
 		}
+	case modeUse:
+		reason = "in_use"
+		if Usable(in, r.now()) {
+			// Another job's refresh got there first.
+			return r.release(ctx, res, owner, OutcomeFresh, "already_refreshed")
+		}
 	default:
 		if !Due(in, r.now()) {
-			// Listed as due, but someone refreshed it between the index read and the lease.
+			// Listed as due, but someone refreshed it between the index read and the lease;
+			// or its index entry predates the due rule (an idle installation written as warm):
+			// then it moves to where the rule puts it, without a token call.
+			if next := installation.NextRefresh(in); in.FailureCount == 0 && !in.RefreshDueAt.Equal(next) {
+				return r.reschedule(ctx, res, owner, next)
+			}
 			return r.release(ctx, res, owner, OutcomeFresh, "not_due")
 		}
 	}
@@ -271,6 +318,18 @@ func (r *Refresher) run(ctx context.Context, id installation.ID, m mode, rejecte
 		return r.tokenFailure(ctx, res, owner, err)
 	}
 
+	// The next due time follows the rule on the installation as saved; a refresh a job asked
+	// for records the use in the same write.
+	next := in
+	next.ExpiresAt, next.RefreshedAt = tok.ExpiresAt, r.now()
+	var warm time.Time
+	if m == modeUse || m == modeRejected {
+		warm = installation.UseMarkUntil(r.now())
+		if in.WarmUntil.After(warm) {
+			warm = in.WarmUntil
+		}
+		next.WarmUntil = warm
+	}
 	sctx, scancel := deadline.Detached(ctx, r.saveTimeout())
 	defer scancel()
 	saved, err := r.Store.SaveRefreshed(sctx, id, owner, in.Version, installation.Tokens{
@@ -279,6 +338,8 @@ func (r *Refresher) run(ctx context.Context, id installation.ID, m mode, rejecte
 		APIDomain:    tok.APIDomain,
 		Scopes:       tok.Scopes,
 		ExpiresAt:    tok.ExpiresAt,
+		WarmUntil:    warm,
+		NextRefresh:  installation.NextRefresh(next),
 	})
 	switch {
 	case errors.Is(err, installation.ErrNotActive):
@@ -421,6 +482,21 @@ func (r *Refresher) release(ctx context.Context, res Result, owner string, o Out
 	res.Installation.LeaseOwner, res.Installation.LeaseUntil = "", time.Time{}
 	res.Installation.Version++
 	return r.finish(ctx, res, o, reason, nil)
+}
+
+// reschedule gives the lease back with the installation due at dueAt: OutcomeFresh, nothing
+// refreshed. A failed write is logged only (the lease expires by itself; the next run tries
+// again).
+func (r *Refresher) reschedule(ctx context.Context, res Result, owner string, dueAt time.Time) (Result, error) {
+	sctx, cancel := deadline.Detached(ctx, r.saveTimeout())
+	defer cancel()
+	if err := r.Store.Reschedule(sctx, res.ID, owner, dueAt); err != nil {
+		return r.finish(ctx, res, OutcomeFresh, "not_due", nil, slog.String("release_error", err.Error()))
+	}
+	res.Installation.LeaseOwner, res.Installation.LeaseUntil = "", time.Time{}
+	res.Installation.RefreshDueAt = dueAt
+	res.Installation.Version++
+	return r.finish(ctx, res, OutcomeFresh, "not_due", nil, slog.Time("due_at", dueAt))
 }
 
 // finish sets the outcome, logs the one event for this decision and returns.

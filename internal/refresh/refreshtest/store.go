@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
@@ -19,8 +20,9 @@ import (
 )
 
 var (
-	_ refresh.Store  = (*Store)(nil)
-	_ refresh.Lister = (*Store)(nil)
+	_ refresh.Store       = (*Store)(nil)
+	_ refresh.Lister      = (*Store)(nil)
+	_ refresh.ShardLeases = (*Store)(nil)
 )
 
 // ErrInvalid is returned for a missing argument, as tokenstore returns its ErrInvalid.
@@ -33,20 +35,29 @@ type Store struct {
 	Now func() time.Time
 	// Fail, when set, is asked before every method with the method's name ("Lease",
 	// "SaveRefreshed", "RecordFailure", "MarkNeedsReauth", "Release", "Due"); a non-nil error
-	// is returned as a store failure and nothing changes.
+	// is returned as a store failure and nothing changes. ("DueIn" asks as "Due".)
 	Fail func(op string, id installation.ID) error
+	// Shards is how many shards the due list is split into (1 when zero).
+	Shards int
 
 	mu sync.Mutex
 	m  map[installation.ID]installation.Installation
+	// claims are the shard claims: owner and until.
+	claims map[int]claim
 	// calls counts method calls by name.
 	calls map[string]int
 }
 
-// Put stores in as given (an active installation without RefreshDueAt gets
-// installation.RefreshDueAt(in.ExpiresAt)), replacing any installation with its ID.
+type claim struct {
+	owner string
+	until time.Time
+}
+
+// Put stores in as given (an active installation without RefreshDueAt gets the due rule's
+// installation.NextRefresh(in)), replacing any installation with its ID.
 func (s *Store) Put(in installation.Installation) {
 	if in.Status == installation.StatusActive && in.RefreshDueAt.IsZero() {
-		in.RefreshDueAt = installation.RefreshDueAt(in.ExpiresAt)
+		in.RefreshDueAt = installation.NextRefresh(in)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -121,7 +132,13 @@ func (s *Store) SaveRefreshed(_ context.Context, id installation.ID, owner strin
 		if tok.Scopes != nil {
 			in.Scopes = slices.Clone(tok.Scopes)
 		}
-		in.RefreshDueAt = installation.RefreshDueAt(tok.ExpiresAt)
+		in.RefreshDueAt = tok.NextRefresh
+		if in.RefreshDueAt.IsZero() {
+			in.RefreshDueAt = installation.RefreshDueAt(tok.ExpiresAt)
+		}
+		if !tok.WarmUntil.IsZero() {
+			in.WarmUntil = tok.WarmUntil
+		}
 		in.FailureCount, in.LastFailure = 0, ""
 		in.RefreshedAt = now
 		in.LeaseOwner, in.LeaseUntil = "", time.Time{}
@@ -183,6 +200,38 @@ func (s *Store) Release(_ context.Context, id installation.ID, owner string) err
 
 // Due lists up to limit active installations due at or before before, oldest due first.
 func (s *Store) Due(_ context.Context, before time.Time, limit int) ([]installation.ID, error) {
+	due, err := s.due(-1, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]installation.ID, len(due))
+	for i, e := range due {
+		ids[i] = e.ID
+	}
+	return ids, nil
+}
+
+// DueShards is Shards, at least 1.
+func (s *Store) DueShards() int { return max(s.Shards, 1) }
+
+// DueIn lists up to limit active installations of shard due at or before before, oldest due
+// first. An installation's shard is ShardOf(id, DueShards()).
+func (s *Store) DueIn(_ context.Context, shard int, before time.Time, limit int) ([]installation.DueEntry, error) {
+	if shard < 0 || shard >= s.DueShards() {
+		return nil, fmt.Errorf("refreshtest: due in shard %d: %w", shard, ErrInvalid)
+	}
+	return s.due(shard, before, limit)
+}
+
+// ShardOf is the due shard of id among shards (FNV-1a of its string form).
+func ShardOf(id installation.ID, shards int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id.String()))
+	return int(h.Sum32() % uint32(max(shards, 1)))
+}
+
+// due lists shard's due entries (every shard's with -1).
+func (s *Store) due(shard int, before time.Time, limit int) ([]installation.DueEntry, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("refreshtest: due: %w", ErrInvalid)
 	}
@@ -191,21 +240,96 @@ func (s *Store) Due(_ context.Context, before time.Time, limit int) ([]installat
 	if err := s.called("Due", installation.ID{}); err != nil {
 		return nil, fmt.Errorf("refreshtest: due: %w", err)
 	}
-	var due []installation.Installation
+	var due []installation.DueEntry
 	for _, in := range s.m {
-		if in.Status == installation.StatusActive && !in.RefreshDueAt.After(before) {
-			due = append(due, in)
+		if in.Status == installation.StatusActive && !in.RefreshDueAt.After(before) &&
+			(shard < 0 || ShardOf(in.ID, s.DueShards()) == shard) {
+			due = append(due, installation.DueEntry{ID: in.ID, DueAt: in.RefreshDueAt})
 		}
 	}
-	slices.SortFunc(due, func(a, b installation.Installation) int {
-		return cmp.Or(a.RefreshDueAt.Compare(b.RefreshDueAt),
+	slices.SortFunc(due, func(a, b installation.DueEntry) int {
+		return cmp.Or(a.DueAt.Compare(b.DueAt),
 			cmp.Compare(a.ID.CompanyID, b.ID.CompanyID), cmp.Compare(a.ID.UserID, b.ID.UserID))
 	})
-	ids := make([]installation.ID, 0, min(limit, len(due)))
-	for _, in := range due[:min(limit, len(due))] {
-		ids = append(ids, in.ID)
+	return due[:min(limit, len(due))], nil
+}
+
+// Reschedule drops owner's lease and makes the installation due at dueAt. ErrLeaseLost,
+// ErrNotActive, ErrNotFound.
+func (s *Store) Reschedule(_ context.Context, id installation.ID, owner string, dueAt time.Time) error {
+	if owner == "" || dueAt.IsZero() {
+		return fmt.Errorf("refreshtest: reschedule %s: %w", id, ErrInvalid)
 	}
-	return ids, nil
+	_, err := s.write("Reschedule", id, func(in *installation.Installation, _ time.Time) error {
+		if in.LeaseOwner != owner || in.Status != installation.StatusActive {
+			return ownerFailure(*in, owner, false)
+		}
+		in.RefreshDueAt = dueAt
+		in.LeaseOwner, in.LeaseUntil = "", time.Time{}
+		return nil
+	})
+	return err
+}
+
+// MarkUse records a use of in as read (see refresh.Store): conditional on its Version, on
+// being active and on no lease. ErrConflict, ErrNotFound.
+func (s *Store) MarkUse(_ context.Context, in installation.Installation) (installation.Installation, error) {
+	return s.write("MarkUse", in.ID, func(cur *installation.Installation, now time.Time) error {
+		if cur.Version != in.Version || cur.Status != installation.StatusActive || cur.LeaseOwner != "" {
+			return fmt.Errorf("%w: changed since read", installation.ErrConflict)
+		}
+		cur.WarmUntil = installation.UseMarkUntil(now)
+		cur.RefreshDueAt = installation.NextRefresh(*cur)
+		return nil
+	})
+}
+
+// SetAlwaysWarm sets or clears id's always-warm flag and moves its due time to the rule's.
+// ErrNotActive, ErrLeaseHeld (a refresh is in flight), ErrNotFound.
+func (s *Store) SetAlwaysWarm(_ context.Context, id installation.ID, on bool) (installation.Installation, error) {
+	return s.write("SetAlwaysWarm", id, func(cur *installation.Installation, _ time.Time) error {
+		switch {
+		case cur.Status != installation.StatusActive:
+			return fmt.Errorf("%w (%s)", installation.ErrNotActive, cur.Status)
+		case cur.LeaseOwner != "":
+			return installation.ErrLeaseHeld
+		}
+		cur.AlwaysWarm = on
+		cur.RefreshDueAt = installation.NextRefresh(*cur)
+		return nil
+	})
+}
+
+// LeaseShard claims shard for owner until now+ttl. ErrLeaseHeld while another owner's claim
+// lasts.
+func (s *Store) LeaseShard(_ context.Context, shard int, owner string, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.called("LeaseShard", installation.ID{}); err != nil {
+		return fmt.Errorf("refreshtest: lease shard %d: %w", shard, err)
+	}
+	now := s.now()
+	if c, ok := s.claims[shard]; ok && c.owner != owner && c.until.After(now) {
+		return fmt.Errorf("refreshtest: lease shard %d: %w", shard, installation.ErrLeaseHeld)
+	}
+	if s.claims == nil {
+		s.claims = map[int]claim{}
+	}
+	s.claims[shard] = claim{owner: owner, until: now.Add(ttl)}
+	return nil
+}
+
+// ReleaseShard gives up owner's claim on shard (nothing when owner does not hold it).
+func (s *Store) ReleaseShard(_ context.Context, shard int, owner string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.called("ReleaseShard", installation.ID{}); err != nil {
+		return fmt.Errorf("refreshtest: release shard %d: %w", shard, err)
+	}
+	if c, ok := s.claims[shard]; ok && c.owner == owner {
+		delete(s.claims, shard)
+	}
+	return nil
 }
 
 // errRepeated makes write return the installation unchanged and no error.
