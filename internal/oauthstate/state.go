@@ -10,6 +10,17 @@
 // user, and free of any server-side storage. A state proves that this app issued it recently;
 // it is not single-use (Pipedrive's authorization code is, and the callback exchanges the code).
 //
+// # Binding to a browser
+//
+// A state alone proves only that somebody got it from this app, and anybody can (the install
+// link is public): an attacker could start an install, stop at Pipedrive's redirect and hand
+// their own code and state to a victim (login or account-linking CSRF). IssueBound therefore
+// also returns a binding, a random value the caller puts in a cookie of the browser that
+// started the install; the state (version 2) carries SHA-256 of it in place of the random
+// nonce, under the HMAC. VerifyBound accepts a version 2 state only together with that
+// binding (ErrStateUnbound otherwise), so the state works only in the browser that started the
+// install. Version 1 states (Issue) carry no binding and verify as before.
+//
 // Key rotation: a Signer holds one key. Build it per invocation from the current credentials
 // (clientcreds.Source.Get), so a rotated key is picked up with the next cache refresh; a state
 // issued under the previous key then fails with ErrStateForged, which the callback treats like
@@ -20,6 +31,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -38,6 +50,9 @@ var (
 	ErrStateExpired = errors.New("oauthstate: state expired")
 	// ErrWeakKey: the Signer's key is shorter than MinKeyLen; nothing is issued or accepted.
 	ErrWeakKey = errors.New("oauthstate: state key too short")
+	// ErrStateUnbound: the state is authentic and within its window, but it was issued bound
+	// to a browser (IssueBound) and the binding presented is missing or another one.
+	ErrStateUnbound = errors.New("oauthstate: state not bound to this browser")
 )
 
 const (
@@ -54,11 +69,12 @@ const (
 )
 
 const (
-	version  = 1
-	nonceLen = 16
-	iatLen   = 8
-	macLen   = sha256.Size
-	rawLen   = 1 + nonceLen + iatLen + macLen
+	version      = 1
+	versionBound = 2
+	nonceLen     = 16
+	iatLen       = 8
+	macLen       = sha256.Size
+	rawLen       = 1 + nonceLen + iatLen + macLen
 )
 
 // Signer issues and verifies states. The zero TTL, Skew and Now take defaults. A Signer is
@@ -74,24 +90,62 @@ type Signer struct {
 	Now func() time.Time
 }
 
-// Issue returns a new state. It fails only with ErrWeakKey.
+// Issue returns a new state, not bound to a browser. It fails only with ErrWeakKey.
 func (s *Signer) Issue() (string, error) {
+	var nonce [nonceLen]byte
+	// crypto/rand.Read never returns an error (it aborts the program if the OS fails it).
+	rand.Read(nonce[:])
+	return s.issue(version, nonce[:])
+}
+
+// BindingLen is the length of a binding IssueBound returns: 32 random bytes, base64url.
+const BindingLen = 43
+
+// IssueBound returns a new state bound to binding, a fresh random value (BindingLen
+// characters of base64url) for the caller to store in the browser that starts the install (a
+// cookie); VerifyBound accepts the state only with it. It fails only with ErrWeakKey.
+func (s *Signer) IssueBound() (state, binding string, err error) {
+	var b [32]byte
+	rand.Read(b[:])
+	binding = base64.RawURLEncoding.EncodeToString(b[:])
+	state, err = s.issue(versionBound, bindingDigest(binding))
+	if err != nil {
+		return "", "", err
+	}
+	return state, binding, nil
+}
+
+func (s *Signer) issue(v byte, nonce []byte) (string, error) {
 	if len(s.Key) < MinKeyLen {
 		return "", fmt.Errorf("issue state: %w (%d bytes, want at least %d)", ErrWeakKey, len(s.Key), MinKeyLen)
 	}
 	raw := make([]byte, rawLen)
-	raw[0] = version
-	// crypto/rand.Read never returns an error (it aborts the program if the OS fails it).
-	rand.Read(raw[1 : 1+nonceLen])
+	raw[0] = v
+	copy(raw[1:1+nonceLen], nonce)
 	binary.BigEndian.PutUint64(raw[1+nonceLen:], uint64(s.now().Unix()))
 	copy(raw[rawLen-macLen:], s.mac(raw[:rawLen-macLen]))
 	return base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
-// Verify returns nil if state was issued by this key within the validity window, and
-// otherwise an error wrapping ErrStateMalformed, ErrStateForged, ErrStateExpired or ErrWeakKey.
-// Error strings never contain the state itself.
+// bindingDigest is what a bound state carries in place of its nonce.
+func bindingDigest(binding string) []byte {
+	sum := sha256.Sum256([]byte("oauthstate binding v2\x00" + binding))
+	return sum[:nonceLen]
+}
+
+// Verify returns nil if state was issued by this key within the validity window and is not
+// bound to a browser, and otherwise an error wrapping ErrStateMalformed, ErrStateForged,
+// ErrStateExpired, ErrStateUnbound (a bound state: use VerifyBound) or ErrWeakKey. Error
+// strings never contain the state itself.
 func (s *Signer) Verify(state string) error {
+	return s.VerifyBound(state, "")
+}
+
+// VerifyBound is Verify for a state that may be bound to a browser: a state from IssueBound
+// is accepted only when binding is the value IssueBound returned with it (ErrStateUnbound
+// otherwise, checked after the signature and the validity window, so ErrStateUnbound means an
+// authentic state presented by another browser). An unbound state (Issue) ignores binding.
+func (s *Signer) VerifyBound(state, binding string) error {
 	if len(s.Key) < MinKeyLen {
 		return fmt.Errorf("verify state: %w", ErrWeakKey)
 	}
@@ -109,7 +163,7 @@ func (s *Signer) Verify(state string) error {
 	if err != nil || len(raw) != rawLen {
 		return fmt.Errorf("verify state: not base64url: %w", ErrStateMalformed)
 	}
-	if raw[0] != version {
+	if raw[0] != version && raw[0] != versionBound {
 		return fmt.Errorf("verify state: version %d: %w", raw[0], ErrStateMalformed)
 	}
 	// hmac.Equal is constant-time: timing reveals nothing about how much of a guess matched.
@@ -123,6 +177,12 @@ func (s *Signer) Verify(state string) error {
 	}
 	if age := now.Sub(issued); age > s.ttl() {
 		return fmt.Errorf("verify state: age %s exceeds %s: %w", age.Round(time.Second), s.ttl(), ErrStateExpired)
+	}
+	if raw[0] == versionBound {
+		// Constant time: how much of a guessed binding matched must not show.
+		if len(binding) != BindingLen || subtle.ConstantTimeCompare(raw[1:1+nonceLen], bindingDigest(binding)) != 1 {
+			return fmt.Errorf("verify state: %w", ErrStateUnbound)
+		}
 	}
 	return nil
 }

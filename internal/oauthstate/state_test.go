@@ -156,3 +156,74 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// A bound state is accepted only with the binding issued with it (issue 11, finding 2): an
+// attacker's state, given to a victim whose browser holds another binding or none, fails.
+func TestVerifyBound(t *testing.T) {
+	s := &oauthstate.Signer{Key: testKey, Now: fixedClock(t0)}
+	state, binding, err := s.IssueBound()
+	if err != nil {
+		t.Fatalf("IssueBound() error = %v", err)
+	}
+	if len(binding) != oauthstate.BindingLen || len(state) != 76 {
+		t.Fatalf("IssueBound() = state of %d chars, binding of %d; want 76 and %d", len(state), len(binding), oauthstate.BindingLen)
+	}
+	_, other, _ := s.IssueBound()
+	unbound := issueAt(t, testKey, t0)
+	tests := []struct {
+		name, state, binding string
+		now                  time.Time
+		want                 error
+	}{
+		{"bound state with its binding", state, binding, t0, nil},
+		{"bound state without a binding", state, "", t0, oauthstate.ErrStateUnbound},
+		{"bound state with another browser's binding", state, other, t0, oauthstate.ErrStateUnbound},
+		{"bound state with a truncated binding", state, binding[:42], t0, oauthstate.ErrStateUnbound},
+		{"bound state with its binding, expired", state, binding, t0.Add(oauthstate.DefaultTTL + time.Second), oauthstate.ErrStateExpired},
+		{"bound state, nonce tampered", flip(t, state, 3), binding, t0, oauthstate.ErrStateForged},
+		{"bound state relabelled as unbound", flip(t, state, 0), "", t0, oauthstate.ErrStateMalformed},
+		{"unbound state ignores the binding", unbound, other, t0, nil},
+		{"unbound state without a binding", unbound, "", t0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := &oauthstate.Signer{Key: testKey, Now: fixedClock(tt.now)}
+			err := v.VerifyBound(tt.state, tt.binding)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("VerifyBound(%s) = %v, want %v", tt.name, err, tt.want)
+			}
+		})
+	}
+	if err := s.Verify(state); !errors.Is(err, oauthstate.ErrStateUnbound) {
+		t.Errorf("Verify(bound state) = %v, want ErrStateUnbound", err)
+	}
+}
+
+// FuzzVerifyBound: no mutation of a bound state signed under another key, with any binding,
+// verifies; and a binding that is not the issued one never makes a bound state verify.
+func FuzzVerifyBound(f *testing.F) {
+	other := &oauthstate.Signer{Key: otherKey, Now: fixedClock(t0)}
+	state, binding, err := other.IssueBound()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(state, binding)
+	f.Add(state, "")
+	f.Add(state[:40], binding+"x")
+	f.Add("", strings.Repeat("A", 43))
+	s := &oauthstate.Signer{Key: testKey, Now: fixedClock(t0)}
+	mine, myBinding, err := s.IssueBound()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, in, b string) {
+		if err := s.VerifyBound(in, b); err == nil && in != mine {
+			t.Fatalf("VerifyBound(%q, %q) = nil for a state this key did not issue", in, b)
+		}
+		if b != myBinding {
+			if err := s.VerifyBound(mine, b); !errors.Is(err, oauthstate.ErrStateUnbound) {
+				t.Fatalf("VerifyBound(bound state, %q) = %v, want ErrStateUnbound", b, err)
+			}
+		}
+	})
+}
