@@ -50,6 +50,11 @@ type Config struct {
 	SimulatorAddr string
 	// RotateRefreshTokens sets the simulator's refresh-token rotation.
 	RotateRefreshTokens bool
+	// App, when set, runs the stack against a real Pipedrive app instead of the simulator:
+	// its client id and secret go into the ClientSecret, the functions talk to its OAuth URL,
+	// and the callback and webhook URLs are its public redirect URI's. No simulator starts
+	// (Stack.Simulator is nil, so Demo cannot run).
+	App *App
 	// Schedules plays each function's ScheduleV2 events of template.yaml, as EventBridge
 	// would: the function is invoked with `{}` every rate() period (cron() schedules are
 	// left to explicit invocations). False leaves all invocations to the caller.
@@ -173,10 +178,14 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	st.AWS = moto.AWSConfig()
 	cfg.Log.Info("moto started", "url", moto.URL)
 
-	st.Credentials = infra.ClientCredentials{
-		ClientID:     "local-client-id",
-		ClientSecret: "local-secret-" + randomHex(16),
-		StateKey:     randomHex(32),
+	if cfg.App != nil {
+		st.Credentials = cfg.App.credentials()
+	} else {
+		st.Credentials = infra.ClientCredentials{
+			ClientID:     "local-client-id",
+			ClientSecret: "local-secret-" + randomHex(16),
+			StateKey:     randomHex(32),
+		}
 	}
 	st.Resources, err = spec.Provision(ctx, st.AWS, infra.NamesWithPrefix("pdkit-local-"), st.Credentials)
 	if err != nil {
@@ -192,28 +201,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	st.GatewayURL = "http://" + gwListener.Addr().String()
 	redirectURI := st.GatewayURL + "/oauth/callback"
 
-	simListener, err := net.Listen("tcp", cfg.SimulatorAddr)
-	if err != nil {
-		return nil, fmt.Errorf("localstack: simulator listen: %w", err)
+	if cfg.App == nil {
+		if err := st.startSimulator(cfg, redirectURI); err != nil {
+			return nil, err
+		}
 	}
-	st.closers = append(st.closers, func() { simListener.Close() })
-	st.SimulatorURL = "http://" + simListener.Addr().String()
-	st.Simulator = pdsim.New(pdsim.Config{
-		ClientID:            st.Credentials.ClientID,
-		ClientSecret:        st.Credentials.ClientSecret,
-		RedirectURI:         redirectURI,
-		UserID:              DemoUserID,
-		CompanyID:           DemoCompanyID,
-		CompanyDomain:       "acme",
-		CompanyName:         "Acme Ltd",
-		Name:                "Dana Demo",
-		Email:               "dana@acme.example",
-		RotateRefreshTokens: cfg.RotateRefreshTokens,
-		BaseURL:             st.SimulatorURL,
-		AdminEnabled:        true,
-		Logger:              cfg.Log.With("component", "pdsim"),
-	})
-	serve(st, simListener, st.Simulator)
 
 	// Each function runs with the timeout and the environment template.yaml gives it, except
 	// for what really differs locally: Pipedrive is the simulator, and the callback and
@@ -222,6 +214,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		"PIPEDRIVE_OAUTH_URL": st.SimulatorURL,
 		"REDIRECT_URI":        redirectURI,
 		"WEBHOOK_URL":         st.GatewayURL + "/pipedrive/webhooks",
+	}
+	if cfg.App != nil {
+		maps.Copy(local, cfg.App.env()) // the real app's OAuth server and public URLs
 	}
 	functions := map[string]*lambdarun.Function{}
 	var routes []apigw.Route

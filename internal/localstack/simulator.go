@@ -1,0 +1,36 @@
+package localstack
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+)
+
+// startSimulator starts the embedded Pipedrive simulator on cfg.SimulatorAddr, sharing the
+// stack's client credentials, with the demo user and redirectURI registered.
+func (st *Stack) startSimulator(cfg Config, redirectURI string) error {
+	simListener, err := net.Listen("tcp", cfg.SimulatorAddr)
+	if err != nil {
+		return fmt.Errorf("localstack: simulator listen: %w", err)
+	}
+	st.closers = append(st.closers, func() { simListener.Close() })
+	st.SimulatorURL = "http://" + simListener.Addr().String()
+	st.Simulator = pdsim.New(pdsim.Config{
+		ClientID:            st.Credentials.ClientID,
+		ClientSecret:        st.Credentials.ClientSecret,
+		RedirectURI:         redirectURI,
+		UserID:              DemoUserID,
+		CompanyID:           DemoCompanyID,
+		CompanyDomain:       "acme",
+		CompanyName:         "Acme Ltd",
+		Name:                "Dana Demo",
+		Email:               "dana@acme.example",
+		RotateRefreshTokens: cfg.RotateRefreshTokens,
+		BaseURL:             st.SimulatorURL,
+		AdminEnabled:        true,
+		Logger:              cfg.Log.With("component", "pdsim"),
+	})
+	serve(st, simListener, st.Simulator)
+	return nil
+}
