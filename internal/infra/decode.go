@@ -76,6 +76,7 @@ type resources struct {
 	JobsDeadLetterQueue *resource[queueProps]    `yaml:"JobsDeadLetterQueue"`
 	JobsQueue           *resource[queueProps]    `yaml:"JobsQueue"`
 	AlertsTopic         *resource[topicProps]    `yaml:"AlertsTopic"`
+	TokensKey           *resource[keyProps]      `yaml:"TokensKey"`
 	Others              map[string]otherResource `yaml:",inline"`
 }
 
@@ -150,6 +151,18 @@ type queueProps struct {
 		DeadLetterTargetArn *Value `yaml:"deadLetterTargetArn"`
 		MaxReceiveCount     *Value `yaml:"maxReceiveCount"`
 	} `yaml:"RedrivePolicy"`
+}
+
+// keyProps are the AWS::KMS::Key properties. KeyPolicy is kept raw: it names the account,
+// which only CloudFormation resolves, and emulators do not enforce key policies.
+type keyProps struct {
+	Description         text      `yaml:"Description"`
+	Enabled             *boolean  `yaml:"Enabled"`
+	EnableKeyRotation   *boolean  `yaml:"EnableKeyRotation"`
+	KeySpec             text      `yaml:"KeySpec"`
+	KeyUsage            text      `yaml:"KeyUsage"`
+	PendingWindowInDays *integer  `yaml:"PendingWindowInDays"`
+	KeyPolicy           yaml.Node `yaml:"KeyPolicy"`
 }
 
 type topicProps struct {

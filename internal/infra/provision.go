@@ -1,5 +1,5 @@
 // Package infra turns the managed resources of template.yaml (TokensTable, JobsQueue,
-// JobsDeadLetterQueue, AlertsTopic, ClientSecret) into AWS SDK calls, so that the test
+// JobsDeadLetterQueue, AlertsTopic, ClientSecret, TokensKey) into AWS SDK calls, so that the test
 // harness, the local stack and SAM share one definition of them.
 //
 // Parse reads a template; Provision creates the resources under chosen names (against moto
@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -53,10 +55,14 @@ type Names struct {
 	JobsQueue       string
 	DeadLetterQueue string
 	AlertsTopic     string
+	// TokensKey is the alias of the tokens key, without "alias/" (a key has no name; the
+	// alias finds it again on the next Provision).
+	TokensKey string
 }
 
 // NamesWithPrefix returns the names a stack called prefix uses: prefix+"tokens",
-// prefix+"client-secret", prefix+"jobs", prefix+"jobs-dlq" and prefix+"alerts".
+// prefix+"client-secret", prefix+"jobs", prefix+"jobs-dlq", prefix+"alerts" and the key alias
+// prefix+"tokens-key".
 func NamesWithPrefix(prefix string) Names {
 	return Names{
 		Table:           prefix + "tokens",
@@ -64,6 +70,7 @@ func NamesWithPrefix(prefix string) Names {
 		JobsQueue:       prefix + "jobs",
 		DeadLetterQueue: prefix + "jobs-dlq",
 		AlertsTopic:     prefix + "alerts",
+		TokensKey:       prefix + "tokens-key",
 	}
 }
 
@@ -72,6 +79,8 @@ var (
 	queueNameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
 	topicNameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
 	secretNameRE = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
+	// KMS alias names after "alias/"; "aws/" is reserved for AWS-managed keys.
+	keyAliasRE = regexp.MustCompile(`^[A-Za-z0-9/_-]{1,250}$`)
 )
 
 // Validate reports, wrapping ErrInvalidName, the first name AWS would reject (length and
@@ -86,11 +95,15 @@ func (n Names) Validate() error {
 		{"jobs queue", n.JobsQueue, queueNameRE},
 		{"dead-letter queue", n.DeadLetterQueue, queueNameRE},
 		{"alerts topic", n.AlertsTopic, topicNameRE},
+		{"tokens key alias", n.TokensKey, keyAliasRE},
 	}
 	for _, c := range checks {
 		if !c.re.MatchString(c.name) {
 			return fmt.Errorf("%w: %s %q (want %s)", ErrInvalidName, c.what, c.name, c.re)
 		}
+	}
+	if strings.HasPrefix(n.TokensKey, "aws/") {
+		return fmt.Errorf("%w: tokens key alias %q (aws/ is reserved)", ErrInvalidName, n.TokensKey)
 	}
 	if n.JobsQueue == n.DeadLetterQueue {
 		return fmt.Errorf("%w: jobs queue and dead-letter queue are both %q", ErrInvalidName, n.JobsQueue)
@@ -140,6 +153,11 @@ type Resources struct {
 	DeadLetterQueueURL string `json:"dead_letter_queue_url"`
 	DeadLetterQueueARN string `json:"dead_letter_queue_arn"`
 	AlertsTopicARN     string `json:"alerts_topic_arn"`
+	// TokensKeyID and TokensKeyARN identify the KMS key that seals the tokens (!Ref and
+	// !GetAtt .Arn of TokensKey); TokensKeyAlias is its alias ("alias/…").
+	TokensKeyID    string `json:"tokens_key_id"`
+	TokensKeyARN   string `json:"tokens_key_arn"`
+	TokensKeyAlias string `json:"tokens_key_alias"`
 	// MaxReceiveCount is how many receives the jobs queue allows before dead-lettering.
 	MaxReceiveCount int `json:"max_receive_count"`
 	// JobsVisibilityTimeout is the jobs queue's visibility timeout (nanoseconds in JSON).
@@ -193,6 +211,8 @@ func (r *Resources) Ref(logicalID string) (string, bool) {
 		return r.DeadLetterQueueURL, true
 	case AlertsTopicID:
 		return r.AlertsTopicARN, true
+	case TokensKeyID:
+		return r.TokensKeyID, true
 	}
 	return "", false
 }
@@ -207,6 +227,8 @@ func (r *Resources) GetAtt(logicalID, attr string) (string, bool) {
 		return r.DeadLetterQueueARN, true
 	case logicalID == AlertsTopicID && attr == "TopicArn":
 		return r.AlertsTopicARN, true
+	case logicalID == TokensKeyID && attr == "Arn":
+		return r.TokensKeyARN, true
 	}
 	return "", false
 }
@@ -255,7 +277,7 @@ func (s *Spec) Provision(ctx context.Context, cfg aws.Config, names Names, creds
 		r.JobsVisibilityTimeout = time.Duration(secs) * time.Second
 	}
 
-	// The four groups are independent; on AWS the table dominates the time taken.
+	// The five groups are independent; on AWS the table dominates the time taken.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return s.Table.provision(gctx, dynamodb.NewFromConfig(cfg), names.Table)
@@ -286,6 +308,12 @@ func (s *Spec) Provision(ctx context.Context, cfg aws.Config, names Names, creds
 	g.Go(func() error {
 		var err error
 		r.SecretID, err = s.ClientSecret.provision(gctx, secretsmanager.NewFromConfig(cfg), names.Secret, creds)
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		r.TokensKeyAlias = "alias/" + names.TokensKey
+		r.TokensKeyID, r.TokensKeyARN, err = s.TokensKey.provision(gctx, kms.NewFromConfig(cfg), r.TokensKeyAlias)
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -527,8 +555,40 @@ func (s Secret) generate() (string, error) {
 	return string(out), nil
 }
 
+// provision finds the key by its alias, or creates it (with rotation as the template says)
+// and the alias, and returns its id and ARN.
+func (k Key) provision(ctx context.Context, client *kms.Client, alias string) (id, arn string, err error) {
+	found, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(alias)})
+	var missing *kmstypes.NotFoundException
+	switch {
+	case err == nil && found.KeyMetadata != nil:
+		md := found.KeyMetadata
+		if md.KeyState != kmstypes.KeyStateEnabled || md.KeySpec != k.KeySpec {
+			return "", "", fmt.Errorf("key %s: %w: state %s, spec %s", alias, ErrMismatch, md.KeyState, md.KeySpec)
+		}
+		return aws.ToString(md.KeyId), aws.ToString(md.Arn), nil
+	case err != nil && !errors.As(err, &missing):
+		return "", "", fmt.Errorf("key %s: describe: %w", alias, err)
+	}
+	out, err := client.CreateKey(ctx, k.CreateKeyInput())
+	if err != nil {
+		return "", "", fmt.Errorf("create key %s: %w", alias, err)
+	}
+	id, arn = aws.ToString(out.KeyMetadata.KeyId), aws.ToString(out.KeyMetadata.Arn)
+	if k.EnableKeyRotation {
+		if _, err := client.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: aws.String(id)}); err != nil {
+			return "", "", fmt.Errorf("key %s: enable rotation: %w", alias, err)
+		}
+	}
+	if _, err := client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(id)}); err != nil {
+		return "", "", fmt.Errorf("key %s: create alias: %w", alias, err)
+	}
+	return id, arn, nil
+}
+
 // Teardown deletes every resource r names, best effort: it tries them all, treats "already
-// gone" as success and returns the other failures joined.
+// gone" as success and returns the other failures joined. The tokens key is scheduled for
+// deletion after KMS's shortest window (7 days) and loses its alias.
 func (r *Resources) Teardown(ctx context.Context, cfg aws.Config) error {
 	var errs []error
 	if r.TableName != "" {
@@ -554,6 +614,20 @@ func (r *Resources) Teardown(ctx context.Context, cfg aws.Config) error {
 		var gone *snstypes.NotFoundException
 		if err != nil && !errors.As(err, &gone) {
 			errs = append(errs, fmt.Errorf("delete topic %s: %w", r.AlertsTopicARN, err))
+		}
+	}
+	if r.TokensKeyID != "" {
+		client := kms.NewFromConfig(cfg)
+		var gone *kmstypes.NotFoundException
+		if r.TokensKeyAlias != "" {
+			if _, err := client.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: aws.String(r.TokensKeyAlias)}); err != nil && !errors.As(err, &gone) {
+				errs = append(errs, fmt.Errorf("delete key alias %s: %w", r.TokensKeyAlias, err))
+			}
+		}
+		_, err := client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(r.TokensKeyID), PendingWindowInDays: aws.Int32(7)})
+		var pending *kmstypes.KMSInvalidStateException
+		if err != nil && !errors.As(err, &gone) && !errors.As(err, &pending) {
+			errs = append(errs, fmt.Errorf("delete key %s: %w", r.TokensKeyID, err))
 		}
 	}
 	if r.SecretID != "" {

@@ -48,6 +48,7 @@ func TestProvisionedResources(t *testing.T) {
 		"CLIENT_SECRET_ID": r.SecretID,
 		"JOBS_QUEUE_URL":   r.JobsQueueURL,
 		"ALERTS_TOPIC_ARN": r.AlertsTopicARN,
+		"TOKENS_KEY_ID":    r.TokensKeyID,
 	}
 	if got := r.Env(); !maps.Equal(got, wantEnv) {
 		t.Errorf("Env() = %v, want %v", got, wantEnv)
@@ -57,6 +58,7 @@ func TestProvisionedResources(t *testing.T) {
 		"CLIENT_SECRET_ID":    r.SecretID,
 		"JOBS_QUEUE_URL":      r.JobsQueueURL,
 		"ALERTS_TOPIC_ARN":    r.AlertsTopicARN,
+		"TOKENS_KEY_ID":       r.TokensKeyID,
 		"PIPEDRIVE_OAUTH_URL": "https://oauth.pipedrive.com",
 		"JOBS_DLQ_URL":        r.DeadLetterQueueURL,
 		"JOBS_MAX_RECEIVES":   strconv.Itoa(r.MaxReceiveCount),

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -26,6 +28,7 @@ const (
 	DeadLetterQueueID = "JobsDeadLetterQueue"
 	JobsQueueID       = "JobsQueue"
 	AlertsTopicID     = "AlertsTopic"
+	TokensKeyID       = "TokensKey"
 )
 
 // HTTPAPIID is the template's HTTP API; LocalHTTPAPIID stands for its id outside AWS.
@@ -34,7 +37,7 @@ const (
 	LocalHTTPAPIID = "local-http-api"
 )
 
-var managedIDs = []string{TokensTableID, ClientSecretID, DeadLetterQueueID, JobsQueueID, AlertsTopicID}
+var managedIDs = []string{TokensTableID, ClientSecretID, DeadLetterQueueID, JobsQueueID, AlertsTopicID, TokensKeyID}
 
 func isManaged(id string) bool { return slices.Contains(managedIDs, id) }
 
@@ -50,6 +53,7 @@ type Spec struct {
 	JobsQueue       Queue
 	AlertsTopic     Topic
 	ClientSecret    Secret
+	TokensKey       Key
 	// FunctionEnvRefs maps each variable of Globals.Function.Environment whose value is
 	// !Ref of a managed resource to that resource's logical ID (TOKENS_TABLE → TokensTable).
 	FunctionEnvRefs map[string]string
@@ -92,6 +96,18 @@ type Queue struct {
 	// MaxReceiveCount is RedrivePolicy.maxReceiveCount (a parameter's default when it is a
 	// !Ref), or 0 without a redrive policy.
 	MaxReceiveCount int
+}
+
+// Key is the TokensKey definition: the customer-managed KMS key that seals the tokens.
+type Key struct {
+	Description       string
+	EnableKeyRotation bool
+	// KeySpec and KeyUsage are KMS's (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT): the only ones
+	// envelope encryption with GenerateDataKey works with.
+	KeySpec  kmstypes.KeySpec
+	KeyUsage kmstypes.KeyUsageType
+	// HasPolicy reports a KeyPolicy in the template; it is not applied outside CloudFormation.
+	HasPolicy bool
 }
 
 // Topic is an SNS topic definition.
@@ -170,6 +186,13 @@ func Parse(tmpl []byte) (*Spec, error) {
 		if v != nil {
 			s.AlertsTopic.Attributes[key] = string(*v)
 		}
+	}
+	key, path, err := managed(rs.TokensKey, TokensKeyID, "AWS::KMS::Key")
+	if err != nil {
+		return nil, err
+	}
+	if s.TokensKey, err = parseKey(key, path); err != nil {
+		return nil, err
 	}
 	secret, path, err := managed(rs.ClientSecret, ClientSecretID, "AWS::SecretsManager::Secret")
 	if err != nil {
@@ -387,6 +410,40 @@ func (s *Spec) parseQueue(p *queueProps, path string) (Queue, error) {
 		return q, errAt(join(at, "maxReceiveCount"), "want 1 to 1000, got %d", q.MaxReceiveCount)
 	}
 	return q, nil
+}
+
+func parseKey(p *keyProps, path string) (Key, error) {
+	k := Key{
+		Description: strings.TrimSpace(string(p.Description)),
+		KeySpec:     kmstypes.KeySpecSymmetricDefault, KeyUsage: kmstypes.KeyUsageTypeEncryptDecrypt,
+		HasPolicy: p.KeyPolicy.Kind != 0,
+	}
+	if p.EnableKeyRotation != nil {
+		k.EnableKeyRotation = bool(*p.EnableKeyRotation)
+	}
+	if p.Enabled != nil && !bool(*p.Enabled) {
+		return k, errAt(join(path, "Enabled"), "a disabled key cannot seal tokens")
+	}
+	if p.KeySpec != "" && kmstypes.KeySpec(p.KeySpec) != kmstypes.KeySpecSymmetricDefault {
+		return k, errAt(join(path, "KeySpec"), "want %s (data keys need a symmetric key), got %q", kmstypes.KeySpecSymmetricDefault, p.KeySpec)
+	}
+	if p.KeyUsage != "" && kmstypes.KeyUsageType(p.KeyUsage) != kmstypes.KeyUsageTypeEncryptDecrypt {
+		return k, errAt(join(path, "KeyUsage"), "want %s, got %q", kmstypes.KeyUsageTypeEncryptDecrypt, p.KeyUsage)
+	}
+	if p.PendingWindowInDays != nil && (*p.PendingWindowInDays < 7 || *p.PendingWindowInDays > 30) {
+		return k, errAt(join(path, "PendingWindowInDays"), "want 7 to 30, got %d", *p.PendingWindowInDays)
+	}
+	return k, nil
+}
+
+// CreateKeyInput returns the CreateKey request for the tokens key. The template's key policy
+// is not sent: it names the account, and emulators do not enforce it.
+func (k Key) CreateKeyInput() *kms.CreateKeyInput {
+	in := &kms.CreateKeyInput{KeySpec: k.KeySpec, KeyUsage: k.KeyUsage}
+	if k.Description != "" {
+		in.Description = aws.String(k.Description)
+	}
+	return in
 }
 
 // secretKeys are the JSON keys of ClientCredentials; the template's secret must have exactly

@@ -165,6 +165,7 @@ func TestParseTopicSecretAndEnv(t *testing.T) {
 		"CLIENT_SECRET_ID": infra.ClientSecretID,
 		"JOBS_QUEUE_URL":   infra.JobsQueueID,
 		"ALERTS_TOPIC_ARN": infra.AlertsTopicID,
+		"TOKENS_KEY_ID":    infra.TokensKeyID,
 	}
 	if !maps.Equal(spec.FunctionEnvRefs, wantRefs) {
 		t.Errorf("FunctionEnvRefs = %v, want %v", spec.FunctionEnvRefs, wantRefs)
@@ -315,7 +316,7 @@ func TestParseEmpty(t *testing.T) {
 func TestNamesWithPrefix(t *testing.T) {
 	n := infra.NamesWithPrefix("dev-")
 	want := infra.Names{Table: "dev-tokens", Secret: "dev-client-secret", JobsQueue: "dev-jobs",
-		DeadLetterQueue: "dev-jobs-dlq", AlertsTopic: "dev-alerts"}
+		DeadLetterQueue: "dev-jobs-dlq", AlertsTopic: "dev-alerts", TokensKey: "dev-tokens-key"}
 	if n != want {
 		t.Errorf("NamesWithPrefix(dev-) = %+v, want %+v", n, want)
 	}
@@ -327,6 +328,8 @@ func TestNamesWithPrefix(t *testing.T) {
 		infra.NamesWithPrefix(strings.Repeat("q", 73)), // jobs-dlq makes 81 characters
 		func() infra.Names { n := infra.NamesWithPrefix("x-"); n.DeadLetterQueue = n.JobsQueue; return n }(),
 		func() infra.Names { n := infra.NamesWithPrefix("x-"); n.Table = "ab"; return n }(),
+		func() infra.Names { n := infra.NamesWithPrefix("x-"); n.TokensKey = "aws/tokens"; return n }(),
+		func() infra.Names { n := infra.NamesWithPrefix("x-"); n.TokensKey = "has.dot"; return n }(),
 	}
 	for _, n := range bad {
 		if err := n.Validate(); !errors.Is(err, infra.ErrInvalidName) {

@@ -17,7 +17,9 @@ type Scanner interface {
 }
 
 // Inventory lists installations for operators. It scans the table, so it is for the
-// on-call command line, never for a function's hot path (the refresher uses Store.Due).
+// on-call command line, never for a function's hot path (the refresher uses Store.Due). It
+// reads every attribute but the tokens (ProjectionExpression), so the installations it returns
+// have no AccessToken or RefreshToken.
 type Inventory struct {
 	DB    Scanner
 	Table string
@@ -34,7 +36,8 @@ func (v *Inventory) List(ctx context.Context, status Status, limit int, cursor s
 		limit = 100
 	}
 	filter := "begins_with(#pk, :inst)"
-	names := map[string]string{"#pk": attrPK}
+	// Never the tokens: an operator's list neither reads nor may decrypt them.
+	proj, names := metaProjection()
 	vals := map[string]types.AttributeValue{":inst": str(instPrefix)}
 	if status != "" {
 		filter += " AND #status = :status"
@@ -54,6 +57,7 @@ func (v *Inventory) List(ctx context.Context, status Status, limit int, cursor s
 		page, err := v.DB.Scan(ctx, &dynamodb.ScanInput{
 			TableName:                 aws.String(v.Table),
 			FilterExpression:          aws.String(filter),
+			ProjectionExpression:      aws.String(proj),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: vals,
 			ExclusiveStartKey:         start,

@@ -62,16 +62,15 @@ func shardOf(id InstallationID, shards int) string {
 	return strconv.Itoa(int(h.Sum32() % uint32(shards)))
 }
 
-// instItem is an installation as stored. Times the conditions and the index compare are Unix
-// seconds; times only people read are RFC 3339 text.
+// instItem is an installation as stored, but for its tokens (access_token, refresh_token: see
+// tokens.go), which are sealed and written and read apart. Times the conditions and the index
+// compare are Unix seconds; times only people read are RFC 3339 text.
 type instItem struct {
 	PK              string   `dynamodbav:"pk"`
 	CompanyID       int64    `dynamodbav:"company_id"`
 	UserID          int64    `dynamodbav:"user_id"`
 	Status          string   `dynamodbav:"status"`
 	Version         int64    `dynamodbav:"version"`
-	AccessToken     string   `dynamodbav:"access_token,omitempty"`
-	RefreshToken    string   `dynamodbav:"refresh_token,omitempty"`
 	APIDomain       string   `dynamodbav:"api_domain,omitempty"`
 	Scopes          []string `dynamodbav:"scopes,omitempty"`
 	AccessExpiresAt int64    `dynamodbav:"access_expires_at,omitempty"`
@@ -90,6 +89,8 @@ type instItem struct {
 	AlwaysWarm      bool     `dynamodbav:"always_warm,omitempty"`
 }
 
+// decodeInstallation decodes everything but the tokens (AccessToken and RefreshToken stay
+// empty); Store.decode opens them too.
 func decodeInstallation(av map[string]types.AttributeValue) (Installation, error) {
 	var it instItem
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
@@ -101,8 +102,6 @@ func decodeInstallation(av map[string]types.AttributeValue) (Installation, error
 	}
 	return Installation{
 		ID:           id,
-		AccessToken:  it.AccessToken,
-		RefreshToken: it.RefreshToken,
 		APIDomain:    it.APIDomain,
 		Scopes:       it.Scopes,
 		ExpiresAt:    fromUnix(it.AccessExpiresAt),

@@ -10,9 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/fakeclock"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokencrypt"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -21,12 +23,14 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // t0 is where every fake clock starts: whole seconds, as the store keeps times.
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-// env is one test's store, on its own table, with its own clock.
+// env is one test's store, on its own table, with its own clock, sealing tokens under its
+// own KMS key (every test runs encrypted).
 type env struct {
-	store *tokenstore.Store
-	clock *fakeclock.Clock
-	db    *dynamodb.Client
-	table string
+	store  *tokenstore.Store
+	clock  *fakeclock.Clock
+	db     *dynamodb.Client
+	table  string
+	cipher *tokencrypt.Envelope
 }
 
 func newEnv(t testing.TB) *env {
@@ -34,11 +38,13 @@ func newEnv(t testing.TB) *env {
 	db := dynamodb.NewFromConfig(testenv.AWS(t))
 	res := testenv.Provision(t)
 	c := fakeclock.New(t0)
+	cipher := &tokencrypt.Envelope{KMS: kms.NewFromConfig(testenv.AWS(t)), KeyID: res.TokensKeyID}
 	return &env{
-		store: &tokenstore.Store{DB: testenv.SerialWrites(db), Table: res.TableName, Now: c.Now},
-		clock: c,
-		db:    db,
-		table: res.TableName,
+		store:  &tokenstore.Store{DB: testenv.SerialWrites(db), Table: res.TableName, Now: c.Now, Cipher: cipher},
+		clock:  c,
+		db:     db,
+		table:  res.TableName,
+		cipher: cipher,
 	}
 }
 

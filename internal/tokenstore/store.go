@@ -76,6 +76,12 @@ type Store struct {
 	Shards int
 	// Now is the clock, time.Now if nil.
 	Now func() time.Time
+	// Cipher seals the access and refresh tokens on every write and opens them on the reads
+	// that return them (Get, Lease, SaveRefreshed): *tokencrypt.Envelope under the template's
+	// TokensKey. Items written before encryption hold plain strings, read as they are and
+	// sealed at their next write. Nil stores plain strings: only for tests that do not
+	// exercise encryption (internal/wire always sets one).
+	Cipher Cipher
 
 	pageSize int // Due's Query page size, maxPage if zero; tests set it small to page
 }
@@ -118,8 +124,6 @@ func (s *Store) Install(ctx context.Context, in Installation) (Installation, err
 			UserID:          id.UserID,
 			Status:          string(StatusActive),
 			Version:         old.Version + 1,
-			AccessToken:     in.AccessToken,
-			RefreshToken:    in.RefreshToken,
 			APIDomain:       in.APIDomain,
 			Scopes:          in.Scopes,
 			AccessExpiresAt: unix(in.ExpiresAt),
@@ -149,6 +153,12 @@ func (s *Store) Install(ctx context.Context, in Installation) (Installation, err
 		if err != nil {
 			return Installation{}, fmt.Errorf("tokenstore: install %s: encode: %w", id, err)
 		}
+		if av[attrAccessToken], err = s.sealToken(ctx, it.PK, in.AccessToken); err != nil {
+			return Installation{}, fmt.Errorf("tokenstore: install %s: %w", id, err)
+		}
+		if av[attrRefreshToken], err = s.sealToken(ctx, it.PK, in.RefreshToken); err != nil {
+			return Installation{}, fmt.Errorf("tokenstore: install %s: %w", id, err)
+		}
 		_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName:                 aws.String(s.Table),
 			Item:                      av,
@@ -162,7 +172,11 @@ func (s *Store) Install(ctx context.Context, in Installation) (Installation, err
 		if err != nil {
 			return Installation{}, fmt.Errorf("tokenstore: install %s: %w", id, err)
 		}
-		return decodeInstallation(av)
+		stored, err := decodeInstallation(av)
+		// The tokens just sealed are the caller's: no need (nor, for the callback, the right)
+		// to decrypt them again.
+		stored.AccessToken, stored.RefreshToken = in.AccessToken, in.RefreshToken
+		return stored, err
 	}
 	return Installation{}, fmt.Errorf("tokenstore: install %s: %d attempts: %w", id, installAttempts, ErrConflict)
 }
@@ -181,28 +195,25 @@ func validateInstall(in Installation) error {
 	return nil
 }
 
-// Get returns the installation, read strongly consistently, or ErrNotFound.
+// Get returns the installation with its tokens (opened with Cipher), read strongly
+// consistently, or ErrNotFound. Describe reads the rest without the tokens.
 func (s *Store) Get(ctx context.Context, id InstallationID) (Installation, error) {
-	in, err := s.get(ctx, id)
-	if err != nil {
-		return Installation{}, fmt.Errorf("tokenstore: get %s: %w", id, err)
-	}
-	return in, nil
-}
-
-func (s *Store) get(ctx context.Context, id InstallationID) (Installation, error) {
 	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.Table),
 		Key:            key(instKey(id)),
 		ConsistentRead: aws.Bool(true),
 	})
+	switch {
+	case err != nil:
+		return Installation{}, fmt.Errorf("tokenstore: get %s: %w", id, err)
+	case out.Item == nil:
+		return Installation{}, fmt.Errorf("tokenstore: get %s: %w", id, ErrNotFound)
+	}
+	in, err := s.decode(ctx, out.Item)
 	if err != nil {
-		return Installation{}, err
+		return Installation{}, fmt.Errorf("tokenstore: get %s: %w", id, err)
 	}
-	if out.Item == nil {
-		return Installation{}, ErrNotFound
-	}
-	return decodeInstallation(out.Item)
+	return in, nil
 }
 
 // Lease takes the installation's refresh lease for owner until now+ttl, so that one refresh
@@ -233,7 +244,12 @@ func (s *Store) Lease(ctx context.Context, id InstallationID, owner string, ttl 
 	if !ok {
 		return Installation{}, fmt.Errorf("tokenstore: lease %s: %w", id, leaseFailure(attrs))
 	}
-	return decodeInstallation(attrs)
+	in, err := s.decode(ctx, attrs)
+	if err != nil {
+		// Leased but unreadable: the lease expires by itself.
+		return Installation{}, fmt.Errorf("tokenstore: lease %s: %w", id, err)
+	}
+	return in, nil
 }
 
 // leaseFailure explains a failed Lease from the item as it was (nil: absent).
@@ -275,8 +291,13 @@ func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner stri
 	if due.IsZero() {
 		due = installation.RefreshDueAt(tok.ExpiresAt)
 	}
+	pk := instKey(id)
+	access, err := s.sealToken(ctx, pk, tok.AccessToken)
+	if err != nil {
+		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w", id, err)
+	}
 	vals := map[string]types.AttributeValue{
-		":access":   str(tok.AccessToken),
+		":access":   access,
 		":expires":  num(unix(tok.ExpiresAt)),
 		":due":      num(due.Unix()),
 		":shard":    str(shardOf(id, s.shards())),
@@ -289,7 +310,9 @@ func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner stri
 	}
 	if tok.RefreshToken != "" {
 		set += ", #refresh_token = :refresh"
-		vals[":refresh"] = str(tok.RefreshToken)
+		if vals[":refresh"], err = s.sealToken(ctx, pk, tok.RefreshToken); err != nil {
+			return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w", id, err)
+		}
 	}
 	if tok.APIDomain != "" {
 		set += ", #api_domain = :domain"
@@ -303,7 +326,7 @@ func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner stri
 		set += ", #warm_until = :warm"
 		vals[":warm"] = num(unix(tok.WarmUntil))
 	}
-	attrs, ok, err := s.update(ctx, instKey(id),
+	attrs, ok, err := s.update(ctx, pk,
 		set+" REMOVE #lease_owner, #lease_until, #last_failure",
 		"#version = :v AND #lease_owner = :owner AND #status = :active",
 		vals)
@@ -314,13 +337,20 @@ func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner stri
 		// The SDK retries a write whose answer was lost; if the first attempt landed, the
 		// condition now fails against our own write. Access tokens are unique per issue, so
 		// the stored one being ours at version+1 proves the save happened.
-		if in, err := decodeInstallation(attrs); err == nil && attrs != nil &&
-			in.AccessToken == tok.AccessToken && in.Version == version+1 && in.Status == StatusActive {
-			return in, nil
+		if attrs != nil {
+			if in, err := s.decode(ctx, attrs); err == nil &&
+				in.AccessToken == tok.AccessToken && in.Version == version+1 && in.Status == StatusActive {
+				return in, nil
+			}
 		}
 		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w", id, ownerFailure(attrs, owner, true))
 	}
-	return decodeInstallation(attrs)
+	// Opening what was just sealed costs no KMS request (the cipher keeps its data key).
+	saved, err := s.decode(ctx, attrs)
+	if err != nil {
+		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: saved, but %w", id, err)
+	}
+	return saved, nil
 }
 
 // ownerFailure explains a failed write that required owner's lease on an active installation
