@@ -54,8 +54,6 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 			"PIPEDRIVE_OAUTH_URL="+sim.URL,
 			"WEBHOOK_URL=https://app.example/pipedrive/webhooks",
 			"WEBHOOK_EVENTS=deal.*,person.added",
-			"WEBHOOK_USER=pipedrive",
-			"WEBHOOK_PASSWORD="+webhookPassword,
 			"AWS_LAMBDA_LOG_STREAM_NAME=2026/11/27/[$LATEST]e2e"),
 		Timeout: 30 * time.Second,
 		Output:  io.MultiWriter(logSink, testenv.TestLogWriter(t)),
@@ -82,8 +80,9 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	if len(batch.BatchItemFailures) != 0 {
 		t.Errorf("batchItemFailures = %v, want none", batch.BatchItemFailures)
 	}
-	if hooks := sim.Webhooks(pdsim.DefaultUserID); len(hooks) != 2 || hooks[0].HTTPAuthPassword != webhookPassword {
-		t.Errorf("webhooks at Pipedrive = %d, want 2 with the configured credentials", len(hooks))
+	if hooks := sim.Webhooks(pdsim.DefaultUserID); len(hooks) != 2 || hooks[0].HTTPAuthUser != webhookCreds.User ||
+		hooks[0].HTTPAuthPassword != webhookPassword || hooks[0].Version != "2.0" {
+		t.Errorf("webhooks at Pipedrive = %d, want 2 v2 webhooks with the secret's Basic pair", len(hooks))
 	}
 	if got := sim.Counters().TokenByGrant["refresh_token"]; got != 1 {
 		t.Errorf("refreshes = %d, want 1 (after the 401)", got)

@@ -10,8 +10,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/app"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
@@ -51,23 +54,24 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 type config struct {
 	Engine   worker.Config
 	Webhooks pdwork.WebhookConfig
+	// App is the app's event handling (internal/app: EXAMPLE_APP, APP_NAME).
+	App app.Config
 	// MaxResultBody bounds an api_call's Result body (pdwork.DefaultMaxResultBody when zero).
 	MaxResultBody int
 }
 
 // The variables configFromEnv reads besides wire's.
 const (
-	envDLQURL          = "JOBS_DLQ_URL"
-	envMaxReceives     = "JOBS_MAX_RECEIVES"
-	envWebhookURL      = "WEBHOOK_URL"
-	envWebhookEvents   = "WEBHOOK_EVENTS"
-	envWebhookUser     = "WEBHOOK_USER"
-	envWebhookPassword = "WEBHOOK_PASSWORD"
+	envDLQURL        = "JOBS_DLQ_URL"
+	envMaxReceives   = "JOBS_MAX_RECEIVES"
+	envWebhookURL    = "WEBHOOK_URL"
+	envWebhookEvents = "WEBHOOK_EVENTS"
 )
 
 // configFromEnv reads JOBS_QUEUE_URL, JOBS_DLQ_URL and JOBS_MAX_RECEIVES (all required; the
-// last is the jobs queue's maxReceiveCount, a positive integer) and the WEBHOOK_* variables
-// (WEBHOOK_EVENTS is read only when WEBHOOK_URL is set).
+// last is the jobs queue's maxReceiveCount, a positive integer), WEBHOOK_URL and WEBHOOK_EVENTS
+// (read only when WEBHOOK_URL is set), and the app's EXAMPLE_APP and APP_NAME. The webhooks'
+// Basic credentials are not configuration: they come from the secret (deps.Creds).
 func configFromEnv(getenv func(string) string) (config, error) {
 	c := config{Engine: worker.Config{JobsQueueURL: getenv(wire.EnvJobsQueueURL), DeadLetterQueueURL: getenv(envDLQURL)}}
 	if c.Engine.JobsQueueURL == "" || c.Engine.DeadLetterQueueURL == "" {
@@ -78,7 +82,10 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		return config{}, fmt.Errorf("%s: %s = %q, want the jobs queue's maxReceiveCount (a positive integer)", name, envMaxReceives, getenv(envMaxReceives))
 	}
 	c.Engine.MaxReceives = n
-	c.Webhooks = pdwork.WebhookConfig{URL: getenv(envWebhookURL), HTTPAuthUser: getenv(envWebhookUser), HTTPAuthPassword: getenv(envWebhookPassword)}
+	if c.App, err = app.ConfigFromEnv(getenv); err != nil {
+		return config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	c.Webhooks = pdwork.WebhookConfig{URL: getenv(envWebhookURL)}
 	if c.Webhooks.URL != "" {
 		if err := pdwork.ValidateWebhookURL(c.Webhooks.URL); err != nil {
 			return config{}, fmt.Errorf("%s: %s: %w", name, envWebhookURL, err)
@@ -93,7 +100,13 @@ func configFromEnv(getenv func(string) string) (config, error) {
 // store is what the handler needs of the tokens table; *tokenstore.Store satisfies it.
 type store interface {
 	pdwork.Installations
+	pdwork.EntityClock
 	worker.Claims
+}
+
+// credentials reads the secret; *clientcreds.Source satisfies it.
+type credentials interface {
+	Get(ctx context.Context) (clientcreds.Credentials, error)
 }
 
 // pipedrive is the Pipedrive REST client; *pdapi.Client satisfies it.
@@ -108,19 +121,27 @@ type deps struct {
 	Store     store
 	Refresher pdwork.Refresher
 	Pipedrive pipedrive
-	Queue     worker.Queue
-	Alerts    alerts.Notifier
-	Log       *slog.Logger
+	// Creds gives the webhooks' Basic pair (the one the receiver checks).
+	Creds  credentials
+	Queue  worker.Queue
+	Alerts alerts.Notifier
+	Log    *slog.Logger
 }
 
-// newHandler builds the engine with the Pipedrive runners: api_call and register_webhooks.
+// newHandler builds the engine with the Pipedrive runners: api_call, register_webhooks and
+// webhook_event (the app's handler, app.New).
 func newHandler(d deps, c config) *Handler {
 	sessions := &pdwork.Sessions{Installations: d.Store, Refresher: d.Refresher, API: d.Pipedrive, Alerts: d.Alerts, Now: c.Engine.Now}
 	return &Handler{Engine: &worker.Engine{
 		Name: name,
 		Runners: map[string]worker.Runner{
-			jobs.KindAPICall:          &pdwork.APICall{Sessions: sessions, MaxResultBody: c.MaxResultBody},
-			jobs.KindRegisterWebhooks: &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks},
+			jobs.KindAPICall: &pdwork.APICall{Sessions: sessions, MaxResultBody: c.MaxResultBody},
+			jobs.KindRegisterWebhooks: &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks,
+				Credentials: func(ctx context.Context) (webhook.Credentials, error) {
+					cc, err := d.Creds.Get(ctx)
+					return cc.Webhook, err
+				}},
+			jobs.KindWebhookEvent: &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: app.New(c.App)},
 		},
 		Claims: d.Store,
 		Queue:  d.Queue,

@@ -34,14 +34,19 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/sqspoller"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
 // t0 is where every test clock starts: noon UTC, twelve hours before the daily budget resets.
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-// webhookPassword is the HTTP Basic password of the app's webhooks: a secret like the tokens.
-const webhookPassword = "webhook-password-SHOULD-NEVER-BE-LOGGED-3c9d"
+// webhookCreds is the HTTP Basic pair of the app's webhooks, as the provisioned secret yields it
+// (derived from its state_key); webhookPassword is a secret like the tokens.
+var (
+	webhookCreds    = webhook.DeriveCredentials([]byte(testenv.StateKey))
+	webhookPassword = webhookCreds.Password
+)
 
 // acme is the simulator's default installation.
 var acme = tokenstore.InstallationID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID}
@@ -82,11 +87,11 @@ type option func(*pdsim.Config, *config)
 func withSim(f func(*pdsim.Config)) option { return func(s *pdsim.Config, _ *config) { f(s) } }
 func withConfig(f func(*config)) option    { return func(_ *pdsim.Config, c *config) { f(c) } }
 
-// webhooks configures register_webhooks with the given events and Basic credentials.
+// webhooks configures register_webhooks with the given events (the Basic credentials come
+// from the secret).
 func webhooks(events ...pdwork.WebhookEvent) option {
 	return withConfig(func(c *config) {
-		c.Webhooks = pdwork.WebhookConfig{URL: "https://app.example/pipedrive/webhooks", Events: events,
-			HTTPAuthUser: "pipedrive", HTTPAuthPassword: webhookPassword}
+		c.Webhooks = pdwork.WebhookConfig{URL: "https://app.example/pipedrive/webhooks", Events: events}
 	})
 }
 
@@ -133,6 +138,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 			Now:    clock.Now,
 		},
 		Pipedrive: api,
+		Creds:     creds,
 		Queue:     e.queue,
 		Alerts:    alerts.Notifier{Sender: publisher, Log: logger},
 		Log:       logger,

@@ -27,6 +27,7 @@ func main() {
 		Store:     app.Store,
 		Refresher: app.Refresher(app.Owner()),
 		Pipedrive: &pdapi.Client{},
+		Creds:     app.Creds,
 		Queue:     app.SQS(),
 		Alerts:    app.Notifier,
 		Log:       app.Log,

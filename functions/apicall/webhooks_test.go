@@ -25,7 +25,7 @@ func registerJob(v int) jobs.Job {
 }
 
 func TestRegisterWebhooksCreatesEachOnce(t *testing.T) {
-	e := newEnv(t, webhooks(pdwork.WebhookEvent{Object: "deal", Action: "*"}, pdwork.WebhookEvent{Object: "person", Action: "added"}))
+	e := newEnv(t, webhooks(pdwork.WebhookEvent{Object: "deal", Action: "*"}, pdwork.WebhookEvent{Object: "person", Action: "create"}))
 	e.install(pdsim.DefaultUserID)
 
 	res := e.direct(encode(t, registerJob(1)))
@@ -40,12 +40,13 @@ func TestRegisterWebhooksCreatesEachOnce(t *testing.T) {
 	var got []string
 	for _, h := range hooks {
 		got = append(got, h.EventObject+"."+h.EventAction)
-		if h.SubscriptionURL != "https://app.example/pipedrive/webhooks" || h.HTTPAuthUser != "pipedrive" || h.HTTPAuthPassword != webhookPassword || h.Name == "" {
-			t.Errorf("webhook %s: url %q, basic user %q, password set %t, name %q; want the configured ones",
-				h.EventObject+"."+h.EventAction, h.SubscriptionURL, h.HTTPAuthUser, h.HTTPAuthPassword == webhookPassword, h.Name)
+		if h.SubscriptionURL != "https://app.example/pipedrive/webhooks" || h.HTTPAuthUser != webhookCreds.User || h.HTTPAuthPassword != webhookPassword ||
+			h.Name == "" || h.Version != "2.0" {
+			t.Errorf("webhook %s: url %q, basic user %q, password from the secret %t, name %q, version %q; want the configured URL, the secret's Basic pair, a name and 2.0",
+				h.EventObject+"."+h.EventAction, h.SubscriptionURL, h.HTTPAuthUser, h.HTTPAuthPassword == webhookPassword, h.Name, h.Version)
 		}
 	}
-	if want := []string{"deal.*", "person.added"}; !slices.Equal(got, want) {
+	if want := []string{"deal.*", "person.create"}; !slices.Equal(got, want) {
 		t.Errorf("webhooks at Pipedrive = %v, want %v", got, want)
 	}
 

@@ -63,10 +63,10 @@ func TestProvisionedResources(t *testing.T) {
 		"JOBS_DLQ_URL":        r.DeadLetterQueueURL,
 		"JOBS_MAX_RECEIVES":   strconv.Itoa(r.MaxReceiveCount),
 		// The stack's own receiver; outside AWS the gateway's id is a stand-in.
-		"WEBHOOK_URL":      "https://" + infra.LocalHTTPAPIID + ".execute-api." + testenv.AWS(t).Region + ".amazonaws.com/pipedrive/webhooks",
-		"WEBHOOK_EVENTS":   "deal.*,person.*",
-		"WEBHOOK_USER":     "",
-		"WEBHOOK_PASSWORD": "",
+		"WEBHOOK_URL":    "https://" + infra.LocalHTTPAPIID + ".execute-api." + testenv.AWS(t).Region + ".amazonaws.com/pipedrive/webhooks",
+		"WEBHOOK_EVENTS": "deal.*,person.*",
+		"EXAMPLE_APP":    "false",
+		"APP_NAME":       "Pipedrive Lambda Kit",
 	}
 	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
 		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)

@@ -3,6 +3,7 @@ package pdwork
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -11,8 +12,13 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
+
+// WebhookVersion is the payload version the app's webhooks are created with: v2, Pipedrive's
+// default since 2025 (the receiver also reads v1, for webhooks made before).
+const WebhookVersion = "2.0"
 
 // WebhookConfig is the set of webhooks every installation gets (register_webhooks jobs).
 type WebhookConfig struct {
@@ -21,9 +27,6 @@ type WebhookConfig struct {
 	URL string
 	// Events are the event_object/event_action pairs to subscribe to, one webhook each.
 	Events []WebhookEvent
-	// HTTPAuthUser and HTTPAuthPassword, when set, make Pipedrive deliver with HTTP Basic.
-	// The password is never logged and never returned in a Result.
-	HTTPAuthUser, HTTPAuthPassword string
 }
 
 // WebhookEvent is one event_object/event_action pair, written "deal.*" or "person.create".
@@ -34,16 +37,21 @@ type WebhookEvent struct {
 // String returns "object.action".
 func (e WebhookEvent) String() string { return e.Object + "." + e.Action }
 
-// The values Pipedrive accepts (pipedrive-facts.md); the v1-era actions still work for
-// version 1.0 webhooks.
+// The values Pipedrive accepts for v2 webhooks (pipedrive-facts.md: the v1 objects plus the
+// newer ones).
 var (
-	webhookObjects = []string{"activity", "deal", "lead", "note", "organization", "person", "pipeline", "product", "stage", "user", "*"}
-	webhookActions = []string{"create", "change", "delete", "*", "added", "updated", "deleted", "merged"}
+	webhookObjects = []string{"activity", "deal", "lead", "note", "organization", "person", "pipeline", "product", "stage", "user",
+		"deal_product", "deal_installment", "project", "task", "board", "phase", "*"}
+	webhookActions = []string{"create", "change", "delete", "*"}
+	// v1Actions are the v1-era names, still accepted in WEBHOOK_EVENTS and written as v2's.
+	// v2 has no "merged": a merge is a change of the surviving entity.
+	v1Actions = map[string]string{"added": "create", "updated": "change", "deleted": "delete"}
 )
 
-// ParseWebhookEvents reads a comma-separated list such as "deal.*,person.added" (WEBHOOK_EVENTS)
-// into pairs, in order, without repeats. Blank entries are ignored; an entry that is not
-// object.action with a known object and action is an error, as is an empty list.
+// ParseWebhookEvents reads a comma-separated list such as "deal.*,person.create,lead.change"
+// (WEBHOOK_EVENTS) into pairs, in order, without repeats. The v1-era actions added, updated and
+// deleted are read as create, change and delete. Blank entries are ignored; an entry that is
+// not object.action with a known object and a v2 action is an error, as is an empty list.
 func ParseWebhookEvents(s string) ([]WebhookEvent, error) {
 	var out []WebhookEvent
 	for part := range strings.SplitSeq(s, ",") {
@@ -52,6 +60,9 @@ func ParseWebhookEvents(s string) ([]WebhookEvent, error) {
 			continue
 		}
 		obj, act, ok := strings.Cut(part, ".")
+		if v2, old := v1Actions[act]; old {
+			act = v2
+		}
 		if !ok || !slices.Contains(webhookObjects, obj) || !slices.Contains(webhookActions, act) {
 			return nil, fmt.Errorf("webhook event %q: want object.action with object one of %s and action one of %s",
 				part, strings.Join(webhookObjects, ", "), strings.Join(webhookActions, ", "))
@@ -93,12 +104,20 @@ type WebhookRef struct {
 	Event string `json:"event"`
 }
 
+// ReasonCredentialsUnavailable: the webhook Basic credentials could not be read (the secret).
+const ReasonCredentialsUnavailable = "credentials_unavailable"
+
 // RegisterWebhooks runs register_webhooks jobs: it creates the configured webhooks the
-// installation lacks. Sessions and Webhooks are required. Safe for concurrent use.
+// installation lacks, as v2 webhooks (WebhookVersion) with HTTP Basic credentials from
+// Credentials, the same pair the receiver checks. Sessions, Webhooks and Credentials are
+// required. Safe for concurrent use.
 type RegisterWebhooks struct {
 	Sessions *Sessions
 	Webhooks WebhookAPI
 	Config   WebhookConfig
+	// Credentials returns the Basic pair Pipedrive must send with each delivery (the
+	// secret's, clientcreds.Credentials.Webhook). It is never logged or returned in a Result.
+	Credentials func(ctx context.Context) (webhook.Credentials, error)
 }
 
 var (
@@ -114,13 +133,22 @@ func (*RegisterWebhooks) ExclusiveKey(j jobs.Job) string {
 }
 
 // Run lists the installation's webhooks first, so a repeated job, or a reinstall whose webhooks
-// survived, creates nothing twice; then creates the missing ones. Every call goes through the
-// Session, so a 401 refreshes once and the limits and faults decide as for api_call. Skipped
-// without Config.URL.
+// survived, creates nothing twice (a webhook for the same URL, object and action counts, whatever
+// its version: the receiver reads v1 too, and a second one would deliver every change twice);
+// then creates the missing ones. Every call goes through the Session, so a 401 refreshes once
+// and the limits (422 at 40 webhooks per user: dead-letter and alert) and faults decide as for
+// api_call. Skipped without Config.URL; retried when the credentials cannot be read.
 func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 	cfg := r.Config
 	if cfg.URL == "" {
 		return worker.Verdict{Outcome: worker.OutcomeSkipped, Reason: ReasonWebhookURLUnset, Message: "WEBHOOK_URL is not set: no webhooks to register"}
+	}
+	creds, err := r.Credentials(ctx)
+	if err == nil && !creds.Valid() {
+		err = errors.New("the webhook Basic user or password is empty")
+	}
+	if err != nil {
+		return worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonCredentialsUnavailable, Err: err}
 	}
 	ss, err := r.Sessions.Open(ctx, j)
 	if err != nil {
@@ -151,8 +179,9 @@ func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 				EventObject:      ev.Object,
 				EventAction:      ev.Action,
 				Name:             ev.String(),
-				HTTPAuthUser:     cfg.HTTPAuthUser,
-				HTTPAuthPassword: cfg.HTTPAuthPassword,
+				HTTPAuthUser:     creds.User,
+				HTTPAuthPassword: creds.Password,
+				Version:          WebhookVersion,
 			})
 			return err
 		}); err != nil {

@@ -14,7 +14,11 @@ func TestParseWebhookEvents(t *testing.T) {
 		want []pdwork.WebhookEvent
 		ok   bool
 	}{
-		{"deal.*,person.added", []pdwork.WebhookEvent{ev("deal", "*"), ev("person", "added")}, true},
+		{"deal.*,person.added", []pdwork.WebhookEvent{ev("deal", "*"), ev("person", "create")}, true},
+		{"deal.updated,deal.change,lead.deleted", []pdwork.WebhookEvent{ev("deal", "change"), ev("lead", "delete")}, true},
+		{"deal_product.*,project.create,task.change,board.*,phase.*,deal_installment.delete",
+			[]pdwork.WebhookEvent{ev("deal_product", "*"), ev("project", "create"), ev("task", "change"), ev("board", "*"), ev("phase", "*"), ev("deal_installment", "delete")}, true},
+		{"deal.merged", nil, false},
 		{" deal.create , , person.* ", []pdwork.WebhookEvent{ev("deal", "create"), ev("person", "*")}, true},
 		{"*.*", []pdwork.WebhookEvent{ev("*", "*")}, true},
 		{"deal.*,deal.*", []pdwork.WebhookEvent{ev("deal", "*")}, true},
