@@ -87,8 +87,8 @@ func TestCreateTableInputIsACopy(t *testing.T) {
 
 func TestParseQueues(t *testing.T) {
 	spec := parseTemplate(t)
-	if spec.JobsQueue.MaxReceiveCount != 5 {
-		t.Errorf("JobsQueue.MaxReceiveCount = %d, want 5", spec.JobsQueue.MaxReceiveCount)
+	if spec.JobsQueue.MaxReceiveCount != 12 {
+		t.Errorf("JobsQueue.MaxReceiveCount = %d, want 12", spec.JobsQueue.MaxReceiveCount)
 	}
 	if spec.JobsQueue.DeadLetterTarget != infra.DeadLetterQueueID {
 		t.Errorf("JobsQueue.DeadLetterTarget = %q, want %q", spec.JobsQueue.DeadLetterTarget, infra.DeadLetterQueueID)
@@ -106,8 +106,8 @@ func TestParseQueues(t *testing.T) {
 	if err := json.Unmarshal([]byte(in.Attributes["RedrivePolicy"]), &rp); err != nil {
 		t.Fatalf("RedrivePolicy %q: %v", in.Attributes["RedrivePolicy"], err)
 	}
-	if rp.DeadLetterTargetARN != dlqARN || rp.MaxReceiveCount != 5 {
-		t.Errorf("RedrivePolicy = %+v, want {%s 5}", rp, dlqARN)
+	if rp.DeadLetterTargetARN != dlqARN || rp.MaxReceiveCount != 12 {
+		t.Errorf("RedrivePolicy = %+v, want {%s 12}", rp, dlqARN)
 	}
 	wantJobs := map[string]string{
 		"VisibilityTimeout":      "180",
@@ -179,7 +179,7 @@ func TestParseTopicSecretAndEnv(t *testing.T) {
 // JOBS_MAX_RECEIVES both come from the JobsMaxReceiveCount parameter.
 func TestMaxReceiveCountIsOneFact(t *testing.T) {
 	tmpl := mutate(t, string(pdkit.Template),
-		"  JobsMaxReceiveCount:\n    Type: Number\n    Default: 5\n",
+		"  JobsMaxReceiveCount:\n    Type: Number\n    Default: 12\n",
 		"  JobsMaxReceiveCount:\n    Type: Number\n    Default: 7\n")
 	spec, err := infra.Parse([]byte(tmpl))
 	if err != nil {

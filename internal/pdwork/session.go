@@ -8,6 +8,7 @@ package pdwork
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,10 @@ type Sessions struct {
 	Alerts alerts.Notifier
 	// RefreshBusyDelay: see DefaultRefreshBusyDelay.
 	RefreshBusyDelay time.Duration
+	// Limits, when set, keeps calls within Pipedrive's limits: a paused company's jobs wait
+	// (deferred, not attempted), and every call is paced to its token's burst window. Without
+	// it a pause decision only defers the job that got it.
+	Limits *Limits
 	// Now is the clock for token expiry; time.Now when nil.
 	Now func() time.Time
 }
@@ -119,6 +124,10 @@ type Session struct {
 	in  installation.Installation
 	// refreshedAfter401 is set once the session has refreshed after a 401: a second 401 is final.
 	refreshedAfter401 bool
+	// probe is set when this job probes its paused company: a success lifts the pause.
+	probe bool
+	// header is the last answer's headers, when the call reported them (Do does).
+	header http.Header
 }
 
 // Open loads the installation j acts for, checks that it can act (active) and makes its access
@@ -162,12 +171,14 @@ func (s *Sessions) Open(ctx context.Context, j jobs.Job) (*Session, error) {
 // Installation is the installation as the session currently uses it (after any refresh).
 func (ss *Session) Installation() installation.Installation { return ss.in }
 
-// Do performs method path (relative to the installation's api_domain) with body through Call.
+// Do performs method path (relative to the installation's api_domain) with body through Call,
+// pacing it to the window of its kind (search or not) with every answer's rate-limit headers.
 func (ss *Session) Do(ctx context.Context, method, path string, body []byte) (pdapi.Response, error) {
 	var resp pdapi.Response
-	err := ss.Call(ctx, func(in installation.Installation) error {
+	err := ss.call(ctx, path, func(in installation.Installation) error {
 		var err error
 		resp, err = ss.s.API.Do(ctx, method, in.APIDomain, path, in.AccessToken, body)
+		ss.header = resp.Header
 		return err
 	})
 	return resp, err
@@ -175,12 +186,23 @@ func (ss *Session) Do(ctx context.Context, method, path string, body []byte) (pd
 
 // Call runs call with the session's current tokens. A 401 (pderrors.RefreshAndRetry) refreshes
 // the tokens once per session (unless another process already did) and runs call again; a
-// second 401 dead-letters the job and alerts. Other failures become the verdict their
-// pderrors.Decision asks for, alerting when it says so. The error is a *Decided; nil means
-// call succeeded.
+// second 401 dead-letters the job and alerts. A pause decision (daily budget, 402, feature
+// capping, 415) pauses the company and defers the job; other failures become the verdict
+// their pderrors.Decision asks for, alerting when it says so. With Sessions.Limits each run of
+// call is paced to the token's burst window first. The error is a *Decided; nil means call
+// succeeded.
 func (ss *Session) Call(ctx context.Context, call func(in installation.Installation) error) error {
-	err := call(ss.in)
+	return ss.call(ctx, "", call)
+}
+
+// call is Call for a call to path ("" when unknown: paced as a non-search call).
+func (ss *Session) call(ctx context.Context, path string, call func(in installation.Installation) error) error {
+	v, err := ss.attempt(ctx, path, call)
+	if v != nil {
+		return decided(*v)
+	}
 	if err == nil {
+		ss.succeeded(ctx)
 		return nil
 	}
 	d := pderrors.DecisionOf(err)
@@ -194,7 +216,11 @@ func (ss *Session) Call(ctx context.Context, call func(in installation.Installat
 			return decided(*v)
 		}
 		ss.in = res.Installation
-		if err = call(ss.in); err == nil {
+		if v, err = ss.attempt(ctx, path, call); v != nil {
+			return decided(*v)
+		}
+		if err == nil {
+			ss.succeeded(ctx)
 			return nil
 		}
 		if d = pderrors.DecisionOf(err); d.Action != pderrors.RefreshAndRetry {
@@ -210,10 +236,61 @@ func (ss *Session) Call(ctx context.Context, call func(in installation.Installat
 	return decided(worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonUnauthorizedAfterRefresh, Status: d.Status, Message: d.Message, Err: err})
 }
 
+// attempt runs call once, paced by Sessions.Limits: v is a deferral when the token's window
+// has no room within the wait allowed.
+func (ss *Session) attempt(ctx context.Context, path string, call func(in installation.Installation) error) (v *worker.Verdict, err error) {
+	ss.header = nil
+	l := ss.s.Limits
+	if l == nil {
+		return nil, call(ss.in)
+	}
+	done, v := l.Acquire(ctx, ss.job, path)
+	if v != nil {
+		return v, nil
+	}
+	err = call(ss.in)
+	done(ss.header, pderrors.DecisionOf(err))
+	return nil, err
+}
+
+// succeeded notes a successful call: a probe's success lifts its company's pause, and an
+// answer saying the budget is now spent pauses the company before the next call is refused.
+func (ss *Session) succeeded(ctx context.Context) {
+	l := ss.s.Limits
+	if l == nil {
+		return
+	}
+	if ss.probe {
+		ss.probe = false
+		l.Lift(ctx, ss.job)
+	}
+	if pderrors.RateLimitOf(ss.header).BudgetSpent() {
+		l.Pause(ctx, ss.job, pderrors.Decision{Action: pderrors.Pause, Reason: pderrors.ReasonDailyBudget, Alert: true, Status: http.StatusOK,
+			Message: "x-daily-ratelimit-token-remaining: 0"})
+	}
+}
+
 // failure turns a failed call into the verdict its Decision asks for, alerting when a person
 // must act.
 func (ss *Session) failure(ctx context.Context, err error) error {
 	d := pderrors.DecisionOf(err)
+	if d.Action == pderrors.Pause {
+		if ss.s.Limits != nil {
+			v := ss.s.Limits.Pause(ctx, ss.job, d)
+			v.Status, v.Err = d.Status, err
+			return decided(v)
+		}
+		// No gate to record it in: this job waits a probe interval; the publisher's dedupe
+		// keeps the alerts of its siblings down.
+		ss.s.Alerts.Notify(ctx, alertFor(ss.job, d))
+		wait := d.RetryAfter
+		if wait <= 0 {
+			wait = DefaultProbeInterval
+		}
+		v := pausedVerdict(string(d.Reason), wait)
+		v.Status, v.Err = d.Status, err
+		return decided(*v)
+	}
 	if d.Alert {
 		ss.s.Alerts.Notify(ctx, alertFor(ss.job, d))
 	}

@@ -183,18 +183,24 @@ func (e *Engine) deferJob(ctx context.Context, d delivery, j jobs.Job, now time.
 	if !d.queued {
 		return v
 	}
+	if err := e.requeue(ctx, d, jobs.DelaySeconds(j.NotBefore, now)); err != nil {
+		return Verdict{Outcome: OutcomeRetry, Reason: ReasonRequeueFailed, RetryAfter: wait, Err: err}
+	}
+	return v
+}
+
+// requeue sends the delivery's body again with a delay (whole seconds, at most SQS's 15
+// minutes), so its original can be acknowledged: the wait spends no receive.
+func (e *Engine) requeue(ctx context.Context, d delivery, delay int32) error {
 	sctx, cancel := deadline.Detached(ctx, bookkeepingTimeout)
 	defer cancel()
 	_, err := e.Queue.SendMessage(sctx, &sqs.SendMessageInput{
 		QueueUrl:          aws.String(e.Config.JobsQueueURL),
 		MessageBody:       aws.String(d.body),
-		DelaySeconds:      jobs.DelaySeconds(j.NotBefore, now),
+		DelaySeconds:      delay,
 		MessageAttributes: copyAttributes(d.attrs),
 	})
-	if err != nil {
-		return Verdict{Outcome: OutcomeRetry, Reason: ReasonRequeueFailed, RetryAfter: wait, Err: err}
-	}
-	return v
+	return err
 }
 
 // apply carries out a verdict on the queues: a dead-lettered job is sent to the dead-letter
@@ -206,15 +212,26 @@ func (e *Engine) apply(ctx context.Context, d delivery, j jobs.Job, v Verdict) V
 	}
 	if v.Outcome == OutcomeRetry && d.queued && e.Config.MaxReceives > 0 && d.receives >= e.Config.MaxReceives {
 		// SQS would move it to the dead-letter queue at the next receive, without a reason.
+		// One alert per reason, not per installation: an outage exhausts many jobs of many
+		// installations at once, and one page says it all (the dead letters name them).
 		e.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonRetriesExhausted, Severity: alerts.SeverityWarning,
-			CompanyID: j.CompanyID, UserID: j.UserID,
-			Summary: "A job kept failing and was dead-lettered after " + strconv.Itoa(d.receives) + " attempts",
-			Detail:  "job " + j.ID + " (" + j.Kind + "): last reason " + v.Reason})
+			Summary: "Jobs kept failing and were dead-lettered after " + strconv.Itoa(d.receives) + " attempts (last reason " + v.Reason + ")",
+			Detail: "first seen: job " + j.ID + " (" + j.Kind + ") of company " + strconv.FormatInt(j.CompanyID, 10) +
+				" user " + strconv.FormatInt(j.UserID, 10) + "; pdctl dlq peek lists them all"})
 		last := v.Reason
 		v = Verdict{Outcome: OutcomeDeadLettered, Reason: ReasonRetriesExhausted, Status: v.Status,
 			Message: "last attempt: " + last + lastMessage(v.Message), Err: v.Err}
 	}
 	switch v.Outcome {
+	case OutcomeDeferred:
+		// A runner's deferral never reached the remote service (a paused account, a full rate
+		// window): sent again with its delay, it is not an attempt and spends no receive.
+		if d.queued && v.Reason != ReasonNotBefore {
+			if err := e.requeue(ctx, d, visibilitySeconds(min(v.RetryAfter, jobs.MaxDelay))); err != nil {
+				v = Verdict{Outcome: OutcomeRetry, Reason: ReasonRequeueFailed, Status: v.Status, RetryAfter: v.RetryAfter, Err: err}
+				e.hide(ctx, d, j, min(max(v.RetryAfter, time.Second), MaxVisibility))
+			}
+		}
 	case OutcomeDeadLettered:
 		if err := e.deadLetter(ctx, d, j, v); err != nil {
 			// Not acknowledged, so not lost: SQS delivers it again (and at worst its own

@@ -19,8 +19,11 @@ const (
 	OutcomeSkipped Outcome = "skipped"
 	// OutcomeDuplicate: a job with this ID already succeeded; the runner was not called.
 	OutcomeDuplicate Outcome = "duplicate"
-	// OutcomeDeferred: NotBefore is in the future. From SQS the message was sent again with a
-	// delay and the original acknowledged; a direct caller should invoke again after RetryAfter.
+	// OutcomeDeferred: NotBefore is in the future, or the runner deferred the job without
+	// attempting it (its RetryAfter says how long). From SQS the message was sent again with a
+	// delay (at most 15 minutes; it comes back and is looked at again) and the original
+	// acknowledged, so the wait spends no receive; a direct caller should invoke again after
+	// RetryAfter.
 	OutcomeDeferred Outcome = "deferred"
 	// OutcomeRetry: a transient failure, or another delivery of the same job is in progress.
 	// From SQS the message is reported as a batch item failure and hidden for RetryAfter; a
