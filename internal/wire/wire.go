@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -29,6 +30,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokencrypt"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -39,6 +41,9 @@ const (
 	EnvOAuthURL       = "PIPEDRIVE_OAUTH_URL"
 	EnvJobsQueueURL   = "JOBS_QUEUE_URL"
 	EnvAlertsTopicARN = "ALERTS_TOPIC_ARN"
+	// EnvTokensKeyID is the KMS key that seals the tokens (TokensKey). Required wherever
+	// TOKENS_TABLE is, except for pdctl, which then only reads what needs no key.
+	EnvTokensKeyID = "TOKENS_KEY_ID"
 )
 
 // Options say what a caller cannot run without. Functions need everything; pdctl runs the
@@ -66,8 +71,13 @@ type App struct {
 	AWS  aws.Config
 	// Creds reads the client id, secret and state key; nil without CLIENT_SECRET_ID.
 	Creds *clientcreds.Source
-	// Store is the tokens table; nil without TOKENS_TABLE.
+	// Store is the tokens table; nil without TOKENS_TABLE. Its Cipher is Tokens (nil without
+	// TOKENS_KEY_ID, pdctl only: then it can describe installations but not read or write
+	// tokens, and Refresher is nil).
 	Store *tokenstore.Store
+	// Tokens seals and opens the tokens under TOKENS_KEY_ID, caching data keys per process;
+	// its Stats count the KMS requests made.
+	Tokens *tokencrypt.Envelope
 	// OAuth is the client for Pipedrive's OAuth server; nil without Creds.
 	OAuth *pdoauth.Client
 	// Alerts publishes to ALERTS_TOPIC_ARN, de-duplicated through Store; nil without a topic.
@@ -122,6 +132,14 @@ func Load(ctx context.Context, o Options) (*App, error) {
 	}
 	if table != "" {
 		a.Store = &tokenstore.Store{DB: dynamodb.NewFromConfig(a.AWS), Table: table}
+		switch key := getenv(EnvTokensKeyID); {
+		case key != "":
+			a.Tokens = &tokencrypt.Envelope{KMS: kms.NewFromConfig(a.AWS), KeyID: key}
+			a.Store.Cipher = a.Tokens
+		case !o.Optional:
+			// Why: a function without the key would store tokens in clear.
+			return nil, fmt.Errorf("%s: %w: %s must be set with %s", name, ErrConfig, EnvTokensKeyID, EnvTokensTable)
+		}
 	}
 	if arn := getenv(EnvAlertsTopicARN); arn != "" {
 		a.Alerts = &alerts.Publisher{SNS: sns.NewFromConfig(a.AWS), TopicARN: arn, Source: name}
@@ -142,8 +160,8 @@ func (a *App) Getenv(key string) string { return a.getenv(key) }
 // Refresher is the one refresher configuration every caller uses (the scheduled function, the
 // worker's on-demand refresh, pdctl), leasing as owner. Nil without Store or OAuth.
 func (a *App) Refresher(owner string) *refresh.Refresher {
-	if a.Store == nil || a.OAuth == nil {
-		return nil
+	if a.Store == nil || a.Store.Cipher == nil || a.OAuth == nil {
+		return nil // without the key it could neither read nor store tokens
 	}
 	r := &refresh.Refresher{
 		OAuth:                 a.OAuth,

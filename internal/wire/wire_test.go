@@ -1,0 +1,41 @@
+package wire_test
+
+import (
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// TestTokensKey: a function never gets a store that would write tokens in clear; pdctl without
+// the key describes installations but cannot refresh.
+func TestTokensKey(t *testing.T) {
+	base := map[string]string{"TOKENS_TABLE": "tokens", "CLIENT_SECRET_ID": "secret", "AWS_REGION": "us-east-1"}
+	_, err := wire.Load(t.Context(), wire.Options{Name: "refresher", Getenv: env(base), SkipCredentialCheck: true, LogOutput: io.Discard})
+	if !errors.Is(err, wire.ErrConfig) {
+		t.Errorf("Load(function without TOKENS_KEY_ID) = %v, want ErrConfig", err)
+	}
+
+	withKey := map[string]string{"TOKENS_KEY_ID": "alias/tokens"}
+	for k, v := range base {
+		withKey[k] = v
+	}
+	app, err := wire.Load(t.Context(), wire.Options{Name: "refresher", Getenv: env(withKey), SkipCredentialCheck: true, LogOutput: io.Discard})
+	if err != nil {
+		t.Fatalf("Load(function with TOKENS_KEY_ID) = %v", err)
+	}
+	if app.Store.Cipher == nil || app.Tokens == nil || app.Tokens.KeyID != "alias/tokens" || app.Refresher("x") == nil {
+		t.Errorf("Load(function with TOKENS_KEY_ID): store cipher %v, tokens %+v, want the key alias/tokens and a refresher", app.Store.Cipher, app.Tokens)
+	}
+
+	pdctl, err := wire.Load(t.Context(), wire.Options{Name: "pdctl", Getenv: env(base), Optional: true, SkipCredentialCheck: true, LogOutput: io.Discard})
+	if err != nil {
+		t.Fatalf("Load(pdctl without TOKENS_KEY_ID) = %v", err)
+	}
+	if pdctl.Store == nil || pdctl.Store.Cipher != nil || pdctl.Refresher("pdctl") != nil {
+		t.Errorf("Load(pdctl without TOKENS_KEY_ID): store %v, cipher %v, want a store without cipher and no refresher", pdctl.Store, pdctl.Store.Cipher)
+	}
+}
