@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,7 +26,12 @@ import (
 //  6. an operator's forced refresher run replaces the tokens;
 //  7. the worker, invoked directly, creates a deal;
 //  8. the worker, under a 429, answers "retry" at the time Pipedrive asked for;
-//  9. Pipedrive's uninstall request (DELETE /oauth/callback with Basic auth) drops the tokens.
+//  9. a user creates a deal at Pipedrive: the simulator delivers the v2 webhook (Basic auth)
+//     to the receiver, which enqueues it; the worker runs the example app, which adds a note
+//     to the deal through the API;
+//  10. Pipedrive delivers the same event three more times at once: nothing changes, the deal
+//     still has one note;
+//  11. Pipedrive's uninstall request (DELETE /oauth/callback with Basic auth) drops the tokens.
 //
 // In between, the worker takes the callback's register_webhooks job off the jobs queue.
 //
@@ -163,7 +169,13 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 	}
 	step("8. worker, same call while Pipedrive answers 429 Retry-After: 7 -> %s in %d s (%s)", res.Outcome, res.After, res.Reason)
 
-	// 5. Uninstall.
+	// Webhooks: a user creates a deal; the example app notes it once, however often the
+	// event is delivered.
+	if err := st.webhookSteps(ctx, step); err != nil {
+		return err
+	}
+
+	// Uninstall.
 	status, err := st.Simulator.Uninstall(ctx, st.GatewayURL+"/oauth/callback", DemoUserID)
 	if err != nil {
 		return fmt.Errorf("uninstall: %w", err)
@@ -175,7 +187,7 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 	if status != http.StatusOK || inst.Status != tokenstore.StatusUninstalled || inst.AccessToken != "" || inst.RefreshToken != "" {
 		return fmt.Errorf("uninstall = %d, installation %v; want 200, uninstalled without tokens", status, inst)
 	}
-	step("9. Pipedrive's uninstall request -> %d; %s is %s, tokens dropped", status, id, inst.Status)
+	step("11. Pipedrive's uninstall request -> %d; %s is %s, tokens dropped", status, id, inst.Status)
 	fmt.Fprintln(out, "ok")
 	return nil
 }
@@ -209,4 +221,95 @@ func redact(u string) string {
 		return u[:i] + "?…"
 	}
 	return u
+}
+
+// webhookSteps are steps 9 and 10: the loop from a change at Pipedrive to the app's API call.
+func (st *Stack) webhookSteps(ctx context.Context, step func(string, ...any)) error {
+	st.Simulator.ClearDeliveries()
+	ev, _, err := st.Simulator.ActAsUser(pdsim.UserAction{UserID: DemoUserID, Object: "deal", Action: "create",
+		Fields: map[string]any{"title": "Webhook demo deal"}})
+	if err != nil {
+		return fmt.Errorf("user creates a deal: %w", err)
+	}
+	if err := st.Simulator.WaitDeliveries(ctx); err != nil {
+		return fmt.Errorf("webhook delivery: %w", err)
+	}
+	var first []string
+	for _, d := range st.Simulator.Deliveries() {
+		if d.EventID == ev.ID {
+			first = append(first, fmt.Sprintf("%d (v2, basic auth %t)", d.Status, d.BasicAuth))
+			if d.Status != http.StatusOK || !d.BasicAuth {
+				return fmt.Errorf("webhook delivery of deal %d = %d %s (basic auth %t), want 200 with Basic auth", ev.EntityID, d.Status, d.Outcome, d.BasicAuth)
+			}
+		}
+	}
+	if len(first) == 0 {
+		return fmt.Errorf("no webhook delivery for the new deal %d: is a deal webhook registered?", ev.EntityID)
+	}
+	var notes []note
+	for deadline := time.Now().Add(20 * time.Second); len(notes) == 0; time.Sleep(100 * time.Millisecond) {
+		if notes, err = st.dealNotes(ctx, ev.EntityID); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("worker: no note on deal %d 20 s after the webhook was accepted", ev.EntityID)
+		}
+	}
+	step("9. a user creates deal %d at Pipedrive -> webhook delivered %s -> receiver -> jobs queue -> worker -> example app",
+		ev.EntityID, strings.Join(first, ", "))
+	step("   -> note %d on deal %d: %q", notes[0].ID, ev.EntityID, notes[0].Content)
+
+	copies, err := st.Simulator.Redeliver(ctx, ev.ID, pdsim.RedeliverOptions{Times: 3, Concurrent: true})
+	if err != nil {
+		return fmt.Errorf("redeliver: %w", err)
+	}
+	var statuses []string
+	for _, d := range copies {
+		statuses = append(statuses, fmt.Sprint(d.Status))
+		if d.Status != http.StatusOK {
+			return fmt.Errorf("duplicate delivery = %d %s, want 200", d.Status, d.Outcome)
+		}
+	}
+	// Give a wrongly enqueued copy time to reach the worker and add a note.
+	time.Sleep(2 * time.Second)
+	if notes, err = st.dealNotes(ctx, ev.EntityID); err != nil {
+		return err
+	}
+	if len(notes) != 1 {
+		return fmt.Errorf("deal %d has %d notes after duplicate deliveries, want 1", ev.EntityID, len(notes))
+	}
+	step("10. Pipedrive delivers the same event %d more times at once -> %s (duplicates); deal %d still has %d note",
+		len(copies), strings.Join(statuses, ", "), ev.EntityID, len(notes))
+	return nil
+}
+
+// note is a note as the simulator's API lists it.
+type note struct {
+	ID      int64  `json:"id"`
+	Content string `json:"content"`
+}
+
+// dealNotes lists deal dealID's notes through the simulator's API, with a token of its own.
+func (st *Stack) dealNotes(ctx context.Context, dealID int64) ([]note, error) {
+	tok, err := st.Simulator.IssueToken(DemoUserID)
+	if err != nil {
+		return nil, fmt.Errorf("list notes: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/notes?deal_id=%d", tok.APIDomain, dealID), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("list notes: %w", err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Data []note `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&page); err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("list notes of deal %d: status %d, %v", dealID, resp.StatusCode, err)
+	}
+	return page.Data, nil
 }

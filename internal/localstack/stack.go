@@ -1,8 +1,9 @@
 // Package localstack runs the whole backend on one machine without Docker or an AWS account:
 // moto_server for DynamoDB, Secrets Manager, SQS and SNS (resources created from
-// template.yaml), the Pipedrive simulator, and the real callback `bootstrap` under the AWS
-// Lambda Runtime Interface Emulator (the callback behind a local HTTP API gateway, the
-// refresher invoked directly).
+// template.yaml), the Pipedrive simulator, and every function's real `bootstrap` under the
+// AWS Lambda Runtime Interface Emulator (the callback and the webhook receiver behind a local
+// HTTP API gateway, the worker fed by the jobs queue, the refresher invoked directly). The
+// simulator delivers webhooks to the local receiver, and the worked example app is on.
 package localstack
 
 import (
@@ -103,6 +104,9 @@ var functionDirs = map[string]string{
 	"ApiCallFunction":   "apicall",
 	"WebhooksFunction":  "webhooks",
 }
+
+// WebhooksPath is the receiver's route on the gateway (template.yaml's WebhooksFunction).
+const WebhooksPath = "/pipedrive/webhooks"
 
 // Local defaults for the simulated Pipedrive user who installs the app.
 const (
@@ -208,12 +212,14 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 
 	// Each function runs with the timeout and the environment template.yaml gives it, except
-	// for what really differs locally: Pipedrive is the simulator, and the callback and
-	// webhook URLs are the local gateway's.
+	// for what really differs locally: Pipedrive is the simulator, the callback and webhook
+	// URLs are the local gateway's (the simulator delivers to the receiver there), and the
+	// worked example app is on.
 	local := map[string]string{
 		"PIPEDRIVE_OAUTH_URL": st.SimulatorURL,
 		"REDIRECT_URI":        redirectURI,
-		"WEBHOOK_URL":         st.GatewayURL + "/pipedrive/webhooks",
+		"WEBHOOK_URL":         st.GatewayURL + WebhooksPath,
+		"EXAMPLE_APP":         "true",
 	}
 	if cfg.App != nil {
 		maps.Copy(local, cfg.App.env()) // the real app's OAuth server and public URLs
