@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 )
 
@@ -40,8 +41,9 @@ func (e *RunError) Error() string { return "refresher: " + e.Op + ": " + e.Err.E
 func (e *RunError) Unwrap() error { return e.Err }
 
 // Handler refreshes the installations that are due, on the EventBridge Scheduler's call
-// (refresh.RunDue), or one installation on a manual invocation. Store and Refresher are
-// required, Log is optional. Safe for concurrent use.
+// (refresh.Run over every shard, fanning out when much is due), on a fanned-out invocation
+// {"shard":n} (refresh.Run over that shard), or one installation on a manual invocation.
+// Store and Refresher are required, Log and Metrics are optional. Safe for concurrent use.
 type Handler struct {
 	// Store lists the installations due (*tokenstore.Store).
 	Store refresh.Lister
@@ -51,17 +53,29 @@ type Handler struct {
 	Config refresh.RunConfig
 	// Log receives the run's summary; nil discards. Each refresh logs its own decision.
 	Log *slog.Logger
+	// Metrics receives, per scheduled or shard run, metrics.DueBacklogAge: how long the
+	// oldest due installation had waited when the run started (the backlog alarm's metric).
+	Metrics *metrics.Emitter
 }
 
 // Summary is the function's result and the run's log event: the counts of refresh.Summary (due,
 // refreshed, fresh, …, skipped), and for a manual run the single refresh's outcome.
 type Summary struct {
-	// Mode is "schedule" or "manual".
+	// Mode is "schedule", "shard" (a fanned-out invocation) or "manual".
 	Mode string `json:"mode"`
+	// Shard is the shard of a "shard" run.
+	Shard int `json:"shard,omitempty"`
+	// FannedOut is how many shards a scheduled run handed to other invocations.
+	FannedOut int `json:"fanned_out,omitempty"`
 	refresh.Summary
 	// Outcome and Reason are the single refresh's, for a manual run.
 	Outcome refresh.Outcome `json:"outcome,omitempty"`
 	Reason  string          `json:"reason,omitempty"`
+}
+
+// shardInput is a fanned-out invocation: {"shard":n}.
+type shardInput struct {
+	Shard *int `json:"shard"`
 }
 
 // manualInput is a manual invocation: {"company_id":…,"user_id":…,"force":true}.
@@ -74,7 +88,9 @@ type manualInput struct {
 // Handle runs once. An input holding company_id, user_id or force is a manual invocation:
 // both ids are required (positive integers, as numbers or strings; installation.ParseNumber),
 // force is optional (default false), and nothing else is accepted; malformed input is an
-// *InputError. Any other input (the scheduler's payload, {} or empty) refreshes everything due.
+// *InputError. {"shard":n} (what a fanning-out run sends) refreshes what is due in that shard
+// of the due list. Any other input (the scheduler's payload, {} or empty) refreshes everything
+// due.
 //
 // The error is non-nil only when the run as a whole failed (*InputError; *RunError when the
 // due index is unreadable or the one manual refresh failed), so the function's error metric
@@ -82,17 +98,31 @@ type manualInput struct {
 // and alerted by the refresher.
 func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, error) {
 	start := time.Now()
-	manual, id, force, err := parseInput(in)
+	shard, isShard, err := parseShard(in)
+	var (
+		manual bool
+		id     installation.ID
+		force  bool
+	)
+	if err == nil && !isShard {
+		manual, id, force, err = parseInput(in)
+	}
 	if err != nil {
 		h.logger().LogAttrs(ctx, slog.LevelError, "refresher run rejected",
 			slog.String("action", "reject"), slog.String("reason", "bad_input"), slog.String("error", err.Error()))
 		return Summary{Mode: "manual"}, err
 	}
-	var s Summary
-	if manual {
+	var (
+		s   Summary
+		rep refresh.Report
+	)
+	switch {
+	case manual:
 		s, err = h.one(ctx, id, force)
-	} else {
-		s, err = h.due(ctx)
+	case isShard:
+		s, rep, err = h.due(ctx, shard)
+	default:
+		s, rep, err = h.due(ctx, refresh.AllShards)
 	}
 	attrs := []slog.Attr{
 		slog.String("action", "run"), slog.String("mode", s.Mode),
@@ -112,9 +142,29 @@ func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, erro
 	if manual {
 		attrs = append(attrs, slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),
 			slog.Bool("force", force), slog.String("reason", s.Reason))
+	} else if err == nil {
+		now := h.now()
+		age := time.Duration(0)
+		if !rep.OldestDue.IsZero() {
+			age = max(now.Sub(rep.OldestDue), 0)
+		}
+		attrs = append(attrs, slog.Float64("oldest_due_age_s", age.Seconds()), slog.Int("fanned_out", rep.FannedOut),
+			slog.Int("fanned_out_due", rep.FannedOutDue), slog.Int("shards_busy", rep.ShardsBusy))
+		if isShard {
+			attrs = append(attrs, slog.Int("shard", shard))
+		}
+		h.Metrics.Age(rep.OldestDue, now)
 	}
 	h.logger().LogAttrs(ctx, level, "refresher run", attrs...)
 	return s, err
+}
+
+// now is the run's clock (Config.Now), for the backlog's age.
+func (h *Handler) now() time.Time {
+	if h.Config.Now != nil {
+		return h.Config.Now()
+	}
+	return time.Now()
 }
 
 // one refreshes a single installation (manual invocation).
@@ -129,14 +179,41 @@ func (h *Handler) one(ctx context.Context, id installation.ID, force bool) (Summ
 	return s, nil
 }
 
-// due refreshes everything due now (refresh.RunDue).
-func (h *Handler) due(ctx context.Context) (Summary, error) {
-	counts, err := refresh.RunDue(ctx, h.Store, h.Refresher, h.Config)
-	s := Summary{Mode: "schedule", Summary: counts}
-	if err != nil {
-		return s, &RunError{Op: "list due installations", Err: err}
+// due refreshes everything due now in shard, or in every shard (refresh.Run).
+func (h *Handler) due(ctx context.Context, shard int) (Summary, refresh.Report, error) {
+	s := Summary{Mode: "schedule"}
+	if shard != refresh.AllShards {
+		if shard >= h.Store.DueShards() {
+			return Summary{Mode: "shard"}, refresh.Report{}, &InputError{Problem: "shard out of range"}
+		}
+		s = Summary{Mode: "shard", Shard: shard}
 	}
-	return s, nil
+	rep, err := refresh.Run(ctx, h.Store, shard, h.Refresher, h.Config)
+	s.Summary, s.FannedOut = rep.Summary, rep.FannedOut
+	if err != nil {
+		return s, rep, &RunError{Op: "list due installations", Err: err}
+	}
+	return s, rep, nil
+}
+
+// parseShard recognises a fanned-out invocation, {"shard":n} and nothing else; n must be a
+// non-negative integer.
+func parseShard(in json.RawMessage) (shard int, ok bool, err error) {
+	in = bytes.TrimSpace(in)
+	var keys map[string]json.RawMessage
+	if len(in) == 0 || in[0] != '{' || json.Unmarshal(in, &keys) != nil {
+		return 0, false, nil
+	}
+	if _, has := keys["shard"]; !has {
+		return 0, false, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(in))
+	dec.DisallowUnknownFields()
+	var m shardInput
+	if err := dec.Decode(&m); err != nil || m.Shard == nil || *m.Shard < 0 {
+		return 0, true, &InputError{Problem: `want {"shard":<non-negative integer>}`}
+	}
+	return *m.Shard, true, nil
 }
 
 // parseInput tells a manual invocation from the scheduler's and validates the former.

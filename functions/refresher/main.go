@@ -1,7 +1,8 @@
 // Command refresher is the token-refresh Lambda: the EventBridge Scheduler invokes it every few
-// minutes and it refreshes every installation whose access token is about to expire; invoked
-// with {"company_id":…,"user_id":…,"force":true} it refreshes that one installation now. See
-// Handler for the behaviour; this file only wires it.
+// minutes and it refreshes every installation due (in use and about to expire, or idle and due
+// its keep-alive), fanning the shards of the due list out to parallel invocations of itself
+// when much is due; invoked with {"company_id":…,"user_id":…,"force":true} it refreshes that
+// one installation now. See Handler for the behaviour; this file only wires it.
 package main
 
 import (
@@ -9,7 +10,9 @@ import (
 	"log"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -18,6 +21,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	h := &Handler{Store: app.Store, Refresher: app.Refresher(app.Owner()), Log: app.Log}
+	cfg, fanOut, err := runConfig(app.Getenv)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.Shards, cfg.Owner = app.Store, app.Owner()
+	if fn := app.Getenv("AWS_LAMBDA_FUNCTION_NAME"); fanOut && fn != "" {
+		cfg.FanOut = selfInvoke{Lambda: lambdaapi.NewFromConfig(app.AWS), Function: fn}
+	}
+	h := &Handler{Store: app.Store, Refresher: app.Refresher(app.Owner()), Log: app.Log, Config: cfg, Metrics: metrics.New("refresher")}
 	lambda.Start(h.Handle)
 }

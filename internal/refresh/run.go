@@ -237,26 +237,27 @@ func Run(ctx context.Context, list Lister, shard int, one One, cfg RunConfig) (R
 	rep.Due = len(due)
 	reserve := orDefault(cfg.DeadlineReserve, DefaultDeadlineReserve)
 	var (
-		mu sync.Mutex
-		wg errgroup.Group
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, orDefault(cfg.Concurrency, DefaultConcurrency))
 	)
-	wg.SetLimit(orDefault(cfg.Concurrency, DefaultConcurrency))
 	for i, e := range due {
-		// Checked after the previous Go returned, i.e. when a slot is free and this one would
-		// start now.
+		slots <- struct{}{}
+		// Checked once a slot is free, i.e. when this refresh would start now.
 		if ctx.Err() != nil || deadline.Short(ctx, reserve) {
+			<-slots
 			rep.Skipped += len(due) - i
 			break
 		}
-		wg.Go(func() error {
+		wg.Go(func() {
+			defer func() { <-slots }()
 			res, _ := one.Refresh(ctx, e.ID, false) // the refresher logs and alerts each failure
 			mu.Lock()
 			rep.Count(res.Outcome)
 			mu.Unlock()
-			return nil
 		})
 	}
-	_ = wg.Wait() // the goroutines never return an error
+	wg.Wait()
 	return rep, nil
 }
 
