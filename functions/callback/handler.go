@@ -1,12 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -35,6 +40,8 @@ const (
 // satisfies it. It must be safe for concurrent use.
 type credentials interface {
 	Get(ctx context.Context) (clientcreds.Credentials, error)
+	// Invalidate makes the next Get read the secret again (it may just have been rotated).
+	Invalidate()
 }
 
 // authorizer builds Pipedrive's consent URL; *pdoauth.Client satisfies it.
@@ -42,29 +49,76 @@ type authorizer interface {
 	AuthorizeURL(ctx context.Context, redirectURI, state string) (string, error)
 }
 
-// uninstaller removes an installation; *tokenstore.Store satisfies it. It returns
-// tokenstore.ErrNotFound (wrapped) for an installation never stored.
+// uninstaller removes an installation; *tokenstore.Store satisfies it. UninstallAsOf returns
+// tokenstore.ErrNotFound (wrapped) for an installation never stored, and
+// tokenstore.ErrUninstallPredates (wrapped, nothing changed) when the current installation was
+// made after at; a zero at uninstalls unconditionally.
 type uninstaller interface {
-	Uninstall(ctx context.Context, id installation.ID) (installation.Installation, error)
+	UninstallAsOf(ctx context.Context, id installation.ID, at time.Time) (installation.Installation, error)
 }
+
+// attempts caps costly work per source; *tokenstore.Store satisfies it. CountAttempt counts
+// one attempt under name in the current window and reports whether it is within limit.
+type attempts interface {
+	CountAttempt(ctx context.Context, name string, limit int, window time.Duration) (bool, error)
+}
+
+// The state cookie: __Host- makes browsers insist on Secure, Path=/ and no Domain, so no
+// other site (not even a sibling subdomain) can set or read it. Lax: it is sent on the
+// top-level redirect back from Pipedrive, not on cross-site subrequests.
+const (
+	stateCookie      = "__Host-pdkit_state"
+	stateCookieAttrs = "; Path=/; Secure; HttpOnly; SameSite=Lax"
+)
+
+// Default caps on token-endpoint calls (see config).
+const (
+	defaultAttemptWindow   = 10 * time.Minute
+	defaultAttemptsPerIP   = 30
+	defaultAttemptsPerFlow = 5
+)
 
 // config is the handler's behaviour, as values.
 type config struct {
 	// SuccessURL is where a finished install is redirected; empty renders a success page.
 	SuccessURL string
-	// RequireState rejects callbacks without a state. It is false by default because installs
-	// started from the Pipedrive Marketplace may call back without a state this app issued;
-	// turn it on only when every install starts at installRoute. A state that is present is
-	// always verified.
+	// RequireState rejects callbacks without a state, and callbacks whose state installRoute
+	// bound to a browser (a cookie) arriving without that browser's cookie. It is false by
+	// default because installs started from the Pipedrive Marketplace may call back without a
+	// state this app issued; turn it on only when every install starts at installRoute. A
+	// state that is present is always verified; with RequireState off, a state presented by
+	// another browser counts as no state (logged as state_unbound) since stripping the state
+	// would get the same result.
 	RequireState bool
 	// InstallPath is the link pages offer to restart an install; installRoute when empty.
 	// Set it to a full URL when the API is served under a stage or another domain.
 	InstallPath string
 	// StateTTL is how long an issued state is accepted; oauthstate.DefaultTTL when zero.
 	StateTTL time.Duration
-	// Now is the clock for states; time.Now when nil.
+	// Now is the clock for states and the credential re-read limit; time.Now when nil.
 	Now func() time.Time
+	// CredentialReread is the least time between two re-reads of the client secret that an
+	// uninstall with non-matching Basic credentials triggers, per container (so a stream of
+	// forged requests costs at most one Secrets Manager call per interval);
+	// defaultCredentialReread when zero.
+	CredentialReread time.Duration
+	// AttemptWindow, AttemptsPerIP and AttemptsPerState cap the callbacks that may reach the
+	// token endpoint: per client IP and per state, in fixed windows of AttemptWindow. Defaults
+	// (zero): 10 minutes, 30 per IP, 5 per state. A real user needs one, a reload or two more.
+	AttemptWindow    time.Duration
+	AttemptsPerIP    int
+	AttemptsPerState int
+	// UninstallSkew is the tolerance for the clock difference between Pipedrive and us: an
+	// uninstall is ignored only when dated more than this before the installation was made;
+	// defaultUninstallSkew when zero.
+	UninstallSkew time.Duration
 }
+
+// Defaults for zero config fields.
+const (
+	defaultCredentialReread = 10 * time.Second
+	defaultUninstallSkew    = 30 * time.Second
+)
 
 // handler serves the OAuth install redirect, the OAuth callback and Pipedrive's uninstall
 // request for API Gateway HTTP API (payload format 2.0). The callback's work is the install
@@ -80,11 +134,18 @@ type handler struct {
 	Installer *install.Installer
 	// Installations removes uninstalled installations.
 	Installations uninstaller
+	// Attempts counts callbacks per source before the token endpoint is called; nil does not
+	// cap them (tests). main.go always sets it.
+	Attempts attempts
 	// Alerts is told about configuration errors a person must fix (publish-or-log).
 	Alerts alerts.Notifier
 	// Log receives one JSON event per request; nil discards.
 	Log    *slog.Logger
 	Config config
+
+	// rereadMu guards lastReread, when a Basic mismatch last re-read the secret.
+	rereadMu   sync.Mutex
+	lastReread time.Time
 }
 
 // outcome is what the handler decided for one request, logged as one event.
@@ -157,7 +218,8 @@ func (h *handler) authorize(ctx context.Context, o outcome) (events.APIGatewayV2
 	if err != nil {
 		return h.configFailure(ctx, o, "credentials_unavailable", "The app's client credentials could not be loaded", err)
 	}
-	state, err := h.signer(creds).Issue()
+	// The state is bound to this browser: the binding goes in a cookie only it holds.
+	state, binding, err := h.signer(creds).IssueBound()
 	if err != nil {
 		return h.configFailure(ctx, o, "state_key_invalid", "The state key in the client secret is missing or too short", err)
 	}
@@ -166,12 +228,21 @@ func (h *handler) authorize(ctx context.Context, o outcome) (events.APIGatewayV2
 		return h.configFailure(ctx, o, "authorize_url_failed", "The Pipedrive authorize URL could not be built", err)
 	}
 	o.action, o.reason = "redirect", "authorize"
-	return redirect(u), o
+	r := redirect(u)
+	r.Cookies = []string{stateCookie + "=" + binding + stateCookieAttrs + "; Max-Age=" + strconv.Itoa(int(h.stateTTL().Seconds()))}
+	return r, o
 }
 
-// callback answers GET /oauth/callback: it checks the query and the state, runs the install
-// use case on the code and shows the page its result calls for.
+// callback answers GET /oauth/callback: it checks the query and the state, caps the attempts
+// per source, runs the install use case on the code and shows the page its result calls for.
+// Every answer clears the state cookie: a bound state is good for one callback.
 func (h *handler) callback(ctx context.Context, req events.APIGatewayV2HTTPRequest, o outcome) (events.APIGatewayV2HTTPResponse, outcome) {
+	resp, o := h.callbackAnswer(ctx, req, o)
+	resp.Cookies = append(resp.Cookies, stateCookie+"="+stateCookieAttrs+"; Max-Age=0")
+	return resp, o
+}
+
+func (h *handler) callbackAnswer(ctx context.Context, req events.APIGatewayV2HTTPRequest, o outcome) (events.APIGatewayV2HTTPResponse, outcome) {
 	restart := h.installPath()
 	q, ok := query(req)
 	if !ok {
@@ -198,16 +269,27 @@ func (h *handler) callback(ctx context.Context, req events.APIGatewayV2HTTPReque
 	}
 	switch {
 	case len(states) == 1:
-		if err := h.signer(creds).Verify(states[0]); err != nil {
-			if errors.Is(err, oauthstate.ErrWeakKey) {
-				return h.configFailure(ctx, o, "state_key_invalid", "The state key in the client secret is missing or too short", err)
-			}
+		err := h.signer(creds).VerifyBound(states[0], cookieValue(req, stateCookie))
+		switch {
+		case err == nil:
+		case errors.Is(err, oauthstate.ErrWeakKey):
+			return h.configFailure(ctx, o, "state_key_invalid", "The state key in the client secret is missing or too short", err)
+		case errors.Is(err, oauthstate.ErrStateUnbound) && !h.Config.RequireState:
+			// Another browser's state (or this one's, cookie lost) is worth no more than no
+			// state, which is accepted in this mode: go on, but say so.
+			h.logger().LogAttrs(ctx, slog.LevelWarn, "oauth state not bound to this browser",
+				slog.String("action", "continue"), slog.String("reason", "state_unbound"))
+		default:
 			o.action, o.reason, o.err = "reject", stateReason(err), err
 			return renderPage(http.StatusBadRequest, pageInvalidLink(restart)), o
 		}
 	case h.Config.RequireState:
 		o.action, o.reason = "reject", "state_missing"
 		return renderPage(http.StatusBadRequest, pageInvalidLink(restart)), o
+	}
+	if reason, ok := h.allowAttempt(ctx, req, states); !ok {
+		o.action, o.reason = "reject", reason
+		return withHeader(renderPage(http.StatusTooManyRequests, pageTooManyAttempts()), "Retry-After", strconv.Itoa(int(h.attemptWindow().Seconds()))), o
 	}
 
 	r := h.Installer.Install(ctx, codes[0])
@@ -292,6 +374,49 @@ func (h *handler) logger() *slog.Logger {
 	return h.Log
 }
 
+// allowAttempt counts this callback against the caps per client IP and per state; reason
+// names the cap that refused it. A counter that cannot be written lets the callback through
+// (logged): the caps protect Pipedrive's token endpoint from floods, and an outage of the
+// counter must not stop real installs.
+func (h *handler) allowAttempt(ctx context.Context, req events.APIGatewayV2HTTPRequest, states []string) (reason string, ok bool) {
+	if h.Attempts == nil {
+		return "", true
+	}
+	type limitKey struct {
+		reason, name string
+		limit        int
+	}
+	keys := []limitKey{}
+	if ip := req.RequestContext.HTTP.SourceIP; ip != "" {
+		keys = append(keys, limitKey{"too_many_attempts_ip", "callback#ip#" + ip, cmp.Or(h.Config.AttemptsPerIP, defaultAttemptsPerIP)})
+	}
+	if len(states) == 1 {
+		// The state's hash: the key never holds the state itself.
+		sum := sha256.Sum256([]byte(states[0]))
+		keys = append(keys, limitKey{"too_many_attempts_state", "callback#state#" + hex.EncodeToString(sum[:16]), cmp.Or(h.Config.AttemptsPerState, defaultAttemptsPerFlow)})
+	}
+	for _, k := range keys {
+		allowed, err := h.Attempts.CountAttempt(ctx, k.name, k.limit, h.attemptWindow())
+		if err != nil {
+			h.logger().LogAttrs(ctx, slog.LevelWarn, "attempt counter failed; not capping",
+				slog.String("action", "continue"), slog.String("reason", "attempt_count_failed"), slog.String("error", err.Error()))
+			continue
+		}
+		if !allowed {
+			return k.reason, false
+		}
+	}
+	return "", true
+}
+
+func (h *handler) attemptWindow() time.Duration {
+	return cmp.Or(h.Config.AttemptWindow, defaultAttemptWindow)
+}
+
+func (h *handler) stateTTL() time.Duration {
+	return cmp.Or(h.Config.StateTTL, oauthstate.DefaultTTL)
+}
+
 func (h *handler) signer(c clientcreds.Credentials) *oauthstate.Signer {
 	return &oauthstate.Signer{Key: []byte(c.StateKey), TTL: h.Config.StateTTL, Now: h.Config.Now}
 }
@@ -301,4 +426,11 @@ func (h *handler) installPath() string {
 		return h.Config.InstallPath
 	}
 	return installRoute
+}
+
+func (h *handler) now() time.Time {
+	if h.Config.Now != nil {
+		return h.Config.Now()
+	}
+	return time.Now()
 }

@@ -390,13 +390,19 @@ func TestInstallRedirectCarriesValidState(t *testing.T) {
 	if q.Get("client_id") != testenv.ClientID || q.Get("redirect_uri") != redirectURI {
 		t.Errorf("Location query client_id=%q redirect_uri=%q, want %q and %q", q.Get("client_id"), q.Get("redirect_uri"), testenv.ClientID, redirectURI)
 	}
+	// The state is bound to the browser by a __Host- cookie (issue 11, finding 2).
+	binding := stateCookieOf(t, resp)
+	secrets.Add("state binding", binding)
 	s := &oauthstate.Signer{Key: []byte(testenv.StateKey), Now: e.clock.Now}
-	if err := s.Verify(q.Get("state")); err != nil {
-		t.Errorf("Verify(state from Location) = %v, want nil", err)
+	if err := s.VerifyBound(q.Get("state"), binding); err != nil {
+		t.Errorf("VerifyBound(state from Location, cookie) = %v, want nil", err)
+	}
+	if err := s.Verify(q.Get("state")); !errors.Is(err, oauthstate.ErrStateUnbound) {
+		t.Errorf("Verify(state from Location) without the cookie = %v, want ErrStateUnbound", err)
 	}
 	e.clock.Advance(oauthstate.DefaultTTL + time.Second)
-	if err := s.Verify(q.Get("state")); !errors.Is(err, oauthstate.ErrStateExpired) {
-		t.Errorf("Verify(state) after its TTL = %v, want ErrStateExpired", err)
+	if err := s.VerifyBound(q.Get("state"), binding); !errors.Is(err, oauthstate.ErrStateExpired) {
+		t.Errorf("VerifyBound(state) after its TTL = %v, want ErrStateExpired", err)
 	}
 	if got := e.alertReasons(); len(got) != 0 {
 		t.Errorf("alerts = %v, want none", got)

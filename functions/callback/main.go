@@ -36,7 +36,7 @@ func main() {
 	if jobs := app.Jobs(); jobs != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
 		in.Jobs = jobs
 	}
-	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Installations: app.Store, Alerts: app.Notifier, Log: app.Log,
+	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Installations: app.Store, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log,
 		Config: config{SuccessURL: app.Getenv("SUCCESS_URL"), RequireState: requireState}}
 	lambda.Start(h.Handle)
 }

@@ -163,6 +163,13 @@ func pageIdentityFailed(restart string) page {
 	}
 }
 
+func pageTooManyAttempts() page {
+	return page{Title: "Too many attempts", Lines: []string{
+		"This install was tried too many times in a short while.",
+		"Please wait a few minutes, then start the installation again from Pipedrive.",
+	}}
+}
+
 func pageError() page {
 	return page{
 		Title: "Something went wrong",

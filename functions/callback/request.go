@@ -32,6 +32,8 @@ func stateReason(err error) string {
 		return "state_expired"
 	case errors.Is(err, oauthstate.ErrStateForged):
 		return "state_forged"
+	case errors.Is(err, oauthstate.ErrStateUnbound):
+		return "state_unbound"
 	}
 	return "state_malformed"
 }
@@ -70,4 +72,31 @@ func header(h map[string]string, name string) string {
 		}
 	}
 	return ""
+}
+
+// cookieValue returns the value of the cookie called name: from the payload's cookies list
+// (HTTP API 2.0 moves the Cookie header there) or, for literal events, the Cookie header. It
+// is "" when absent or present more than once (a planted duplicate must not choose).
+func cookieValue(req events.APIGatewayV2HTTPRequest, name string) string {
+	var found []string
+	add := func(pair string) {
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if ok && k == name {
+			found = append(found, v)
+		}
+	}
+	for _, c := range req.Cookies {
+		for _, pair := range strings.Split(c, ";") {
+			add(pair)
+		}
+	}
+	if len(req.Cookies) == 0 {
+		for _, pair := range strings.Split(header(req.Headers, "Cookie"), ";") {
+			add(pair)
+		}
+	}
+	if len(found) != 1 {
+		return ""
+	}
+	return found[0]
 }

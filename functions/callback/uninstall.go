@@ -19,12 +19,19 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
 // uninstall answers Pipedrive's DELETE /oauth/callback: Basic auth with the app's client id
 // and secret, a JSON body naming the user; the installation's tokens are deleted.
+//
+// Pipedrive sends an uninstall once and ignores the answer, so nothing here may lose one
+// quietly: credentials that do not match are checked again against a freshly read secret (it
+// may have just been rotated; rate-limited per container), and a store failure alerts a person
+// (pdctl uninstall finishes the job). An uninstall dated before the current installation was
+// made (a delayed or replayed one, from before a re-install) is acknowledged and ignored.
 func (h *handler) uninstall(ctx context.Context, req events.APIGatewayV2HTTPRequest, o outcome) (events.APIGatewayV2HTTPResponse, outcome) {
 	if len(req.Body) > base64.StdEncoding.EncodedLen(maxBodyBytes) {
 		o.action, o.reason = "reject", "body_too_large"
@@ -39,9 +46,13 @@ func (h *handler) uninstall(ctx context.Context, req events.APIGatewayV2HTTPRequ
 	user, pass, _ := basicCredentials(header(req.Headers, "Authorization"))
 	// Compare even when the header is absent so timing tells nothing.
 	if !credentialsMatch(user, pass, creds.ClientID, creds.ClientSecret) {
-		o.action, o.reason = "reject", "unauthorized"
-		r := jsonResponse(http.StatusUnauthorized, `{"success":false,"error":"unauthorized"}`)
-		return withHeader(r, "WWW-Authenticate", `Basic realm="uninstall"`), o
+		fresh, ok := h.rereadSecret(ctx, user, pass)
+		if !ok {
+			o.action, o.reason = "reject", "unauthorized"
+			r := jsonResponse(http.StatusUnauthorized, `{"success":false,"error":"unauthorized"}`)
+			return withHeader(r, "WWW-Authenticate", `Basic realm="uninstall"`), o
+		}
+		creds = fresh // rotated: the body's client_id is checked against the new value
 	}
 	body := []byte(req.Body)
 	if req.IsBase64Encoded {
@@ -64,23 +75,77 @@ func (h *handler) uninstall(ctx context.Context, req events.APIGatewayV2HTTPRequ
 		o.action, o.reason = "reject", "client_id_mismatch"
 		return jsonResponse(http.StatusBadRequest, `{"success":false,"error":"client_id does not match"}`), o
 	}
-	if !u.TimestampValid {
+	var asOf time.Time // zero: unconditional
+	if u.TimestampValid {
+		asOf = u.Timestamp.Add(h.uninstallSkew())
+	} else {
 		// Accepted anyway: the timestamp's format is unconfirmed (see parseUninstall).
 		h.logger().LogAttrs(ctx, slog.LevelInfo, "uninstall without a readable timestamp",
 			slog.Int64("company_id", u.CompanyID), slog.Int64("user_id", u.UserID))
 	}
-	if _, err := h.Installations.Uninstall(ctx, o.id); err != nil {
-		if errors.Is(err, tokenstore.ErrNotFound) {
+	if _, err := h.Installations.UninstallAsOf(ctx, o.id, asOf); err != nil {
+		switch {
+		case errors.Is(err, tokenstore.ErrNotFound):
 			// Never installed here (or another environment's user): nothing to do, and
 			// answering success keeps the request idempotent.
 			o.action, o.reason = "uninstall", "unknown_installation"
 			return jsonResponse(http.StatusOK, `{"success":true}`), o
+		case errors.Is(err, tokenstore.ErrUninstallPredates):
+			// The user installed again after this uninstall: it belongs to the earlier
+			// installation. Acknowledged, so a replay learns nothing.
+			o.action, o.reason = "ignore", "uninstall_predates_install"
+			return jsonResponse(http.StatusOK, `{"success":true}`), o
 		}
+		// Pipedrive never retries an uninstall: a person must finish it.
+		h.Alerts.Notify(ctx, alerts.Alert{Reason: "uninstall_store_failed", CompanyID: o.id.CompanyID, UserID: o.id.UserID,
+			Summary: "An uninstall could not be recorded and Pipedrive will not resend it: run pdctl uninstall " + o.id.String(),
+			Detail:  alerts.ErrorDetail(err)})
 		o.action, o.reason, o.err = "error", "store_failed", err
 		return jsonResponse(http.StatusInternalServerError, `{"success":false,"error":"internal error"}`), o
 	}
 	o.action, o.reason = "uninstall", "uninstalled"
 	return jsonResponse(http.StatusOK, `{"success":true}`), o
+}
+
+// rereadSecret reads the client secret again and reports whether user and pass match it,
+// returning the fresh credentials. It runs at most once per Config.CredentialReread per
+// container: the first mismatch after a rotation picks up the new secret, and forged requests
+// cannot turn into a stream of Secrets Manager calls. ok is false when the re-read is not due
+// or fails.
+func (h *handler) rereadSecret(ctx context.Context, user, pass string) (creds clientcreds.Credentials, ok bool) {
+	now := h.now()
+	h.rereadMu.Lock()
+	due := h.lastReread.IsZero() || now.Sub(h.lastReread) >= h.credentialReread() || now.Before(h.lastReread)
+	if due {
+		h.lastReread = now
+	}
+	h.rereadMu.Unlock()
+	if !due {
+		return clientcreds.Credentials{}, false
+	}
+	h.Creds.Invalidate()
+	creds, err := h.Creds.Get(ctx)
+	if err != nil {
+		return clientcreds.Credentials{}, false // answered 401; clientcreds logged the failed read
+	}
+	ok = credentialsMatch(user, pass, creds.ClientID, creds.ClientSecret)
+	h.logger().LogAttrs(ctx, slog.LevelInfo, "client secret re-read after a credential mismatch",
+		slog.String("action", "reread_secret"), slog.Bool("matched", ok), slog.String("version", creds.VersionID))
+	return creds, ok
+}
+
+func (h *handler) credentialReread() time.Duration {
+	if h.Config.CredentialReread > 0 {
+		return h.Config.CredentialReread
+	}
+	return defaultCredentialReread
+}
+
+func (h *handler) uninstallSkew() time.Duration {
+	if h.Config.UninstallSkew > 0 {
+		return h.Config.UninstallSkew
+	}
+	return defaultUninstallSkew
 }
 
 // basicCredentials extracts user and password from an "Authorization: Basic …" header value.
