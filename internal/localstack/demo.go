@@ -237,7 +237,7 @@ func (st *Stack) webhookSteps(ctx context.Context, step func(string, ...any)) er
 	var first []string
 	for _, d := range st.Simulator.Deliveries() {
 		if d.EventID == ev.ID {
-			first = append(first, fmt.Sprintf("%d (v2, basic auth %t)", d.Status, d.BasicAuth))
+			first = append(first, fmt.Sprintf("%d (v2 payload, Basic auth)", d.Status))
 			if d.Status != http.StatusOK || !d.BasicAuth {
 				return fmt.Errorf("webhook delivery of deal %d = %d %s (basic auth %t), want 200 with Basic auth", ev.EntityID, d.Status, d.Outcome, d.BasicAuth)
 			}
@@ -255,7 +255,7 @@ func (st *Stack) webhookSteps(ctx context.Context, step func(string, ...any)) er
 			return fmt.Errorf("worker: no note on deal %d 20 s after the webhook was accepted", ev.EntityID)
 		}
 	}
-	step("9. a user creates deal %d at Pipedrive -> webhook delivered %s -> receiver -> jobs queue -> worker -> example app",
+	step("9. a user creates deal %d at Pipedrive -> webhook answered %s -> receiver -> jobs queue -> worker -> example app",
 		ev.EntityID, strings.Join(first, ", "))
 	step("   -> note %d on deal %d: %q", notes[0].ID, ev.EntityID, notes[0].Content)
 

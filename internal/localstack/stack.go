@@ -26,6 +26,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	pdkit "github.com/pdkit/pipedrive-lambda-kit"
@@ -35,6 +36,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/motoserver"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/sqspoller"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokencrypt"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -295,7 +297,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	serve(st, gwListener, &apigw.Gateway{Routes: routes, Log: cfg.Log.With("component", "gateway")})
 
-	st.Store = &tokenstore.Store{DB: dynamodb.NewFromConfig(st.AWS), Table: st.Resources.TableName}
+	// The functions seal the tokens under the stack's key (TOKENS_KEY_ID): the stack reads them
+	// the same way.
+	st.Store = &tokenstore.Store{DB: dynamodb.NewFromConfig(st.AWS), Table: st.Resources.TableName,
+		Cipher: &tokencrypt.Envelope{KMS: kms.NewFromConfig(st.AWS), KeyID: st.Resources.TokensKeyID}}
 	cfg.Log.Info("stack ready", "gateway", st.GatewayURL, "simulator", st.SimulatorURL)
 	return st, nil
 }
