@@ -219,11 +219,27 @@ type Page struct {
 	events  chan message
 
 	mu       sync.Mutex
-	problems []string
+	problems []Problem
 	loaded   chan struct{}
-	// Headers are the response headers of the last main-document response.
+	// The last main-document response.
+	docURL  string
 	headers map[string]string
 	status  int
+}
+
+// Problem is one error the browser reported: Source is "console", "exception", or the Log
+// domain's source ("network", "security", "violation", "javascript", …); URL is the resource
+// concerned, when the browser names one.
+type Problem struct {
+	Source, Text, URL string
+}
+
+// String is the problem on one line.
+func (p Problem) String() string {
+	if p.URL == "" {
+		return p.Source + ": " + p.Text
+	}
+	return p.Source + ": " + p.Text + " (" + p.URL + ")"
 }
 
 // NewPage opens a blank tab and starts collecting its errors.
@@ -276,7 +292,7 @@ func (p *Page) watch() {
 				for _, a := range e.Args {
 					parts = append(parts, fmt.Sprint(a.Value)+a.Description)
 				}
-				p.problem("console." + e.Type + ": " + strings.Join(parts, " "))
+				p.problem(Problem{Source: "console", Text: e.Type + ": " + strings.Join(parts, " ")})
 			}
 		case "Runtime.exceptionThrown":
 			var e struct {
@@ -288,7 +304,7 @@ func (p *Page) watch() {
 				} `json:"exceptionDetails"`
 			}
 			_ = json.Unmarshal(m.Params, &e)
-			p.problem("uncaught exception: " + e.Details.Text + " " + e.Details.Exception.Description)
+			p.problem(Problem{Source: "exception", Text: e.Details.Text + " " + e.Details.Exception.Description})
 		case "Log.entryAdded":
 			// CSP violations, failed resource loads and other browser-side errors land here.
 			var e struct {
@@ -300,19 +316,20 @@ func (p *Page) watch() {
 				} `json:"entry"`
 			}
 			if json.Unmarshal(m.Params, &e) == nil && e.Entry.Level == "error" {
-				p.problem("log." + e.Entry.Source + ": " + e.Entry.Text)
+				p.problem(Problem{Source: e.Entry.Source, Text: e.Entry.Text, URL: e.Entry.URL})
 			}
 		case "Network.responseReceived":
 			var e struct {
 				Type     string `json:"type"`
 				Response struct {
+					URL     string            `json:"url"`
 					Status  int               `json:"status"`
 					Headers map[string]string `json:"headers"`
 				} `json:"response"`
 			}
 			if json.Unmarshal(m.Params, &e) == nil && e.Type == "Document" {
 				p.mu.Lock()
-				p.headers, p.status = e.Response.Headers, e.Response.Status
+				p.docURL, p.headers, p.status = e.Response.URL, e.Response.Headers, e.Response.Status
 				p.mu.Unlock()
 			}
 		case "Page.loadEventFired":
@@ -326,14 +343,14 @@ func (p *Page) watch() {
 	}
 }
 
-func (p *Page) problem(s string) {
+func (p *Page) problem(pr Problem) {
 	p.mu.Lock()
-	p.problems = append(p.problems, s)
+	p.problems = append(p.problems, pr)
 	p.mu.Unlock()
 }
 
 // Problems returns the errors reported so far and forgets them.
-func (p *Page) Problems() []string {
+func (p *Page) Problems() []Problem {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := p.problems
@@ -341,15 +358,16 @@ func (p *Page) Problems() []string {
 	return out
 }
 
-// Document returns the HTTP status and the headers (lower-case names) of the main document.
-func (p *Page) Document() (int, map[string]string) {
+// Document returns the URL (after redirects), the HTTP status and the headers (lower-case
+// names) of the main document.
+func (p *Page) Document() (string, int, map[string]string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h := map[string]string{}
 	for k, v := range p.headers {
 		h[strings.ToLower(k)] = v
 	}
-	return p.status, h
+	return p.docURL, p.status, h
 }
 
 // Navigate loads url (following redirects) and waits for its load event.

@@ -60,8 +60,8 @@ func TestProblemsSeeCSPViolationsAndErrors(t *testing.T) {
 	if err := p.Eval(ctx, `document.querySelector("h1").innerText`, &h1); err != nil || h1 != "Clean page" {
 		t.Errorf("h1 = %q, %v; want Clean page", h1, err)
 	}
-	if status, h := p.Document(); status != 200 || h["content-security-policy"] != csp {
-		t.Errorf("Document() = %d %v, want 200 with the CSP", status, h)
+	if u, status, h := p.Document(); u != srv.URL+"/clean" || status != 200 || h["content-security-policy"] != csp {
+		t.Errorf("Document() = %s %d %v, want /clean 200 with the CSP", u, status, h)
 	}
 	shot := filepath.Join(t.TempDir(), "clean.png")
 	if err := p.Screenshot(ctx, shot); err != nil {
@@ -78,7 +78,10 @@ func TestProblemsSeeCSPViolationsAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // violation reports are asynchronous
-	probs := strings.Join(p.Problems(), "\n")
+	var probs string
+	for _, pr := range p.Problems() {
+		probs += pr.String() + "\n"
+	}
 	if !strings.Contains(probs, "Content Security Policy") || !strings.Contains(probs, "script") || !strings.Contains(probs, "img-src") {
 		t.Errorf("problems of a page breaking its CSP = %q, want the script and image violations", probs)
 	}
