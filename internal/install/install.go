@@ -24,10 +24,12 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
 
-// Exchanger trades an authorization code for tokens; *pdoauth.Client satisfies it. Errors
-// carry a pderrors.Decision (pderrors.DecisionOf).
+// Exchanger trades an authorization code for tokens and revokes tokens it could not keep;
+// *pdoauth.Client satisfies it. Errors carry a pderrors.Decision (pderrors.DecisionOf).
 type Exchanger interface {
 	Exchange(ctx context.Context, code, redirectURI string) (*pdoauth.Token, error)
+	// Revoke revokes token at Pipedrive; hint is "refresh_token" or "access_token".
+	Revoke(ctx context.Context, token, hint string) error
 }
 
 // Users looks up who a fresh access token belongs to; *pdapi.Client satisfies it.
@@ -114,8 +116,8 @@ type Installer struct {
 	DeadlineReserve time.Duration
 }
 
-// detachedTimeout bounds clean-up calls (releasing a claim) that must run even when the
-// request's context is done, but must not outlive the function either.
+// detachedTimeout bounds clean-up calls (releasing a claim, revoking unkept tokens) that must
+// run even when the request's context is done, but must not outlive the function either.
 const detachedTimeout = 2 * time.Second
 
 // Install exchanges code and stores the installation it belongs to. It never panics on
@@ -191,6 +193,7 @@ func (in *Installer) exchange(ctx context.Context, code, hash string) Result {
 	if tok.APIDomain == "" {
 		// Without api_domain there is nowhere to send API calls; Pipedrive always sends one.
 		in.Alerts.Notify(ctx, oncall.Alert{Reason: "missing_api_domain", Summary: "Pipedrive's token answer had no api_domain"})
+		in.revoke(ctx, tok, installation.ID{})
 		return Result{Outcome: IdentityFailed, Reason: "missing_api_domain"}
 	}
 	var me pdapi.Me
@@ -200,6 +203,7 @@ func (in *Installer) exchange(ctx context.Context, code, hash string) Result {
 		return err
 	})
 	if err != nil {
+		in.revoke(ctx, tok, installation.ID{})
 		return Result{Outcome: IdentityFailed, Reason: "users_me_failed", PipedriveStatus: pderrors.DecisionOf(err).Status, Err: err}
 	}
 	id := installation.ID{CompanyID: me.CompanyID, UserID: me.ID}
@@ -215,6 +219,7 @@ func (in *Installer) exchange(ctx context.Context, code, hash string) Result {
 	if err != nil {
 		in.Alerts.Notify(ctx, oncall.Alert{Reason: "install_store_failed", CompanyID: id.CompanyID, UserID: id.UserID,
 			Summary: "An installation could not be stored after a successful token exchange", Detail: oncall.ErrorDetail(err)})
+		in.revoke(ctx, tok, id)
 		return Result{Outcome: Failed, Reason: "store_failed", ID: id, Err: err}
 	}
 	return Result{Outcome: Installed, Reason: "installed", ID: id, Version: stored.Version}
@@ -272,6 +277,30 @@ func (in *Installer) enqueue(ctx context.Context, r Result) {
 		in.Alerts.Notify(ctx, oncall.Alert{Reason: "enqueue_failed", Severity: oncall.SeverityWarning, CompanyID: id.CompanyID, UserID: id.UserID,
 			Summary: "Webhook registration could not be queued for a new installation", Detail: oncall.ErrorDetail(err)})
 	}
+}
+
+// revoke revokes tokens this install could not keep (users/me or the store failed after a
+// successful exchange): tokens nobody holds must not stay valid at Pipedrive. The refresh
+// token revokes all of the user's tokens (and ends the app's installation there: the user
+// installs again anyway); without one, the access token. Detached from the request's
+// cancellation; a failure is logged (the tokens were never stored, so nothing here leaks).
+func (in *Installer) revoke(ctx context.Context, tok *pdoauth.Token, id installation.ID) {
+	token, hint := tok.RefreshToken, "refresh_token"
+	if token == "" {
+		token, hint = tok.AccessToken, "access_token"
+	}
+	if token == "" {
+		return
+	}
+	dctx, cancel := deadline.Detached(ctx, detachedTimeout)
+	defer cancel()
+	attrs := []slog.Attr{slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),
+		slog.String("action", "revoke"), slog.String("reason", "tokens_not_kept"), slog.String("token_type", hint)}
+	if err := in.OAuth.Revoke(dctx, token, hint); err != nil {
+		in.logger().LogAttrs(ctx, slog.LevelWarn, "revoke of unkept tokens failed", append(attrs, slog.String("error", err.Error()))...)
+		return
+	}
+	in.logger().LogAttrs(ctx, slog.LevelInfo, "revoked tokens that could not be kept", attrs...)
 }
 
 // settle runs a claim clean-up detached from the request's cancellation (a closed tab must not
