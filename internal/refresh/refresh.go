@@ -11,6 +11,7 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/deadline"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
@@ -142,6 +143,9 @@ type Refresher struct {
 	Alerts oncall.Sender
 	// Log receives one event per decision; nil discards.
 	Log *slog.Logger
+	// Metrics counts each decision (metrics.Refreshes by outcome) and each token call
+	// (metrics.TokenCalls by the answer's action); nil counts nothing.
+	Metrics *metrics.Emitter
 	// Owner identifies this process in leases, e.g. the function name and log stream. Each
 	// Refresh call leases as Owner plus a random suffix, so concurrent calls in one process
 	// exclude each other too.
@@ -314,6 +318,7 @@ func (r *Refresher) run(ctx context.Context, id installation.ID, m mode, rejecte
 	}
 	tok, err := r.OAuth.Refresh(callCtx, in.RefreshToken)
 	cancel()
+	r.Metrics.Count(metrics.TokenCalls, metrics.Outcome(pderrors.DecisionOf(err).Action.String()))
 	if err != nil {
 		return r.tokenFailure(ctx, res, owner, err)
 	}
@@ -525,6 +530,7 @@ func (r *Refresher) finish(ctx context.Context, res Result, o Outcome, reason st
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	r.logger().LogAttrs(ctx, level, "refresh "+string(o), append(attrs, extra...)...)
+	r.Metrics.Count(metrics.Refreshes, metrics.Outcome(string(o)))
 	return res, err
 }
 
