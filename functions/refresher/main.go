@@ -29,6 +29,9 @@ func main() {
 	if fn := app.Getenv("AWS_LAMBDA_FUNCTION_NAME"); fanOut && fn != "" {
 		cfg.FanOut = selfInvoke{Lambda: lambdaapi.NewFromConfig(app.AWS), Function: fn}
 	}
-	h := &Handler{Store: app.Store, Refresher: app.Refresher(app.Owner()), Log: app.Log, Config: cfg, Metrics: metrics.New("refresher")}
+	m := metrics.New("refresher")
+	r := app.Refresher(app.Owner())
+	r.Metrics = m
+	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m}
 	lambda.Start(h.Handle)
 }
