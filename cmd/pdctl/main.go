@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 
@@ -40,6 +41,15 @@ func main() {
 		if j := app.Jobs(); j != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
 			cli.Migrator.Jobs = j
 		}
+	}
+	// decrypt, the only command that reads a token, and only with TOKENS_KEY_ID and a role
+	// allowed kms:Decrypt; every use is logged to stderr and alerted.
+	cli.Audit = &opscli.Auditor{Log: slog.New(slog.NewJSONHandler(os.Stderr, nil)), Who: operator(app.AWS)}
+	if app.Alerts != nil {
+		cli.Audit.Alerts = app.Alerts
+	}
+	if app.Store != nil && app.Store.Cipher != nil {
+		cli.Tokens = app.Store
 	}
 	if cli.JobsQueueURL != "" || cli.DeadLetterURL != "" {
 		cli.SQS = app.SQS()

@@ -1,6 +1,7 @@
 // Package opscli is the on-call engineer's command line (cmd/pdctl): look at installations
-// without ever printing a token, see what the refresher will pick up next, refresh one
-// installation now, and inspect and redrive the jobs dead-letter queue.
+// without ever reading a token (projections), see what the refresher will pick up next,
+// refresh one installation now, inspect and redrive the jobs dead-letter queue, and, audited,
+// decrypt one installation's tokens (decrypt, the only command that prints one).
 package opscli
 
 import (
@@ -24,11 +25,12 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 )
 
-// Store is what the CLI reads from the tokens table; *tokenstore.Store satisfies it. Get
-// returns an error wrapping installation.ErrNotFound for an unknown id; Due lists up to limit
+// Store is what the CLI reads from the tokens table; *tokenstore.Store satisfies it. Describe
+// returns an installation without its tokens (it never reads the token attributes), or an
+// error wrapping installation.ErrNotFound for an unknown id; Due lists up to limit
 // installations due at or before before, oldest first.
 type Store interface {
-	Get(ctx context.Context, id installation.ID) (installation.Installation, error)
+	Describe(ctx context.Context, id installation.ID) (installation.Installation, error)
 	Due(ctx context.Context, before time.Time, limit int) ([]installation.ID, error)
 }
 
@@ -58,6 +60,9 @@ type CLI struct {
 	JobsQueueURL  string
 	DeadLetterURL string
 	Refresh       RefreshFunc
+	// Tokens and Audit serve `decrypt`, the only command that reads a token.
+	Tokens TokenReader
+	Audit  *Auditor
 	// Migrator runs `migrate`; In is where it reads the API tokens (standard input).
 	Migrator *Migrator
 	In       io.Reader
@@ -69,12 +74,15 @@ type CLI struct {
 var ErrUsage = errors.New("usage")
 
 // Usage is the help text.
-const Usage = `pdctl: on-call commands for the Pipedrive Lambda kit (tokens are never printed)
+const Usage = `pdctl: on-call commands for the Pipedrive Lambda kit (tokens are never read, but by decrypt)
 
   pdctl show COMPANY:USER              one installation: status, expiry, due time, lease, failures
   pdctl list [-status S] [-limit N]    installations (scans the table; S: active, needs_reauthorization, uninstalled)
   pdctl due [-within D] [-limit N]     installations the refresher picks up within D (default 0: due now)
   pdctl refresh [-force] COMPANY:USER  refresh one installation now (-force even if its token is fresh)
+  pdctl decrypt COMPANY:USER -reason "…" [-refresh-token]
+                                       print the access token (and the refresh token only when
+                                       asked), after logging who, when and why and alerting
   pdctl dlq peek [-max N]              dead-lettered jobs with their reason (hidden from other readers for 30 s)
   pdctl dlq redrive [-max N]           move dead-lettered jobs back to the jobs queue
   pdctl migrate < tokens.txt           exchange customers' API tokens (one per line on standard input,
@@ -98,6 +106,8 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		return c.due(ctx, args[1:])
 	case "refresh":
 		return c.refresh(ctx, args[1:])
+	case "decrypt":
+		return c.decrypt(ctx, args[1:])
 	case "migrate":
 		return c.migrate(ctx, args[1:])
 	case "dlq":
@@ -180,12 +190,16 @@ type View struct {
 	UpdatedAt       time.Time `json:"updated_at,omitzero"`
 }
 
-// ViewOf copies the fields of in that are safe to show.
+// ViewOf copies the fields of in that are safe to show. in is usually read without its tokens
+// (Store.Describe): the store holds both tokens exactly while an installation is active
+// (Install requires both, uninstall and reauthorization delete them), so that is their
+// presence.
 func ViewOf(in installation.Installation) View {
+	active := in.Status == installation.StatusActive
 	return View{
 		CompanyID: in.ID.CompanyID, UserID: in.ID.UserID, Status: string(in.Status), Version: in.Version,
 		APIDomain: in.APIDomain, Scopes: in.Scopes,
-		HasAccessToken: in.AccessToken != "", HasRefreshToken: in.RefreshToken != "",
+		HasAccessToken: active || in.AccessToken != "", HasRefreshToken: active || in.RefreshToken != "",
 		ExpiresAt: in.ExpiresAt, RefreshDueAt: in.RefreshDueAt,
 		LeaseOwner: in.LeaseOwner, LeaseUntil: in.LeaseUntil,
 		FailureCount: in.FailureCount, LastFailure: in.LastFailure,
@@ -208,7 +222,7 @@ func (c *CLI) show(ctx context.Context, args []string) error {
 	if c.Store == nil {
 		return errors.New("show: TOKENS_TABLE is not set")
 	}
-	in, err := c.Store.Get(ctx, id)
+	in, err := c.Store.Describe(ctx, id)
 	if errors.Is(err, installation.ErrNotFound) {
 		return fmt.Errorf("show: no installation %s", id)
 	}
@@ -308,7 +322,7 @@ func (c *CLI) due(ctx context.Context, args []string) error {
 	}
 	views := make([]View, 0, len(ids))
 	for _, id := range ids {
-		in, err := c.Store.Get(ctx, id)
+		in, err := c.Store.Describe(ctx, id)
 		if errors.Is(err, installation.ErrNotFound) {
 			continue // the index is eventually consistent
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokencrypt"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -47,14 +49,17 @@ func newFixture(t *testing.T) *fixture {
 	now := time.Now().UTC().Truncate(time.Second)
 	f := &fixture{
 		out:   &bytes.Buffer{},
-		store: &tokenstore.Store{DB: db, Table: res.TableName, Now: func() time.Time { return now }},
+		// Tokens are sealed as in production (the refresher's and the callback's key rights).
+		store: &tokenstore.Store{DB: db, Table: res.TableName, Now: func() time.Time { return now },
+			Cipher: &tokencrypt.Envelope{KMS: kms.NewFromConfig(cfg), KeyID: res.TokensKeyID}},
 		sqs:   sqs.NewFromConfig(cfg),
 		jobs:  res.JobsQueueURL,
 		dlq:   res.DeadLetterQueueURL,
 		now:   now,
 	}
 	f.cli = &opscli.CLI{
-		Store: f.store, Inventory: &tokenstore.Inventory{DB: db, Table: res.TableName},
+		// The operator's store has no key: show, list and due must not need one.
+		Store: &tokenstore.Store{DB: db, Table: res.TableName}, Inventory: &tokenstore.Inventory{DB: db, Table: res.TableName},
 		SQS: f.sqs, JobsQueueURL: f.jobs, DeadLetterURL: f.dlq, Out: f.out,
 		Now: func() time.Time { return now },
 	}

@@ -1,0 +1,113 @@
+package opscli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
+)
+
+// TokenReader reads one installation with its tokens opened: (*tokenstore.Store).Get, which
+// needs kms:Decrypt on the tokens key. cmd/pdctl wires it only for the decrypt command.
+type TokenReader interface {
+	Get(ctx context.Context, id installation.ID) (installation.Installation, error)
+}
+
+// Auditor records a decryption before any token is shown.
+type Auditor struct {
+	// Log receives the structured audit line (pdctl: JSON on stderr). Required.
+	Log *slog.Logger
+	// Alerts, when set, publishes the "tokens_decrypted" alert; a failed publish refuses the
+	// decryption (no token is shown without the audit trail).
+	Alerts oncall.Sender
+	// Who names the operator (the AWS caller identity and the local user); "unknown" if nil.
+	Who func(ctx context.Context) string
+}
+
+// AlertTokensDecrypted is the alert reason of a decryption.
+const AlertTokensDecrypted = "tokens_decrypted"
+
+// minReason keeps the reason a sentence, not "x".
+const minReason = 10
+
+// decrypt prints an installation's access token (and its refresh token with -refresh-token),
+// after recording who, when and why.
+func (c *CLI) decrypt(ctx context.Context, args []string) error {
+	var reason string
+	var withRefresh bool
+	pos, asJSON, err := flags("decrypt", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&reason, "reason", "", "why the token is needed (audited)")
+		fs.BoolVar(&withRefresh, "refresh-token", false, "also print the refresh token")
+	})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: decrypt takes one COMPANY:USER and -reason \"…\"", ErrUsage)
+	}
+	id, err := ParseID(pos[0])
+	if err != nil {
+		return err
+	}
+	reason = strings.TrimSpace(reason)
+	if len(reason) < minReason {
+		return fmt.Errorf("%w: decrypt needs -reason \"…\" (at least %d characters): it is audited", ErrUsage, minReason)
+	}
+	if c.Tokens == nil || c.Audit == nil || c.Audit.Log == nil {
+		return errors.New("decrypt: TOKENS_TABLE and TOKENS_KEY_ID must be set (and the role allowed kms:Decrypt)")
+	}
+	fields := "access_token"
+	if withRefresh {
+		fields += ",refresh_token"
+	}
+	who := "unknown"
+	if c.Audit.Who != nil {
+		who = c.Audit.Who(ctx)
+	}
+	// The audit comes first: a token is shown only once its reading is on record.
+	c.Audit.Log.LogAttrs(ctx, slog.LevelWarn, "tokens decrypted by an operator",
+		slog.String("action", "decrypt_tokens"), slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),
+		slog.String("operator", who), slog.String("reason", reason), slog.String("fields", fields),
+		slog.Time("at", c.now().UTC()))
+	if c.Audit.Alerts != nil {
+		err := c.Audit.Alerts.Alert(ctx, oncall.Alert{
+			Reason: AlertTokensDecrypted, Severity: oncall.SeverityWarning, CompanyID: id.CompanyID, UserID: id.UserID,
+			Summary: "An operator decrypted an installation's tokens",
+			Detail:  shorten(fmt.Sprintf("operator %s, fields %s, reason: %s", who, fields, reason), 280),
+		})
+		if err != nil {
+			return fmt.Errorf("decrypt %s: audit alert not published, nothing decrypted: %w", id, err)
+		}
+	}
+	in, err := c.Tokens.Get(ctx, id)
+	if errors.Is(err, installation.ErrNotFound) {
+		return fmt.Errorf("decrypt: no installation %s", id)
+	}
+	if err != nil {
+		return fmt.Errorf("decrypt %s: %w", id, err)
+	}
+	if in.AccessToken == "" {
+		return fmt.Errorf("decrypt %s: no tokens stored (status %s)", id, in.Status)
+	}
+	out := struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token,omitempty"`
+		APIDomain    string `json:"api_domain,omitempty"`
+	}{AccessToken: in.AccessToken, APIDomain: in.APIDomain}
+	if withRefresh {
+		out.RefreshToken = in.RefreshToken
+	}
+	if asJSON {
+		return writeJSON(c.Out, out)
+	}
+	fmt.Fprintf(c.Out, "access_token\t%s\n", out.AccessToken)
+	if withRefresh {
+		fmt.Fprintf(c.Out, "refresh_token\t%s\n", out.RefreshToken)
+	}
+	return nil
+}
