@@ -31,7 +31,8 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	defer cancel()
 	res := testenv.Provision(t)
 	sim := pdsimtest.New(t, pdsim.Config{ClientID: testenv.ClientID, ClientSecret: testenv.ClientSecret})
-	store := &tokenstore.Store{DB: dynamodb.NewFromConfig(testenv.AWS(t)), Table: res.TableName}
+	// Sealed under the stack's key, as the bootstrap reads and writes them.
+	store := &tokenstore.Store{DB: dynamodb.NewFromConfig(testenv.AWS(t)), Table: res.TableName, Cipher: testenv.Cipher(t, res)}
 	tok, err := sim.IssueToken(pdsim.DefaultUserID)
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,8 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 		ClientSecret:        testenv.ClientSecret,
 		RotateRefreshTokens: true,
 	})
-	store := &tokenstore.Store{DB: dynamodb.NewFromConfig(testenv.AWS(t)), Table: res.TableName}
+	// Sealed under the stack's key, as the bootstrap reads and writes them.
+	store := &tokenstore.Store{DB: dynamodb.NewFromConfig(testenv.AWS(t)), Table: res.TableName, Cipher: testenv.Cipher(t, res)}
 	tok, err := sim.IssueToken(pdsim.DefaultUserID)
 	if err != nil {
 		t.Fatalf("IssueToken = %v", err)
@@ -88,9 +89,15 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	if got := sim.Counters().TokenByGrant["refresh_token"]; got != 2 {
 		t.Errorf("refresh_token calls = %d, want 2", got)
 	}
-	if after, err := store.Get(ctx, instID); err == nil {
+	after, err := store.Get(ctx, instID)
+	if err == nil {
 		secrets.Add("access token", after.AccessToken)
 		secrets.Add("refresh token", after.RefreshToken)
+	}
+	// What the bootstrap stored, read as stored: no token of any generation in clear.
+	if found := testenv.TokensInClear(t, res, tok.AccessToken, tok.RefreshToken, now.AccessToken, now.RefreshToken,
+		after.AccessToken, after.RefreshToken); len(found) > 0 {
+		t.Errorf("tokens table holds tokens in clear: %v", found)
 	}
 
 	err = f.InvokeJSON(ctx, map[string]any{"company_id": "acme", "user_id": 1}, nil)
