@@ -15,6 +15,7 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -148,8 +149,11 @@ type Engine struct {
 	// that could not be sent).
 	Alerts alerts.Notifier
 	// Log receives one JSON event per job decision; nil discards.
-	Log    *slog.Logger
-	Config Config
+	Log *slog.Logger
+	// Metrics counts each job decision (metrics.Jobs by outcome and reason, RateLimited,
+	// Pauses); nil counts nothing.
+	Metrics *metrics.Emitter
+	Config  Config
 }
 
 // kinds are the kinds the engine accepts, with their runners' checks.

@@ -338,6 +338,7 @@ func (e *Engine) logVerdict(ctx context.Context, d delivery, j jobs.Job, v Verdi
 		attrs = append(attrs, slog.String("message", v.Message))
 	}
 	e.logger().LogAttrs(ctx, level, "job "+string(v.Outcome), attrs...)
+	e.Metrics.Job(string(v.Outcome), v.Reason, v.Status)
 }
 
 func (e *Engine) logPanic(ctx context.Context, j jobs.Job, p any) {
