@@ -16,6 +16,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/deadline"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 )
@@ -56,6 +57,9 @@ type handler struct {
 	jobs   enqueuer
 	log    *slog.Logger
 	ttl    time.Duration
+	// metrics counts each delivery (metrics.WebhookDeliveries by action and reason) and each
+	// duplicate; nil counts nothing.
+	metrics *metrics.Emitter
 }
 
 // answer is what a delivery got, for the response and the one log line.
@@ -196,4 +200,8 @@ func (h *handler) logAnswer(ctx context.Context, req events.APIGatewayV2HTTPRequ
 		attrs = append(attrs, slog.String("error", a.err.Error()))
 	}
 	h.log.LogAttrs(ctx, level, "webhook "+a.action, attrs...)
+	h.metrics.Count(metrics.WebhookDeliveries, metrics.Outcome(a.action), metrics.Reason(a.reason))
+	if a.action == "duplicate" {
+		h.metrics.Count(metrics.WebhookDuplicates)
+	}
 }

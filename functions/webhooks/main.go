@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -22,6 +23,6 @@ func main() {
 	if q == nil {
 		log.Fatal("webhooks: JOBS_QUEUE_URL must be set")
 	}
-	h := &handler{creds: app.Creds, events: app.Store, jobs: q, log: app.Log}
+	h := &handler{creds: app.Creds, events: app.Store, jobs: q, log: app.Log, metrics: metrics.New("webhooks")}
 	lambda.Start(h.handle)
 }
