@@ -69,7 +69,7 @@ func RunIdle(ctx context.Context, sc Idle) (IdleResult, error) {
 
 	store := &refreshtest.Store{Now: clock.Now}
 	r := &refresh.Refresher{
-		OAuth: &pdoauth.Client{BaseURL: hs.URL, Credentials: pdoauth.StaticCredentials(clientID, clientSecret), HTTP: hs.Client(), Now: clock.Now},
+		OAuth: &pdoauth.Client{BaseURL: hs.URL, Credentials: pdoauth.StaticCredentials(clientID, clientSecret), HTTP: hs.Client(), Now: clock.Now, AllowLoopback: true},
 		Store: store, Owner: "refresher", Now: clock.Now,
 	}
 	sessions := &pdwork.Sessions{Installations: getter{store}, Refresher: r, Now: clock.Now}

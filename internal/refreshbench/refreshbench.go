@@ -130,7 +130,7 @@ func RunThroughput(ctx context.Context, env AWS, sc Throughput) (ThroughputResul
 	}
 	counted := &counting{DynamoDB: db}
 	store := &tokenstore.Store{DB: counted, Table: resources.TableName}
-	oauth := &pdoauth.Client{BaseURL: hs.URL, Credentials: pdoauth.StaticCredentials(clientID, clientSecret), HTTP: hs.Client()}
+	oauth := &pdoauth.Client{BaseURL: hs.URL, Credentials: pdoauth.StaticCredentials(clientID, clientSecret), HTTP: hs.Client(), AllowLoopback: true}
 	sim.Inject(pdsim.Fault{Path: "/oauth/token", Latency: sc.L})
 
 	cfg := refresh.RunConfig{Concurrency: sc.C, Shards: store, FanOutAbove: sc.FanOutAbove}
