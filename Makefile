@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 10s
 BIN := bin
 
-.PHONY: help build build-local test unit fuzz lint lint-template bench run serve sim clean \
+.PHONY: help build build-local test unit fuzz lint lint-template bench bench-refresh run serve sim clean \
 	build-CallbackFunction build-RefresherFunction build-ApiCallFunction build-WebhooksFunction
 
 help: ## list targets
@@ -68,6 +68,9 @@ sim: ## the Pipedrive simulator alone on 127.0.0.1:8787
 
 bench: ## benchmarks with allocations
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+bench-refresh: ## refresh benchmark (minutes; not part of test): one line per scenario, compared across commits
+	$(GO) run ./cmd/refreshbench $(ARGS)
 
 clean:
 	rm -rf $(BIN) .aws-sam .local
