@@ -191,6 +191,8 @@ type functionSettings struct {
 	Timeout       *integer `yaml:"Timeout"`
 	LoggingConfig *struct {
 		LogFormat text `yaml:"LogFormat"`
+		// LogGroup is the function's own log group (!Ref of an AWS::Logs::LogGroup).
+		LogGroup *Value `yaml:"LogGroup"`
 	} `yaml:"LoggingConfig"`
 	Environment *struct {
 		Variables map[string]Value `yaml:"Variables"`
@@ -219,6 +221,9 @@ type eventSource struct {
 	Queue                 *Value   `yaml:"Queue"`
 	BatchSize             *integer `yaml:"BatchSize"`
 	FunctionResponseTypes []text   `yaml:"FunctionResponseTypes"`
+	ScalingConfig         *struct {
+		MaximumConcurrency *Value `yaml:"MaximumConcurrency"`
+	} `yaml:"ScalingConfig"`
 }
 
 // text is a plain string; an intrinsic or a mapping where infra wants a literal is an error

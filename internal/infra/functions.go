@@ -69,6 +69,9 @@ type QueueSource struct {
 	// FunctionResponseTypes lists ReportBatchItemFailures when the function reports
 	// failed messages one by one.
 	FunctionResponseTypes []string
+	// MaximumConcurrency is ScalingConfig.MaximumConcurrency (a parameter at its default), the
+	// most concurrent invocations the source starts; 0 when unset (no limit but the account's).
+	MaximumConcurrency int
 }
 
 // ReportsBatchItemFailures reports whether FunctionResponseTypes has ReportBatchItemFailures.
@@ -162,6 +165,7 @@ func (s *Spec) function(g, p functionSettings, path string) (Function, error) {
 			"ApiId": e.ApiId != nil, "Method": e.Method != "", "Path": e.Path != "",
 			"ScheduleExpression": e.ScheduleExpression != nil, "RetryPolicy": e.RetryPolicy != nil,
 			"Queue": e.Queue != nil, "BatchSize": e.BatchSize != nil, "FunctionResponseTypes": e.FunctionResponseTypes != nil,
+			"ScalingConfig": e.ScalingConfig != nil,
 		}
 		var allowed []string
 		switch ev.Type {
@@ -189,7 +193,7 @@ func (s *Spec) function(g, p functionSettings, path string) (Function, error) {
 			}
 			fn.Schedules = append(fn.Schedules, sch)
 		case "SQS":
-			allowed = []string{"Queue", "BatchSize", "FunctionResponseTypes"}
+			allowed = []string{"Queue", "BatchSize", "FunctionResponseTypes", "ScalingConfig"}
 			if e.Queue == nil {
 				return fn, errAt(join(at, "Properties"), "missing Queue")
 			}
@@ -200,6 +204,17 @@ func (s *Spec) function(g, p functionSettings, path string) (Function, error) {
 			src := QueueSource{Queue: queue, BatchSize: firstInt(e.BatchSize, nil, defaultBatchSize)}
 			for _, rt := range e.FunctionResponseTypes {
 				src.FunctionResponseTypes = append(src.FunctionResponseTypes, string(rt))
+			}
+			if sc := e.ScalingConfig; sc != nil && sc.MaximumConcurrency != nil {
+				at := join(at, "Properties.ScalingConfig.MaximumConcurrency")
+				raw, err := s.Scope(nil).Resolve(*sc.MaximumConcurrency)
+				if err != nil {
+					return fn, errAt(at, "%v", err)
+				}
+				// AWS accepts 2 to 1000.
+				if src.MaximumConcurrency, err = strconv.Atoi(raw); err != nil || src.MaximumConcurrency < 2 || src.MaximumConcurrency > 1000 {
+					return fn, errAt(at, "want 2 to 1000, got %q", raw)
+				}
 			}
 			fn.Queues = append(fn.Queues, src)
 		default:

@@ -135,7 +135,7 @@ Conditions:
 	want := map[string]string{
 		"T_REF_PARAM": "deal.*,person.*",
 		"T_SUB":       "http://q/jobs|deal.*,person.*|${Literal}",
-		"T_SUB_VARS":  "arn:topic-5",
+		"T_SUB_VARS":  "arn:topic-12",
 		"T_IF":        "yes",
 		"T_IF_NOT":    "nomail",
 		"T_NOT":       "false",
@@ -194,7 +194,7 @@ func TestParseFunctionErrors(t *testing.T) {
 			"    Type: Number\n", "    Type: Number\n    Unit: count\n",
 			"Parameters.JobsMaxReceiveCount.Unit"},
 		{"maxReceiveCount parameter not a number",
-			"    Type: Number\n    Default: 5\n", "    Type: Number\n    Default: five\n",
+			"    Type: Number\n    Default: 12\n", "    Type: Number\n    Default: twelve\n",
 			"Resources.JobsQueue.Properties.RedrivePolicy.maxReceiveCount"},
 		{"unknown top-level section",
 			"Globals:\n", "Rules: {}\nGlobals:\n",

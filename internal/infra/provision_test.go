@@ -38,10 +38,10 @@ func TestProvisionedResources(t *testing.T) {
 	t.Logf("Provision took %v", time.Since(begin).Round(time.Millisecond))
 	ctx := ctxT(t)
 
-	if r.MaxReceiveCount != 5 || r.TTLAttribute != "expires_at" || r.DueIndex != "refresh-due" ||
+	if r.MaxReceiveCount != 12 || r.TTLAttribute != "expires_at" || r.DueIndex != "refresh-due" ||
 		r.TableKey != "pk" || r.DueIndexHashKey != "due_shard" || r.DueIndexRangeKey != "refresh_due_at" ||
 		r.JobsVisibilityTimeout != 180*time.Second {
-		t.Errorf("Provision() = %+v, want MaxReceiveCount 5, TTL expires_at, index refresh-due(due_shard, refresh_due_at), key pk, visibility 3m0s", r)
+		t.Errorf("Provision() = %+v, want MaxReceiveCount 12, TTL expires_at, index refresh-due(due_shard, refresh_due_at), key pk, visibility 3m0s", r)
 	}
 	wantEnv := map[string]string{
 		"TOKENS_TABLE":     r.TableName,

@@ -48,14 +48,14 @@ func newFixture(t *testing.T) *fixture {
 	db := dynamodb.NewFromConfig(cfg)
 	now := time.Now().UTC().Truncate(time.Second)
 	f := &fixture{
-		out:   &bytes.Buffer{},
+		out: &bytes.Buffer{},
 		// Tokens are sealed as in production (the refresher's and the callback's key rights).
 		store: &tokenstore.Store{DB: db, Table: res.TableName, Now: func() time.Time { return now },
 			Cipher: &tokencrypt.Envelope{KMS: kms.NewFromConfig(cfg), KeyID: res.TokensKeyID}},
-		sqs:   sqs.NewFromConfig(cfg),
-		jobs:  res.JobsQueueURL,
-		dlq:   res.DeadLetterQueueURL,
-		now:   now,
+		sqs:  sqs.NewFromConfig(cfg),
+		jobs: res.JobsQueueURL,
+		dlq:  res.DeadLetterQueueURL,
+		now:  now,
 	}
 	f.cli = &opscli.CLI{
 		// The operator's store has no key: show, list and due must not need one.
