@@ -36,8 +36,10 @@
 //	scopes             L   of S, the granted scopes                              when non-empty
 //	access_expires_at  N   access token expiry, Unix seconds                     Install, SaveRefreshed
 //	due_shard          S   "0".."Shards-1", the index partition key              active only
-//	refresh_due_at     N   Unix seconds: installation.RefreshDueAt(access       active only
-//	                       expiry), or the retry time after RecordFailure
+//	refresh_due_at     N   Unix seconds: the due rule, installation.NextRefresh  active only
+//	                       (warm: 10 min before the access token expires;
+//	                       idle: 30 days after the refresh token's last use),
+//	                       or the retry time after RecordFailure
 //	lease_owner        S   who holds the refresh lease                           Lease; removed when released
 //	lease_until        N   lease expiry, Unix seconds (rounded up)               with lease_owner
 //	failure_count      N   refresh failures since the last install or refresh    always (0 after success)
@@ -48,6 +50,21 @@
 //	                                                                             compares with it
 //	updated_at         S   RFC 3339, last write                                  always
 //	refreshed_at       S   RFC 3339, last successful refresh                     SaveRefreshed
+//	warm_until         N   Unix seconds: in use until then (last recorded use    Install, MarkUse, a
+//	                       + installation.InUseFor + UseMarkEvery); absent in    SaveRefreshed a job
+//	                       items written before the adaptive refresh (idle)      asked for
+//	always_warm        BOOL the operator's keep-warm flag (pdctl warm); kept     SetAlwaysWarm; absent
+//	                       by re-installs                                        when never set
+//
+// The adaptive refresh reads warm_until and always_warm: an installation used since its
+// tokens were last refreshed (warm_until after refreshed_at or installed_at) or flagged
+// always_warm is due before its access token expires; any other is idle, its access token is
+// let expire and its refresh token is used every installation.KeepAlive (30 days; Pipedrive's
+// window is 60). Jobs record use without a write per job: the worker's refresh of an expired
+// token sets warm_until in the same SaveRefreshed, and otherwise MarkUse writes it at most
+// once per installation.UseMarkEvery. MarkUse and SetAlwaysWarm are conditional on the version
+// read and on no lease: they never move the version under a refresh in flight. An item whose
+// refresh_due_at predates the rule is moved to it by the refresher (Reschedule) when listed.
 //
 // Installations never carry expires_at: TTL must not delete them. Times that conditions or
 // the index compare are Unix seconds (N); times only people read are RFC 3339 text (S).
@@ -72,6 +89,10 @@
 //	completed_at  S  RFC 3339; done only
 //
 // Once record, pk "once#<key>": expires_at N (TTL), created_at S (RFC 3339).
+//
+// Shard claim, pk "shard#<n>" (LeaseShard, ReleaseShard; one refresher run per shard of the
+// refresh-due index at a time): owner S, lease_until N (Unix seconds), expires_at N (TTL, a
+// day after the claim), claimed_at S (RFC 3339). Deleted on release.
 //
 // DynamoDB's TTL deletes expired items up to a few days late (and moto never does), so code
 // claims and once records count as absent once expires_at <= now: conditions compare it.
