@@ -41,10 +41,21 @@
 //
 // Without rotation the old refresh token keeps working and the next run repairs both cases.
 //
+// # Adaptive refresh
+//
+// Only installations in use are kept warm. installation.NextRefresh is the due rule: an
+// installation used since its tokens were last refreshed (WarmUntil, recorded by jobs), or
+// flagged AlwaysWarm by an operator, is due Lead before its access token expires; an idle one
+// is let expire and is due installation.KeepAlive (30 days) after its refresh token was last
+// used, well inside Pipedrive's 60 days. Use is the worker's entry point: a Usable token is
+// returned as is (recording the use at most once per installation.UseMarkEvery), one that is
+// not is refreshed under the lease and the save records the use, so a job never adds a store
+// write of its own beyond that. An operator still forces a refresh with Refresh(force).
+//
 // # The due rule, in one place
 //
-// Lead and Due decide when an installation is due; Usable (UseSkew) decides whether its access
-// token can still be used for a call. The lead itself is installation.RefreshLead, with
+// Lead, NextRefresh and Due decide when an installation is due; Usable (UseSkew) decides
+// whether its access token can still be used for a call. The lead itself is installation.RefreshLead, with
 // installation.RefreshDueAt: the DynamoDB adapter writes each installation's refresh_due_at
 // with it, so the list the scheduled run reads and the check under the lease agree, and
 // neither copies the other. It lives in the domain package, not here, because the adapter
@@ -53,9 +64,12 @@
 //
 // # Scheduled runs
 //
-// RunDue is the refresher function's use case: list what is due (Lister), refresh it with
-// bounded concurrency (One), start nothing within a reserve of the deadline, and return a
-// Summary of the outcomes. functions/refresher maps the Lambda event to it.
+// Run is the refresher function's use case: claim the shards of the due list (ShardLeases,
+// so concurrent runs split them instead of racing), list what is due (Lister), refresh it
+// with bounded concurrency (One) until a reserve before the deadline, with no other ceiling,
+// and return a Report (the outcomes and the backlog's oldest due time). With more due than
+// RunConfig.FanOutAbove, a run over every shard hands each shard to its own invocation
+// (FanOut) instead. functions/refresher maps the Lambda event to it.
 //
 // # Dependencies
 //
