@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 10s
 BIN := bin
 
-.PHONY: help build build-local test unit fuzz lint lint-template bench bench-refresh run serve sim clean \
+.PHONY: help build build-local test unit fuzz lint lint-template bench bench-refresh bench-kms run serve sim clean \
 	build-CallbackFunction build-RefresherFunction build-ApiCallFunction build-WebhooksFunction
 
 help: ## list targets
@@ -71,6 +71,9 @@ bench: ## benchmarks with allocations
 
 bench-refresh: ## refresh benchmark (minutes; not part of test): one line per scenario, compared across commits
 	$(GO) run ./cmd/refreshbench $(ARGS)
+
+bench-kms: ## KMS requests per refresh and per job (tokens sealed under TokensKey), against moto
+	$(GO) test -run='^$$' -bench=KMSRequests -benchtime=20x ./internal/tokencrypt/
 
 clean:
 	rm -rf $(BIN) .aws-sam .local
