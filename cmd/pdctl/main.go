@@ -36,6 +36,9 @@ func main() {
 	if r := app.Refresher("pdctl@" + host); r != nil {
 		cli.Refresh = r.Refresh // the refresher's own leases and writes: never races the function
 	}
+	if app.Store != nil {
+		cli.Warm = app.Store.SetAlwaysWarm
+	}
 	if app.Store != nil && app.OAuth != nil {
 		cli.Migrator, cli.In = &opscli.Migrator{OAuth: app.OAuth, Users: &pdapi.Client{}, Installs: app.Store}, os.Stdin
 		if j := app.Jobs(); j != nil { // a nil *jobs.Enqueuer must not become a non-nil interface

@@ -60,6 +60,8 @@ type CLI struct {
 	JobsQueueURL  string
 	DeadLetterURL string
 	Refresh       RefreshFunc
+	// Warm serves `warm` (the always-warm flag).
+	Warm WarmFunc
 	// Tokens and Audit serve `decrypt`, the only command that reads a token.
 	Tokens TokenReader
 	Audit  *Auditor
@@ -80,6 +82,7 @@ const Usage = `pdctl: on-call commands for the Pipedrive Lambda kit (tokens are 
   pdctl list [-status S] [-limit N]    installations (scans the table; S: active, needs_reauthorization, uninstalled)
   pdctl due [-within D] [-limit N]     installations the refresher picks up within D (default 0: due now)
   pdctl refresh [-force] COMPANY:USER  refresh one installation now (-force even if its token is fresh)
+  pdctl warm COMPANY:USER on|off       keep its access token warm even when idle (on), or adaptive (off)
   pdctl decrypt COMPANY:USER -reason "…" [-refresh-token]
                                        print the access token (and the refresh token only when
                                        asked), after logging who, when and why and alerting
@@ -106,6 +109,8 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		return c.due(ctx, args[1:])
 	case "refresh":
 		return c.refresh(ctx, args[1:])
+	case "warm":
+		return c.warm(ctx, args[1:])
 	case "decrypt":
 		return c.decrypt(ctx, args[1:])
 	case "migrate":
