@@ -28,10 +28,10 @@
 //	user_id            N   Pipedrive user id                                     always
 //	status             S   active | needs_reauthorization | uninstalled          always
 //	version            N   1 after the first install, +1 on every write          always
-//	access_token       S   current access token                                  removed by Uninstall,
-//	                                                                             MarkNeedsReauth
-//	refresh_token      S   current refresh token; kept when a refresh returns    removed by Uninstall,
-//	                       none                                                  MarkNeedsReauth
+//	access_token       B   current access token, sealed (Store.Cipher; S: a      removed by Uninstall,
+//	                       plain string written before encryption)               MarkNeedsReauth
+//	refresh_token      B   current refresh token, sealed (as access_token);      removed by Uninstall,
+//	                       kept when a refresh returns none                      MarkNeedsReauth
 //	api_domain         S   base URL for API calls, from the latest exchange      Install, SaveRefreshed
 //	scopes             L   of S, the granted scopes                              when non-empty
 //	access_expires_at  N   access token expiry, Unix seconds                     Install, SaveRefreshed
@@ -66,7 +66,10 @@
 // read and on no lease: they never move the version under a refresh in flight. An item whose
 // refresh_due_at predates the rule is moved to it by the refresher (Reschedule) when listed.
 //
-// Installations never carry expires_at: TTL must not delete them. Times that conditions or
+// The tokens are sealed with envelope encryption under the stack's KMS key, the item's pk as
+// encryption context (internal/tokencrypt): Get, Lease and SaveRefreshed open them; Describe,
+// Inventory and every other read ask only for the other attributes (ProjectionExpression), so
+// they need no kms:Decrypt. Installations never carry expires_at: TTL must not delete them. Times that conditions or
 // the index compare are Unix seconds (N); times only people read are RFC 3339 text (S).
 //
 // Code claim, pk "code#<sha256 hex of the authorization code>" (never the code itself):
