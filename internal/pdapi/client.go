@@ -5,8 +5,10 @@
 // non-2xx answer into a *pderrors.Error classified by pderrors.ClassifyAPI.
 //
 // The api_domain is passed per call, not stored, because Pipedrive may move a company: callers
-// pass the latest value from the token answer. It must satisfy pdoauth.ValidateAPIDomain (https,
-// or http on loopback for tests); an access token is never sent anywhere else.
+// pass the latest value from the token answer. It must satisfy pdoauth.APIDomainPolicy (https
+// to a host under pipedrive.com; loopback only for tests and the local stack, with
+// Client.AllowLoopback or PIPEDRIVE_ALLOW_LOOPBACK=true); an access token is never sent
+// anywhere else.
 package pdapi
 
 import (
@@ -62,6 +64,10 @@ type Client struct {
 	// HTTP sends the requests; a client with DefaultTimeout when nil. Redirects are never
 	// followed (see do).
 	HTTP *http.Client
+	// AllowLoopback accepts a loopback api_domain (pdoauth.APIDomainPolicy), for the
+	// simulator; also on when pdoauth.EnvAllowLoopback is "true". Never set in the deployed
+	// functions, which send tokens to Pipedrive hosts only.
+	AllowLoopback bool
 }
 
 // Me is the user the access token acts for, from GET /api/v1/users/me.
@@ -153,7 +159,8 @@ func (c *Client) Do(ctx context.Context, method, apiDomain, path, accessToken st
 func (c *Client) do(ctx context.Context, method, apiDomain, path, token string, body []byte) (Response, error) {
 	// Op names the route, never a query string (it may carry ids or filters).
 	op := method + " " + route(path)
-	base, err := pdoauth.ValidateAPIDomain(apiDomain)
+	policy := pdoauth.APIDomainPolicy{AllowLoopback: c.AllowLoopback || pdoauth.LoopbackAllowedByEnv()}
+	base, err := policy.Validate(apiDomain)
 	if err != nil {
 		// Retrying cannot make a stored api_domain trustworthy; a person must look.
 		return Response{}, refused(op, ReasonUntrustedAPIDomain, true, err)

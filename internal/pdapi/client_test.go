@@ -57,7 +57,7 @@ func TestMeParsesUser(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url, last := server(t, 200, tt.body)
-			got, err := (&pdapi.Client{}).Me(context.Background(), url, token)
+			got, err := (&pdapi.Client{AllowLoopback: true}).Me(context.Background(), url, token)
 			if err != nil {
 				t.Fatalf("Me() error = %v", err)
 			}
@@ -104,7 +104,7 @@ func TestMeErrors(t *testing.T) {
 				status = 200
 			}
 			url, _ := server(t, status, tt.body, tt.header...)
-			_, err := (&pdapi.Client{}).Me(context.Background(), url, token)
+			_, err := (&pdapi.Client{AllowLoopback: true}).Me(context.Background(), url, token)
 			var pe *pderrors.Error
 			if !errors.As(err, &pe) {
 				t.Fatalf("Me() error = %v (%T), want *pderrors.Error", err, err)
@@ -125,7 +125,7 @@ func TestMeErrors(t *testing.T) {
 func TestMeRefusesUntrustedDomain(t *testing.T) {
 	url, last := server(t, 200, `{"success":true,"data":{"id":1,"company_id":2}}`)
 	for _, domain := range []string{"", "http://evil.example", strings.Replace(url, "127.0.0.1", "127.0.0.1.nip.io", 1), url + "/api", "https://u:p@acme.pipedrive.com"} {
-		_, err := (&pdapi.Client{}).Me(context.Background(), domain, token)
+		_, err := (&pdapi.Client{AllowLoopback: true}).Me(context.Background(), domain, token)
 		if !errors.Is(err, pdoauth.ErrUntrustedAPIDomain) {
 			t.Errorf("Me(%q) error = %v, want ErrUntrustedAPIDomain", domain, err)
 		}
@@ -133,7 +133,7 @@ func TestMeRefusesUntrustedDomain(t *testing.T) {
 	if last.Load() != nil {
 		t.Errorf("a request was sent for an untrusted api_domain")
 	}
-	if _, err := (&pdapi.Client{}).Me(context.Background(), url, ""); err == nil {
+	if _, err := (&pdapi.Client{AllowLoopback: true}).Me(context.Background(), url, ""); err == nil {
 		t.Errorf("Me() with an empty token = nil error, want an error")
 	}
 }
@@ -141,7 +141,7 @@ func TestMeRefusesUntrustedDomain(t *testing.T) {
 func TestMeTimeoutIsRetry(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	t.Cleanup(srv.Close)
-	c := &pdapi.Client{HTTP: &http.Client{Timeout: 100 * time.Millisecond}}
+	c := &pdapi.Client{AllowLoopback: true, HTTP: &http.Client{Timeout: 100 * time.Millisecond}}
 	_, err := c.Me(context.Background(), srv.URL, token)
 	if d := pderrors.DecisionOf(err); d.Action != pderrors.Retry || d.Reason != pderrors.ReasonTimeout {
 		t.Errorf("DecisionOf(Me() error %v) = %+v, want Retry (timeout)", err, d)
@@ -155,12 +155,12 @@ func TestMeTimeoutIsRetry(t *testing.T) {
 // exchange a code, follow api_domain, read the user; then the 401 and 403 answers.
 func TestMeAgainstSimulator(t *testing.T) {
 	sim := pdsimtest.New(t, pdsim.Config{})
-	oauth := &pdoauth.Client{BaseURL: sim.URL, Credentials: pdoauth.StaticCredentials(pdsim.DefaultClientID, pdsim.DefaultClientSecret)}
+	oauth := &pdoauth.Client{AllowLoopback: true, BaseURL: sim.URL, Credentials: pdoauth.StaticCredentials(pdsim.DefaultClientID, pdsim.DefaultClientSecret)}
 	tok, err := oauth.Exchange(context.Background(), sim.IssueCode(0, pdsim.DefaultRedirectURI), pdsim.DefaultRedirectURI)
 	if err != nil {
 		t.Fatalf("Exchange() error = %v", err)
 	}
-	api := &pdapi.Client{}
+	api := &pdapi.Client{AllowLoopback: true}
 	me, err := api.Me(context.Background(), tok.APIDomain, tok.AccessToken)
 	if err != nil {
 		t.Fatalf("Me() error = %v", err)

@@ -20,7 +20,7 @@ func TestWebhooksAgainstSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := &pdapi.Client{}
+	api := &pdapi.Client{AllowLoopback: true}
 	ctx := context.Background()
 
 	list, err := api.Webhooks(ctx, tok.APIDomain, tok.AccessToken)
@@ -105,7 +105,7 @@ func TestWebhooksMalformedAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url, _ := echoServer(t, http.StatusOK, tt.body)
-			err := tt.call(&pdapi.Client{}, url)
+			err := tt.call(&pdapi.Client{AllowLoopback: true}, url)
 			if d := pderrors.DecisionOf(err); d.Action != pderrors.Retry || !d.Alert || d.Reason != pderrors.ReasonUnexpected {
 				t.Errorf("DecisionOf(error %v) = %+v, want Retry (unexpected) with Alert", err, d)
 			}

@@ -37,10 +37,12 @@ func newClient(t *testing.T, h http.HandlerFunc) *pdoauth.Client {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &pdoauth.Client{
-		BaseURL:     srv.URL,
-		Credentials: pdoauth.StaticCredentials(testID, testSecret),
-		HTTP:        &http.Client{Timeout: 2 * time.Second},
-		Now:         func() time.Time { return t0 },
+		// The test servers are on loopback; the production policy is tested on its own.
+		AllowLoopback: true,
+		BaseURL:       srv.URL,
+		Credentials:   pdoauth.StaticCredentials(testID, testSecret),
+		HTTP:          &http.Client{Timeout: 2 * time.Second},
+		Now:           func() time.Time { return t0 },
 	}
 }
 
@@ -366,43 +368,91 @@ func TestUntrustedAPIDomainIsRefused(t *testing.T) {
 	}
 }
 
+// TestValidateAPIDomain: an access token goes to https Pipedrive hosts only (exact suffix on
+// the parsed host, port 443 or none); loopback only under the explicit test/local policy
+// (issue 11, finding 5).
 func TestValidateAPIDomain(t *testing.T) {
 	tests := []struct {
-		in, want string // want "" means rejected
+		in, want string // want "" means rejected by the production policy
+		loopback string // the result with AllowLoopback ("" rejected); "=" means same as want
 	}{
-		{"https://acme.pipedrive.com", "https://acme.pipedrive.com"},
-		{"https://acme.pipedrive.com/", "https://acme.pipedrive.com"},
-		{"https://acme.pipedrive.com:443", "https://acme.pipedrive.com:443"},
-		{"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
-		{"http://localhost:9000/", "http://localhost:9000"},
-		{"http://[::1]:9000", "http://[::1]:9000"},
-		{"http://acme.pipedrive.com", ""},
-		{"http://127.0.0.2", ""},
-		{"http://localhost.evil.example", ""},
-		{"http://127.0.0.1.nip.io", ""},
-		{"https://", ""},
-		{"https://acme.pipedrive.com/api/v1", ""},
-		{"https://acme.pipedrive.com?x=1", ""},
-		{"https://acme.pipedrive.com#frag", ""},
-		{"https://u@acme.pipedrive.com", ""},
-		{"acme.pipedrive.com", ""},
-		{"//acme.pipedrive.com", ""},
-		{"file:///etc/passwd", ""},
-		{"", ""},
-		{"https://" + strings.Repeat("a", 300) + ".com", ""},
-		{"https://acme pipedrive.com", ""},
+		{"https://acme.pipedrive.com", "https://acme.pipedrive.com", "="},
+		{"https://acme.pipedrive.com/", "https://acme.pipedrive.com", "="},
+		{"https://acme.pipedrive.com:443", "https://acme.pipedrive.com:443", "="},
+		{"https://ACME.Pipedrive.com", "https://acme.pipedrive.com", "="},
+		{"https://eu.acme.pipedrive.com", "https://eu.acme.pipedrive.com", "="},
+		{"https://acme.pipedrive.com.attacker.io:8443", "", ""},
+		{"https://acme.pipedrive.com.attacker.io", "", ""},
+		{"https://acme.pipedrive.com:8443", "", ""},
+		{"https://acme-pipedrive.com", "", ""},
+		{"https://pipedrive.com.evil", "", ""},
+		{"https://evilpipedrive.com", "", ""},
+		{"https://.pipedrive.com", "", ""},
+		{"https://pipedrive.com", "", ""},
+		{"https://acme.pipedrive.com.", "", ""},
+		{"https://a_b.pipedrive.com", "", ""},
+		{"https://-acme.pipedrive.com", "", ""},
+		{"https://evil.example", "", ""},
+		{"https://127.0.0.1:8443", "", "https://127.0.0.1:8443"},
+		{"http://127.0.0.1:8080", "", "http://127.0.0.1:8080"},
+		{"http://localhost:9000/", "", "http://localhost:9000"},
+		{"http://[::1]:9000", "", "http://[::1]:9000"},
+		{"http://acme.pipedrive.com", "", ""},
+		{"http://127.0.0.2", "", ""},
+		{"http://localhost.evil.example", "", ""},
+		{"http://127.0.0.1.nip.io", "", ""},
+		{"https://", "", ""},
+		{"https://acme.pipedrive.com/api/v1", "", ""},
+		{"https://acme.pipedrive.com?x=1", "", ""},
+		{"https://acme.pipedrive.com#frag", "", ""},
+		{"https://u@acme.pipedrive.com", "", ""},
+		{"http://u@127.0.0.1:8080", "", ""},
+		{"acme.pipedrive.com", "", ""},
+		{"//acme.pipedrive.com", "", ""},
+		{"file:///etc/passwd", "", ""},
+		{"", "", ""},
+		{"https://" + strings.Repeat("a", 300) + ".pipedrive.com", "", ""},
+		{"https://acme pipedrive.com", "", ""},
+	}
+	check := func(name string, p pdoauth.APIDomainPolicy, in, want string) {
+		t.Helper()
+		got, err := p.Validate(in)
+		if want == "" {
+			if !errors.Is(err, pdoauth.ErrUntrustedAPIDomain) {
+				t.Errorf("%s.Validate(%q) = %q, %v; want ErrUntrustedAPIDomain", name, in, got, err)
+			}
+			return
+		}
+		if err != nil || got != want {
+			t.Errorf("%s.Validate(%q) = %q, %v; want %q, nil", name, in, got, err, want)
+		}
 	}
 	for _, tt := range tests {
-		got, err := pdoauth.ValidateAPIDomain(tt.in)
-		if tt.want == "" {
-			if !errors.Is(err, pdoauth.ErrUntrustedAPIDomain) {
-				t.Errorf("ValidateAPIDomain(%q) = %q, %v; want ErrUntrustedAPIDomain", tt.in, got, err)
-			}
-			continue
+		check("production", pdoauth.APIDomainPolicy{}, tt.in, tt.want)
+		loop := tt.loopback
+		if loop == "=" {
+			loop = tt.want
 		}
-		if err != nil || got != tt.want {
-			t.Errorf("ValidateAPIDomain(%q) = %q, %v; want %q, nil", tt.in, got, err, tt.want)
+		check("loopback", pdoauth.APIDomainPolicy{AllowLoopback: true}, tt.in, loop)
+		if got, err := pdoauth.ValidateAPIDomain(tt.in); (err == nil) != (tt.want != "") || got != tt.want {
+			t.Errorf("ValidateAPIDomain(%q) = %q, %v; want the production policy's %q", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// A Client refuses a token answer whose api_domain is loopback unless told otherwise
+// (AllowLoopback or PIPEDRIVE_ALLOW_LOOPBACK=true): the deployed functions never are.
+func TestClientLoopbackIsExplicit(t *testing.T) {
+	t.Setenv(pdoauth.EnvAllowLoopback, "")
+	body := `{"access_token":"v1u:a","refresh_token":"1:1:r","expires_in":3599,"api_domain":"http://127.0.0.1:8080"}`
+	c := newClient(t, reply(200, body))
+	c.AllowLoopback = false
+	if _, err := c.Exchange(context.Background(), "code", "https://app.example/cb"); !errors.Is(err, pdoauth.ErrUntrustedAPIDomain) {
+		t.Errorf("Exchange with a loopback api_domain, policy off = %v, want ErrUntrustedAPIDomain", err)
+	}
+	t.Setenv(pdoauth.EnvAllowLoopback, "true")
+	if tok, err := c.Exchange(context.Background(), "code", "https://app.example/cb"); err != nil || tok.APIDomain != "http://127.0.0.1:8080" {
+		t.Errorf("Exchange with %s=true = %v, %v; want the loopback api_domain", pdoauth.EnvAllowLoopback, tok, err)
 	}
 }
 

@@ -18,9 +18,11 @@
 //
 // Pipedrive names, on every exchange and refresh, the host that API calls for this user must go
 // to, and it may change: Token.APIDomain always carries the latest value, and callers must
-// store it. Because the access token is sent there, the value is checked by ValidateAPIDomain:
-// an https URL with a host and no user info, query or fragment, or — for tests and the local
-// simulator only — http on 127.0.0.1, ::1 or localhost. Anything else is refused with
+// store it. Because the access token is sent there, the value is checked by APIDomainPolicy:
+// https to a host under pipedrive.com (exact suffix on the parsed host), port 443 or none, no
+// user info, path, query or fragment; loopback (the simulator) only with Client.AllowLoopback
+// or PIPEDRIVE_ALLOW_LOOPBACK=true, which the local stack and the tests set and the template
+// never does. Anything else is refused with
 // ErrUntrustedAPIDomain (Decision DeadLetter with Alert): an attacker-chosen api_domain would
 // receive our tokens. A response without api_domain yields an empty APIDomain; callers keep the
 // value they had.

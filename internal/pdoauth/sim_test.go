@@ -26,10 +26,11 @@ func simClient(t *testing.T, cfg pdsim.Config) (*pdsimtest.TestServer, *pdsim.Cl
 	cfg.RedirectURI = simRedirect
 	sim := pdsimtest.New(t, cfg)
 	c := &pdoauth.Client{
-		BaseURL:     sim.URL,
-		Credentials: pdoauth.StaticCredentials(pdsim.DefaultClientID, pdsim.DefaultClientSecret),
-		HTTP:        &http.Client{Timeout: 2 * time.Second},
-		Now:         clock.Now,
+		AllowLoopback: true, // the simulator's api_domain is its loopback URL
+		BaseURL:       sim.URL,
+		Credentials:   pdoauth.StaticCredentials(pdsim.DefaultClientID, pdsim.DefaultClientSecret),
+		HTTP:          &http.Client{Timeout: 2 * time.Second},
+		Now:           clock.Now,
 	}
 	return sim, clock, c
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -156,12 +157,41 @@ func (l *scopeList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ValidateAPIDomain checks that raw is a base URL an access token may be sent to and returns it
-// without a trailing slash. Accepted: https://host[:port] with an optional "/" path; and, for
-// tests and the local simulator, http:// on the loopback names 127.0.0.1, ::1 and localhost.
-// Rejected: other schemes, plain http elsewhere, user info, a path, query or fragment, and an
-// empty host. The error wraps ErrUntrustedAPIDomain.
-func ValidateAPIDomain(raw string) (string, error) {
+// EnvAllowLoopback names the environment variable that, set to "true", makes every Client of
+// this package and of pdapi accept a loopback api_domain (see APIDomainPolicy). The local
+// stack (internal/localstack) and the tests set it, for the simulator on 127.0.0.1;
+// template.yaml never does, so the deployed functions accept Pipedrive hosts only.
+const EnvAllowLoopback = "PIPEDRIVE_ALLOW_LOOPBACK"
+
+// LoopbackAllowedByEnv reports whether EnvAllowLoopback is "true" in the process environment.
+func LoopbackAllowedByEnv() bool {
+	v, _ := strconv.ParseBool(os.Getenv(EnvAllowLoopback))
+	return v
+}
+
+// pipedriveSuffix is what every api_domain host Pipedrive hands out ends with
+// ("https://acme.pipedrive.com").
+const pipedriveSuffix = ".pipedrive.com"
+
+// APIDomainPolicy decides which api_domain values an access token may be sent to. The zero
+// value is the production policy: https to a host under pipedrive.com, on port 443 or none.
+type APIDomainPolicy struct {
+	// AllowLoopback also accepts http or https on 127.0.0.1, ::1 or localhost, any port: the
+	// Pipedrive simulator in tests and the local stack. Never set in the deployed functions.
+	AllowLoopback bool
+}
+
+// ValidateAPIDomain is APIDomainPolicy{}.Validate: Pipedrive hosts only.
+func ValidateAPIDomain(raw string) (string, error) { return APIDomainPolicy{}.Validate(raw) }
+
+// Validate checks that raw is a base URL an access token may be sent to and returns it
+// without a trailing slash. Accepted: https://<name>.pipedrive.com with port 443 or none
+// (the host's suffix is matched exactly on the parsed host, so
+// "https://acme.pipedrive.com.attacker.io" and "https://acme-pipedrive.com" fail), with an
+// optional "/" path; and, with AllowLoopback, http(s) to a loopback name. Rejected: other
+// hosts and schemes, other ports, user info, a path, query or fragment. The error wraps
+// ErrUntrustedAPIDomain.
+func (p APIDomainPolicy) Validate(raw string) (string, error) {
 	fail := func(why string) (string, error) {
 		return "", fmt.Errorf("%w: %s", ErrUntrustedAPIDomain, why)
 	}
@@ -185,16 +215,49 @@ func ValidateAPIDomain(raw string) (string, error) {
 	if host == "" {
 		return fail("no host")
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !isLoopback(host) {
-			return fail(fmt.Sprintf("plain http to %q", host))
-		}
-	default:
+	if p.AllowLoopback && isLoopback(host) && (u.Scheme == "http" || u.Scheme == "https") {
+		return u.Scheme + "://" + u.Host, nil
+	}
+	if u.Scheme != "https" {
 		return fail(fmt.Sprintf("scheme %q", u.Scheme))
 	}
-	return u.Scheme + "://" + u.Host, nil
+	if port := u.Port(); port != "" && port != "443" {
+		return fail(fmt.Sprintf("port %q", port))
+	}
+	// Hostname keeps the case and a trailing dot as given: compare the canonical form, and
+	// require one non-empty label of letters, digits and hyphens before the suffix.
+	h := strings.ToLower(host)
+	label, ok := strings.CutSuffix(h, pipedriveSuffix)
+	if !ok || !validLabels(label) {
+		return fail(fmt.Sprintf("host %q is not under pipedrive.com", host))
+	}
+	return "https://" + h + portSuffix(u.Port()), nil
+}
+
+// validLabels reports whether s is one or more dot-separated DNS labels (letters, digits,
+// hyphens; not starting or ending with a hyphen).
+func validLabels(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func portSuffix(port string) string {
+	if port == "" {
+		return ""
+	}
+	return ":" + port
 }
 
 func isLoopback(host string) bool {

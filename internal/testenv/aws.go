@@ -16,6 +16,7 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/motoserver"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 )
 
 // Static settings of every configuration testenv hands out; moto accepts any credentials.
@@ -73,7 +74,8 @@ func FunctionEnv(t testing.TB, r *infra.Resources, logicalID string) []string {
 	if fe == nil {
 		t.Fatalf("testenv: template.yaml defines no function %q", logicalID)
 	}
-	env := server(t).Env()
+	// The simulator's api_domain is loopback: allowed here, never by the template.
+	env := append(server(t).Env(), pdoauth.EnvAllowLoopback+"=true")
 	for _, k := range slices.Sorted(maps.Keys(fe)) {
 		env = append(env, k+"="+fe[k])
 	}

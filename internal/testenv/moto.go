@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/motoserver"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 )
 
 var (
@@ -51,7 +52,10 @@ func Endpoint(t testing.TB) string {
 
 // Main runs the tests and then stops moto if they started it. Call it from TestMain:
 // os.Exit(testenv.Main(m)). When a test failed, moto's log is kept and its path printed.
+// It sets pdoauth.EnvAllowLoopback for the test binary: the simulator's api_domain is its
+// loopback URL, which the deployed functions refuse.
 func Main(m *testing.M) int {
+	os.Setenv(pdoauth.EnvAllowLoopback, "true")
 	code := m.Run()
 	stopMoto(code != 0)
 	return code
