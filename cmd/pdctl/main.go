@@ -45,6 +45,7 @@ func main() {
 			cli.Migrator.Jobs = j
 		}
 	}
+	cli.Uninstall = uninstaller(app)
 	// decrypt, the only command that reads a token, and only with TOKENS_KEY_ID and a role
 	// allowed kms:Decrypt; every use is logged to stderr and alerted.
 	cli.Audit = &opscli.Auditor{Log: slog.New(slog.NewJSONHandler(os.Stderr, nil)), Who: operator(app.AWS)}

@@ -62,6 +62,8 @@ type CLI struct {
 	Refresh       RefreshFunc
 	// Warm serves `warm` (the always-warm flag).
 	Warm WarmFunc
+	// Uninstall serves `uninstall`: revoke at Pipedrive, then mark uninstalled.
+	Uninstall *Uninstaller
 	// Tokens and Audit serve `decrypt`, the only command that reads a token.
 	Tokens TokenReader
 	Audit  *Auditor
@@ -86,6 +88,9 @@ const Usage = `pdctl: on-call commands for the Pipedrive Lambda kit (tokens are 
   pdctl decrypt COMPANY:USER -reason "…" [-refresh-token]
                                        print the access token (and the refresh token only when
                                        asked), after logging who, when and why and alerting
+  pdctl uninstall COMPANY:USER -reason "…" [-force]
+                                       end an installation: revoke its tokens at Pipedrive, then mark
+                                       it uninstalled (-force: even if the revoke fails); audited
   pdctl dlq peek [-max N]              dead-lettered jobs with their reason (hidden from other readers for 30 s)
   pdctl dlq redrive [-max N]           move dead-lettered jobs back to the jobs queue
   pdctl migrate < tokens.txt           exchange customers' API tokens (one per line on standard input,
@@ -115,6 +120,8 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		return c.decrypt(ctx, args[1:])
 	case "migrate":
 		return c.migrate(ctx, args[1:])
+	case "uninstall":
+		return c.uninstall(ctx, args[1:])
 	case "dlq":
 		if len(args) < 2 {
 			return fmt.Errorf("%w: dlq needs peek or redrive", ErrUsage)
