@@ -37,6 +37,10 @@ type App struct {
 	// reaches the local gateway (a tunnel to it), ending in CallbackPath. Its origin is also
 	// where Pipedrive delivers the app's webhooks.
 	RedirectURI string
+	// AllowLoopback lets the functions accept an api_domain on a loopback address, for a
+	// simulator standing in for Pipedrive in tests; never set for a real app (AppFromEnv
+	// leaves it off).
+	AllowLoopback bool
 }
 
 // String shows the app without its secret.

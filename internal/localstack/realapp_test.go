@@ -100,6 +100,10 @@ func TestStackAgainstARealApp(t *testing.T) {
 	if err != nil || app == nil {
 		t.Fatalf("AppFromEnv = %v, %v", app, err)
 	}
+	if app.AllowLoopback {
+		t.Errorf("AppFromEnv allows a loopback api_domain, want it off for a real app")
+	}
+	app.AllowLoopback = true // the stand-in's api_domain is on loopback
 	logs := &testenv.Buffer{}
 	st, err := localstack.Start(ctx, localstack.Config{Root: testenv.ModuleRoot(t), WorkDir: t.TempDir(), GatewayAddr: gateway, App: app, FunctionOutput: logs})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -242,6 +243,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 				env[k] = v
 			}
 		}
+		// The simulator's api_domain is http on loopback, which the functions accept only when
+		// told (pdoauth's PIPEDRIVE_ALLOW_LOOPBACK); a real app's never is.
+		env["PIPEDRIVE_ALLOW_LOOPBACK"] = strconv.FormatBool(cfg.App == nil || cfg.App.AllowLoopback)
 		f, err := lambdarun.Start(ctx, lambdarun.Options{
 			RIE: rie, Bootstrap: bins[id], Name: id, Env: append(moto.Env(), envList(env)...),
 			Timeout: def.Timeout, Output: cfg.FunctionOutput,

@@ -26,6 +26,7 @@ var simID = installation.ID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.Def
 // migrateFixture is the opscli fixture with a simulator and a Migrator wired as pdctl wires it.
 func migrateFixture(t *testing.T, secret string) (*fixture, *pdsimtest.TestServer) {
 	t.Helper()
+	t.Setenv("PIPEDRIVE_ALLOW_LOOPBACK", "true") // the simulator's api_domain is on loopback
 	f := newFixture(t)
 	sim := pdsimtest.New(t, pdsim.Config{ClientID: testenv.ClientID, ClientSecret: testenv.ClientSecret})
 	f.cli.Migrator = &opscli.Migrator{
