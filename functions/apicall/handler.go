@@ -13,6 +13,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
@@ -126,6 +127,8 @@ type deps struct {
 	Queue  worker.Queue
 	Alerts alerts.Notifier
 	Log    *slog.Logger
+	// Metrics receives the engine's EMF lines (jobs, 429s, pauses); nil writes none.
+	Metrics *metrics.Emitter
 }
 
 // newHandler builds the engine with the Pipedrive runners: api_call, register_webhooks and
@@ -143,10 +146,11 @@ func newHandler(d deps, c config) *Handler {
 				}},
 			jobs.KindWebhookEvent: &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: app.New(c.App)},
 		},
-		Claims: d.Store,
-		Queue:  d.Queue,
-		Alerts: d.Alerts,
-		Log:    d.Log,
-		Config: c.Engine,
+		Claims:  d.Store,
+		Queue:   d.Queue,
+		Alerts:  d.Alerts,
+		Log:     d.Log,
+		Metrics: d.Metrics,
+		Config:  c.Engine,
 	}}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
@@ -31,6 +32,7 @@ func main() {
 		Queue:     app.SQS(),
 		Alerts:    app.Notifier,
 		Log:       app.Log,
+		Metrics:   metrics.New(name),
 	}, cfg)
 	lambda.Start(h.Handle)
 }
