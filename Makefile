@@ -43,6 +43,13 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzClassifyAPI$$' -fuzztime=$(FUZZTIME) ./pkg/pderrors
 	$(GO) test -run='^$$' -fuzz='^FuzzClassifyOAuth$$' -fuzztime=$(FUZZTIME) ./pkg/pderrors
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/oauthstate
+	$(GO) test -run='^$$' -fuzz='^FuzzVerifyBound$$' -fuzztime=$(FUZZTIME) ./internal/oauthstate
+	$(GO) test -run='^$$' -fuzz='^FuzzUninstallBody$$' -fuzztime=$(FUZZTIME) ./functions/callback
+	$(GO) test -run='^$$' -fuzz='^FuzzCallbackRequest$$' -fuzztime=$(FUZZTIME) ./functions/callback
+	$(GO) test -run='^$$' -fuzz='^FuzzParseToken$$' -fuzztime=$(FUZZTIME) ./internal/pdoauth
+	$(GO) test -run='^$$' -fuzz='^FuzzValidateAPIDomain$$' -fuzztime=$(FUZZTIME) ./internal/pdoauth
+	$(GO) test -run='^$$' -fuzz='^FuzzMe$$' -fuzztime=$(FUZZTIME) ./internal/pdapi
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/clientcreds
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/webhook
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthorized$$' -fuzztime=$(FUZZTIME) ./internal/webhook
 	$(GO) test -run='^$$' -fuzz='^FuzzReceive$$' -fuzztime=$(FUZZTIME) ./functions/webhooks

@@ -1,0 +1,51 @@
+package pdapi_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
+)
+
+// FuzzMe: any users/me answer (status and body) leaves Me without a panic; a success names a
+// positive user and company id, and every failure carries a pderrors decision.
+func FuzzMe(f *testing.F) {
+	f.Add(200, []byte(`{"success":true,"data":{"id":5206648,"company_id":"3408256","name":"A","is_admin":1}}`))
+	f.Add(200, []byte(`{"success":true,"data":{"id":5206648.0,"company_id":0}}`))
+	f.Add(401, []byte(`{"success":false,"error":"unauthorized access","errorCode":401}`))
+	f.Add(200, []byte(`<html>`))
+	var mu sync.Mutex
+	var status int
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		s, b := status, body
+		mu.Unlock()
+		w.WriteHeader(s)
+		w.Write(b)
+	}))
+	defer srv.Close()
+	c := &pdapi.Client{AllowLoopback: true}
+	f.Fuzz(func(t *testing.T, st int, b []byte) {
+		if st < 200 || st > 599 {
+			st = 200 + (st%400+400)%400
+		}
+		mu.Lock()
+		status, body = st, b
+		mu.Unlock()
+		me, err := c.Me(context.Background(), srv.URL, "v1u:token")
+		if err == nil {
+			if me.ID <= 0 || me.CompanyID <= 0 {
+				t.Fatalf("Me accepted ids %d:%d", me.ID, me.CompanyID)
+			}
+			return
+		}
+		if d := pderrors.DecisionOf(err); d.Action == pderrors.Succeed {
+			t.Fatalf("Me failed (%v) with a Succeed decision", err)
+		}
+	})
+}
