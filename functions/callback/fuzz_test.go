@@ -47,7 +47,7 @@ func FuzzUninstallBody(f *testing.F) {
 type fuzzCreds struct{ c clientcreds.Credentials }
 
 func (f fuzzCreds) Get(context.Context) (clientcreds.Credentials, error) { return f.c, nil }
-func (fuzzCreds) Invalidate()                                           {}
+func (fuzzCreds) Invalidate()                                            {}
 
 // downClaims is a code-claim store that is down: every install ends Failed without a token call.
 type downClaims struct{}
