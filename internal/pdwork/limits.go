@@ -88,6 +88,9 @@ type Limits struct {
 type companyState struct {
 	gate   tokenstore.Gate
 	readAt time.Time
+	// version counts local changes (a pause, a lift, a probe): a read that started before
+	// one must not overwrite it with the older record.
+	version int
 }
 
 // tokenState is this process's view of one token window.
@@ -160,6 +163,7 @@ func (l *Limits) Pause(ctx context.Context, j jobs.Job, d pderrors.Decision) wor
 	}
 	cs.gate.ProbeAt = maxTime(cs.gate.ProbeAt, probeAt)
 	cs.readAt = now
+	cs.version++
 	l.mu.Unlock()
 	if created {
 		l.logger().LogAttrs(ctx, slog.LevelWarn, "company paused", slog.Int64("company_id", j.CompanyID),
@@ -184,6 +188,7 @@ func (l *Limits) Lift(ctx context.Context, j jobs.Job) {
 	l.mu.Lock()
 	cs := l.company(j.CompanyID)
 	cs.gate.Paused, cs.gate.Reason = false, ""
+	cs.version++
 	l.mu.Unlock()
 	if err != nil {
 		l.logger().LogAttrs(ctx, slog.LevelWarn, "company pause not lifted", slog.Int64("company_id", j.CompanyID), slog.String("error", err.Error()))
@@ -274,14 +279,18 @@ func (l *Limits) gate(ctx context.Context, companyID int64) (tokenstore.Gate, er
 		l.mu.Unlock()
 		return g, nil
 	}
+	version := cs.version
 	l.mu.Unlock()
 	g, err := l.Gates.Gate(ctx, companyID)
 	if err != nil {
 		return tokenstore.Gate{}, err
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cs.version != version {
+		return cs.gate, nil // changed here while we read: ours is newer
+	}
 	cs.gate, cs.readAt = g, now
-	l.mu.Unlock()
 	return g, nil
 }
 
@@ -300,7 +309,9 @@ func (l *Limits) mergeHolds(companyID int64, g tokenstore.Gate) {
 func (l *Limits) setProbe(companyID int64, next time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.company(companyID).gate.ProbeAt = next
+	cs := l.company(companyID)
+	cs.gate.ProbeAt = next
+	cs.version++
 }
 
 // company and token return the state for a key, creating it; callers hold l.mu.

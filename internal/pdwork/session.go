@@ -156,6 +156,14 @@ func (s *Sessions) Open(ctx context.Context, j jobs.Job) (*Session, error) {
 		return nil, decided(worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonInstallationNotActive, Message: "installation status " + string(in.Status)})
 	}
 	ss := &Session{s: s, job: j, in: in}
+	if s.Limits != nil {
+		// Before any refresh: a paused company's job must not touch Pipedrive at all.
+		probe, v := s.Limits.Admit(ctx, j)
+		if v != nil {
+			return nil, decided(*v)
+		}
+		ss.probe = probe
+	}
 	// Use refreshes a token that is not usable (the save records the use) and otherwise
 	// records the use at most once per installation.UseMarkEvery: no write per job.
 	if now := s.now(); !refresh.Usable(in, now) || installation.NeedsUseMark(in, now) {
