@@ -17,15 +17,22 @@ const (
 )
 
 // runConfig reads the run's settings from the environment; unset variables keep refresh's
-// defaults. fanOut reports whether fan-out is wanted (REFRESH_FANOUT_ABOVE is not 0).
-func runConfig(getenv func(string) string) (cfg refresh.RunConfig, fanOut bool, err error) {
-	if cfg.Concurrency, err = nonNegative(getenv, EnvConcurrency); err != nil {
-		return cfg, false, err
+// defaults. calls is how many token calls may be in flight (REFRESH_CONCURRENCY, else
+// refresh.DefaultConcurrency): the run keeps twice as many refreshes going, so the store
+// writes of some overlap the token calls of others (refresh.LimitCalls holds the calls to
+// calls). fanOut reports whether fan-out is wanted (REFRESH_FANOUT_ABOVE is not 0).
+func runConfig(getenv func(string) string) (cfg refresh.RunConfig, calls int, fanOut bool, err error) {
+	if calls, err = nonNegative(getenv, EnvConcurrency); err != nil {
+		return cfg, 0, false, err
 	}
+	if calls == 0 {
+		calls = refresh.DefaultConcurrency
+	}
+	cfg.Concurrency = 2 * calls
 	if cfg.FanOutAbove, err = nonNegative(getenv, EnvFanOutAbove); err != nil {
-		return cfg, false, err
+		return cfg, 0, false, err
 	}
-	return cfg, getenv(EnvFanOutAbove) != "0", nil
+	return cfg, calls, getenv(EnvFanOutAbove) != "0", nil
 }
 
 func nonNegative(getenv func(string) string, key string) (int, error) {

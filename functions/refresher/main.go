@@ -13,6 +13,7 @@ import (
 	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -21,16 +22,17 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cfg, fanOut, err := runConfig(app.Getenv)
+	cfg, calls, fanOut, err := runConfig(app.Getenv)
 	if err != nil {
 		log.Fatal(err)
 	}
+	r := app.Refresher(app.Owner())
+	r.OAuth = refresh.LimitCalls(r.OAuth, calls)
 	cfg.Shards, cfg.Owner = app.Store, app.Owner()
 	if fn := app.Getenv("AWS_LAMBDA_FUNCTION_NAME"); fanOut && fn != "" {
 		cfg.FanOut = selfInvoke{Lambda: lambdaapi.NewFromConfig(app.AWS), Function: fn}
 	}
 	m := metrics.New("refresher")
-	r := app.Refresher(app.Owner())
 	r.Metrics = m
 	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m}
 	lambda.Start(h.Handle)

@@ -96,23 +96,25 @@ func TestRunConfig(t *testing.T) {
 	tests := []struct {
 		env     map[string]string
 		want    refresh.RunConfig
+		calls   int
 		fanOut  bool
 		wantErr bool
 	}{
-		{map[string]string{}, refresh.RunConfig{}, true, false},
-		{map[string]string{EnvConcurrency: "16", EnvFanOutAbove: "5000"}, refresh.RunConfig{Concurrency: 16, FanOutAbove: 5000}, true, false},
-		{map[string]string{EnvFanOutAbove: "0"}, refresh.RunConfig{}, false, false},
-		{map[string]string{EnvConcurrency: "eight"}, refresh.RunConfig{}, false, true},
-		{map[string]string{EnvFanOutAbove: "-1"}, refresh.RunConfig{}, false, true},
+		{map[string]string{}, refresh.RunConfig{Concurrency: 2 * refresh.DefaultConcurrency}, refresh.DefaultConcurrency, true, false},
+		{map[string]string{EnvConcurrency: "16", EnvFanOutAbove: "5000"}, refresh.RunConfig{Concurrency: 32, FanOutAbove: 5000}, 16, true, false},
+		{map[string]string{EnvFanOutAbove: "0"}, refresh.RunConfig{Concurrency: 2 * refresh.DefaultConcurrency}, refresh.DefaultConcurrency, false, false},
+		{map[string]string{EnvConcurrency: "eight"}, refresh.RunConfig{}, 0, false, true},
+		{map[string]string{EnvFanOutAbove: "-1"}, refresh.RunConfig{}, 0, false, true},
 	}
 	for _, tt := range tests {
-		cfg, fanOut, err := runConfig(func(k string) string { return tt.env[k] })
+		cfg, calls, fanOut, err := runConfig(func(k string) string { return tt.env[k] })
 		if (err != nil) != tt.wantErr {
 			t.Errorf("runConfig(%v) error = %v, want error %t", tt.env, err, tt.wantErr)
 			continue
 		}
-		if err == nil && (cfg.Concurrency != tt.want.Concurrency || cfg.FanOutAbove != tt.want.FanOutAbove || fanOut != tt.fanOut) {
-			t.Errorf("runConfig(%v) = %d/%d fan-out %t, want %d/%d %t", tt.env, cfg.Concurrency, cfg.FanOutAbove, fanOut, tt.want.Concurrency, tt.want.FanOutAbove, tt.fanOut)
+		if err == nil && (cfg.Concurrency != tt.want.Concurrency || cfg.FanOutAbove != tt.want.FanOutAbove || calls != tt.calls || fanOut != tt.fanOut) {
+			t.Errorf("runConfig(%v) = refreshes %d, fan-out above %d, calls %d, fan-out %t; want %d, %d, %d, %t",
+				tt.env, cfg.Concurrency, cfg.FanOutAbove, calls, fanOut, tt.want.Concurrency, tt.want.FanOutAbove, tt.calls, tt.fanOut)
 		}
 	}
 }

@@ -133,7 +133,9 @@ func RunThroughput(ctx context.Context, env AWS, sc Throughput) (ThroughputResul
 	oauth := &pdoauth.Client{BaseURL: hs.URL, Credentials: pdoauth.StaticCredentials(clientID, clientSecret), HTTP: hs.Client(), AllowLoopback: true}
 	sim.Inject(pdsim.Fault{Path: "/oauth/token", Latency: sc.L})
 
-	cfg := refresh.RunConfig{Concurrency: sc.C, Shards: store, FanOutAbove: sc.FanOutAbove}
+	// As functions/refresher wires it: C token calls in flight per run, twice as many
+	// refreshes, so the store writes overlap the calls.
+	cfg := refresh.RunConfig{Concurrency: 2 * sc.C, Shards: store, FanOutAbove: sc.FanOutAbove}
 	var (
 		mu    sync.Mutex
 		total refresh.Summary
@@ -148,7 +150,7 @@ func RunThroughput(ctx context.Context, env AWS, sc Throughput) (ThroughputResul
 		defer cancel()
 		c := cfg
 		c.Owner, c.FanOut = owner, fan
-		r := &refresh.Refresher{OAuth: oauth, Store: store, Owner: owner}
+		r := &refresh.Refresher{OAuth: refresh.LimitCalls(oauth, sc.C), Store: store, Owner: owner}
 		rep, err := refresh.Run(rctx, store, shard, r, c)
 		add(rep.Summary)
 		return err
