@@ -51,6 +51,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzMe$$' -fuzztime=$(FUZZTIME) ./internal/pdapi
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/clientcreds
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/webhook
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/jobs
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthorized$$' -fuzztime=$(FUZZTIME) ./internal/webhook
 	$(GO) test -run='^$$' -fuzz='^FuzzReceive$$' -fuzztime=$(FUZZTIME) ./functions/webhooks
 

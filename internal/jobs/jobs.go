@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -144,21 +145,36 @@ func (j Job) ValidateKinds(kinds map[string]KindCheck) error {
 	return nil
 }
 
-// validPath accepts only paths under /api/ on the installation's own domain.
+// validPath accepts only paths under /api/ on the installation's own domain, as a server
+// would read them: the path part is percent-decoded once (so "%2e%2e" is "..", "%2f" a
+// separator) and must then have no dot segments, no empty segments, no backslash and no
+// further escapes (a double-encoded "%252e" would become ".." at a server that decodes twice).
 func validPath(p string) bool {
-	if !strings.HasPrefix(p, "/api/") || strings.Contains(p, "//") || strings.Contains(p, `\`) {
+	if !strings.HasPrefix(p, "/api/") || strings.IndexFunc(p, func(r rune) bool { return unicode.IsControl(r) || r == ' ' }) >= 0 {
 		return false
 	}
-	if strings.IndexFunc(p, func(r rune) bool { return unicode.IsControl(r) || r == ' ' }) >= 0 {
+	raw, _, _ := strings.Cut(p, "?")
+	decoded, err := url.PathUnescape(raw)
+	if err != nil || strings.ContainsAny(decoded, `\%`) || strings.IndexFunc(decoded, unicode.IsControl) >= 0 {
 		return false
 	}
-	path, _, _ := strings.Cut(p, "?")
-	for _, seg := range strings.Split(path, "/") {
-		if seg == ".." || seg == "." {
+	return NormalPath(decoded)
+}
+
+// NormalPath reports whether a decoded path is already in normal form under /api/: no empty,
+// "." or ".." segment, so path.Clean leaves it as it is (a trailing slash aside) and it cannot
+// climb out of /api/.
+func NormalPath(decoded string) bool {
+	if !strings.HasPrefix(decoded, "/api/") {
+		return false
+	}
+	segs := strings.Split(strings.TrimSuffix(decoded[1:], "/"), "/")
+	for _, seg := range segs {
+		if seg == "" || seg == "." || seg == ".." {
 			return false
 		}
 	}
-	return true
+	return len(segs) >= 2
 }
 
 // Parse decodes a queue message body into a Job and validates it: ParseKinds with Kinds.
