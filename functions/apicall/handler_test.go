@@ -125,7 +125,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	e.queue = &countingQueue{Queue: e.sqs}
 	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, e.log, testenv.TestLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	creds := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID, Logger: logger}
-	publisher := &alerts.Publisher{SNS: sns.NewFromConfig(cfg), TopicARN: res.AlertsTopicARN, Source: "apicall", Dedupe: store.Once, Now: clock.Now}
+	publisher := &alerts.Publisher{SNS: sns.NewFromConfig(cfg), TopicARN: res.AlertsTopicARN, Source: "apicall", Marks: store, Now: clock.Now}
 	api := &pdapi.Client{HTTP: sim.HTTP.Client()}
 	e.h = newHandler(deps{
 		Store: store,

@@ -108,7 +108,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			SNS:      sns.NewFromConfig(cfg),
 			TopicARN: res.AlertsTopicARN,
 			Source:   "callback",
-			Dedupe:   store.Once,
+			Marks:    store,
 		},
 		Log: log,
 	}

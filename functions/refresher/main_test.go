@@ -69,7 +69,7 @@ func newEnv(t *testing.T) *env {
 		},
 		Store: store,
 		Alerts: &alerts.Publisher{
-			SNS: sns.NewFromConfig(cfg), TopicARN: res.AlertsTopicARN, Source: "refresher", Dedupe: store.Once, Now: clock.Now,
+			SNS: sns.NewFromConfig(cfg), TopicARN: res.AlertsTopicARN, Source: "refresher", Marks: store, Now: clock.Now,
 		},
 		Log:   log,
 		Owner: "refresher-test",

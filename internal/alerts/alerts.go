@@ -9,6 +9,7 @@ package alerts
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
 // SNS is the part of the SNS client the publisher uses; *sns.Client satisfies it.
@@ -29,9 +31,20 @@ type SNS interface {
 	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
 }
 
-// DedupeFunc reports whether key is seen for the first time within ttl: true means "go ahead",
-// false means an identical alert was already sent. tokenstore.Store.Once has this shape.
-type DedupeFunc func(ctx context.Context, key string, ttl time.Duration) (bool, error)
+// Marks remembers which alerts were sent, with the claim protocol of the tokens table;
+// *tokenstore.Store satisfies it. An alert is claimed for a short lease while it is being
+// published, marked sent (CompleteWork, kept for the window) only after SNS accepted it, and
+// released when the publish failed: a failed publish never silences the alert, and a crash
+// mid-publish silences it for the lease at most.
+type Marks interface {
+	ClaimWork(ctx context.Context, key, owner string, lease, ttl time.Duration) (tokenstore.WorkClaim, error)
+	CompleteWork(ctx context.Context, key, owner string, ttl time.Duration) error
+	ReleaseWork(ctx context.Context, key, owner string) error
+}
+
+// sendLease bounds how long an alert being published holds its mark before another sender may
+// publish it (a crashed publisher).
+const sendLease = 30 * time.Second
 
 // Severity is oncall.Severity: how urgently a person must act, sent as the "severity"
 // message attribute.
@@ -81,9 +94,10 @@ type Publisher struct {
 	TopicARN string
 	// Source names the sender in the message and subject (e.g. "callback"); optional.
 	Source string
-	// Dedupe, when set, suppresses an alert whose reason and installation were alerted within
-	// Window. When Dedupe fails the alert is sent anyway: a duplicate page beats a missed one.
-	Dedupe DedupeFunc
+	// Marks, when set, suppresses an alert whose reason and installation were alerted within
+	// Window (or are being alerted right now). When Marks fails the alert is sent anyway: a
+	// duplicate page beats a missed one.
+	Marks Marks
 	// Window is the dedupe window; DefaultWindow when zero.
 	Window time.Duration
 	// Now is the clock for the message time; time.Now when nil.
@@ -105,13 +119,33 @@ func (p *Publisher) Alert(ctx context.Context, a Alert) error {
 	if a.Severity == "" {
 		a.Severity = SeverityCritical
 	}
-	if p.Dedupe != nil {
-		first, err := p.Dedupe(ctx, DedupeKey(a), p.window())
-		// Why: on a dedupe error we cannot know; sending twice is cheaper than staying silent.
-		if err == nil && !first {
-			return nil
+	key, owner, marked := DedupeKey(a), rand.Text(), false
+	if p.Marks != nil {
+		_, err := p.Marks.ClaimWork(ctx, key, owner, sendLease, p.window())
+		switch {
+		case errors.Is(err, tokenstore.ErrWorkClaimed):
+			return nil // sent within the window, or being sent by another caller
+		case err == nil:
+			marked = true
+		}
+		// Why: on any other error we cannot know; sending twice is cheaper than staying silent.
+	}
+	err := p.publish(ctx, a)
+	if marked {
+		// Sent: keep the mark for the window. Not sent: take it back so the next one goes out.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err == nil {
+			_ = p.Marks.CompleteWork(mctx, key, owner, p.window())
+		} else {
+			_ = p.Marks.ReleaseWork(mctx, key, owner)
 		}
 	}
+	return err
+}
+
+// publish sends one alert to the topic.
+func (p *Publisher) publish(ctx context.Context, a Alert) error {
 	msg := Message{
 		Source:    p.Source,
 		Reason:    clean(a.Reason, 64),

@@ -32,7 +32,7 @@ func setup(t *testing.T) (*alerts.Publisher, *testenv.AlertInbox, *tokenstore.St
 		SNS:      sns.NewFromConfig(cfg),
 		TopicARN: res.AlertsTopicARN,
 		Source:   "callback",
-		Dedupe:   store.Once,
+		Marks:    store,
 		Now:      func() time.Time { return t0 },
 	}
 	return p, inbox, store
@@ -145,11 +145,63 @@ func TestDedupeWindowExpires(t *testing.T) {
 	}
 }
 
+// failingMarks is a tokens table that cannot be reached.
+type failingMarks struct{}
+
+func (failingMarks) ClaimWork(context.Context, string, string, time.Duration, time.Duration) (tokenstore.WorkClaim, error) {
+	return tokenstore.WorkClaim{}, errors.New("dynamodb unavailable")
+}
+func (failingMarks) CompleteWork(context.Context, string, string, time.Duration) error {
+	return errors.New("dynamodb unavailable")
+}
+func (failingMarks) ReleaseWork(context.Context, string, string) error {
+	return errors.New("dynamodb unavailable")
+}
+
+// flakySNS fails its first n publishes, as SNS does in an outage.
+type flakySNS struct {
+	alerts.SNS
+	mu   sync.Mutex
+	fail int
+}
+
+func (f *flakySNS) Publish(ctx context.Context, in *sns.PublishInput, opts ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	f.mu.Lock()
+	fail := f.fail > 0
+	f.fail--
+	f.mu.Unlock()
+	if fail {
+		return nil, errors.New("sns unavailable")
+	}
+	return f.SNS.Publish(ctx, in, opts...)
+}
+
+// TestFailedPublishDoesNotSilenceTheAlert: the mark is written only after SNS accepted the
+// alert, so the next identical alert after a failed publish goes out (it used to be silenced
+// for the whole window).
+func TestFailedPublishDoesNotSilenceTheAlert(t *testing.T) {
+	p, inbox, _ := setup(t)
+	p.SNS = &flakySNS{SNS: p.SNS, fail: 1}
+	a := alerts.Alert{Reason: "client_invalid", Summary: "x"}
+	if err := p.Alert(context.Background(), a); err == nil {
+		t.Fatalf("Alert() during an SNS outage = nil, want the publish error")
+	}
+	if err := p.Alert(context.Background(), a); err != nil {
+		t.Fatalf("Alert() after the outage = %v, want nil", err)
+	}
+	if err := p.Alert(context.Background(), a); err != nil {
+		t.Fatalf("Alert() again = %v, want nil (suppressed)", err)
+	}
+	got := inbox.Wait(t, 1, 10*time.Second)
+	got = append(got, inbox.Drain(t)...)
+	if len(got) != 1 {
+		t.Fatalf("alerts delivered = %d, want 1 (the retry after the failed publish, then suppressed)", len(got))
+	}
+}
+
 func TestDedupeFailureStillPublishes(t *testing.T) {
 	p, inbox, _ := setup(t)
-	p.Dedupe = func(context.Context, string, time.Duration) (bool, error) {
-		return false, errors.New("dynamodb unavailable")
-	}
+	p.Marks = failingMarks{}
 	if err := p.Alert(context.Background(), alerts.Alert{Reason: "unknown_error", Summary: "x"}); err != nil {
 		t.Fatalf("Alert() = %v, want nil", err)
 	}

@@ -69,7 +69,7 @@ func newEnv(t *testing.T, rotate bool) *env {
 		store: store,
 		inbox: testenv.SubscribeAlerts(t, cfg, res.AlertsTopicARN),
 		alerts: &alerts.Publisher{
-			SNS: sns.NewFromConfig(cfg), TopicARN: res.AlertsTopicARN, Source: "refresher", Dedupe: store.Once, Now: clock.Now,
+			SNS: sns.NewFromConfig(cfg), TopicARN: res.AlertsTopicARN, Source: "refresher", Marks: store, Now: clock.Now,
 		},
 		log:  slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, logs, testenv.TestLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		logs: logs,

@@ -144,7 +144,7 @@ func Load(ctx context.Context, o Options) (*App, error) {
 	if arn := getenv(EnvAlertsTopicARN); arn != "" {
 		a.Alerts = &alerts.Publisher{SNS: sns.NewFromConfig(a.AWS), TopicARN: arn, Source: name}
 		if a.Store != nil {
-			a.Alerts.Dedupe = a.Store.Once
+			a.Alerts.Marks = a.Store
 		}
 	}
 	a.Notifier = oncall.Notifier{Log: a.Log}
