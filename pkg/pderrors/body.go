@@ -187,7 +187,8 @@ func rebuildMessage(s string) string {
 	})
 	for i, f := range fields {
 		if looksLikeSecret(f) {
-			fields[i] = "[redacted]"
+			pre, _, post := secretCore(f)
+			fields[i] = pre + "[redacted]" + post
 		}
 	}
 	out := strings.Join(fields, " ")
@@ -227,10 +228,24 @@ func isClean(s string) bool {
 	return !prevSpace && !looksLikeSecret(s[word:])
 }
 
+// wrappers are the quotes, brackets and punctuation a message may put around a token
+// ("…", '…', `…`, (…), […], {…}, <…>, a trailing comma or full stop).
+const wrappers = "\"'`([{<>}]),;!?"
+
+// secretCore splits a word into the quotes or brackets around it and the core between them.
+func secretCore(w string) (pre, core, post string) {
+	core = strings.TrimLeft(w, wrappers)
+	pre = w[:len(w)-len(core)]
+	trimmed := strings.TrimRight(core, wrappers+".")
+	post = core[len(trimmed):]
+	return pre, trimmed, post
+}
+
 // looksLikeSecret reports whether a word has the shape of an access or refresh token, an API
 // token or an authorization code: 24 or more characters from the token alphabet, with both
-// letters and digits.
+// letters and digits, once quotes or brackets around it are set aside.
 func looksLikeSecret(w string) bool {
+	_, w, _ = secretCore(w)
 	if len(w) < 24 {
 		return false
 	}
