@@ -28,11 +28,12 @@ const (
 
 // Client credentials Provision stores in each test's secret. They are deliberately
 // distinctive so that tests can search logs and errors for them: none of them may ever
-// appear in a log line.
+// appear in a log line. The secrets share no PartialLen-long piece with ClientID, which may be
+// logged, so the partial-value leak check cannot confuse them.
 const (
 	ClientID     = "testenv-client-id-7c1d"
-	ClientSecret = "testenv-client-secret-SHOULD-NEVER-BE-LOGGED-5e2a"
-	StateKey     = "testenv-state-key-SHOULD-NEVER-BE-LOGGED-91bf"
+	ClientSecret = "cs5e2a-SHOULD-NEVER-BE-LOGGED-client-secret"
+	StateKey     = "sk91bf-SHOULD-NEVER-BE-LOGGED-state-key-32b"
 )
 
 // Credentials returns ClientID, ClientSecret and StateKey as infra.ClientCredentials.

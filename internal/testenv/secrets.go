@@ -1,10 +1,13 @@
 package testenv
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -46,21 +49,65 @@ func (s *Secrets) Len() int {
 	return len(s.values)
 }
 
-// FoundIn describes every secret that occurs in text, as is or query-escaped (the form it
-// takes in a logged URL), as "kind (N chars)", sorted. It never returns a value itself, so
+// PartialLen is the shortest piece of a secret FoundIn looks for: a log that cuts a token
+// short (a "first 16 characters" debug line, a truncated error) still leaks most of it.
+const PartialLen = 12
+
+// FoundIn describes every secret that occurs in text as "kind (N chars)", sorted. It finds a
+// secret as is, query-escaped or JSON-escaped (the forms it takes in a logged URL or JSON
+// document), any piece of it of PartialLen or more characters (a truncated value), and
+// inside any base64 run of text (standard or URL alphabet, padded or not), so a logged HTTP
+// Basic header or a base64-encoded body is caught too. It never returns a value itself, so
 // its result is safe to print.
 func (s *Secrets) FoundIn(text string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var found []string
+	found := map[string]bool{}
+	pieces := map[string]string{} // every PartialLen-long piece of every form → "kind (N chars)"
 	for v, kind := range s.values {
-		if strings.Contains(text, v) || strings.Contains(text, url.QueryEscape(v)) {
-			found = append(found, fmt.Sprintf("%s (%d chars)", kind, len(v)))
+		label := fmt.Sprintf("%s (%d chars)", kind, len(v))
+		js, _ := json.Marshal(v)
+		for _, form := range []string{v, url.QueryEscape(v), string(js[1 : len(js)-1])} {
+			if strings.Contains(text, form) {
+				found[label] = true
+			}
+			for i := 0; i+PartialLen <= len(form); i++ {
+				pieces[form[i:i+PartialLen]] = label
+			}
 		}
 	}
-	slices.Sort(found)
-	return found
+	scan := func(t string) {
+		for i := 0; i+PartialLen <= len(t); i++ {
+			if label, ok := pieces[t[i:i+PartialLen]]; ok {
+				found[label] = true
+			}
+		}
+	}
+	scan(text)
+	for _, run := range base64Run.FindAllString(text, -1) {
+		run = strings.TrimRight(run, "=")
+		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+			// Every alignment: the run may start inside a longer encoded value. Whole
+			// quanta only, so a partial last quantum does not fail the decode.
+			for off := 0; off < 4 && off < len(run); off++ {
+				r := run[off:]
+				r = r[:len(r)-len(r)%4]
+				if b, err := enc.DecodeString(r); err == nil {
+					scan(string(b))
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(found))
+	for label := range found {
+		out = append(out, label)
+	}
+	slices.Sort(out)
+	return out
 }
+
+// base64Run matches text that may be base64: 16 or more characters of either alphabet.
+var base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{16,}={0,2}`)
 
 // MainCheckingLogs is Main for a test binary that collects its whole run's log in runLog
 // (every logger and function output under test writes to it as well) and every secret it

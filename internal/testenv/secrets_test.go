@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -30,6 +32,13 @@ func TestSecretsFoundIn(t *testing.T) {
 		{"a token as is", `{"token":"` + token + `"}`, []string{"access token (19 chars)"}},
 		{"a code query-escaped", "GET /oauth/callback?code=" + url.QueryEscape(code), []string{"authorization code (22 chars)"}},
 		{"both, sorted", token + " " + code, []string{"access token (19 chars)", "authorization code (22 chars)"}},
+		{"a token in a Basic header", "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("client-id:"+token)), []string{"access token (19 chars)"}},
+		{"a token base64url-encoded, unpadded", `{"blob":"` + base64.RawURLEncoding.EncodeToString([]byte("xx"+code+"yy")) + `"}`, []string{"authorization code (22 chars)"}},
+		{"a token truncated to 12 characters", `{"token_prefix":"` + token[:12] + `…"}`, []string{"access token (19 chars)"}},
+		{"a token's tail", `{"t":"…` + token[len(token)-12:] + `"}`, []string{"access token (19 chars)"}},
+		{"a code JSON-escaped", `{"c":` + mustJSON(code) + `}`, []string{"authorization code (22 chars)"}},
+		{"11 characters are not a leak", token[:11], nil},
+		{"unrelated base64", "Basic " + base64.StdEncoding.EncodeToString([]byte("someone:something-else-entirely")), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,4 +96,9 @@ func TestTestLogWriter(t *testing.T) {
 	if want := []string{`{"msg":"one"}`}; !slices.Equal(r.lines, want) {
 		t.Errorf("logged %q, want %q", r.lines, want)
 	}
+}
+
+func mustJSON(v string) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
