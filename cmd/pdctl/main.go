@@ -38,6 +38,7 @@ func main() {
 	}
 	if app.Store != nil {
 		cli.Warm = app.Store.SetAlwaysWarm
+		cli.Pauses = app.Store
 	}
 	if app.Store != nil && app.OAuth != nil {
 		cli.Migrator, cli.In = &opscli.Migrator{OAuth: app.OAuth, Users: &pdapi.Client{}, Installs: app.Store}, os.Stdin

@@ -67,6 +67,8 @@ type CLI struct {
 	// Tokens and Audit serve `decrypt`, the only command that reads a token.
 	Tokens TokenReader
 	Audit  *Auditor
+	// Pauses serves `pause show` and `pause lift` (a company's pause of Pipedrive calls).
+	Pauses Pauses
 	// Migrator runs `migrate`; In is where it reads the API tokens (standard input).
 	Migrator *Migrator
 	In       io.Reader
@@ -91,6 +93,9 @@ const Usage = `pdctl: on-call commands for the Pipedrive Lambda kit (tokens are 
   pdctl uninstall COMPANY:USER -reason "…" [-force]
                                        end an installation: revoke its tokens at Pipedrive, then mark
                                        it uninstalled (-force: even if the revoke fails); audited
+  pdctl pause show COMPANY             a company's pause of Pipedrive calls (daily budget spent, 402,
+                                       feature capping, 415), its next probe, its tokens' burst holds
+  pdctl pause lift COMPANY             end the pause now (after the account was fixed)
   pdctl dlq peek [-max N]              dead-lettered jobs with their reason (hidden from other readers for 30 s)
   pdctl dlq redrive [-max N]           move dead-lettered jobs back to the jobs queue
   pdctl migrate < tokens.txt           exchange customers' API tokens (one per line on standard input,
@@ -122,6 +127,8 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		return c.migrate(ctx, args[1:])
 	case "uninstall":
 		return c.uninstall(ctx, args[1:])
+	case "pause":
+		return c.pause(ctx, args[1:])
 	case "dlq":
 		if len(args) < 2 {
 			return fmt.Errorf("%w: dlq needs peek or redrive", ErrUsage)
