@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
 	"testing"
 )
 
@@ -72,7 +73,11 @@ func (s *Secrets) FoundIn(text string) []string {
 				found[label] = true
 			}
 			for i := 0; i+PartialLen <= len(form); i++ {
-				pieces[form[i:i+PartialLen]] = label
+				// A piece without a letter is public structure, not secret: Pipedrive's
+				// refresh tokens start with "<company>:<user>:", which ids in logs repeat.
+				if piece := form[i : i+PartialLen]; strings.IndexFunc(piece, unicode.IsLetter) >= 0 {
+					pieces[piece] = label
+				}
 			}
 		}
 	}

@@ -23,6 +23,14 @@ func TestSecretsFoundIn(t *testing.T) {
 	if got := s.Len(); got != 2 {
 		t.Fatalf("Len() = %d, want 2 (the short value ignored)", got)
 	}
+	var withIDs Secrets
+	withIDs.Add("refresh token", "3408256:5206648:Zk3b9QmW2xLr8TpV")
+	if got := withIDs.FoundIn("uninstall 3408256:5206648 failed"); len(got) != 0 {
+		t.Errorf("FoundIn(ids only) = %q, want nothing: the ids are public", got)
+	}
+	if got := withIDs.FoundIn("token tail 5206648:Zk3b9QmW"); len(got) != 1 {
+		t.Errorf("FoundIn(tail with the random part) = %q, want the refresh token", got)
+	}
 	tests := []struct {
 		name string
 		text string
@@ -38,6 +46,7 @@ func TestSecretsFoundIn(t *testing.T) {
 		{"a token's tail", `{"t":"…` + token[len(token)-12:] + `"}`, []string{"access token (19 chars)"}},
 		{"a code JSON-escaped", `{"c":` + mustJSON(code) + `}`, []string{"authorization code (22 chars)"}},
 		{"11 characters are not a leak", token[:11], nil},
+		{"a refresh token's public id prefix is not a leak", "pdctl uninstall 3408256:5206648", nil},
 		{"unrelated base64", "Basic " + base64.StdEncoding.EncodeToString([]byte("someone:something-else-entirely")), nil},
 	}
 	for _, tt := range tests {
