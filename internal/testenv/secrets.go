@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode"
 	"testing"
+	"unicode"
 )
 
 // MinSecretLen is the shortest value Secrets.Add keeps: shorter strings would be found in
