@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
@@ -52,8 +53,10 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	}
 
 	f, logs := testenv.StartFunction(t, "./functions/refresher", lambdarun.Options{
-		Name:    "RefresherFunction",
-		Env:     append(testenv.Env(t, res), "PIPEDRIVE_OAUTH_URL="+sim.URL, "AWS_LAMBDA_LOG_STREAM_NAME=2026/11/27/[$LATEST]e2e"),
+		Name: "RefresherFunction",
+		// The simulator's api_domain is a loopback address: allowed for this bootstrap only.
+		Env: append(testenv.Env(t, res), "PIPEDRIVE_OAUTH_URL="+sim.URL, "AWS_LAMBDA_LOG_STREAM_NAME=2026/11/27/[$LATEST]e2e",
+			pdoauth.EnvAllowLoopback+"=true"),
 		Timeout: 60 * time.Second,
 		Output:  io.MultiWriter(logSink, testenv.TestLogWriter(t)),
 	})
