@@ -250,7 +250,7 @@ func (e *env) issueState() string {
 	if err != nil {
 		e.t.Fatalf("Issue() = %v", err)
 	}
-	secrets.Add("state", state)
+	secrets.AddWhole("state", state)
 	return state
 }
 
@@ -383,7 +383,7 @@ func TestInstallRedirectCarriesValidState(t *testing.T) {
 		t.Fatalf("Location %q: %v", resp.Headers["Location"], err)
 	}
 	q := loc.Query()
-	secrets.Add("state", q.Get("state"))
+	secrets.AddWhole("state", q.Get("state"))
 	if got, want := loc.Scheme+"://"+loc.Host+loc.Path, e.sim.URL+"/oauth/authorize"; got != want {
 		t.Errorf("Location = %s, want %s", got, want)
 	}
@@ -552,7 +552,7 @@ func TestOAuthErrorRows(t *testing.T) {
 		{
 			name: "invalid client: wrong client secret in the secret",
 			setup: func(e *env) string {
-				e.putSecret(testenv.ClientID, "wrong-client-secret-in-secrets-manager-0001", testenv.StateKey)
+				e.putSecret(testenv.ClientID, "wrong-Zq8Lm3Xp0Kd7Tw5Hy1-0001", testenv.StateKey)
 				return e.issueCode()
 			},
 			status: http.StatusInternalServerError, page: "Something went wrong", alerts: []string{"client_invalid"}, tokenCalls: 1,
@@ -1194,7 +1194,7 @@ func TestLogNeverContainsSecrets(t *testing.T) {
 	e.h.Installer.Log = e.h.Log
 	install := e.handle(loadEvent(t, "install.json"))
 	back := e.authorize(install.Headers["Location"])
-	secrets.Add("state", back.Get("state"))
+	secrets.AddWhole("state", back.Get("state"))
 	e.handle(callbackEvent(t, back))
 	e.handle(callbackEvent(t, back)) // reload
 	e.inject(oauthFault(401, pdsim.MsgClientInvalid, pdsim.ErrCodeInvalidClient, 1))
@@ -1259,7 +1259,7 @@ func (e *env) putSecret(id, secret, stateKey string) {
 // without waiting for the cache to expire.
 func TestRotatedSecretIsPickedUpAfterInvalidClient(t *testing.T) {
 	e := newEnv(t)
-	e.putSecret(testenv.ClientID, "stale-client-secret-before-rotation-0002", testenv.StateKey)
+	e.putSecret(testenv.ClientID, "stale-Vb4Nt9Rw2Jc6Gf3Ps8-0002", testenv.StateKey)
 	resp := e.handle(callbackEvent(t, url.Values{"code": {e.issueCode()}}))
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("callback with a stale secret = %d, want 500", resp.StatusCode)

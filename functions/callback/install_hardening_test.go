@@ -44,7 +44,7 @@ func (e *env) startInstall() (code, state, binding string) {
 	binding = stateCookieOf(e.t, resp)
 	secrets.Add("state binding", binding)
 	q := e.authorize(resp.Headers["Location"])
-	secrets.Add("state", q.Get("state"))
+	secrets.AddWhole("state", q.Get("state"))
 	return q.Get("code"), q.Get("state"), binding
 }
 

@@ -43,7 +43,7 @@ func (c *countingCreds) Invalidate() {
 func TestUninstallWithJustRotatedSecret(t *testing.T) {
 	e := newEnv(t)
 	before := e.installDefault() // caches the current secret
-	const rotated = "rotated-client-secret-for-uninstall-0003"
+	const rotated = "rotated-Mk2Wq7Zr5Ln9Tb4-0003"
 	e.putSecret(testenv.ClientID, rotated, testenv.StateKey)
 	resp := e.handle(uninstallEvent(t, basicAuth(testenv.ClientID, rotated), defaultUserBody))
 	if resp.StatusCode != http.StatusOK {

@@ -32,8 +32,8 @@ const (
 // logged, so the partial-value leak check cannot confuse them.
 const (
 	ClientID     = "testenv-client-id-7c1d"
-	ClientSecret = "cs5e2a-SHOULD-NEVER-BE-LOGGED-client-secret"
-	StateKey     = "sk91bf-SHOULD-NEVER-BE-LOGGED-state-key-32b"
+	ClientSecret = "cs5e2aQx7-NEVER-LOGGED-Zt4Rw9Lm2Kp8Vb"
+	StateKey     = "sk91bfHj3-NEVER-LOGGED-Yq6Tn1Mc5Xd0Wa"
 )
 
 // Credentials returns ClientID, ClientSecret and StateKey as infra.ClientCredentials.

@@ -26,6 +26,7 @@ const MinSecretLen = 8
 type Secrets struct {
 	mu     sync.Mutex
 	values map[string]string // value → what it is
+	whole  map[string]bool   // values found only whole (AddWhole)
 }
 
 // Add records values as secrets of the given kind ("access token", "state", …), which is
@@ -40,6 +41,21 @@ func (s *Secrets) Add(kind string, values ...string) {
 		if len(v) >= MinSecretLen {
 			s.values[v] = kind
 		}
+	}
+}
+
+// AddWhole records values that FoundIn must find whole (as is, escaped or base64) but not by
+// their pieces: values with public structure, such as OAuth states, whose encoded timestamp
+// repeats from one state to the next.
+func (s *Secrets) AddWhole(kind string, values ...string) {
+	s.Add(kind, values...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.whole == nil {
+		s.whole = map[string]bool{}
+	}
+	for _, v := range values {
+		s.whole[v] = true
 	}
 }
 
@@ -64,6 +80,8 @@ func (s *Secrets) FoundIn(text string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	found := map[string]bool{}
+	type wholeForm struct{ form, label string }
+	var wholes []wholeForm
 	pieces := map[string]string{} // every PartialLen-long piece of every form → "kind (N chars)"
 	for v, kind := range s.values {
 		label := fmt.Sprintf("%s (%d chars)", kind, len(v))
@@ -71,6 +89,10 @@ func (s *Secrets) FoundIn(text string) []string {
 		for _, form := range []string{v, url.QueryEscape(v), string(js[1 : len(js)-1])} {
 			if strings.Contains(text, form) {
 				found[label] = true
+			}
+			if s.whole[v] {
+				wholes = append(wholes, wholeForm{form, label})
+				continue
 			}
 			for i := 0; i+PartialLen <= len(form); i++ {
 				// A piece without a letter is public structure, not secret: Pipedrive's
@@ -82,6 +104,11 @@ func (s *Secrets) FoundIn(text string) []string {
 		}
 	}
 	scan := func(t string) {
+		for _, w := range wholes {
+			if strings.Contains(t, w.form) {
+				found[w.label] = true
+			}
+		}
 		for i := 0; i+PartialLen <= len(t); i++ {
 			if label, ok := pieces[t[i:i+PartialLen]]; ok {
 				found[label] = true

@@ -23,6 +23,14 @@ func TestSecretsFoundIn(t *testing.T) {
 	if got := s.Len(); got != 2 {
 		t.Fatalf("Len() = %d, want 2 (the short value ignored)", got)
 	}
+	var states Secrets
+	states.AddWhole("state", "At92vpeMpxgedoQosVfvoMcAAAAAawlwwCbOGENTH2Md")
+	if got := states.FoundIn("another state gwa6oFxLku2giOIaewdqcAAAAAawlwwCKpO1iM"); len(got) != 0 {
+		t.Errorf("FoundIn(a piece of a whole-only value) = %q, want nothing", got)
+	}
+	if got := states.FoundIn("Location: /cb?state=At92vpeMpxgedoQosVfvoMcAAAAAawlwwCbOGENTH2Md"); len(got) != 1 {
+		t.Errorf("FoundIn(the whole value) = %q, want the state", got)
+	}
 	var withIDs Secrets
 	withIDs.Add("refresh token", "3408256:5206648:Zk3b9QmW2xLr8TpV")
 	if got := withIDs.FoundIn("uninstall 3408256:5206648 failed"); len(got) != 0 {
