@@ -49,6 +49,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzParseToken$$' -fuzztime=$(FUZZTIME) ./internal/pdoauth
 	$(GO) test -run='^$$' -fuzz='^FuzzValidateAPIDomain$$' -fuzztime=$(FUZZTIME) ./internal/pdoauth
 	$(GO) test -run='^$$' -fuzz='^FuzzMe$$' -fuzztime=$(FUZZTIME) ./internal/pdapi
+	$(GO) test -run='^$$' -fuzz='^FuzzWebhooks$$' -fuzztime=$(FUZZTIME) ./internal/pdapi
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/clientcreds
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/webhook
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/jobs

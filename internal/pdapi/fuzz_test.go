@@ -49,3 +49,52 @@ func FuzzMe(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWebhooks: any answer to the webhook list and create calls leaves them without a panic;
+// what they accept has positive ids, and every failure carries a pderrors decision that is not
+// Succeed (a list answer that cannot be read must never look like "no webhooks yet").
+func FuzzWebhooks(f *testing.F) {
+	f.Add(200, []byte(`{"success":true,"data":[{"id":7,"event_object":"deal","event_action":"*","subscription_url":"https://x/y","version":"2.0","user_id":"5"}]}`))
+	f.Add(201, []byte(`{"success":true,"data":{"id":"8","event_object":"person","event_action":"create"}}`))
+	f.Add(200, []byte(`{"success":true,"data":[{"event_object":"deal"}]}`))
+	f.Add(422, []byte(`{"success":false,"error":"Webhooks limit reached"}`))
+	f.Add(200, []byte(`{"success":true,"data":null}`))
+	var mu sync.Mutex
+	var status int
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		s, b := status, body
+		mu.Unlock()
+		w.WriteHeader(s)
+		w.Write(b)
+	}))
+	defer srv.Close()
+	c := &pdapi.Client{AllowLoopback: true}
+	f.Fuzz(func(t *testing.T, st int, b []byte) {
+		if st < 200 || st > 599 {
+			st = 200 + (st%400+400)%400
+		}
+		mu.Lock()
+		status, body = st, b
+		mu.Unlock()
+		list, err := c.Webhooks(context.Background(), srv.URL, "v1u:token")
+		if err == nil {
+			for _, w := range list {
+				if w.ID <= 0 {
+					t.Fatalf("Webhooks accepted id %d", w.ID)
+				}
+			}
+		} else if d := pderrors.DecisionOf(err); d.Action == pderrors.Succeed {
+			t.Fatalf("Webhooks failed (%v) with a Succeed decision", err)
+		}
+		created, err := c.CreateWebhook(context.Background(), srv.URL, "v1u:token", pdapi.NewWebhook{
+			SubscriptionURL: "https://app.example/pipedrive/webhooks", EventObject: "deal", EventAction: "*", Name: "n", Version: "2.0"})
+		if err == nil && created.ID <= 0 {
+			t.Fatalf("CreateWebhook accepted id %d", created.ID)
+		}
+		if err != nil && pderrors.DecisionOf(err).Action == pderrors.Succeed {
+			t.Fatalf("CreateWebhook failed (%v) with a Succeed decision", err)
+		}
+	})
+}
