@@ -20,6 +20,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oauthstate"
 )
 
@@ -140,8 +141,10 @@ type handler struct {
 	// Alerts is told about configuration errors a person must fix (publish-or-log).
 	Alerts alerts.Notifier
 	// Log receives one JSON event per request; nil discards.
-	Log    *slog.Logger
-	Config config
+	Log *slog.Logger
+	// Metrics counts OAuthRequests by outcome and reason (EMF); nil writes none.
+	Metrics *metrics.Emitter
+	Config  config
 
 	// rereadMu guards lastReread, when a Basic mismatch last re-read the secret.
 	rereadMu   sync.Mutex
@@ -365,6 +368,7 @@ func (h *handler) logOutcome(ctx context.Context, req events.APIGatewayV2HTTPReq
 		attrs = append(attrs, slog.String("error", o.err.Error()))
 	}
 	h.logger().LogAttrs(ctx, level, "oauth "+o.action, attrs...)
+	h.Metrics.Count(metrics.OAuthRequests, metrics.Outcome(o.action), metrics.Reason(o.reason))
 }
 
 func (h *handler) logger() *slog.Logger {

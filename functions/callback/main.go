@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
@@ -36,7 +37,7 @@ func main() {
 	if jobs := app.Jobs(); jobs != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
 		in.Jobs = jobs
 	}
-	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Installations: app.Store, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log,
+	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Installations: app.Store, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
 		Config: config{SuccessURL: app.Getenv("SUCCESS_URL"), RequireState: requireState}}
 	lambda.Start(h.Handle)
 }

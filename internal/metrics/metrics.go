@@ -44,13 +44,17 @@ const (
 	WebhookDeliveries = "WebhookDeliveries"
 	// WebhookDuplicates counts deliveries of an event already received (Pipedrive retries).
 	WebhookDuplicates = "WebhookDuplicates"
+	// OAuthRequests counts the callback function's answers, by Outcome (the action logged:
+	// redirect, succeed, reject, retry, error, uninstall, …) and Reason: installs, denied
+	// installs, expired codes, outages and uninstalls at a glance.
+	OAuthRequests = "OAuthRequests"
 	// DueBacklogAge is, per refresher run, how long the oldest installation due for a refresh
 	// has been due, in seconds (0 when nothing is overdue).
 	DueBacklogAge = "DueBacklogAge"
 )
 
 // Names lists every metric name above, for the template test.
-var Names = []string{Refreshes, TokenCalls, Jobs, RateLimited, Pauses, WebhookDeliveries, WebhookDuplicates, DueBacklogAge}
+var Names = []string{Refreshes, TokenCalls, Jobs, RateLimited, Pauses, WebhookDeliveries, WebhookDuplicates, OAuthRequests, DueBacklogAge}
 
 // Dimension names.
 const (
