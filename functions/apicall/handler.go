@@ -102,6 +102,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 type store interface {
 	pdwork.Installations
 	pdwork.EntityClock
+	pdwork.Gates
 	worker.Claims
 }
 
@@ -134,7 +135,9 @@ type deps struct {
 // newHandler builds the engine with the Pipedrive runners: api_call, register_webhooks and
 // webhook_event (the app's handler, app.New).
 func newHandler(d deps, c config) *Handler {
-	sessions := &pdwork.Sessions{Installations: d.Store, Refresher: d.Refresher, API: d.Pipedrive, Alerts: d.Alerts, Now: c.Engine.Now}
+	sessions := &pdwork.Sessions{Installations: d.Store, Refresher: d.Refresher, API: d.Pipedrive, Alerts: d.Alerts, Now: c.Engine.Now,
+		// Pipedrive's limits: a paused company's jobs wait, every call is paced to its window.
+		Limits: &pdwork.Limits{Gates: d.Store, Alerts: d.Alerts, Log: d.Log, Now: c.Engine.Now}}
 	return &Handler{Engine: &worker.Engine{
 		Name: name,
 		Runners: map[string]worker.Runner{

@@ -206,34 +206,34 @@ func (l *Limits) Lift(ctx context.Context, j jobs.Job) {
 func (l *Limits) Acquire(ctx context.Context, j jobs.Job, path string) (done func(h http.Header, d pderrors.Decision), v *worker.Verdict) {
 	key := tokenstore.HoldKey(j.UserID, isSearchPath(path))
 	id := strconv.FormatInt(j.CompanyID, 10) + ":" + key
-	for {
-		now := l.now()
-		l.mu.Lock()
-		st := l.token(id)
-		hold := st.holdUntil
-		if st.known && now.Before(st.resetAt) && st.remaining-st.inflight <= l.reserve(st.limit) {
-			hold = maxTime(hold, st.resetAt)
-		}
-		if !now.Before(hold) {
-			st.inflight++
-			l.mu.Unlock()
-			return func(h http.Header, d pderrors.Decision) { l.observe(ctx, j.CompanyID, key, id, h, d) }, nil
-		}
+	now := l.now()
+	l.mu.Lock()
+	st := l.token(id)
+	hold := st.holdUntil
+	if st.known && now.Before(st.resetAt) && st.remaining-st.inflight <= l.reserve(st.limit) {
+		hold = maxTime(hold, st.resetAt)
+	}
+	if now.Before(hold) {
 		l.mu.Unlock()
 		wait := hold.Sub(now)
 		if wait > l.maxWait() || deadline.Short(ctx, wait+DefaultMaxWait/2) {
 			return nil, &worker.Verdict{Outcome: worker.OutcomeDeferred, Reason: ReasonPaced, RetryAfter: wait,
 				Message: "the token's burst window is full"}
 		}
+		// One wait, then the call: the hold came from the window's own reset, so it has room
+		// by then (and a clock that does not move while we sleep cannot keep us here).
 		if err := l.sleep(ctx, wait); err != nil {
 			return nil, &worker.Verdict{Outcome: worker.OutcomeDeferred, Reason: ReasonPaced, RetryAfter: wait, Err: err}
 		}
 		l.mu.Lock()
-		if st := l.token(id); !l.now().Before(st.resetAt) {
+		st = l.token(id)
+		if !l.now().Before(st.resetAt) {
 			st.known = false // the window has rolled: the next answer tells
 		}
-		l.mu.Unlock()
 	}
+	st.inflight++
+	l.mu.Unlock()
+	return func(h http.Header, d pderrors.Decision) { l.observe(ctx, j.CompanyID, key, id, h, d) }, nil
 }
 
 // observe records an answer: the window's remaining calls and reset, and a hold (shared
