@@ -40,12 +40,10 @@ type authCode struct {
 	used        bool
 }
 
-// accessToken is an issued access token with its rate-limit window.
+// accessToken is an issued access token (its rate-limit window is kept per token elsewhere).
 type accessToken struct {
 	grant
-	expires     time.Time
-	windowStart time.Time
-	windowCount int
+	expires time.Time
 }
 
 // refreshToken is an issued refresh token. Spent tokens (rotation on) are kept so that a

@@ -89,12 +89,12 @@ func TestIdleKeptAliveNotWarm(t *testing.T) {
 // hour find a usable token and the schedule keeps it so.
 func TestIdleFirstJobRefreshesOnce(t *testing.T) {
 	m := newMem(t)
-	in := m.put(memID, -time.Hour)
+	m.put(memID, -time.Hour)
 	m.store.Update(memID, func(in *installation.Installation) {
 		in.InstalledAt, in.RefreshedAt, in.WarmUntil = t0.Add(-5*24*time.Hour), t0.Add(-5*24*time.Hour), t0.Add(-5*24*time.Hour)
 		in.RefreshDueAt = installation.NextRefresh(*in)
 	})
-	in = m.get(t, memID)
+	in := m.get(t, memID)
 	if refresh.Due(in, m.now) {
 		t.Fatalf("an idle installation 5 days after its last refresh is due, want not (keep-alive after %s)", installation.KeepAlive)
 	}
@@ -213,7 +213,7 @@ func TestFanOutRefreshesEachOnce(t *testing.T) {
 		reports []refresh.Report
 	)
 	cfg := refresh.RunConfig{Now: m.clock, Shards: m.store, FanOutAbove: 50, Concurrency: 4}
-	var fan fanOut
+	fan := fanOut(nil)
 	fan = func(shard int) {
 		for range 2 { // a duplicate invocation
 			wg.Go(func() {

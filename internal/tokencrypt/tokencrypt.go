@@ -260,9 +260,8 @@ func (e *Envelope) dataKey(ctx context.Context, pk string) (plain, encrypted []b
 // as encryption context.
 func (e *Envelope) openKey(ctx context.Context, pk string, encrypted []byte) ([]byte, error) {
 	now := e.now()
-	id := string(encrypted)
 	e.mu.Lock()
-	if k, ok := e.opener[id]; ok && now.Before(k.until) {
+	if k, ok := e.opener[string(encrypted)]; ok && now.Before(k.until) {
 		e.mu.Unlock()
 		return k.plain, nil
 	}

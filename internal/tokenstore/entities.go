@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// attrChangedAt is the entity record's latest processed change time, in Unix microseconds.
-const attrChangedAt = "changed_at"
+// The entity record's latest processed change time ("changed_at", Unix microseconds) is
+// named in the expressions below.
 
 // AdvanceEntity records that a change of the entity entityKey (webhook.Event.EntityKey) made
 // at Pipedrive at time at is being processed, in ONE conditional write: the record is set to
