@@ -258,7 +258,7 @@ func BenchmarkBurstOneUser(b *testing.B) {
 		b.ReportMetric(float64(c.APIByStatus[429]), "429s")
 		b.ReportMetric(float64(len(q.dead)), "dead-letters")
 		b.ReportMetric(perJob, "dynamodb-req/job")
-		b.Logf("%d jobs, one user, burst %d/2 s, %d instances × %d concurrent: wall %.1f s simulated (%.1f s real; simulator and workers run %.0f× the real clock) "+
+		b.Logf("%d jobs, one user, burst %d/2 s, %d instances × %d concurrent: wall %.1f s simulated (%.1f s real; simulator and workers run at %.2g× the real clock) "+
 			"against the plan-rate floor %.0f s (%d / %d per s): ratio %.2f; 429s %d of %d calls (%.2f%%); dead letters %d; DynamoDB requests per job %.2f; alerts %v",
 			benchJobs, benchLimit, benchInstances, worker.DefaultConcurrency, simWall.Seconds(), realWall.Seconds(), benchSpeed,
 			floor.Seconds(), benchJobs, benchLimit/2, ratio, c.APIByStatus[429], calls, 100*float64(c.APIByStatus[429])/float64(max(calls, 1)),
