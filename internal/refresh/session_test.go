@@ -32,12 +32,17 @@ func TestIdleInstallationFirstJobsRefreshOnce(t *testing.T) {
 		}
 		return s
 	}
-	// The install's hour of use, then idle for five days: the schedule refreshes nothing.
-	for range 5 * 24 * 12 {
+	// The install's hour of use on the schedule, then idle for five days: a run then (and every
+	// run in between would list the same) refreshes nothing.
+	for range 3 * 12 {
 		e.clock.Advance(5 * time.Minute)
 		run()
 	}
 	warmCalls := e.refreshCalls()
+	e.clock.Advance(5 * 24 * time.Hour)
+	if s := run(); s.Due != 0 || e.refreshCalls() != warmCalls {
+		t.Errorf("scheduled run five idle days later = %+v, %d token calls; want nothing due", s, e.refreshCalls()-warmCalls)
+	}
 	if warmCalls > 2 {
 		t.Errorf("token calls in five days of an installation used only at its install = %d, want at most 2", warmCalls)
 	}
