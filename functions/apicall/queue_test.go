@@ -574,7 +574,7 @@ func TestHungCallEndsInTimeToAnswerTheBatch(t *testing.T) {
 	if d := e.decisionFor("hung"); d.Action != string(worker.OutcomeRetry) || d.Reason != "timeout" {
 		t.Errorf("decision = %s (%s), want retry (timeout)", d.Action, d.Reason)
 	}
-	if _, err := e.store.ClaimWork(t.Context(), "apicall#hung", "next-delivery", time.Minute, time.Hour); err != nil {
+	if _, err := e.store.ClaimWork(t.Context(), worker.ClaimKey("apicall", job("hung", "GET", "/api/v1/deals", "")), "next-delivery", time.Minute, time.Hour); err != nil {
 		t.Errorf("ClaimWork after the timed-out run = %v, want the claim released", err)
 	}
 }

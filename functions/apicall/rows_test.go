@@ -116,6 +116,21 @@ func TestAPIStatusRows(t *testing.T) {
 			setup:  func(e *env) { e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 500}) },
 			job:    job("r500", "GET", "/api/v1/deals", ""),
 			action: worker.OutcomeRetry, reason: "server_error", status: 500, retry: 30 * time.Second, calls: map[int]int{500: 1}},
+		// Issue 11, finding 4: a POST whose answer was a 5xx may have created the deal; it is
+		// not sent again blindly (one POST at Pipedrive), a person is told.
+		{name: "POST answered 500: outcome unknown",
+			setup:  func(e *env) { e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 500}) },
+			job:    job("r500post", "POST", "/api/v1/deals", `{"title":"x"}`),
+			action: worker.OutcomeDeadLettered, reason: pdwork.ReasonOutcomeUnknown, status: 500,
+			alerts: []string{pdwork.ReasonOutcomeUnknown}, calls: map[int]int{500: 1}},
+		{name: "POST answered 500, retry_safe: retried",
+			setup:  func(e *env) { e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 500}) },
+			job:    retrySafe(job("r500safe", "POST", "/api/v1/deals", `{"title":"x"}`)),
+			action: worker.OutcomeRetry, reason: "server_error", status: 500, retry: 30 * time.Second, calls: map[int]int{500: 1}},
+		{name: "POST answered 503: not carried out, retried",
+			setup:  func(e *env) { e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 503}) },
+			job:    job("r503post", "POST", "/api/v1/deals", `{"title":"x"}`),
+			action: worker.OutcomeRetry, reason: "unavailable", status: 503, retry: 30 * time.Second, calls: map[int]int{503: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,4 +183,10 @@ func TestAPIStatusRows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// retrySafe marks j as safe to send again when its outcome is unknown.
+func retrySafe(j jobs.Job) jobs.Job {
+	j.RetrySafe = true
+	return j
 }

@@ -69,6 +69,11 @@ type Job struct {
 	Body json.RawMessage `json:"body,omitempty"`
 	// NotBefore is the earliest time the worker should run the job; zero means now.
 	NotBefore time.Time `json:"not_before,omitzero"`
+	// RetrySafe says the call may be sent again when its outcome is unknown (a lost answer, a
+	// 5xx): set it for a POST that Pipedrive de-duplicates or whose repetition does no harm.
+	// Without it such a POST is dead-lettered with reason outcome_unknown, never repeated
+	// blindly. Other methods are retried regardless.
+	RetrySafe bool `json:"retry_safe,omitempty"`
 	// Attempt counts previous attempts of this work (0 for the first), for backoff and alerts.
 	Attempt int `json:"attempt"`
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
@@ -42,7 +44,18 @@ func (r *APICall) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 	}
 	resp, err := ss.Do(ctx, j.Method, j.Path, body)
 	if err != nil {
-		return VerdictOf(err)
+		v := VerdictOf(err)
+		if v.Outcome == worker.OutcomeRetry && OutcomeUnknown(j, pderrors.Reason(v.Reason)) {
+			// The request may have been carried out (a lost answer, a 5xx after the work):
+			// sending it again could create a second deal. A person decides.
+			r.Sessions.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonOutcomeUnknown, Severity: alerts.SeverityWarning,
+				CompanyID: j.CompanyID, UserID: j.UserID,
+				Summary: "A non-idempotent Pipedrive call may or may not have been carried out; it was dead-lettered, not sent again",
+				Detail:  "job " + j.ID + " (" + j.Method + " " + route(j.Path) + "): " + v.Reason + "; check Pipedrive, then redrive or drop it"})
+			return worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonOutcomeUnknown, Status: v.Status,
+				Message: "the call's outcome is unknown (" + v.Reason + "); not sent again (set retry_safe on jobs that may be repeated)", Err: v.Err}
+		}
+		return v
 	}
 	v := worker.Verdict{Outcome: worker.OutcomeSucceeded, Reason: string(pderrors.ReasonOK), Status: resp.Status}
 	switch {
@@ -53,6 +66,26 @@ func (r *APICall) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 		v.Body = resp.Body
 	}
 	return v
+}
+
+// ReasonOutcomeUnknown dead-letters a non-idempotent call whose answer was lost or was a server
+// error: it may have been carried out.
+const ReasonOutcomeUnknown = "outcome_unknown"
+
+// OutcomeUnknown reports whether a failed attempt of j must not be sent again blindly: j is a
+// POST (creating something; PUT, PATCH and DELETE of one resource repeat harmlessly), it does
+// not say RetrySafe, and the failure does not prove Pipedrive left it undone — a timeout, a
+// broken connection, a cancelled call or a 5xx other than 503 (which Pipedrive answers
+// before doing anything). A 429, a 503 or any 4xx means it was not carried out.
+func OutcomeUnknown(j jobs.Job, reason pderrors.Reason) bool {
+	if j.Method != http.MethodPost || j.RetrySafe {
+		return false
+	}
+	switch reason {
+	case pderrors.ReasonTimeout, pderrors.ReasonNetwork, pderrors.ReasonCanceled, pderrors.ReasonServerError, pderrors.ReasonUnknownError:
+		return true
+	}
+	return false
 }
 
 // Check is jobs.CheckAPICall: Method and Path are required.

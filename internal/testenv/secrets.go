@@ -94,10 +94,13 @@ func (s *Secrets) FoundIn(text string) []string {
 				wholes = append(wholes, wholeForm{form, label})
 				continue
 			}
-			for i := 0; i+PartialLen <= len(form); i++ {
-				// A piece without a letter is public structure, not secret: Pipedrive's
-				// refresh tokens start with "<company>:<user>:", which ids in logs repeat.
-				if piece := form[i : i+PartialLen]; strings.IndexFunc(piece, unicode.IsLetter) >= 0 {
+			// Pieces come from the secret part only: Pipedrive's refresh tokens start with
+			// "<company>:<user>:" and access tokens with "v1u:", public structure that ids
+			// in logs repeat ("register_webhooks:3408256:5206648:v1" would otherwise match
+			// a token whose random part starts with "v").
+			core := secretPart(form)
+			for i := 0; i+PartialLen <= len(core); i++ {
+				if piece := core[i : i+PartialLen]; strings.IndexFunc(piece, unicode.IsLetter) >= 0 {
 					pieces[piece] = label
 				}
 			}
@@ -136,6 +139,21 @@ func (s *Secrets) FoundIn(text string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// secretPart drops a token's public prefix: leading digits and colons (the
+// "<company>:<user>:" of a refresh token, escaped colons included) and "v1u:".
+func secretPart(v string) string {
+	for {
+		before := v
+		v = strings.TrimLeft(v, "0123456789:")
+		v = strings.TrimPrefix(v, "%3A")
+		v = strings.TrimPrefix(v, "v1u:")
+		v = strings.TrimPrefix(v, "v1u%3A")
+		if v == before {
+			return v
+		}
+	}
 }
 
 // base64Run matches text that may be base64: 16 or more characters of either alphabet.

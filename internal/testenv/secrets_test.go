@@ -36,7 +36,10 @@ func TestSecretsFoundIn(t *testing.T) {
 	if got := withIDs.FoundIn("uninstall 3408256:5206648 failed"); len(got) != 0 {
 		t.Errorf("FoundIn(ids only) = %q, want nothing: the ids are public", got)
 	}
-	if got := withIDs.FoundIn("token tail 5206648:Zk3b9QmW"); len(got) != 1 {
+	if got := withIDs.FoundIn("job register_webhooks:3408256:5206648:Zk dead-lettered"); len(got) != 0 {
+		t.Errorf("FoundIn(ids and the token's first letters) = %q, want nothing", got)
+	}
+	if got := withIDs.FoundIn("token tail 5206648:Zk3b9QmW2xLr"); len(got) != 1 {
 		t.Errorf("FoundIn(tail with the random part) = %q, want the refresh token", got)
 	}
 	tests := []struct {

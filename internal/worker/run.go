@@ -102,6 +102,13 @@ func (e *Engine) run(ctx context.Context, d delivery) (v Verdict) {
 	return e.apply(ctx, d, j, e.decide(ctx, d, j))
 }
 
+// ClaimKey is the claim of job j in engine name: per installation and job id, so a job of
+// another installation that happens to use the same id is not taken for a duplicate, and never
+// the key of a runner's exclusive lock ("<name>#lock#…").
+func ClaimKey(name string, j jobs.Job) string {
+	return name + "#job#" + strconv.FormatInt(j.CompanyID, 10) + ":" + strconv.FormatInt(j.UserID, 10) + "#" + j.ID
+}
+
 // decide makes the decision for a valid job, holding the job's claim while its runner works.
 func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict) {
 	now := e.now()
@@ -112,7 +119,7 @@ func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict)
 		return Verdict{Outcome: OutcomeRetry, Reason: ReasonDeadline, RetryAfter: time.Second}
 	}
 	runner := e.Runners[j.Kind]
-	key, owner := e.Name+"#"+j.ID, newOwner(d)
+	key, owner := ClaimKey(e.Name, j), newOwner(d)
 	claim, err := e.Claims.ClaimWork(ctx, key, owner, e.claimLease(), e.claimTTL())
 	switch {
 	case errors.Is(err, tokenstore.ErrWorkClaimed) && claim.State == tokenstore.WorkDone:
@@ -132,7 +139,7 @@ func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict)
 	}()
 	if x, ok := runner.(Exclusive); ok {
 		if k := x.ExclusiveKey(j); k != "" {
-			lock := e.Name + "#" + k
+			lock := e.Name + "#lock#" + k
 			held, err := e.Claims.ClaimWork(ctx, lock, owner, e.claimLease(), e.claimLease())
 			switch {
 			case errors.Is(err, tokenstore.ErrWorkClaimed):
