@@ -55,6 +55,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/jobs
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthorized$$' -fuzztime=$(FUZZTIME) ./internal/webhook
 	$(GO) test -run='^$$' -fuzz='^FuzzReceive$$' -fuzztime=$(FUZZTIME) ./functions/webhooks
+	$(GO) test -run='^$$' -fuzz='^FuzzInput$$' -fuzztime=$(FUZZTIME) ./functions/refresher
 
 lint: ## gofmt, go vet, staticcheck, go.mod tidy
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
