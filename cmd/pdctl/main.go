@@ -40,7 +40,8 @@ func main() {
 		cli.Warm = app.Store.SetAlwaysWarm
 		cli.Pauses = app.Store
 	}
-	if app.Store != nil && app.OAuth != nil {
+	// migrate writes tokens: only with TOKENS_KEY_ID, so they are sealed like the callback's.
+	if app.Store != nil && app.Store.Cipher != nil && app.OAuth != nil {
 		cli.Migrator, cli.In = &opscli.Migrator{OAuth: app.OAuth, Users: &pdapi.Client{}, Installs: app.Store}, os.Stdin
 		if j := app.Jobs(); j != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
 			cli.Migrator.Jobs = j

@@ -217,7 +217,7 @@ func (c *CLI) migrate(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: migrate reads API tokens from standard input, one per line, never from arguments", ErrUsage)
 	}
 	if c.Migrator == nil {
-		return errors.New("migrate: TOKENS_TABLE and CLIENT_SECRET_ID must be set")
+		return errors.New("migrate: TOKENS_TABLE, CLIENT_SECRET_ID and TOKENS_KEY_ID must be set (tokens are stored sealed)")
 	}
 	in := c.In
 	if in == nil {
