@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -22,7 +23,18 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+// runLog collects every Source's log of the run; TestMain fails the run if it holds a secret
+// (as is, escaped, base64 or a 12+ character piece).
+var (
+	runLog  testenv.Buffer
+	secrets testenv.Secrets
+)
+
+func TestMain(m *testing.M) {
+	secrets.Add("client secret", canarySecret)
+	secrets.Add("state key", canaryKey)
+	os.Exit(testenv.MainCheckingLogs(m, &runLog, &secrets))
+}
 
 const (
 	canarySecret = "canary-client-secret-NEVER-PRINT-9a7e"
@@ -96,7 +108,7 @@ func source(t *testing.T, id string) (*clientcreds.Source, *counting, *fakeclock
 	cnt := &counting{SecretsManager: sm(t)}
 	return &clientcreds.Source{
 		Client: cnt, SecretID: id, Now: clk.Now,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Logger: slog.New(slog.NewJSONHandler(io.MultiWriter(logs, &runLog), nil)),
 	}, cnt, clk, logs
 }
 
