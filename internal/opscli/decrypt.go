@@ -32,8 +32,25 @@ type Auditor struct {
 // AlertTokensDecrypted is the alert reason of a decryption.
 const AlertTokensDecrypted = "tokens_decrypted"
 
-// minReason keeps the reason a sentence, not "x".
+// minReason keeps an audited reason a sentence, not "x".
 const minReason = 10
+
+// auditedTarget reads the one COMPANY:USER and the -reason of an audited command (decrypt,
+// uninstall).
+func auditedTarget(cmd string, pos []string, reason string) (installation.ID, string, error) {
+	if len(pos) != 1 {
+		return installation.ID{}, "", fmt.Errorf("%w: %s takes one COMPANY:USER and -reason \"…\"", ErrUsage, cmd)
+	}
+	id, err := ParseID(pos[0])
+	if err != nil {
+		return installation.ID{}, "", err
+	}
+	reason = strings.TrimSpace(reason)
+	if len(reason) < minReason {
+		return installation.ID{}, "", fmt.Errorf("%w: %s needs -reason \"…\" (at least %d characters): it is audited", ErrUsage, cmd, minReason)
+	}
+	return id, reason, nil
+}
 
 // decrypt prints an installation's access token (and its refresh token with -refresh-token),
 // after recording who, when and why.
@@ -47,16 +64,9 @@ func (c *CLI) decrypt(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return fmt.Errorf("%w: decrypt takes one COMPANY:USER and -reason \"…\"", ErrUsage)
-	}
-	id, err := ParseID(pos[0])
+	id, reason, err := auditedTarget("decrypt", pos, reason)
 	if err != nil {
 		return err
-	}
-	reason = strings.TrimSpace(reason)
-	if len(reason) < minReason {
-		return fmt.Errorf("%w: decrypt needs -reason \"…\" (at least %d characters): it is audited", ErrUsage, minReason)
 	}
 	if c.Tokens == nil || c.Audit == nil || c.Audit.Log == nil {
 		return errors.New("decrypt: TOKENS_TABLE and TOKENS_KEY_ID must be set (and the role allowed kms:Decrypt)")

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 )
@@ -41,9 +40,6 @@ type Uninstaller struct {
 	Who func(ctx context.Context) string
 }
 
-// minUninstallReason keeps the audited reason a sentence, not "x".
-const minUninstallReason = 10
-
 // uninstall revokes an installation's tokens at Pipedrive and marks it uninstalled. A failed
 // revoke changes nothing unless -force: then the installation is marked uninstalled all the
 // same (its tokens deleted here), for a grant Pipedrive no longer knows.
@@ -57,16 +53,9 @@ func (c *CLI) uninstall(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return fmt.Errorf("%w: uninstall takes one COMPANY:USER and -reason \"…\"", ErrUsage)
-	}
-	id, err := ParseID(pos[0])
+	id, reason, err := auditedTarget("uninstall", pos, reason)
 	if err != nil {
 		return err
-	}
-	reason = strings.TrimSpace(reason)
-	if len(reason) < minUninstallReason {
-		return fmt.Errorf("%w: uninstall needs -reason \"…\" (at least %d characters): it is audited", ErrUsage, minUninstallReason)
 	}
 	u := c.Uninstall
 	if u == nil || u.Tokens == nil || u.OAuth == nil || u.Store == nil || u.Log == nil {
