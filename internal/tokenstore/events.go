@@ -22,11 +22,6 @@ var (
 	ErrEventNotInstalled = errors.New("tokenstore: no active installation for the webhook event")
 )
 
-// Transactor is the DynamoDB call AcceptEvent needs beyond DynamoDB; *dynamodb.Client has it.
-type Transactor interface {
-	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
-}
-
 // EventReceipt is an accepted event's record: ForgetEvent takes it back.
 type EventReceipt struct {
 	Key   string
@@ -61,16 +56,12 @@ func (s *Store) AcceptEvent(ctx context.Context, id InstallationID, eventKey str
 	if !id.Valid() || eventKey == "" || len(eventKey) > maxOnceKey || ttl <= 0 {
 		return EventReceipt{}, fmt.Errorf("tokenstore: accept event: %w: a valid installation, a key of 1 to %d bytes and a positive ttl are required", ErrInvalid, maxOnceKey)
 	}
-	tx, ok := s.DB.(Transactor)
-	if !ok {
-		return EventReceipt{}, fmt.Errorf("tokenstore: accept event: %w: the DynamoDB client cannot run transactions", ErrInvalid)
-	}
 	now := s.now()
 	nonce := rand.Text()
 	pk := oncePrefix + eventKey
 	putCond := "attribute_not_exists(#pk) OR #expires_at <= :now"
 	checkCond := "#status = :active"
-	_, err := tx.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{
 			TableName:                           aws.String(s.Table),
 			Key:                                 key(instKey(id)),
