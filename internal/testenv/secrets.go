@@ -186,7 +186,7 @@ func leakReport(log string, secrets *Secrets) string {
 	if len(leaks) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("FAIL: the run's log contains %d secret(s) seen during the tests: %s", len(leaks), strings.Join(leaks, ", "))
+	return fmt.Sprintf(LeakReportPrefix+"%d secret(s) seen during the tests: %s", len(leaks), strings.Join(leaks, ", "))
 }
 
 // TestLogWriter returns a writer that passes each write, trimmed, to t.Log, so that log

@@ -4,6 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -121,4 +124,35 @@ func TestTestLogWriter(t *testing.T) {
 func mustJSON(v string) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+func TestRecordSecrets(t *testing.T) {
+	oauth := http.NewServeMux()
+	oauth.HandleFunc("GET /oauth/authorize", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://app.example/oauth/callback?code=code-from-the-server-1&state=s", http.StatusFound)
+	})
+	oauth.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"v1u:access-from-the-server","refresh_token":"1:2:refresh-from-the-server","expires_in":3599}`)
+	})
+	var s Secrets
+	srv := httptest.NewServer(RecordSecrets(&s, oauth))
+	t.Cleanup(srv.Close)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, req := range []struct{ method, path string }{{"GET", "/oauth/authorize"}, {"POST", "/oauth/token"}} {
+		r, _ := http.NewRequest(req.method, srv.URL+req.path, nil)
+		resp, err := c.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if req.path == "/oauth/token" && !strings.Contains(string(body), "access-from-the-server") {
+			t.Errorf("token answer through RecordSecrets = %q, want it passed on", body)
+		}
+	}
+	got := s.FoundIn("code-from-the-server-1 v1u:access-from-the-server 1:2:refresh-from-the-server")
+	if want := []string{"access token (26 chars)", "authorization code (22 chars)", "refresh token (27 chars)"}; !slices.Equal(got, want) {
+		t.Errorf("secrets recorded = %q, want %q", got, want)
+	}
 }
