@@ -44,6 +44,8 @@ const (
 //	company_id    N  the installation the work produced; done code claims only
 //	user_id       N
 //	nonce         S  which call wrote the claim (recognises the SDK's resend of its own put)
+//	took_over     BOOL true when this claim replaced a live in-progress claim whose lease had
+//	                   passed (written by the takeover put itself, so a resend still knows)
 type WorkClaim struct {
 	Key   string
 	State WorkState
@@ -82,6 +84,7 @@ type claimItem struct {
 	CompletedAt string `dynamodbav:"completed_at,omitempty"`
 	CompanyID   int64  `dynamodbav:"company_id,omitempty"`
 	UserID      int64  `dynamodbav:"user_id,omitempty"`
+	TookOver    bool   `dynamodbav:"took_over,omitempty"`
 }
 
 func decodeWork(prefix string, av map[string]types.AttributeValue) (WorkClaim, error) {
@@ -150,16 +153,26 @@ func (s *Store) ReleaseWork(ctx context.Context, workKey, owner string) error {
 // claim is the protocol's claim step for the record prefix+key (arguments validated).
 func (s *Store) claim(ctx context.Context, prefix, key, owner string, lease, ttl time.Duration) (WorkClaim, error) {
 	now := s.now()
-	// A claim whose lease has passed is taken over: its owner crashed.
-	const takeOver = "#state = :in_progress AND #lease_until <= :now"
-	attrs, old, ok, err := s.putUnlessLive(ctx, claimItem{
+	item := claimItem{
 		PK:         prefix + key,
 		State:      string(WorkInProgress),
 		Owner:      owner,
 		LeaseUntil: unixCeil(now.Add(lease)),
 		ExpiresAt:  unixCeil(now.Add(ttl)),
 		ClaimedAt:  text(now),
-	}, now, takeOver, map[string]types.AttributeValue{":in_progress": str(string(WorkInProgress))})
+	}
+	attrs, ok, err := s.putUnlessLive(ctx, item, now, "", nil)
+	if err == nil && !ok && attrs != nil {
+		// A live in-progress claim whose lease has passed is taken over: its owner crashed. A
+		// second put, conditioned on that, records took_over in the item itself, so that the
+		// SDK's resend of this put (its answer lost) still learns it was a takeover.
+		if prev, derr := decodeWork(prefix, attrs); derr == nil && prev.Abandoned(now) {
+			item.TookOver = true
+			const takeOver = "#state = :in_progress AND #lease_until <= :now"
+			attrs, ok, err = s.putUnlessLive(ctx, item, now, takeOver,
+				map[string]types.AttributeValue{":in_progress": str(string(WorkInProgress))})
+		}
+	}
 	switch {
 	case err != nil:
 		return WorkClaim{}, err
@@ -168,11 +181,7 @@ func (s *Store) claim(ctx context.Context, prefix, key, owner string, lease, ttl
 		if err != nil {
 			return WorkClaim{}, err
 		}
-		// The replaced record was a live in-progress claim (not an expired one): a takeover.
-		if prev, perr := decodeWork(prefix, old); perr == nil && old != nil &&
-			prev.State == WorkInProgress && prev.ExpiresAt.After(now) {
-			c.TookOver = true
-		}
+		c.TookOver = item.TookOver
 		return c, nil
 	}
 	if c, derr := decodeWork(prefix, attrs); derr == nil && attrs != nil {

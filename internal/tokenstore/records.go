@@ -113,7 +113,7 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (first 
 		return false, fmt.Errorf("tokenstore: once: %w: a key of 1 to %d bytes and a positive ttl are required", ErrInvalid, maxOnceKey)
 	}
 	now := s.now()
-	_, _, first, err = s.putUnlessLive(ctx, struct {
+	_, first, err = s.putUnlessLive(ctx, struct {
 		PK        string `dynamodbav:"pk"`
 		ExpiresAt int64  `dynamodbav:"expires_at"`
 		CreatedAt string `dynamodbav:"created_at"`
@@ -129,11 +129,10 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (first 
 // unexpired record may be replaced all the same (a lapsed lease, say; "" for none), whose
 // placeholders other than :now are in vals. ok reports whether item was put; attrs is item as
 // stored when it was, and the live record when it was not (nil if there was none to return).
-// old is the record item replaced (an expired or taken-over one), nil if none or unknown.
-func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, takeOver string, vals map[string]types.AttributeValue) (attrs, old map[string]types.AttributeValue, ok bool, err error) {
+func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, takeOver string, vals map[string]types.AttributeValue) (attrs map[string]types.AttributeValue, ok bool, err error) {
 	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("encode: %w", err)
+		return nil, false, fmt.Errorf("encode: %w", err)
 	}
 	// A nonce per call tells our own earlier attempt from another writer's record: the SDK
 	// retries a put whose answer was lost (a 500, a reset connection), and that retry must
@@ -146,28 +145,26 @@ func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, take
 	}
 	values := map[string]types.AttributeValue{":now": num(now.Unix())}
 	maps.Copy(values, vals)
-	out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(s.Table),
 		Item:                      av,
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeNames:  names(cond),
 		ExpressionAttributeValues: values,
-		// The replaced record tells a takeover from a first claim.
-		ReturnValues: types.ReturnValueAllOld,
 		// The live record comes back with the refusal, so the caller learns its state in one call.
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		if got, ok := ccf.Item[attrNonce].(*types.AttributeValueMemberS); ok && got.Value == nonce {
-			return av, nil, true, nil // our own write, landed by an earlier attempt of this call
+			return av, true, nil // our own write, landed by an earlier attempt of this call
 		}
-		return ccf.Item, nil, false, nil
+		return ccf.Item, false, nil
 	}
 	if err != nil {
-		return nil, nil, false, err
+		return nil, false, err
 	}
-	return av, out.Attributes, true, nil
+	return av, true, nil
 }
 
 // attrNonce marks which call wrote a short-lived record (see putUnlessLive).

@@ -44,3 +44,30 @@ func TestRetriedPutsAreTheirOwn(t *testing.T) {
 		t.Errorf("ClaimWork with a retried put = %v, want the claim", err)
 	}
 }
+
+// TestRetriedTakeoverStillSaysTookOver: the put that takes over an abandoned claim lands, its
+// answer is lost and the SDK sends it again. The resend meets the claim it wrote itself; it
+// must still report the takeover, because the dead owner may have spent the code (the install
+// then asks for a restart instead of exchanging a code twice). A fresh claim's resend must not.
+func TestRetriedTakeoverStillSaysTookOver(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	retrying := &tokenstore.Store{DB: lostAnswer{testenv.SerialWrites(e.db)}, Table: e.table, Now: e.clock.Now}
+	h := tokenstore.HashCode("code-of-a-crashed-callback-retried")
+	if c, err := retrying.ClaimCode(t.Context(), h, time.Hour); err != nil || c.TookOver {
+		t.Fatalf("first ClaimCode with a retried put = %+v, %v; want a fresh claim, no takeover", c, err)
+	}
+	e.clock.Advance(tokenstore.CodeLease + time.Second)
+	c, err := retrying.ClaimCode(t.Context(), h, time.Hour)
+	if err != nil || !c.TookOver {
+		t.Fatalf("ClaimCode over an abandoned claim with a retried put = %+v, %v; want TookOver", c, err)
+	}
+	w, err := retrying.ClaimWork(t.Context(), "job-retried-takeover", "owner-1", time.Minute, time.Hour)
+	if err != nil || w.TookOver {
+		t.Fatalf("ClaimWork = %+v, %v; want a fresh claim", w, err)
+	}
+	e.clock.Advance(time.Minute + time.Second)
+	if w, err := retrying.ClaimWork(t.Context(), "job-retried-takeover", "owner-2", time.Minute, time.Hour); err != nil || !w.TookOver || w.Owner != "owner-2" {
+		t.Fatalf("ClaimWork over a lapsed lease with a retried put = %+v, %v; want owner-2 with TookOver", w, err)
+	}
+}
