@@ -139,21 +139,21 @@ func TestAdminFaults(t *testing.T) {
 	if err := json.Unmarshal(s.admin("GET", "/_sim/faults", "").body, &listed); err != nil || len(listed) != 1 || listed[0].Fault.Latency != 10*time.Millisecond || listed[0].Fault.Status != 503 {
 		t.Fatalf("faults = %+v (%v), want the injected one with 10ms latency", listed, err)
 	}
-	r = s.api("GET", "/api/v1/deals", tok, nil)
+	r = s.api("GET", "/api/v2/deals", tok, nil)
 	wantAPIError(t, r, 503, "Service Unavailable")
 	if r.header.Get("Retry-After") != "3" {
 		t.Errorf("Retry-After = %q, want 3", r.header.Get("Retry-After"))
 	}
 	wantStatus(t, "remove", s.admin("DELETE", "/_sim/faults/"+id, ""), 204)
 	wantStatus(t, "remove again", s.admin("DELETE", "/_sim/faults/"+id, ""), 404)
-	if r := s.api("GET", "/api/v1/deals", tok, nil); r.status != 200 {
+	if r := s.api("GET", "/api/v2/deals", tok, nil); r.status != 200 {
 		t.Errorf("after removal = %d, want 200", r.status)
 	}
 	wantStatus(t, "invalid fault", s.admin("POST", "/_sim/faults", `{"status":9999}`), 400)
 	wantStatus(t, "bad latency", s.admin("POST", "/_sim/faults", `{"latency":"soon"}`), 400)
 	wantStatus(t, "inject drop", s.admin("POST", "/_sim/faults", `{"drop":true}`), 201)
 	wantStatus(t, "clear", s.admin("DELETE", "/_sim/faults", ""), 204)
-	if r := s.api("GET", "/api/v1/deals", tok, nil); r.status != 200 {
+	if r := s.api("GET", "/api/v2/deals", tok, nil); r.status != 200 {
 		t.Errorf("after clear = %d, want 200", r.status)
 	}
 	wantStatus(t, "release", s.admin("POST", "/_sim/release-hung", ""), 204)

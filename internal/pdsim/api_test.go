@@ -60,15 +60,15 @@ func TestAPIAuthErrors(t *testing.T) {
 		status                     int
 		msg                        string
 	}{
-		{"no header", "GET", "/api/v1/deals", "", 400, MsgMalformedAuthHeader},
-		{"basic scheme", "GET", "/api/v1/deals", "Basic " + full.AccessToken, 400, MsgMalformedAuthHeader},
-		{"bearer without token", "GET", "/api/v1/deals", "Bearer ", 400, MsgMalformedAuthHeader},
-		{"token without scheme", "GET", "/api/v1/deals", full.AccessToken, 400, MsgMalformedAuthHeader},
-		{"unknown token", "GET", "/api/v1/deals", "Bearer v1u:nope", 401, MsgAccessTokenInvalid},
-		{"expired token", "GET", "/api/v1/deals", "Bearer " + expired.AccessToken, 401, MsgAccessTokenInvalid},
-		{"revoked token", "GET", "/api/v1/deals", "Bearer " + revoked.AccessToken, 401, MsgAccessTokenInvalid},
-		{"refresh token as bearer", "GET", "/api/v1/deals", "Bearer " + full.RefreshToken, 401, MsgAccessTokenInvalid},
-		{"read scope cannot write", "POST", "/api/v1/deals", "Bearer " + readOnly.AccessToken, 403, MsgScopeMismatch},
+		{"no header", "GET", "/api/v2/deals", "", 400, MsgMalformedAuthHeader},
+		{"basic scheme", "GET", "/api/v2/deals", "Basic " + full.AccessToken, 400, MsgMalformedAuthHeader},
+		{"bearer without token", "GET", "/api/v2/deals", "Bearer ", 400, MsgMalformedAuthHeader},
+		{"token without scheme", "GET", "/api/v2/deals", full.AccessToken, 400, MsgMalformedAuthHeader},
+		{"unknown token", "GET", "/api/v2/deals", "Bearer v1u:nope", 401, MsgAccessTokenInvalid},
+		{"expired token", "GET", "/api/v2/deals", "Bearer " + expired.AccessToken, 401, MsgAccessTokenInvalid},
+		{"revoked token", "GET", "/api/v2/deals", "Bearer " + revoked.AccessToken, 401, MsgAccessTokenInvalid},
+		{"refresh token as bearer", "GET", "/api/v2/deals", "Bearer " + full.RefreshToken, 401, MsgAccessTokenInvalid},
+		{"read scope cannot write", "POST", "/api/v2/deals", "Bearer " + readOnly.AccessToken, 403, MsgScopeMismatch},
 		{"read scope cannot patch v2", "PATCH", "/api/v2/deals/1", "Bearer " + readOnly.AccessToken, 403, MsgScopeMismatch},
 		{"no contacts scope", "GET", "/api/v2/persons", "Bearer " + readOnly.AccessToken, 403, MsgScopeMismatch},
 		{"no base scope", "GET", "/api/v1/users/me", "Bearer " + readOnly.AccessToken, 403, MsgScopeMismatch},
@@ -93,7 +93,7 @@ func TestAPIAuthErrors(t *testing.T) {
 		})
 	}
 	// The read-only token can read deals.
-	if r := s.api("GET", "/api/v1/deals", readOnly.AccessToken, nil); r.status != 200 {
+	if r := s.api("GET", "/api/v2/deals", readOnly.AccessToken, nil); r.status != 200 {
 		t.Errorf("GET deals with deals:read = %d, want 200", r.status)
 	}
 }
@@ -261,15 +261,15 @@ func TestInvalidInput(t *testing.T) {
 	tests := []struct {
 		name, method, path, body, msg string
 	}{
-		{"deal without title", "POST", "/api/v1/deals", `{"value":3}`, "Deal title must be given."},
+		{"deal without title", "POST", "/api/v2/deals", `{"value":3}`, "Deal title must be given."},
 		{"deal with empty title", "PATCH", dealPath, `{"title":" "}`, "Deal title must be given."},
 		{"deal with bad status", "PATCH", dealPath, `{"status":"maybe"}`, "status must be one of open, won, lost"},
 		{"deal with text value", "POST", "/api/v2/deals", `{"title":"t","value":"lots"}`, "value must be a number"},
 		{"person without name", "POST", "/api/v2/persons", `{"emails":[]}`, "Name must be given."},
-		{"invalid json", "POST", "/api/v1/deals", `{"title":`, "Invalid JSON in request body"},
-		{"json array", "POST", "/api/v1/persons", `[1,2]`, "Invalid JSON in request body"},
-		{"bad id", "GET", "/api/v1/deals/abc", ``, "id must be a positive integer"},
-		{"bad limit", "GET", "/api/v1/deals?limit=0", ``, "limit must be an integer between 1 and 500"},
+		{"invalid json", "POST", "/api/v2/deals", `{"title":`, "Invalid JSON in request body"},
+		{"json array", "POST", "/api/v2/persons", `[1,2]`, "Invalid JSON in request body"},
+		{"bad id", "GET", "/api/v2/deals/abc", ``, "id must be a positive integer"},
+		{"bad limit", "GET", "/api/v2/deals?limit=0", ``, "limit must be an integer between 1 and 500"},
 		{"bad cursor", "GET", "/api/v2/deals?cursor=bm90IGEgY3Vyc29y", ``, "Invalid cursor"},
 	}
 	for _, tt := range tests {
@@ -280,7 +280,11 @@ func TestInvalidInput(t *testing.T) {
 			}
 			req.Header.Set("Authorization", "Bearer "+tok)
 			req.Header.Set("Content-Type", "application/json")
-			wantAPIError(t, do(t, req), 400, tt.msg)
+			r := do(t, req)
+			wantAPIError(t, r, 400, tt.msg)
+			if r.json(t)["code"] != CodeSchemaValidation {
+				t.Errorf("v2 400 body = %s, want code %s", r.body, CodeSchemaValidation)
+			}
 		})
 	}
 }

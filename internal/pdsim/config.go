@@ -103,7 +103,10 @@ type Config struct {
 	// page's "Invalid token: `access_token` is invalid".
 	GatewayUnauthorized bool
 	// V1Retired answers 410 Gone on the v1 endpoints of deals, persons, organizations and
-	// activities, out of support since 2026-08-01; their v2 endpoints serve as before.
+	// activities (their searches included); their v2 endpoints serve as before. Off by
+	// default: those v1 endpoints are out of support since 2026-08-01, and Pipedrive's
+	// changelog says they may still operate but may be removed without notice. Turn it on to
+	// test a client against their removal.
 	V1Retired bool
 	// WebhookLimit is the number of webhooks one user may have (40).
 	WebhookLimit int

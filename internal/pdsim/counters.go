@@ -24,7 +24,7 @@ type Counters struct {
 	RevokeErrors map[string]int `json:"revoke_errors"`
 	// Uninstalls counts Uninstall calls that reached the sending step.
 	Uninstalls int `json:"uninstalls"`
-	// APIByRoute counts /api/ calls by "METHOD path-template", e.g. "GET /api/v1/deals/{id}";
+	// APIByRoute counts /api/ calls by "METHOD path-template", e.g. "GET /api/v2/deals/{id}";
 	// unmatched paths count as "METHOD unmatched", retired paths under their own path.
 	APIByRoute map[string]int `json:"api_by_route"`
 	// APIByStatus counts /api/ calls by the status answered; 0 means no response (the

@@ -84,7 +84,7 @@ func TestConcurrentUse(t *testing.T) {
 				case 0:
 					req = apiRequest("POST", s.URL+"/api/v2/deals", tok.AccessToken, map[string]any{"title": fmt.Sprint(w, "-", i)})
 				case 1:
-					req = apiRequest("GET", s.URL+"/api/v1/deals", tok.AccessToken, nil)
+					req = apiRequest("GET", s.URL+"/api/v2/deals", tok.AccessToken, nil)
 				default:
 					req = apiRequest("GET", s.URL+"/api/v1/users/me", tok.AccessToken, nil)
 				}

@@ -205,11 +205,11 @@ func TestWebhookPayloadV1(t *testing.T) {
 	tok := s.install().AccessToken
 	rc := newHookReceiver(t, nil)
 	s.hook(tok, "deal", "*", rc.URL, map[string]any{"version": "1.0"})
-	id := s.created("POST", "/api/v1/deals", tok, map[string]any{"title": "Old"})
+	id := s.created("POST", "/api/v2/deals", tok, map[string]any{"title": "Old"})
 	s.wait()
-	s.api("PUT", fmt.Sprintf("/api/v1/deals/%d", id), tok, map[string]any{"title": "New"})
+	s.api("PATCH", fmt.Sprintf("/api/v2/deals/%d", id), tok, map[string]any{"title": "New"})
 	s.wait()
-	s.api("DELETE", fmt.Sprintf("/api/v1/deals/%d", id), tok, nil)
+	s.api("DELETE", fmt.Sprintf("/api/v2/deals/%d", id), tok, nil)
 	s.wait()
 	hits := rc.got()
 	tests := []struct {

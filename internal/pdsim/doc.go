@@ -12,9 +12,11 @@
 //   - the three grants (authorization_code, refresh_token, exchange_api_token), HTTP Basic client
 //     authentication, single-use codes that expire after Config.CodeTTL on the simulated clock,
 //     refresh-token rotation on or off (Config.RotateRefreshTokens), RFC 7009 revocation;
-//   - /api/v1/users/me, deals, persons, organizations and activities (v1 with PUT, v2 with
-//     PATCH), notes (v1 only), webhooks with the 40-per-user limit, scopes checked per path,
-//     retired paths answering 410;
+//   - /api/v1/users/me, deals, persons, organizations and activities (v2 with PATCH, cursor
+//     pages and v2 validation errors; the v1 ones, out of support since 2026-08-01, still with
+//     PUT, or 410 with Config.V1Retired), the v2 searches (/api/v2/deals/search,
+//     persons/search, organizations/search, itemSearch), notes (v1 only), webhooks with the
+//     40-per-user limit, scopes checked per path, retired paths answering 410;
 //   - webhook deliveries: every create, change and delete (through the API or ActAsUser) is an
 //     Event POSTed to each matching webhook in its version's shape (v2 meta/data/previous, or
 //     v1), with HTTP Basic, retries after 3, 30 and 150 s on the simulated clock (DeliverDue),

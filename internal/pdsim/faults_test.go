@@ -35,7 +35,7 @@ func TestFaultMatching(t *testing.T) {
 	s := newSim(t, Config{})
 	tok := s.install().AccessToken
 	s.Inject(Fault{Method: "POST", Path: "/api/v2/*", Status: 502})
-	s.Inject(Fault{Path: "/api/v1/deals", Status: 503})
+	s.Inject(Fault{Path: "/api/v2/organizations", Status: 503})
 	tests := []struct {
 		method, path string
 		want         int
@@ -43,9 +43,9 @@ func TestFaultMatching(t *testing.T) {
 		{"GET", "/api/v2/deals", 200},
 		{"POST", "/api/v2/deals", 502},
 		{"POST", "/api/v2/persons", 502},
-		{"GET", "/api/v1/deals", 503},
-		{"POST", "/api/v1/deals", 503},
-		{"GET", "/api/v1/deals/1", 404},
+		{"GET", "/api/v2/organizations", 503},
+		{"POST", "/api/v2/organizations", 502}, // the first fault injected that matches wins
+		{"GET", "/api/v2/organizations/1", 404},
 	}
 	for _, tt := range tests {
 		if r := s.api(tt.method, tt.path, tok, map[string]any{"title": "x"}); r.status != tt.want {
@@ -53,7 +53,7 @@ func TestFaultMatching(t *testing.T) {
 		}
 	}
 	s.ClearFaults()
-	if r := s.api("GET", "/api/v1/deals", tok, nil); r.status != 200 {
+	if r := s.api("GET", "/api/v2/organizations", tok, nil); r.status != 200 {
 		t.Errorf("after ClearFaults = %d, want 200", r.status)
 	}
 	id := s.Inject(Fault{Status: 500})
@@ -67,16 +67,16 @@ func TestFaultHeaderAndBody(t *testing.T) {
 	s := newSim(t, Config{})
 	tok := s.install().AccessToken
 
-	s.Inject(Fault{Path: "/api/v1/deals", Status: 429, Header: http.Header{"Retry-After": {"7"}}, Times: 1})
-	r := s.api("GET", "/api/v1/deals", tok, nil)
+	s.Inject(Fault{Path: "/api/v2/deals", Status: 429, Header: http.Header{"Retry-After": {"7"}}, Times: 1})
+	r := s.api("GET", "/api/v2/deals", tok, nil)
 	wantAPIError(t, r, 429, MsgRequestOverLimit)
 	if r.header.Get("Retry-After") != "7" {
 		t.Errorf("Retry-After = %q, want 7", r.header.Get("Retry-After"))
 	}
 
 	page := "<html><body>Attention Required! | Cloudflare</body></html>"
-	s.Inject(Fault{Path: "/api/v1/deals", Status: 403, Body: page, Times: 1})
-	r = s.api("GET", "/api/v1/deals", tok, nil)
+	s.Inject(Fault{Path: "/api/v2/deals", Status: 403, Body: page, Times: 1})
+	r = s.api("GET", "/api/v2/deals", tok, nil)
 	if r.status != 403 || string(r.body) != page || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 		t.Errorf("HTML 403 = %d %q (%s), want the page as text/html", r.status, r.body, r.header.Get("Content-Type"))
 	}
@@ -158,10 +158,10 @@ func TestFaultLatency(t *testing.T) {
 func TestFaultHang(t *testing.T) {
 	s := newSim(t, Config{})
 	tok := s.install().AccessToken
-	s.Inject(Fault{Path: "/api/v1/deals", Hang: true})
+	s.Inject(Fault{Path: "/api/v2/deals", Hang: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	req := bearerRequest(t, s.URL+"/api/v1/deals", tok).WithContext(ctx)
+	req := bearerRequest(t, s.URL+"/api/v2/deals", tok).WithContext(ctx)
 	start := time.Now()
 	_, err := http.DefaultClient.Do(req)
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) < 200*time.Millisecond {
@@ -171,7 +171,7 @@ func TestFaultHang(t *testing.T) {
 
 	// ReleaseHung frees a request that would otherwise hang forever.
 	done := make(chan error, 1)
-	req = bearerRequest(t, s.URL+"/api/v1/deals", tok)
+	req = bearerRequest(t, s.URL+"/api/v2/deals", tok)
 	go func() {
 		_, err := http.DefaultClient.Do(req)
 		done <- err
@@ -192,12 +192,12 @@ func TestFaultHang(t *testing.T) {
 func TestFaultDrop(t *testing.T) {
 	s := newSim(t, Config{})
 	tok := s.install().AccessToken
-	s.Inject(Fault{Path: "/api/v1/deals", Method: "POST", Drop: true, Times: 1})
+	s.Inject(Fault{Path: "/api/v2/deals", Method: "POST", Drop: true, Times: 1})
 	s.Inject(Fault{Path: "/oauth/token", Drop: true, Times: 1})
 	// A transport without keep-alives never retries on a fresh connection.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 
-	req := bearerRequest(t, s.URL+"/api/v1/deals", tok)
+	req := bearerRequest(t, s.URL+"/api/v2/deals", tok)
 	req.Method = "POST"
 	resp, err := client.Do(req)
 	if err == nil {
@@ -211,8 +211,8 @@ func TestFaultDrop(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("dropped token call answered %d, want a connection error", resp.StatusCode)
 	}
-	if r := s.api("POST", "/api/v1/deals", tok, map[string]any{"title": "t"}); r.status != 201 {
-		t.Errorf("call after the drop = %d, want 201", r.status)
+	if r := s.api("POST", "/api/v2/deals", tok, map[string]any{"title": "t"}); r.status != 200 {
+		t.Errorf("call after the drop = %d, want 200", r.status)
 	}
 	// The server counts after the connection is gone, so the client may see the drop first.
 	waitFor(t, func() bool { return s.Counters().APIByStatus[0] == 1 }, "dropped call counted with status 0")

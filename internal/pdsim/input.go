@@ -158,11 +158,12 @@ func (in input) contacts(key string) (v []contact, present bool, err error) {
 	return nil, true, bad
 }
 
-// pathID parses the {id} path value, answering 400 when it is not a positive integer.
-func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+// pathID parses the {id} path value, answering 400 (v2: a validation error) when it is not a
+// positive integer.
+func pathID(w http.ResponseWriter, r *http.Request, v apiVersion) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		writeAPIError(w, http.StatusBadRequest, "id must be a positive integer")
+		writeInputError(w, v, "id must be a positive integer")
 		return 0, false
 	}
 	return id, true

@@ -35,7 +35,7 @@ func TestRateLimitWindow(t *testing.T) {
 		t.Errorf("other token = %d, want 200", r.status)
 	}
 	// Errors after authentication carry the headers too.
-	if r := s.api("GET", "/api/v1/deals/999", other.AccessToken, nil); r.status != 404 || r.header.Get("x-ratelimit-remaining") != "1" {
+	if r := s.api("GET", "/api/v2/deals/999", other.AccessToken, nil); r.status != 404 || r.header.Get("x-ratelimit-remaining") != "1" {
 		t.Errorf("404 = %d with remaining %q, want 404 with 1", r.status, r.header.Get("x-ratelimit-remaining"))
 	}
 	s.clock.Advance(500 * time.Millisecond)
@@ -140,6 +140,9 @@ func TestCallCost(t *testing.T) {
 		{"GET", "/api/v2/deals", 10},
 		{"PATCH", "/api/v2/deals/5", 5},
 		{"GET", "/api/v2/deals/search", 20},
+		{"GET", "/api/v2/persons/search", 20},
+		{"GET", "/api/v2/organizations/search", 20},
+		{"GET", "/api/v2/itemSearch", 20},
 	}
 	for _, tt := range tests {
 		if got := CallCost(tt.method, tt.path); got != tt.want {
@@ -188,10 +191,8 @@ func TestRollingWindow(t *testing.T) {
 	}
 	// Search has its own window, of 10.
 	for i := range 11 {
-		r := s.api("GET", "/api/v2/deals/search?term=x", tok.AccessToken, nil)
-		// The simulator serves no search, so the answer after the limits is an error; what
-		// counts is the window.
-		if (r.status == 429) != (i == 10) || r.header.Get("x-ratelimit-limit") != "10" {
+		r := s.api("GET", "/api/v2/deals/search?term=xy", tok.AccessToken, nil)
+		if (r.status == 429) != (i == 10) || (r.status != 200) != (i == 10) || r.header.Get("x-ratelimit-limit") != "10" {
 			t.Fatalf("search %d = %d limit %q, want 429 only for the 11th, limit 10", i, r.status, r.header.Get("x-ratelimit-limit"))
 		}
 	}

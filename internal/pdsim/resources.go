@@ -366,7 +366,7 @@ func (rs resource[T, P]) list(s *Server, v apiVersion) http.HandlerFunc {
 // get serves GET /api/{v}/{path}/{id}.
 func (rs resource[T, P]) get(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(w, r)
+		id, ok := pathID(w, r, v)
 		if !ok {
 			return
 		}
@@ -430,7 +430,7 @@ func (rs resource[T, P]) createAs(s *Server, g grant, v apiVersion, in input, so
 // update serves PUT /api/v1/{path}/{id} and PATCH /api/v2/{path}/{id}.
 func (rs resource[T, P]) update(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(w, r)
+		id, ok := pathID(w, r, v)
 		if !ok {
 			return
 		}
@@ -476,7 +476,7 @@ func (rs resource[T, P]) updateAs(s *Server, g grant, v apiVersion, id int64, in
 // delete serves DELETE /api/{v}/{path}/{id}.
 func (rs resource[T, P]) delete(s *Server, v apiVersion) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(w, r)
+		id, ok := pathID(w, r, v)
 		if !ok {
 			return
 		}

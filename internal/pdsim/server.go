@@ -147,6 +147,12 @@ func (s *Server) routes() {
 		activityResource.register(m, s, v, activitiesAccess)
 	}
 	noteResource.register(m, s, v1, notesAccess)
+	// Search (v2; the v1 searches are out of support like the collections). Literal paths win
+	// over the collections' /{id} patterns.
+	m.Handle("GET /api/v2/deals/search", s.authed(dealsAccess, s.handleEntitySearch("deal")))
+	m.Handle("GET /api/v2/persons/search", s.authed(personsAccess, s.handleEntitySearch("person")))
+	m.Handle("GET /api/v2/organizations/search", s.authed(personsAccess, s.handleEntitySearch("organization")))
+	m.Handle("GET /api/v2/itemSearch", s.authed(searchAccess, http.HandlerFunc(s.handleItemSearch)))
 
 	m.Handle("GET /api/v1/webhooks", s.authed(webhooksAccess, http.HandlerFunc(s.listWebhooks)))
 	m.Handle("POST /api/v1/webhooks", s.authed(webhooksAccess, http.HandlerFunc(s.createWebhook)))

@@ -185,7 +185,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 
 // deleteWebhook serves DELETE /api/v1/webhooks/{id}.
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, ok := pathID(w, r, v1)
 	if !ok {
 		return
 	}
