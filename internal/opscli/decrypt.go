@@ -112,12 +112,16 @@ func (c *CLI) decrypt(ctx context.Context, args []string) error {
 	if withRefresh {
 		out.RefreshToken = in.RefreshToken
 	}
-	if asJSON {
-		return writeJSON(c.Out, out)
+	w := c.TokensOut
+	if w == nil {
+		w = c.Out
 	}
-	fmt.Fprintf(c.Out, "access_token\t%s\n", out.AccessToken)
+	if asJSON {
+		return writeJSON(w, out)
+	}
+	fmt.Fprintf(w, "access_token\t%s\n", out.AccessToken)
 	if withRefresh {
-		fmt.Fprintf(c.Out, "refresh_token\t%s\n", out.RefreshToken)
+		fmt.Fprintf(w, "refresh_token\t%s\n", out.RefreshToken)
 	}
 	return nil
 }

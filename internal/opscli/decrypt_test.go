@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -32,14 +31,21 @@ func TestDecryptIsAuditedAndExplicit(t *testing.T) {
 	var alerts []oncall.Alert
 	f.cli.Tokens = f.store
 	f.cli.Audit = &opscli.Auditor{
-		Log:    slog.New(slog.NewJSONHandler(&audit, nil)),
+		Log:    runLogger(&audit),
 		Alerts: alertsFunc(func(_ context.Context, a oncall.Alert) error { alerts = append(alerts, a); return nil }),
 		Who:    func(context.Context) string { return "arn:aws:sts::123456789012:assumed-role/oncall/alice (alice)" },
 	}
+	// run returns what decrypt showed (TokensOut); its Out, which the run log checks, must
+	// stay empty.
 	run := func(args ...string) (string, error) {
+		t.Helper()
 		f.out.Reset()
-		err := f.cli.Run(context.Background(), args)
-		return f.out.String(), err
+		f.shown.Reset()
+		err := runCLI(context.Background(), f.cli, args)
+		if f.out.Len() != 0 {
+			t.Errorf("pdctl %s printed %d bytes to Out, want the tokens on TokensOut only", strings.Join(args, " "), f.out.Len())
+		}
+		return f.shown.String(), err
 	}
 
 	for _, args := range [][]string{

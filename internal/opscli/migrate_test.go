@@ -44,11 +44,16 @@ func (f *fixture) migrate(t *testing.T, stdin string, args ...string) ([]opscli.
 	t.Helper()
 	f.out.Reset()
 	f.cli.In = strings.NewReader(stdin)
-	err := f.cli.Run(context.Background(), append([]string{"migrate", "-json"}, args...))
+	err := runCLI(context.Background(), f.cli, append([]string{"migrate", "-json"}, args...))
 	var res []opscli.MigrateResult
 	if f.out.Len() > 0 {
 		if jerr := json.Unmarshal(f.out.Bytes(), &res); jerr != nil {
 			t.Fatalf("migrate -json output %q: %v", f.out.String(), jerr)
+		}
+	}
+	for _, line := range strings.Split(stdin, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			secrets.Add("API token", line)
 		}
 	}
 	for _, tok := range strings.Fields(stdin) {
@@ -92,7 +97,7 @@ func TestMigrateInstallsFromAnAPIToken(t *testing.T) {
 	if err != nil || in.Status != installation.StatusActive || in.AccessToken == "" || in.RefreshToken == "" || in.APIDomain != sim.URL || in.Version != r.Version {
 		t.Errorf("stored %s = %+v, %v; want active with tokens, api_domain %s, version %d", simID, in, err, sim.URL, r.Version)
 	}
-	f.tokens = append(f.tokens, in.AccessToken, in.RefreshToken)
+	f.addTokens(in.AccessToken, in.RefreshToken)
 	// The tokens work against Pipedrive (the simulator knows them as OAuth tokens).
 	if me, err := (&pdapi.Client{HTTP: sim.HTTP.Client()}).Me(context.Background(), in.APIDomain, in.AccessToken); err != nil || me.ID != simID.UserID {
 		t.Errorf("users/me with the stored token = %+v, %v", me, err)
@@ -119,7 +124,7 @@ func TestMigrateTextOutputSaysWhatToDo(t *testing.T) {
 	f, _ := migrateFixture(t, testenv.ClientSecret)
 	f.out.Reset()
 	f.cli.In = strings.NewReader("not-a-real-token\n")
-	err := f.cli.Run(context.Background(), []string{"migrate"})
+	err := f.exec(context.Background(), "migrate")
 	if !errors.Is(err, opscli.ErrMigrateFailed) {
 		t.Fatalf("migrate = %v, want ErrMigrateFailed", err)
 	}
@@ -187,8 +192,9 @@ func TestMigrateRows(t *testing.T) {
 			if got := sim.Counters().TokenByGrant["exchange_api_token"]; got != tt.wantCalls {
 				t.Errorf("exchange_api_token handled %d times, want %d", got, tt.wantCalls)
 			}
-			_, getErr := f.store.Get(context.Background(), simID)
+			in, getErr := f.store.Get(context.Background(), simID)
 			if tt.want == opscli.MigrateInstalled {
+				f.addTokens(in.AccessToken, in.RefreshToken)
 				if err != nil || getErr != nil {
 					t.Errorf("migrate = %v, stored: %v; want installed", err, getErr)
 				}
@@ -211,13 +217,13 @@ func TestMigrateRefusesTokensAsArguments(t *testing.T) {
 	f, _ := migrateFixture(t, testenv.ClientSecret)
 	for _, args := range [][]string{{"migrate", "some-api-token"}, {"migrate"}} {
 		f.cli.In = strings.NewReader("")
-		if err := f.cli.Run(context.Background(), args); !errors.Is(err, opscli.ErrUsage) || strings.Contains(err.Error(), "some-api-token") {
+		if err := runCLI(context.Background(), f.cli, args); !errors.Is(err, opscli.ErrUsage) || strings.Contains(err.Error(), "some-api-token") {
 			t.Errorf("pdctl %v = %v, want a usage error that does not echo the token", args, err)
 		}
 	}
 	f.cli.Migrator = nil
 	f.cli.In = strings.NewReader("tok\n")
-	if err := f.cli.Run(context.Background(), []string{"migrate"}); err == nil || !strings.Contains(err.Error(), "CLIENT_SECRET_ID") {
+	if err := f.exec(context.Background(), "migrate"); err == nil || !strings.Contains(err.Error(), "CLIENT_SECRET_ID") {
 		t.Errorf("migrate without configuration = %v, want the variables to set", err)
 	}
 }

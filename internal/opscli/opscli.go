@@ -73,7 +73,11 @@ type CLI struct {
 	Migrator *Migrator
 	In       io.Reader
 	Out      io.Writer
-	Now      func() time.Time
+	// TokensOut is where decrypt prints the tokens it read; Out when nil. Everything else
+	// goes to Out, so a caller can keep the tokens apart from the rest (tests check Out, and
+	// every log, for secrets).
+	TokensOut io.Writer
+	Now       func() time.Time
 }
 
 // ErrUsage marks a command line the CLI cannot run; the message says why.

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"maps"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +28,12 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
-
 type fixture struct {
-	cli    *opscli.CLI
+	cli *opscli.CLI
+	// out is the command's output (CLI.Out), also written to the run log; shown is decrypt's
+	// (CLI.TokensOut), kept out of it.
 	out    *bytes.Buffer
+	shown  *bytes.Buffer
 	store  *tokenstore.Store
 	sqs    *sqs.Client
 	jobs   string
@@ -48,7 +49,8 @@ func newFixture(t *testing.T) *fixture {
 	db := dynamodb.NewFromConfig(cfg)
 	now := time.Now().UTC().Truncate(time.Second)
 	f := &fixture{
-		out: &bytes.Buffer{},
+		out:   &bytes.Buffer{},
+		shown: &bytes.Buffer{},
 		// Tokens are sealed as in production (the refresher's and the callback's key rights).
 		store: &tokenstore.Store{DB: db, Table: res.TableName, Now: func() time.Time { return now },
 			Cipher: &tokencrypt.Envelope{KMS: kms.NewFromConfig(cfg), KeyID: res.TokensKeyID}},
@@ -60,7 +62,7 @@ func newFixture(t *testing.T) *fixture {
 	f.cli = &opscli.CLI{
 		// The operator's store has no key: show, list and due must not need one.
 		Store: &tokenstore.Store{DB: db, Table: res.TableName}, Inventory: &tokenstore.Inventory{DB: db, Table: res.TableName},
-		SQS: f.sqs, JobsQueueURL: f.jobs, DeadLetterURL: f.dlq, Out: f.out,
+		SQS: f.sqs, JobsQueueURL: f.jobs, DeadLetterURL: f.dlq, Out: io.MultiWriter(f.out, &runLog), TokensOut: f.shown,
 		Now: func() time.Time { return now },
 	}
 	return f
@@ -76,14 +78,25 @@ func (f *fixture) install(t *testing.T, company, user int64, expiresIn time.Dura
 	if _, err := f.store.Install(context.Background(), in); err != nil {
 		t.Fatalf("Install(%s) = %v", id, err)
 	}
-	f.tokens = append(f.tokens, in.AccessToken, in.RefreshToken)
+	f.addTokens(in.AccessToken, in.RefreshToken)
 	return id
 }
+
+// addTokens registers tokens the tests met: no command but decrypt may print them, and the
+// run log must not hold them.
+func (f *fixture) addTokens(access, refresh string) {
+	f.tokens = append(f.tokens, access, refresh)
+	secrets.Add("access token", access)
+	secrets.Add("refresh token", refresh)
+}
+
+// exec runs a command as pdctl does (see runCLI).
+func (f *fixture) exec(ctx context.Context, args ...string) error { return runCLI(ctx, f.cli, args) }
 
 func (f *fixture) run(t *testing.T, args ...string) string {
 	t.Helper()
 	f.out.Reset()
-	if err := f.cli.Run(context.Background(), args); err != nil {
+	if err := f.exec(context.Background(), args...); err != nil {
 		t.Fatalf("pdctl %s = %v", strings.Join(args, " "), err)
 	}
 	out := f.out.String()
@@ -145,7 +158,7 @@ func TestRefreshCommandRunsTheRefresher(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := tokenstore.InstallationID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID}
-	f.tokens = append(f.tokens, tok.AccessToken, tok.RefreshToken)
+	f.addTokens(tok.AccessToken, tok.RefreshToken)
 	if _, err := f.store.Install(context.Background(), tokenstore.Installation{
 		ID: id, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, APIDomain: sim.URL,
 		Scopes: []string{"base"}, ExpiresAt: f.now.Add(time.Hour),
@@ -154,7 +167,7 @@ func TestRefreshCommandRunsTheRefresher(t *testing.T) {
 	}
 	r := &refresh.Refresher{
 		OAuth: &pdoauth.Client{BaseURL: sim.URL, Credentials: pdoauth.StaticCredentials(testenv.ClientID, testenv.ClientSecret), HTTP: sim.HTTP.Client()},
-		Store: f.store, Owner: "pdctl-test",
+		Store: f.store, Owner: "pdctl-test", Log: runLogger(nil),
 	}
 	f.cli.Refresh = r.Refresh
 
@@ -173,14 +186,14 @@ func TestRefreshCommandRunsTheRefresher(t *testing.T) {
 	if err != nil || in.AccessToken == tok.AccessToken || in.RefreshToken == tok.RefreshToken {
 		t.Errorf("after refresh -force the stored tokens did not change (err %v)", err)
 	}
-	f.tokens = append(f.tokens, in.AccessToken, in.RefreshToken)
+	f.addTokens(in.AccessToken, in.RefreshToken)
 
 	// Pipedrive rejects the grant: the command says so and the installation needs the user.
 	sim.RevokeUser(pdsim.DefaultUserID)
 	if out := f.run(t, "refresh", "-force", id.String()); !strings.Contains(out, "needs_reauth") {
 		t.Errorf("refresh of a revoked grant = %q, want needs_reauth", out)
 	}
-	if err := f.cli.Run(context.Background(), []string{"refresh", "9:9"}); err != nil {
+	if err := f.exec(context.Background(), "refresh", "9:9"); err != nil {
 		t.Errorf("refresh of an unknown installation = %v, want the not_found outcome printed", err)
 	} else if !strings.Contains(f.out.String(), "not_found") {
 		t.Errorf("refresh of an unknown installation printed %q", f.out.String())
@@ -307,7 +320,7 @@ func TestDLQSchemaRoundTrip(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	cli := &opscli.CLI{Out: &bytes.Buffer{}}
+	cli := &opscli.CLI{Out: &runLog}
 	for _, args := range [][]string{
 		{},
 		{"nope"},
@@ -324,13 +337,13 @@ func TestUsageErrors(t *testing.T) {
 		{"dlq", "drop"},
 		{"dlq", "peek", "-max", "0"},
 	} {
-		if err := cli.Run(context.Background(), args); !errors.Is(err, opscli.ErrUsage) {
+		if err := runCLI(context.Background(), cli, args); !errors.Is(err, opscli.ErrUsage) {
 			t.Errorf("pdctl %q = %v, want a usage error", args, err)
 		}
 	}
 	// Missing configuration is a clear error, not a nil-pointer panic.
 	for _, args := range [][]string{{"show", "1:2"}, {"list"}, {"due"}, {"refresh", "1:2"}, {"dlq", "peek"}, {"dlq", "redrive"}} {
-		if err := cli.Run(context.Background(), args); err == nil || errors.Is(err, opscli.ErrUsage) || !strings.Contains(err.Error(), "_") {
+		if err := runCLI(context.Background(), cli, args); err == nil || errors.Is(err, opscli.ErrUsage) || !strings.Contains(err.Error(), "_") {
 			t.Errorf("pdctl %q without configuration = %v, want an error naming the variable", args, err)
 		}
 	}

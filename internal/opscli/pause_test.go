@@ -21,26 +21,26 @@ func TestPauseShowAndLift(t *testing.T) {
 	if err := f.store.HoldToken(ctx, 42, tokenstore.HoldKey(7, false), f.now.Add(2*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.cli.Run(ctx, []string{"pause", "show", "42"}); err != nil {
+	if err := f.exec(ctx, "pause", "show", "42"); err != nil {
 		t.Fatalf("pause show = %v", err)
 	}
 	if out := f.out.String(); !strings.Contains(out, "payment_required") || !strings.Contains(out, "next probe") || !strings.Contains(out, "hold 7") {
 		t.Errorf("pause show =\n%s\nwant the reason, the next probe and the hold", out)
 	}
 	f.out.Reset()
-	if err := f.cli.Run(ctx, []string{"pause", "lift", "42"}); err != nil || !strings.Contains(f.out.String(), "lifted") {
+	if err := f.exec(ctx, "pause", "lift", "42"); err != nil || !strings.Contains(f.out.String(), "lifted") {
 		t.Fatalf("pause lift = %v, %q; want lifted", err, f.out.String())
 	}
 	f.out.Reset()
-	if err := f.cli.Run(ctx, []string{"pause", "show", "-json", "42"}); err != nil || !strings.Contains(f.out.String(), `"paused": false`) {
+	if err := f.exec(ctx, "pause", "show", "-json", "42"); err != nil || !strings.Contains(f.out.String(), `"paused": false`) {
 		t.Errorf("pause show -json after the lift = %v, %s; want paused false", err, f.out.String())
 	}
 	f.out.Reset()
-	if err := f.cli.Run(ctx, []string{"pause", "lift", "42"}); err != nil || !strings.Contains(f.out.String(), "was not paused") {
+	if err := f.exec(ctx, "pause", "lift", "42"); err != nil || !strings.Contains(f.out.String(), "was not paused") {
 		t.Errorf("second lift = %v, %q; want not paused", err, f.out.String())
 	}
 	for _, bad := range [][]string{{"pause"}, {"pause", "drop", "42"}, {"pause", "show"}, {"pause", "show", "acme"}} {
-		if err := f.cli.Run(ctx, bad); !errors.Is(err, opscli.ErrUsage) {
+		if err := runCLI(ctx, f.cli, bad); !errors.Is(err, opscli.ErrUsage) {
 			t.Errorf("Run(%q) = %v, want ErrUsage", bad, err)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ func TestUninstallCommandRevokesAndUninstalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := installation.ID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID}
-	f.tokens = append(f.tokens, tok.AccessToken, tok.RefreshToken)
+	f.addTokens(tok.AccessToken, tok.RefreshToken)
 	if _, err := f.store.Install(context.Background(), installation.Installation{
 		ID: id, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, APIDomain: "https://acme.pipedrive.com",
 		Scopes: []string{"base"}, ExpiresAt: f.now.Add(time.Hour),
@@ -38,18 +37,18 @@ func TestUninstallCommandRevokesAndUninstalls(t *testing.T) {
 	}
 	var audit bytes.Buffer
 	f.cli.Uninstall = &opscli.Uninstaller{
-		Tokens: f.store, Store: f.store, Log: slog.New(slog.NewJSONHandler(&audit, nil)),
+		Tokens: f.store, Store: f.store, Log: runLogger(&audit),
 		OAuth: &pdoauth.Client{BaseURL: sim.URL, Credentials: pdoauth.StaticCredentials(testenv.ClientID, testenv.ClientSecret), HTTP: sim.HTTP.Client()},
 		Who:   func(context.Context) string { return "oncall@test" },
 	}
 
-	if err := f.cli.Run(context.Background(), []string{"uninstall", id.String()}); !errors.Is(err, opscli.ErrUsage) {
+	if err := f.exec(context.Background(), "uninstall", id.String()); !errors.Is(err, opscli.ErrUsage) {
 		t.Errorf("uninstall without -reason = %v, want ErrUsage", err)
 	}
 
 	// Pipedrive's revoke fails: nothing changes without -force.
 	fault := sim.Inject(pdsim.Fault{Path: "/oauth/revoke", Status: 503})
-	if err := f.cli.Run(context.Background(), []string{"uninstall", "-reason", "customer contract ended", id.String()}); err == nil {
+	if err := f.exec(context.Background(), "uninstall", "-reason", "customer contract ended", id.String()); err == nil {
 		t.Errorf("uninstall with Pipedrive down = nil, want an error")
 	}
 	if in, err := f.store.Get(context.Background(), id); err != nil || in.Status != installation.StatusActive {
@@ -84,7 +83,7 @@ func TestUninstallCommandRevokesAndUninstalls(t *testing.T) {
 	if out := f.run(t, "uninstall", "-reason", "customer contract ended", id.String()); !strings.Contains(out, "no tokens stored") {
 		t.Errorf("second uninstall printed %q, want no tokens stored", out)
 	}
-	if err := f.cli.Run(context.Background(), []string{"uninstall", "-reason", "customer contract ended", "9:9"}); err == nil {
+	if err := f.exec(context.Background(), "uninstall", "-reason", "customer contract ended", "9:9"); err == nil {
 		t.Errorf("uninstall of an unknown installation = nil, want an error")
 	}
 }

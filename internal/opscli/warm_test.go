@@ -33,7 +33,7 @@ func TestWarm(t *testing.T) {
 		t.Error("after warm off: still always warm")
 	}
 	for _, args := range [][]string{{"warm", "7:8"}, {"warm", "7:8", "maybe"}, {"warm", "nope", "on"}} {
-		if err := f.cli.Run(context.Background(), args); !errors.Is(err, opscli.ErrUsage) {
+		if err := runCLI(context.Background(), f.cli, args); !errors.Is(err, opscli.ErrUsage) {
 			t.Errorf("pdctl %s = %v, want a usage error", strings.Join(args, " "), err)
 		}
 	}
