@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -99,4 +100,47 @@ func (r *secretRecorder) Write(p []byte) (int, error) {
 		r.body.Write(p)
 	}
 	return r.ResponseWriter.Write(p)
+}
+
+// RecordingClient returns a copy of c whose requests and answers add the secrets they carry
+// to s: bearer tokens sent and access and refresh tokens received. Tests give it to the OAuth
+// and API clients under test, so that a token refreshed inside the code is registered too.
+func RecordingClient(s *Secrets, c *http.Client) *http.Client {
+	cc := *c
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cc.Transport = recordingTransport{s: s, base: base}
+	return &cc
+}
+
+type recordingTransport struct {
+	s    *Secrets
+	base http.RoundTripper
+}
+
+func (t recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		t.s.Add("access token", tok)
+	}
+	resp, err := t.base.RoundTrip(r)
+	if err != nil || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return resp, nil // the caller meets the short body as it would have
+	}
+	var answer struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if json.Unmarshal(body, &answer) == nil {
+		t.s.Add("access token", answer.AccessToken)
+		t.s.Add("refresh token", answer.RefreshToken)
+	}
+	return resp, nil
 }

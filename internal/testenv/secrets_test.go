@@ -156,3 +156,27 @@ func TestRecordSecrets(t *testing.T) {
 		t.Errorf("secrets recorded = %q, want %q", got, want)
 	}
 }
+
+func TestRecordingClient(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"v1u:access-from-the-server","refresh_token":"1:2:refresh-from-the-server"}`)
+	}))
+	t.Cleanup(srv.Close)
+	var s Secrets
+	c := RecordingClient(&s, srv.Client())
+	r, _ := http.NewRequest("POST", srv.URL+"/oauth/token", nil)
+	r.Header.Set("Authorization", "Bearer v1u:bearer-sent-by-the-client")
+	resp, err := c.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "refresh-from-the-server") {
+		t.Errorf("answer through RecordingClient = %q, want it passed on", body)
+	}
+	if got := s.Len(); got != 3 {
+		t.Errorf("RecordingClient recorded %d secrets, want 3 (the bearer token and both tokens of the answer)", got)
+	}
+}
