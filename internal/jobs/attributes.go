@@ -20,6 +20,12 @@ const (
 	AttrUserID    = "user_id"
 	// AttrAttempt is written by Enqueue only.
 	AttrAttempt = "attempt"
+	// The worker's own count, on a copy it sent again to defer the job (see DeadLetter for
+	// their meaning): the attempts spent by the job's earlier messages, so a deferral neither
+	// spends nor forgets any, and the deferrals that waited for an obstacle to clear by
+	// itself, which the worker bounds. Absent means 0. Redrive drops them.
+	AttrEarlierAttempts = "earlier_attempts"
+	AttrDeferrals       = "deferrals"
 	// The dead-letter verdict: why and where the worker gave up. Redrive drops them.
 	AttrReason       = "reason"
 	AttrError        = "error"
@@ -60,6 +66,14 @@ type DeadLetter struct {
 	ReceiveCount int
 	// MessageID is the jobs-queue message that was dead-lettered; empty for a direct invocation.
 	MessageID string
+	// EarlierAttempts counts the attempts spent by the job's earlier messages: the worker
+	// deferred it (re-sent a copy) after them, and a copy's receive count starts again at 1.
+	// The job's attempts are EarlierAttempts plus ReceiveCount.
+	EarlierAttempts int
+	// Deferrals counts the job's deferrals that waited for an obstacle to clear by itself (its
+	// claim or the refresh lease held elsewhere, an invocation short of time), which the
+	// worker bounds.
+	Deferrals int
 }
 
 // Attributes encodes d as SQS message attributes. Empty texts and zero numbers are left out;
@@ -80,6 +94,8 @@ func (d DeadLetter) Attributes() map[string]types.MessageAttributeValue {
 	put(AttrKind, "String", d.Kind)
 	put(AttrReceiveCount, "Number", strconv.Itoa(d.ReceiveCount))
 	put(AttrMessageID, "String", d.MessageID)
+	put(AttrEarlierAttempts, "Number", strconv.Itoa(d.EarlierAttempts))
+	put(AttrDeferrals, "Number", strconv.Itoa(d.Deferrals))
 	return attrs
 }
 
@@ -96,17 +112,19 @@ func DeadLetterOf(attrs map[string]types.MessageAttributeValue) DeadLetter {
 		Reason: str(AttrReason), Error: str(AttrError), Status: int(num(AttrStatus)),
 		CompanyID: num(AttrCompanyID), UserID: num(AttrUserID), JobID: str(AttrJobID), Kind: str(AttrKind),
 		ReceiveCount: int(num(AttrReceiveCount)), MessageID: str(AttrMessageID),
+		EarlierAttempts: int(num(AttrEarlierAttempts)), Deferrals: int(num(AttrDeferrals)),
 	}
 }
 
 // RedriveAttributes are the attributes a dead-lettered message goes back to the jobs queue
 // with: all of attrs but the dead-letter verdict (reason, error, status, receive_count,
-// message_id), which describes a delivery that is over.
+// message_id) and the worker's counts (earlier_attempts, deferrals), which describe deliveries
+// that are over: a redriven job starts afresh.
 func RedriveAttributes(attrs map[string]types.MessageAttributeValue) map[string]types.MessageAttributeValue {
 	out := map[string]types.MessageAttributeValue{}
 	for k, v := range attrs {
 		switch k {
-		case AttrReason, AttrError, AttrStatus, AttrReceiveCount, AttrMessageID:
+		case AttrReason, AttrError, AttrStatus, AttrReceiveCount, AttrMessageID, AttrEarlierAttempts, AttrDeferrals:
 			continue
 		}
 		out[k] = v

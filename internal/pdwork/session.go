@@ -60,8 +60,8 @@ type API interface {
 	Do(ctx context.Context, method, apiDomain, path, accessToken string, body []byte) (pdapi.Response, error)
 }
 
-// DefaultRefreshBusyDelay is the retry delay when another process is refreshing the
-// installation's tokens.
+// DefaultRefreshBusyDelay is the wait (a deferral before any call, a retry after a 401) when
+// another process is refreshing the installation's tokens.
 const DefaultRefreshBusyDelay = 5 * time.Second
 
 // Sessions opens a Session per job. Installations, Refresher and API are required. Safe for
@@ -132,8 +132,9 @@ type Session struct {
 
 // Open loads the installation j acts for, checks that it can act (active) and makes its access
 // token usable (refresh.Usable), refreshing when it is not. The error is a *Decided: not found,
-// uninstalled or needing reauthorization dead-letter (the last alerts); a store failure or a
-// refresh in progress retries.
+// uninstalled or needing reauthorization dead-letter (the last alerts); a store failure
+// retries; a refresh in progress elsewhere defers the job (not an attempt: Pipedrive was not
+// called), after Sessions.RefreshBusyDelay.
 func (s *Sessions) Open(ctx context.Context, j jobs.Job) (*Session, error) {
 	id := installation.ID{CompanyID: j.CompanyID, UserID: j.UserID}
 	in, err := s.Installations.Get(ctx, id)
@@ -169,6 +170,12 @@ func (s *Sessions) Open(ctx context.Context, j jobs.Job) (*Session, error) {
 	if now := s.now(); !refresh.Usable(in, now) || installation.NeedsUseMark(in, now) {
 		res, err := s.Refresher.Use(ctx, in)
 		if v := s.refreshVerdict(res, err); v != nil {
+			if res.Outcome == refresh.OutcomeLeaseHeld {
+				// Another instance is refreshing and nothing reached Pipedrive yet: the job
+				// waits for it without spending an attempt (bounded, should the lease holder
+				// never let go). After a 401 (call) the same wait is a retry: that job did call.
+				v.Outcome, v.Bounded = worker.OutcomeDeferred, true
+			}
 			return nil, decided(*v)
 		}
 		ss.in = res.Installation

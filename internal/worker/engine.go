@@ -78,6 +78,12 @@ const (
 	// DefaultMaxDefer bounds how far in the future NotBefore may lie: the queue keeps messages
 	// four days, and a date further out is a producer's bug.
 	DefaultMaxDefer = 72 * time.Hour
+	// DefaultMaxDeferrals bounds a job's bounded deferrals (Verdict.Bounded). Each waits until
+	// the obstacle can be gone (a claim's or lock's lease end, at most DefaultClaimLease; the
+	// refresh lease, 60 s, looked at every 5 s; a second for a short invocation), so a few
+	// suffice; 50 leave room for a queue of exclusive jobs and a crashed refresher, and still
+	// end a job that meets a new holder every time within hours.
+	DefaultMaxDeferrals = 50
 )
 
 // settleTime is kept free before the invocation's deadline (at most half of DeadlineReserve)
@@ -113,12 +119,14 @@ type Config struct {
 	// DeadLetterQueueURL receives dead-lettered jobs with their reason. Required.
 	DeadLetterQueueURL string
 	// MaxReceives is the jobs queue's maxReceiveCount (template.yaml, passed to the function
-	// as JOBS_MAX_RECEIVES). A job still to be retried at that receive is dead-lettered here,
-	// with its reason, instead of being moved by SQS's redrive without one. Zero: never (SQS's
-	// redrive does it, without a reason).
+	// as JOBS_MAX_RECEIVES). A job still to be retried at that attempt (its receives, plus
+	// those of its earlier messages when it was deferred) is dead-lettered here, with its
+	// reason, instead of being moved by SQS's redrive without one. Zero: never (SQS's redrive
+	// does it, without a reason).
 	MaxReceives int
 	// Backoff is the retry delay when the runner gave no hint, by attempt (the job's Attempt
-	// plus SQS's ApproximateReceiveCount); DefaultBackoff when nil.
+	// plus its attempts on the queue: SQS's ApproximateReceiveCount, plus those of its earlier
+	// messages when it was deferred); DefaultBackoff when nil.
 	Backoff func(attempt int) time.Duration
 	// ClaimLease and ClaimTTL: see DefaultClaimLease and DefaultClaimTTL.
 	ClaimLease, ClaimTTL time.Duration
@@ -128,6 +136,10 @@ type Config struct {
 	DeadlineReserve time.Duration
 	// MaxDefer: see DefaultMaxDefer.
 	MaxDefer time.Duration
+	// MaxDeferrals is how many bounded deferrals (Verdict.Bounded) a job from SQS may have;
+	// the next one dead-letters it with ReasonDeferralsExhausted and alerts. They are counted
+	// apart from attempts, which they do not spend. See DefaultMaxDeferrals.
+	MaxDeferrals int
 	// Now is the clock for NotBefore and claims; time.Now when nil.
 	Now func() time.Time
 }
@@ -211,3 +223,9 @@ func (e *Engine) deadlineReserve() time.Duration {
 	return orDuration(e.Config.DeadlineReserve, DefaultDeadlineReserve)
 }
 func (e *Engine) maxDefer() time.Duration { return orDuration(e.Config.MaxDefer, DefaultMaxDefer) }
+func (e *Engine) maxDeferrals() int {
+	if e.Config.MaxDeferrals > 0 {
+		return e.Config.MaxDeferrals
+	}
+	return DefaultMaxDeferrals
+}

@@ -264,7 +264,7 @@ func TestPanicIsRetriedAndReleasesTheClaim(t *testing.T) {
 }
 
 // TestExclusiveJobsRunOneAtATime: two jobs with different IDs and one exclusive key do not run
-// together; the second is retried when the first's lease ends.
+// together; the second is deferred until the first's lease ends.
 func TestExclusiveJobsRunOneAtATime(t *testing.T) {
 	w := newWorld(t)
 	w.runner.hold = make(chan struct{})
@@ -278,8 +278,9 @@ func TestExclusiveJobsRunOneAtATime(t *testing.T) {
 	}
 	res, err := w.engine.RunJob(t.Context(), []byte(pauseJob("pause-b", 9)))
 	close(w.runner.hold)
-	if err != nil || res.Outcome != worker.OutcomeRetry || res.Reason != worker.ReasonInProgress || res.RetryAfter < time.Second {
-		t.Errorf("RunJob(second job, same key) = %+v, %v; want retry (in_progress)", res, err)
+	// Deferred, not retried: the second job was not attempted (the lock is another's).
+	if err != nil || res.Outcome != worker.OutcomeDeferred || res.Reason != worker.ReasonInProgress || res.RetryAfter < time.Second {
+		t.Errorf("RunJob(second job, same key) = %+v, %v; want deferred (in_progress)", res, err)
 	}
 	if res := <-first; res.Outcome != worker.OutcomeSucceeded {
 		t.Errorf("first job = %+v, want succeeded", res)

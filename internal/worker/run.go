@@ -38,6 +38,7 @@ func (e *Engine) RunBatch(ctx context.Context, ev events.SQSEvent) events.SQSEve
 			d := delivery{
 				body: rec.Body, queued: true, messageID: rec.MessageId, receipt: rec.ReceiptHandle,
 				receives: receiveCount(rec.Attributes), attrs: rec.MessageAttributes,
+				earlier: countAttr(rec.MessageAttributes, jobs.AttrEarlierAttempts), deferrals: countAttr(rec.MessageAttributes, jobs.AttrDeferrals),
 			}
 			retry[i] = e.run(ctx, d).Outcome == OutcomeRetry
 		})
@@ -77,8 +78,15 @@ type delivery struct {
 	messageID, receipt string
 	// receives is SQS's ApproximateReceiveCount (1 for a direct invocation).
 	receives int
-	attrs    map[string]events.SQSMessageAttribute
+	// earlier counts the attempts spent by the job's earlier messages, and deferrals its
+	// bounded deferrals so far: the worker's counts on a copy it re-sent (0 otherwise).
+	earlier, deferrals int
+	attrs              map[string]events.SQSMessageAttribute
 }
+
+// attempts counts the job's attempts on the queue, this delivery included: a deferral re-sends
+// a copy whose receive count starts again at 1, and the copy carries the attempts before it.
+func (d delivery) attempts() int { return d.earlier + d.receives }
 
 // run decides one delivery, carries the decision out (dead-letter queue, visibility, claim) and
 // logs it.
@@ -113,10 +121,11 @@ func ClaimKey(name string, j jobs.Job) string {
 func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict) {
 	now := e.now()
 	if !j.NotBefore.IsZero() && j.NotBefore.After(now) {
-		return e.deferJob(ctx, d, j, now)
+		return e.deferJob(j, now)
 	}
 	if deadline.Short(ctx, e.deadlineReserve()) {
-		return Verdict{Outcome: OutcomeRetry, Reason: ReasonDeadline, RetryAfter: time.Second}
+		// Not attempted: the next invocation has the time.
+		return Verdict{Outcome: OutcomeDeferred, Reason: ReasonDeadline, RetryAfter: time.Second, Bounded: true}
 	}
 	runner := e.Runners[j.Kind]
 	key, owner := ClaimKey(e.Name, j), newOwner(d)
@@ -125,8 +134,9 @@ func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict)
 	case errors.Is(err, tokenstore.ErrWorkClaimed) && claim.State == tokenstore.WorkDone:
 		return Verdict{Outcome: OutcomeDuplicate, Reason: ReasonDuplicate}
 	case errors.Is(err, tokenstore.ErrWorkClaimed):
-		// Another delivery is running it: look again when its lease ends.
-		return Verdict{Outcome: OutcomeRetry, Reason: ReasonInProgress, RetryAfter: max(claim.LeaseUntil.Sub(now), time.Second)}
+		// Another delivery is running it: look again when its lease ends, when it is done (a
+		// duplicate then), released after a failure, or free to take over from a crashed owner.
+		return inProgress(claim, now)
 	case err != nil:
 		return Verdict{Outcome: OutcomeRetry, Reason: ReasonClaimFailed, Err: err}
 	}
@@ -143,7 +153,7 @@ func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict)
 			held, err := e.Claims.ClaimWork(ctx, lock, owner, e.claimLease(), e.claimLease())
 			switch {
 			case errors.Is(err, tokenstore.ErrWorkClaimed):
-				return Verdict{Outcome: OutcomeRetry, Reason: ReasonInProgress, RetryAfter: max(held.LeaseUntil.Sub(now), time.Second)}
+				return inProgress(held, now)
 			case err != nil:
 				return Verdict{Outcome: OutcomeRetry, Reason: ReasonClaimFailed, Err: err}
 			}
@@ -155,6 +165,12 @@ func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict)
 	wctx, cancel := deadline.Reserve(ctx, min(settleTime, e.deadlineReserve()/2))
 	defer cancel()
 	return runner.Run(wctx, j)
+}
+
+// inProgress defers a job whose claim (or exclusive lock) another delivery holds until that
+// lease ends: not before then can the claim change hands (a crashed owner's is taken over).
+func inProgress(held tokenstore.WorkClaim, now time.Time) Verdict {
+	return Verdict{Outcome: OutcomeDeferred, Reason: ReasonInProgress, RetryAfter: max(held.LeaseUntil.Sub(now), time.Second), Bounded: true}
 }
 
 // settleClaim marks the claim done after success and releases it otherwise, so a redelivery
@@ -176,53 +192,77 @@ func (e *Engine) settleClaim(ctx context.Context, j jobs.Job, key, owner string,
 	}
 }
 
-// deferJob handles a job whose NotBefore is still ahead. From SQS it sends the original message
-// again with a delay (at most SQS's 15 minutes; it comes back and is deferred again until due)
-// and acknowledges this one, which keeps the receive count, and so the redrive to the
-// dead-letter queue, for real failures.
-func (e *Engine) deferJob(ctx context.Context, d delivery, j jobs.Job, now time.Time) Verdict {
+// deferJob defers a job whose NotBefore is still ahead until it is due (apply re-sends it,
+// coming back every 15 minutes at most until then), or dead-letters it when that is further
+// than Config.MaxDefer.
+func (e *Engine) deferJob(j jobs.Job, now time.Time) Verdict {
 	wait := j.NotBefore.Sub(now)
 	if wait > e.maxDefer() {
 		return Verdict{Outcome: OutcomeDeadLettered, Reason: ReasonNotBeforeTooFar,
 			Message: fmt.Sprintf("not_before is %s ahead, more than %s", wait.Round(time.Second), e.maxDefer())}
 	}
-	v := Verdict{Outcome: OutcomeDeferred, Reason: ReasonNotBefore, RetryAfter: wait}
-	if !d.queued {
-		return v
-	}
-	if err := e.requeue(ctx, d, jobs.DelaySeconds(j.NotBefore, now)); err != nil {
-		return Verdict{Outcome: OutcomeRetry, Reason: ReasonRequeueFailed, RetryAfter: wait, Err: err}
-	}
-	return v
+	return Verdict{Outcome: OutcomeDeferred, Reason: ReasonNotBefore, RetryAfter: wait}
 }
 
-// requeue sends the delivery's body again with a delay (whole seconds, at most SQS's 15
-// minutes), so its original can be acknowledged: the wait spends no receive.
-func (e *Engine) requeue(ctx context.Context, d delivery, delay int32) error {
+// resend carries out the deferral v of an SQS message: a copy of it is sent again with v's
+// delay (at most SQS's 15 minutes: a longer wait comes back and is deferred again), carrying
+// the job's attempts so far (this receive was none) and its bounded deferrals, and only then
+// is the original acknowledged. So a deferral spends no receive and forgets no attempt. If the
+// copy cannot be sent, the original is retried instead (hidden for the delay and delivered
+// again by SQS, spending that receive): never lost. A duplicate copy (a send whose answer was
+// lost, an acknowledgement that failed) is harmless: the job's claim runs it once. A bounded
+// deferral past Config.MaxDeferrals dead-letters the job instead.
+func (e *Engine) resend(ctx context.Context, d delivery, j jobs.Job, v Verdict) Verdict {
+	deferrals := d.deferrals
+	if v.Bounded {
+		deferrals++
+		if limit := e.maxDeferrals(); deferrals > limit {
+			// Like retries_exhausted: one alert per reason, the dead letters name the jobs.
+			e.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonDeferralsExhausted, Severity: alerts.SeverityWarning,
+				Summary: "Jobs were deferred " + strconv.Itoa(d.deferrals) + " times without being attempted and were dead-lettered (last reason " + v.Reason + ")",
+				Detail: "first seen: job " + j.ID + " (" + j.Kind + ") of company " + strconv.FormatInt(j.CompanyID, 10) +
+					" user " + strconv.FormatInt(j.UserID, 10) + "; pdctl dlq peek lists them all"})
+			return Verdict{Outcome: OutcomeDeadLettered, Reason: ReasonDeferralsExhausted, Status: v.Status,
+				Message: "deferred " + strconv.Itoa(d.deferrals) + " times without an attempt, last: " + v.Reason + lastMessage(v.Message), Err: v.Err}
+		}
+	}
+	// Whole seconds, rounded up: never before the obstacle can be gone.
+	delay := visibilitySeconds(min(v.RetryAfter, jobs.MaxDelay))
 	sctx, cancel := deadline.Detached(ctx, bookkeepingTimeout)
 	defer cancel()
+	attrs := copyAttributes(d.attrs)
+	setCount(attrs, jobs.AttrEarlierAttempts, d.attempts()-1)
+	setCount(attrs, jobs.AttrDeferrals, deferrals)
 	_, err := e.Queue.SendMessage(sctx, &sqs.SendMessageInput{
 		QueueUrl:          aws.String(e.Config.JobsQueueURL),
 		MessageBody:       aws.String(d.body),
 		DelaySeconds:      delay,
-		MessageAttributes: copyAttributes(d.attrs),
+		MessageAttributes: attrs,
 	})
-	return err
+	if err != nil {
+		return Verdict{Outcome: OutcomeRetry, Reason: ReasonRequeueFailed, Status: v.Status,
+			Message: "re-send (" + v.Reason + ") failed", RetryAfter: max(v.RetryAfter, time.Second), Err: err}
+	}
+	return v
 }
 
-// apply carries out a verdict on the queues: a dead-lettered job is sent to the dead-letter
-// queue; a retried SQS message is hidden for the retry delay, or dead-lettered when this was
-// its last receive. It returns the verdict as carried out.
+// apply carries out a verdict on the queues: a deferred SQS message is sent again (resend); a
+// dead-lettered job is sent to the dead-letter queue; a retried SQS message is hidden for the
+// retry delay, or dead-lettered when this was its last attempt. It returns the verdict as
+// carried out.
 func (e *Engine) apply(ctx context.Context, d delivery, j jobs.Job, v Verdict) Verdict {
-	if v.Outcome == OutcomeRetry && v.RetryAfter <= 0 {
-		v.RetryAfter = e.backoff(j.Attempt + d.receives)
+	if v.Outcome == OutcomeDeferred && d.queued {
+		v = e.resend(ctx, d, j, v)
 	}
-	if v.Outcome == OutcomeRetry && d.queued && e.Config.MaxReceives > 0 && d.receives >= e.Config.MaxReceives {
+	if v.Outcome == OutcomeRetry && v.RetryAfter <= 0 {
+		v.RetryAfter = e.backoff(j.Attempt + d.attempts())
+	}
+	if v.Outcome == OutcomeRetry && d.queued && e.Config.MaxReceives > 0 && d.attempts() >= e.Config.MaxReceives {
 		// SQS would move it to the dead-letter queue at the next receive, without a reason.
 		// One alert per reason, not per installation: an outage exhausts many jobs of many
 		// installations at once, and one page says it all (the dead letters name them).
 		e.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonRetriesExhausted, Severity: alerts.SeverityWarning,
-			Summary: "Jobs kept failing and were dead-lettered after " + strconv.Itoa(d.receives) + " attempts (last reason " + v.Reason + ")",
+			Summary: "Jobs kept failing and were dead-lettered after " + strconv.Itoa(d.attempts()) + " attempts (last reason " + v.Reason + ")",
 			Detail: "first seen: job " + j.ID + " (" + j.Kind + ") of company " + strconv.FormatInt(j.CompanyID, 10) +
 				" user " + strconv.FormatInt(j.UserID, 10) + "; pdctl dlq peek lists them all"})
 		last := v.Reason
@@ -230,22 +270,13 @@ func (e *Engine) apply(ctx context.Context, d delivery, j jobs.Job, v Verdict) V
 			Message: "last attempt: " + last + lastMessage(v.Message), Err: v.Err}
 	}
 	switch v.Outcome {
-	case OutcomeDeferred:
-		// A runner's deferral never reached the remote service (a paused account, a full rate
-		// window): sent again with its delay, it is not an attempt and spends no receive.
-		if d.queued && v.Reason != ReasonNotBefore {
-			if err := e.requeue(ctx, d, visibilitySeconds(min(v.RetryAfter, jobs.MaxDelay))); err != nil {
-				v = Verdict{Outcome: OutcomeRetry, Reason: ReasonRequeueFailed, Status: v.Status, RetryAfter: v.RetryAfter, Err: err}
-				e.hide(ctx, d, j, min(max(v.RetryAfter, time.Second), MaxVisibility))
-			}
-		}
 	case OutcomeDeadLettered:
 		if err := e.deadLetter(ctx, d, j, v); err != nil {
 			// Not acknowledged, so not lost: SQS delivers it again (and at worst its own
 			// redrive moves it to the dead-letter queue).
 			e.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonDeadLetterFailed, Summary: "A job could not be sent to the dead-letter queue", Detail: alerts.ErrorDetail(err)})
 			v = Verdict{Outcome: OutcomeRetry, Reason: ReasonDeadLetterFailed, Status: v.Status,
-				Message: "dead-letter (" + v.Reason + ") failed", Err: err, RetryAfter: e.backoff(j.Attempt + d.receives)}
+				Message: "dead-letter (" + v.Reason + ") failed", Err: err, RetryAfter: e.backoff(j.Attempt + d.attempts())}
 			if d.queued {
 				e.hide(ctx, d, j, v.RetryAfter)
 			}
@@ -269,7 +300,7 @@ func (e *Engine) deadLetter(ctx context.Context, d delivery, j jobs.Job, v Verdi
 	attrs := jobs.DeadLetter{
 		Reason: v.Reason, Error: errText, Status: v.Status,
 		CompanyID: j.CompanyID, UserID: j.UserID, JobID: j.ID, Kind: j.Kind,
-		ReceiveCount: d.receives, MessageID: d.messageID,
+		ReceiveCount: d.receives, MessageID: d.messageID, EarlierAttempts: d.earlier, Deferrals: d.deferrals,
 	}.Attributes()
 	body := d.body
 	if body == "" {
@@ -329,6 +360,9 @@ func (e *Engine) logVerdict(ctx context.Context, d delivery, j jobs.Job, v Verdi
 		slog.Int("status", v.Status),
 		slog.Int("receive_count", d.receives),
 	}
+	if d.earlier > 0 || d.deferrals > 0 {
+		attrs = append(attrs, slog.Int("earlier_attempts", d.earlier), slog.Int("deferrals", d.deferrals))
+	}
 	if la, ok := e.Runners[j.Kind].(LogAttrer); ok {
 		attrs = append(attrs, la.LogAttrs(j)...)
 	}
@@ -383,6 +417,29 @@ func copyAttributes(in map[string]events.SQSMessageAttribute) map[string]sqstype
 		}
 	}
 	return out
+}
+
+// countAttr reads one of the worker's counts from a received message; 0 when absent or
+// unreadable (a message from a producer).
+func countAttr(attrs map[string]events.SQSMessageAttribute, k string) int {
+	a, ok := attrs[k]
+	if !ok || a.StringValue == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(*a.StringValue)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// setCount writes one of the worker's counts on a message to send; 0 is left out.
+func setCount(attrs map[string]sqstypes.MessageAttributeValue, k string, n int) {
+	if n <= 0 {
+		delete(attrs, k)
+		return
+	}
+	attrs[k] = sqstypes.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(n))}
 }
 
 func lastMessage(m string) string {

@@ -19,15 +19,17 @@ const (
 	OutcomeSkipped Outcome = "skipped"
 	// OutcomeDuplicate: a job with this ID already succeeded; the runner was not called.
 	OutcomeDuplicate Outcome = "duplicate"
-	// OutcomeDeferred: NotBefore is in the future, or the runner deferred the job without
-	// attempting it (its RetryAfter says how long). From SQS the message was sent again with a
-	// delay (at most 15 minutes; it comes back and is looked at again) and the original
-	// acknowledged, so the wait spends no receive; a direct caller should invoke again after
-	// RetryAfter.
+	// OutcomeDeferred: the job was not attempted and waits: NotBefore is in the future,
+	// another delivery holds its claim or lock, the invocation had too little time left, or the
+	// runner deferred it before reaching the remote service (its RetryAfter says how long).
+	// From SQS a copy of the message was sent again with a delay (at most 15 minutes; it comes
+	// back and is looked at again) carrying the job's attempts so far, and the original was
+	// acknowledged only once the copy was sent: the wait neither spends nor forgets an
+	// attempt. A direct caller should invoke again after RetryAfter.
 	OutcomeDeferred Outcome = "deferred"
-	// OutcomeRetry: a transient failure, or another delivery of the same job is in progress.
-	// From SQS the message is reported as a batch item failure and hidden for RetryAfter; a
-	// direct caller should invoke again after RetryAfter.
+	// OutcomeRetry: an attempt failed transiently (or a deferral's copy could not be sent).
+	// From SQS the message is reported as a batch item failure and hidden for RetryAfter,
+	// which spends a receive; a direct caller should invoke again after RetryAfter.
 	OutcomeRetry Outcome = "retry"
 	// OutcomeDeadLettered: retrying cannot help. The job was sent to the dead-letter queue with
 	// its reason (and, from SQS, acknowledged); a person was alerted when one must act.
@@ -48,9 +50,12 @@ const (
 	ReasonDeadline         = "deadline"
 	ReasonClaimFailed      = "claim_failed"
 	ReasonRetriesExhausted = "retries_exhausted"
-	ReasonDeadLetterFailed = "dead_letter_failed"
-	ReasonRequeueFailed    = "requeue_failed"
-	ReasonPanic            = "panic"
+	// ReasonDeferralsExhausted dead-letters a job deferred more than Config.MaxDeferrals times
+	// for an obstacle that should have cleared by itself (Verdict.Bounded).
+	ReasonDeferralsExhausted = "deferrals_exhausted"
+	ReasonDeadLetterFailed   = "dead_letter_failed"
+	ReasonRequeueFailed      = "requeue_failed"
+	ReasonPanic              = "panic"
 )
 
 // Verdict is a runner's decision for one job, and what the log, the dead-letter attributes and
@@ -67,6 +72,12 @@ type Verdict struct {
 	// RetryAfter is the wait before the next attempt (OutcomeRetry, OutcomeDeferred). Zero on
 	// a retry means Config.Backoff decides.
 	RetryAfter time.Duration
+	// Bounded marks a deferral that waits for an obstacle expected to clear by itself within
+	// minutes (a claim, lock or lease held by another instance, an invocation short of time):
+	// the engine counts such deferrals of a job and dead-letters it past Config.MaxDeferrals
+	// (ReasonDeferralsExhausted), so a holder that never lets go cannot circulate it forever.
+	// Pauses and NotBefore, bounded in their own ways, leave it unset.
+	Bounded bool
 	// Body is the work's answer for a direct caller (OutcomeSucceeded only); BodyOmitted says
 	// it was left out (too large, not JSON).
 	Body        json.RawMessage
