@@ -68,12 +68,12 @@ func TestIdleInstallationFirstJobsRefreshOnce(t *testing.T) {
 			var d *pdwork.Decided
 			switch {
 			case err == nil:
-			case errors.As(err, &d) && d.Verdict.Outcome == worker.OutcomeRetry && d.Verdict.Reason == pdwork.ReasonRefreshInProgress:
+			case errors.As(err, &d) && d.Verdict.Outcome == worker.OutcomeDeferred && d.Verdict.Reason == pdwork.ReasonRefreshInProgress:
 				mu.Lock()
 				retry = append(retry, name)
 				mu.Unlock()
 			default:
-				t.Errorf("Open(%s) = %v, want success or a retry while the refresh is in progress", name, err)
+				t.Errorf("Open(%s) = %v, want success or a deferral while the refresh is in progress", name, err)
 			}
 		})
 	}
@@ -81,7 +81,7 @@ func TestIdleInstallationFirstJobsRefreshOnce(t *testing.T) {
 	if got := e.refreshCalls() - warmCalls; got != 1 {
 		t.Errorf("token calls for three concurrent first jobs = %d, want 1", got)
 	}
-	for _, name := range retry { // the worker retries them a few seconds later
+	for _, name := range retry { // the worker defers them a few seconds
 		if err := open(name); err != nil {
 			t.Errorf("Open(%s) again = %v, want the refreshed tokens", name, err)
 		}
