@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -192,6 +190,8 @@ func newWorld(t *testing.T, simCfg pdsim.Config) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	secrets.Add("access token", tok.AccessToken)
+	secrets.Add("refresh token", tok.RefreshToken)
 	if _, err := store.Install(t.Context(), installation.Installation{
 		ID:          installation.ID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID},
 		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, APIDomain: tok.APIDomain,
@@ -199,10 +199,11 @@ func newWorld(t *testing.T, simCfg pdsim.Config) *world {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	creds := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID}
+	log := runLogger()
+	creds := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID, Logger: log}
 	al := &alertLog{}
 	notifier := alerts.Notifier{Sender: al}
-	limits := &pdwork.Limits{Gates: store, Alerts: notifier, Now: clock.Now,
+	limits := &pdwork.Limits{Gates: store, Alerts: notifier, Now: clock.Now, Log: log,
 		// Virtual time: a wait moves the clock to its end (when no one moved it further).
 		Sleep: func(_ context.Context, d time.Duration) error {
 			target := clock.Now().Add(d)
@@ -214,18 +215,13 @@ func newWorld(t *testing.T, simCfg pdsim.Config) *world {
 	sessions := &pdwork.Sessions{
 		Installations: store,
 		Refresher: &refresh.Refresher{
-			OAuth: &pdoauth.Client{BaseURL: sim.URL, Credentials: creds.OAuthCredentials, HTTP: sim.HTTP.Client()},
-			Store: store, Owner: "limits-test", Now: clock.Now,
+			OAuth: &pdoauth.Client{BaseURL: sim.URL, Credentials: creds.OAuthCredentials, HTTP: oauthHTTP(sim)},
+			Store: store, Owner: "limits-test", Now: clock.Now, Log: log,
 		},
 		API:    &pdapi.Client{HTTP: sim.HTTP.Client()},
 		Alerts: notifier, Limits: limits, Now: clock.Now,
 	}
 	q := &memQueue{clock: clock, maxReceives: res.MaxReceiveCount, msgs: map[string]*memMsg{}}
-	var log *slog.Logger
-	if os.Getenv("LIMITS_DEBUG") != "" {
-		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-		limits.Log = log
-	}
 	engine := &worker.Engine{
 		Name:    "limits-test",
 		Log:     log,

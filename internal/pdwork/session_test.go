@@ -3,7 +3,6 @@ package pdwork_test
 import (
 	"errors"
 	"maps"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +23,6 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
-
 // sessions wires Sessions as the worker does, over moto and the simulator, with the default
 // simulator user installed.
 func sessions(t *testing.T) (*pdwork.Sessions, *pdsimtest.TestServer) {
@@ -38,6 +35,8 @@ func sessions(t *testing.T) (*pdwork.Sessions, *pdsimtest.TestServer) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	secrets.Add("access token", tok.AccessToken)
+	secrets.Add("refresh token", tok.RefreshToken)
 	if _, err := store.Install(t.Context(), installation.Installation{
 		ID:          installation.ID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID},
 		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, APIDomain: tok.APIDomain,
@@ -45,12 +44,12 @@ func sessions(t *testing.T) (*pdwork.Sessions, *pdsimtest.TestServer) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	creds := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID}
+	creds := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID, Logger: runLogger()}
 	return &pdwork.Sessions{
 		Installations: store,
 		Refresher: &refresh.Refresher{
-			OAuth: &pdoauth.Client{BaseURL: sim.URL, Credentials: creds.OAuthCredentials, HTTP: sim.HTTP.Client()},
-			Store: store, Owner: "pdwork-test",
+			OAuth: &pdoauth.Client{BaseURL: sim.URL, Credentials: creds.OAuthCredentials, HTTP: oauthHTTP(sim)},
+			Store: store, Owner: "pdwork-test", Log: runLogger(),
 		},
 		API: &pdapi.Client{HTTP: sim.HTTP.Client()},
 	}, sim
