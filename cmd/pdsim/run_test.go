@@ -185,10 +185,10 @@ func TestRun(t *testing.T) {
 	}
 
 	// A dropped connection still works through the access-log wrapper (Hijack via Unwrap).
-	if status, b := post("/_sim/faults", "application/json", `{"path":"/api/v1/deals","drop":true,"times":1}`); status != 201 {
+	if status, b := post("/_sim/faults", "application/json", `{"path":"/api/v2/deals","drop":true,"times":1}`); status != 201 {
 		t.Fatalf("inject drop = %d %s", status, b)
 	}
-	req, _ = http.NewRequest("GET", base+"/api/v1/deals", nil)
+	req, _ = http.NewRequest("GET", base+"/api/v2/deals", nil)
 	nokeep := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 	if resp, err := nokeep.Do(req); err == nil {
 		resp.Body.Close()
@@ -196,13 +196,13 @@ func TestRun(t *testing.T) {
 	}
 
 	// A request hanging at shutdown must not hold the process for the grace period.
-	if status, b := post("/_sim/faults", "application/json", `{"path":"/api/v1/persons","hang":true}`); status != 201 {
+	if status, b := post("/_sim/faults", "application/json", `{"path":"/api/v2/persons","hang":true}`); status != 201 {
 		t.Fatalf("inject hang = %d %s", status, b)
 	}
 	hung := make(chan struct{})
 	go func() {
 		defer close(hung)
-		req, _ := http.NewRequest("GET", base+"/api/v1/persons", nil)
+		req, _ := http.NewRequest("GET", base+"/api/v2/persons", nil)
 		if resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req); err == nil {
 			resp.Body.Close()
 		}

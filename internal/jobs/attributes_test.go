@@ -41,10 +41,10 @@ func TestAttrText(t *testing.T) {
 }
 
 func TestDeadLetterRoundTrip(t *testing.T) {
-	d := jobs.DeadLetter{Reason: "not_found", Error: "GET /api/v1/deals/1: 404\x00", Status: 404, CompanyID: 3408256, UserID: 5206648,
+	d := jobs.DeadLetter{Reason: "not_found", Error: "GET /api/v2/deals/1: 404\x00", Status: 404, CompanyID: 3408256, UserID: 5206648,
 		JobID: "j-1", Kind: jobs.KindAPICall, ReceiveCount: 3, MessageID: "m-1"}
 	attrs := d.Attributes()
-	want := map[string]string{"reason": "not_found", "error": "GET /api/v1/deals/1: 404?", "status": "404", "company_id": "3408256",
+	want := map[string]string{"reason": "not_found", "error": "GET /api/v2/deals/1: 404?", "status": "404", "company_id": "3408256",
 		"user_id": "5206648", "job_id": "j-1", "kind": "api_call", "receive_count": "3", "message_id": "m-1"}
 	got := map[string]string{}
 	for k, v := range attrs {
@@ -57,7 +57,7 @@ func TestDeadLetterRoundTrip(t *testing.T) {
 		t.Errorf("status DataType = %q, want Number", dt)
 	}
 	back := jobs.DeadLetterOf(attrs)
-	d.Error = "GET /api/v1/deals/1: 404?"
+	d.Error = "GET /api/v2/deals/1: 404?"
 	if back != d {
 		t.Errorf("DeadLetterOf(Attributes()) = %+v, want %+v", back, d)
 	}
@@ -94,7 +94,7 @@ func TestValidateKinds(t *testing.T) {
 		t.Errorf("Validate(kind not in Kinds) = %v, want unknown kind", err)
 	}
 	bad := ok
-	bad.Path = "/api/v1/deals"
+	bad.Path = "/api/v2/deals"
 	if err := bad.ValidateKinds(kinds); err == nil || !strings.Contains(err.Error(), "pause_company takes no path") {
 		t.Errorf("ValidateKinds(kind check fails) = %v, want the kind's problem", err)
 	}

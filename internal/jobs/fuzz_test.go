@@ -16,7 +16,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(`{"id":"j2","kind":"register_webhooks","company_id":1,"user_id":2}`)
 	f.Add(`{"id":"j3","kind":"api_call","company_id":1,"user_id":2,"method":"GET","path":"/api/v1/%2e%2e/oauth/token"}`)
 	f.Add(`{"id":"j4","kind":"webhook_event","company_id":1,"user_id":2,"body":{"id":"e"}}`)
-	f.Add(`{"id":"j5","kind":"api_call","company_id":1,"user_id":2,"method":"GET","path":"/api/v1/deals?x=/../../"}`)
+	f.Add(`{"id":"j5","kind":"api_call","company_id":1,"user_id":2,"method":"GET","path":"/api/v2/deals?x=/../../"}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		j, err := jobs.Parse(body)
 		if err != nil {

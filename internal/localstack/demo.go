@@ -149,15 +149,15 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 		After   int    `json:"retry_after_seconds"`
 	}
 	call := map[string]any{"id": "demo-create-deal", "kind": "api_call", "company_id": id.CompanyID, "user_id": id.UserID,
-		"method": "POST", "path": "/api/v1/deals", "body": map[string]any{"title": "Demo deal"}}
+		"method": "POST", "path": "/api/v2/deals", "body": map[string]any{"title": "Demo deal"}}
 	if err := st.Worker.InvokeJSON(ctx, call, &res); err != nil {
 		return fmt.Errorf("worker (direct): %w", err)
 	}
 	if res.Outcome != "succeeded" {
-		return fmt.Errorf("worker POST /api/v1/deals = %+v, want succeeded", res)
+		return fmt.Errorf("worker POST /api/v2/deals = %+v, want succeeded", res)
 	}
-	step("7. worker, direct invoke POST /api/v1/deals -> %s (%d)", res.Outcome, res.Status)
-	fault := st.Simulator.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: http.StatusTooManyRequests, Times: 1,
+	step("7. worker, direct invoke POST /api/v2/deals -> %s (%d)", res.Outcome, res.Status)
+	fault := st.Simulator.Inject(pdsim.Fault{Path: "/api/v2/deals", Status: http.StatusTooManyRequests, Times: 1,
 		Header: http.Header{"Retry-After": {"7"}}})
 	defer st.Simulator.RemoveFault(fault)
 	call["id"], call["method"], call["body"] = "demo-list-deals", "GET", nil
@@ -165,7 +165,7 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("worker (direct, rate limited): %w", err)
 	}
 	if res.Outcome != "retry" || res.After < 7 {
-		return fmt.Errorf("worker GET /api/v1/deals under a 429 = %+v, want retry after 7 s", res)
+		return fmt.Errorf("worker GET /api/v2/deals under a 429 = %+v, want retry after 7 s", res)
 	}
 	step("8. worker, same call while Pipedrive answers 429 Retry-After: 7 -> %s in %d s (%s)", res.Outcome, res.After, res.Reason)
 

@@ -43,9 +43,9 @@ func TestDoSendsTheRequest(t *testing.T) {
 		name, method, path, body, wantContentType string
 	}{
 		{"GET with query", http.MethodGet, "/api/v2/deals?limit=10&cursor=abc", "", ""},
-		{"POST JSON", http.MethodPost, "/api/v1/deals", `{"title":"Deal"}`, "application/json"},
+		{"POST JSON", http.MethodPost, "/api/v2/deals", `{"title":"Deal"}`, "application/json"},
 		{"PATCH v2", http.MethodPatch, "/api/v2/deals/7", `{"value":10}`, "application/json"},
-		{"DELETE", http.MethodDelete, "/api/v1/deals/7", "", ""},
+		{"DELETE", http.MethodDelete, "/api/v2/deals/7", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,7 +98,7 @@ func TestDoClassifiesEveryAPIRow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url, _ := echoServer(t, tt.status, tt.body, tt.header...)
-			resp, err := (&pdapi.Client{AllowLoopback: true}).Do(context.Background(), http.MethodGet, url, "/api/v1/deals?owner=secret-filter", token, nil)
+			resp, err := (&pdapi.Client{AllowLoopback: true}).Do(context.Background(), http.MethodGet, url, "/api/v2/deals?owner=secret-filter", token, nil)
 			if resp.Status != tt.status {
 				t.Errorf("Do().Status = %d, want %d", resp.Status, tt.status)
 			}
@@ -125,7 +125,7 @@ func TestDoClassifiesEveryAPIRow(t *testing.T) {
 func TestDoKeepsAnOversizedSuccess(t *testing.T) {
 	big := `{"success":true,"data":"` + strings.Repeat("x", pdapi.MaxBodyBytes) + `"}`
 	url, _ := echoServer(t, 200, big)
-	resp, err := (&pdapi.Client{AllowLoopback: true}).Do(context.Background(), http.MethodGet, url, "/api/v1/deals", token, nil)
+	resp, err := (&pdapi.Client{AllowLoopback: true}).Do(context.Background(), http.MethodGet, url, "/api/v2/deals", token, nil)
 	if err != nil {
 		t.Fatalf("Do() error = %v, want nil: the call succeeded at Pipedrive", err)
 	}
@@ -143,11 +143,11 @@ func TestDoRefusesWithoutSending(t *testing.T) {
 		wantAlert                 bool
 		wantErr                   error
 	}{
-		{"untrusted domain", "http://evil.example", "/api/v1/deals", token, nil, pdapi.ReasonUntrustedAPIDomain, true, pdoauth.ErrUntrustedAPIDomain},
-		{"domain with a path", url + "/api", "/api/v1/deals", token, nil, pdapi.ReasonUntrustedAPIDomain, true, pdoauth.ErrUntrustedAPIDomain},
+		{"untrusted domain", "http://evil.example", "/api/v2/deals", token, nil, pdapi.ReasonUntrustedAPIDomain, true, pdoauth.ErrUntrustedAPIDomain},
+		{"domain with a path", url + "/api", "/api/v2/deals", token, nil, pdapi.ReasonUntrustedAPIDomain, true, pdoauth.ErrUntrustedAPIDomain},
 		{"path outside /api/", url, "/oauth/token", token, nil, pdapi.ReasonInvalidRequest, false, pdapi.ErrInvalidRequest},
-		{"body not JSON", url, "/api/v1/deals", token, []byte(`{"title":`), pdapi.ReasonInvalidRequest, false, pdapi.ErrInvalidRequest},
-		{"empty token", url, "/api/v1/deals", "", nil, pdapi.ReasonInvalidRequest, false, pdapi.ErrInvalidRequest},
+		{"body not JSON", url, "/api/v2/deals", token, []byte(`{"title":`), pdapi.ReasonInvalidRequest, false, pdapi.ErrInvalidRequest},
+		{"empty token", url, "/api/v2/deals", "", nil, pdapi.ReasonInvalidRequest, false, pdapi.ErrInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,7 +178,7 @@ func TestDoTransportErrorOmitsTheQuery(t *testing.T) {
 		}
 	}))
 	t.Cleanup(drop.Close)
-	const path = "/api/v1/persons/search?term=jane.doe%40acme.example"
+	const path = "/api/v2/persons/search?term=jane.doe%40acme.example"
 	tests := []struct {
 		name   string
 		url    string
@@ -197,7 +197,7 @@ func TestDoTransportErrorOmitsTheQuery(t *testing.T) {
 			if strings.Contains(err.Error(), "term=") || strings.Contains(err.Error(), "jane") {
 				t.Errorf("Do() error = %q, want no query string", err)
 			}
-			if !strings.Contains(err.Error(), "GET /api/v1/persons/search") {
+			if !strings.Contains(err.Error(), "GET /api/v2/persons/search") {
 				t.Errorf("Do() error = %q, want the route", err)
 			}
 			if d := pderrors.DecisionOf(err); d.Action != pderrors.Retry || d.Reason != tt.want {

@@ -59,7 +59,7 @@ func TestErrorSafeToLog(t *testing.T) {
 }
 
 func TestErrorUnwrap(t *testing.T) {
-	e := &pderrors.Error{Op: "GET /api/v1/deals", Decision: pderrors.Decision{Action: pderrors.Retry, Reason: pderrors.ReasonNetwork}, Err: syscall.ECONNRESET}
+	e := &pderrors.Error{Op: "GET /api/v2/deals", Decision: pderrors.Decision{Action: pderrors.Retry, Reason: pderrors.ReasonNetwork}, Err: syscall.ECONNRESET}
 	if !errors.Is(e, syscall.ECONNRESET) {
 		t.Errorf("errors.Is(%v, ECONNRESET) = false, want true", e)
 	}

@@ -14,7 +14,7 @@ import (
 func Example() {
 	body := []byte(`{"success":false,"error":"Invalid token: access_token is invalid","error_info":"Please check developers.pipedrive.com","data":null,"additional_data":null}`)
 	d := pderrors.ClassifyAPI(http.StatusUnauthorized, nil, body)
-	err := fmt.Errorf("sync deals for company 42: %w", &pderrors.Error{Op: "GET /api/v1/deals", Decision: d})
+	err := fmt.Errorf("sync deals for company 42: %w", &pderrors.Error{Op: "GET /api/v2/deals", Decision: d})
 
 	var pe *pderrors.Error
 	if errors.As(err, &pe) {
@@ -29,7 +29,7 @@ func Example() {
 	}
 	// Output:
 	// action: refresh_and_retry reason: access_token_invalid
-	// sync deals for company 42: GET /api/v1/deals: http 401: refresh_and_retry (access_token_invalid): Invalid token: access_token is invalid
+	// sync deals for company 42: GET /api/v2/deals: http 401: refresh_and_retry (access_token_invalid): Invalid token: access_token is invalid
 	// succeed ok
 	// refresh_and_retry access_token_invalid
 	// retry timeout
