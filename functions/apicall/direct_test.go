@@ -21,7 +21,7 @@ func TestDirectInvokeReturnsTheResult(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
 	for _, title := range []string{"Deal one", "Deal two"} {
-		e.direct(encode(t, job("seed-"+strings.ReplaceAll(title, " ", "-"), "POST", "/api/v1/deals", `{"title":"`+title+`"}`)))
+		e.direct(encode(t, job("seed-"+strings.ReplaceAll(title, " ", "-"), "POST", "/api/v2/deals", `{"title":"`+title+`"}`)))
 	}
 	payload, err := os.ReadFile("testdata/job_deals.json")
 	if err != nil {
@@ -56,8 +56,8 @@ func TestDirectInvokeReturnsTheResult(t *testing.T) {
 	if again.Outcome != worker.OutcomeDuplicate || again.Body != nil {
 		t.Errorf("second invoke = %s with body %t, want duplicate without body", again.Outcome, again.Body != nil)
 	}
-	if got := e.sim.Counters().APIByRoute["GET /api/v1/deals"]; got != 1 {
-		t.Errorf("GET /api/v1/deals calls = %d, want 1", got)
+	if got := e.sim.Counters().APIByRoute["GET /api/v2/deals"]; got != 1 {
+		t.Errorf("GET /api/v2/deals calls = %d, want 1", got)
 	}
 }
 
@@ -79,7 +79,7 @@ func TestDirectInvokeOutcomes(t *testing.T) {
 		}
 	})
 	t.Run("dead letter: also parked in the dead-letter queue", func(t *testing.T) {
-		payload := encode(t, job("d-404", "GET", "/api/v1/deals/31337", ""))
+		payload := encode(t, job("d-404", "GET", "/api/v2/deals/31337", ""))
 		res := e.direct(payload)
 		if res.Outcome != worker.OutcomeDeadLettered || res.Reason != "not_found" || res.Status != 404 {
 			t.Errorf("Result = %+v, want dead_lettered (not_found) 404", res)
@@ -97,7 +97,7 @@ func TestDirectInvokeOutcomes(t *testing.T) {
 		}
 	})
 	t.Run("not before: deferred, not run", func(t *testing.T) {
-		j := job("d-later", "GET", "/api/v1/deals", "")
+		j := job("d-later", "GET", "/api/v2/deals", "")
 		j.NotBefore = t0.Add(time.Minute)
 		res := e.direct(encode(t, j))
 		if res.Outcome != worker.OutcomeDeferred || res.RetryAfter != time.Minute {
@@ -118,8 +118,8 @@ func TestDirectInvokeRejectsWhatIsNotAJob(t *testing.T) {
 		{"not JSON", `hello`},
 		{"JSON array", `[{"id":"x"}]`},
 		{"empty object", `{}`},
-		{"api_call without method", `{"id":"x","kind":"api_call","company_id":3408256,"user_id":5206648,"path":"/api/v1/deals"}`},
-		{"full URL as path", `{"id":"x","kind":"api_call","company_id":3408256,"user_id":5206648,"method":"GET","path":"https://evil.example/api/v1/deals"}`},
+		{"api_call without method", `{"id":"x","kind":"api_call","company_id":3408256,"user_id":5206648,"path":"/api/v2/deals"}`},
+		{"full URL as path", `{"id":"x","kind":"api_call","company_id":3408256,"user_id":5206648,"method":"GET","path":"https://evil.example/api/v2/deals"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

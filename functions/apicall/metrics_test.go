@@ -19,12 +19,12 @@ func TestJobsWriteEMF(t *testing.T) {
 	var out bytes.Buffer
 	e.h.Engine.Metrics = &metrics.Emitter{Out: &out, Function: name}
 
-	if res := e.direct(encode(t, job("emf-1", "GET", "/api/v1/deals", ""))); res.Outcome != worker.OutcomeSucceeded {
+	if res := e.direct(encode(t, job("emf-1", "GET", "/api/v2/deals", ""))); res.Outcome != worker.OutcomeSucceeded {
 		t.Fatalf("job = %+v, want succeeded", res)
 	}
 	// Last: after a 429 the worker paces the company's next calls (on the test's clock).
-	e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: http.StatusTooManyRequests, Times: 1, Header: http.Header{"Retry-After": {"3"}}})
-	if res := e.direct(encode(t, job("emf-2", "GET", "/api/v1/deals", ""))); res.Outcome != worker.OutcomeRetry {
+	e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Status: http.StatusTooManyRequests, Times: 1, Header: http.Header{"Retry-After": {"3"}}})
+	if res := e.direct(encode(t, job("emf-2", "GET", "/api/v2/deals", ""))); res.Outcome != worker.OutcomeRetry {
 		t.Fatalf("job under a 429 = %+v, want retry", res)
 	}
 

@@ -29,8 +29,8 @@ import (
 func TestRetryHidesTheMessageForRetryAfter(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
-	e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 429, Times: 1, Header: http.Header{"Retry-After": {"2"}}})
-	body := encode(t, job("visibility", "GET", "/api/v1/deals", ""))
+	e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Status: 429, Times: 1, Header: http.Header{"Retry-After": {"2"}}})
+	body := encode(t, job("visibility", "GET", "/api/v2/deals", ""))
 	msgs, failed := e.deliver(body)
 	handled := time.Now()
 	if !slices.Equal(failed, []string{*msgs[0].MessageId}) {
@@ -65,15 +65,15 @@ func TestRetryHidesTheMessageForRetryAfter(t *testing.T) {
 func TestMixedBatchReportsExactlyTheRetries(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
-	e.sim.Inject(pdsim.Fault{Path: "/api/v1/persons", Status: 500})
+	e.sim.Inject(pdsim.Fault{Path: "/api/v2/persons", Status: 500})
 	e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Status: 429, Header: http.Header{"Retry-After": {"3"}}})
 	bodies := map[string]string{
-		"ok":        encode(t, job("mixed-ok", "GET", "/api/v1/deals", "")),
-		"not found": encode(t, job("mixed-404", "GET", "/api/v1/deals/999", "")),
-		"500":       encode(t, job("mixed-500", "GET", "/api/v1/persons", "")),
+		"ok":        encode(t, job("mixed-ok", "GET", "/api/v2/deals", "")),
+		"not found": encode(t, job("mixed-404", "GET", "/api/v2/deals/999", "")),
+		"500":       encode(t, job("mixed-500", "GET", "/api/v2/persons", "")),
 		"malformed": `{"id":"mixed-bad","kind":"api_call","company_id":3408256,"user_id":5206648}`, // no method or path
 		"429":       encode(t, job("mixed-429", "GET", "/api/v2/deals", "")),
-		"uninstall": encode(t, job("mixed-gone-user", "GET", "/api/v1/deals", "")),
+		"uninstall": encode(t, job("mixed-gone-user", "GET", "/api/v2/deals", "")),
 	}
 	// The last job is for a user who never installed.
 	var u map[string]any
@@ -116,7 +116,7 @@ func TestMixedBatchReportsExactlyTheRetries(t *testing.T) {
 func TestDuplicateDeliveryCallsPipedriveOnce(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
-	body := encode(t, job("dup-seq", "POST", "/api/v1/deals", `{"title":"Once only"}`))
+	body := encode(t, job("dup-seq", "POST", "/api/v2/deals", `{"title":"Once only"}`))
 
 	_, failed := e.deliver(body)
 	if len(failed) != 0 {
@@ -137,8 +137,8 @@ func TestDuplicateDeliveryCallsPipedriveOnce(t *testing.T) {
 	if want := []string{"succeeded", "duplicate", "duplicate"}; !slices.Equal(actions, want) {
 		t.Errorf("decisions = %v, want %v", actions, want)
 	}
-	if got := e.sim.Counters().APIByRoute["POST /api/v1/deals"]; got != 1 {
-		t.Errorf("POST /api/v1/deals calls = %d, want 1", got)
+	if got := e.sim.Counters().APIByRoute["POST /api/v2/deals"]; got != 1 {
+		t.Errorf("POST /api/v2/deals calls = %d, want 1", got)
 	}
 	if got := e.deadLetters(); len(got) != 0 {
 		t.Errorf("dead letters = %d, want none", len(got))
@@ -150,8 +150,8 @@ func TestConcurrentDuplicatesCallPipedriveOnce(t *testing.T) {
 		e := newEnv(t)
 		e.install(pdsim.DefaultUserID)
 		// Slow answers keep the first delivery's claim in progress while the second arrives.
-		e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Latency: 500 * time.Millisecond})
-		body := encode(t, job("dup-batch", "POST", "/api/v1/deals", `{"title":"Once only"}`))
+		e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Latency: 500 * time.Millisecond})
+		body := encode(t, job("dup-batch", "POST", "/api/v2/deals", `{"title":"Once only"}`))
 		msgs, failed := e.deliver(body, body)
 		if len(failed) != 1 {
 			t.Fatalf("batch item failures = %v, want the one delivery that found the job in progress", failed)
@@ -161,8 +161,8 @@ func TestConcurrentDuplicatesCallPipedriveOnce(t *testing.T) {
 	t.Run("two invocations", func(t *testing.T) {
 		e := newEnv(t)
 		e.install(pdsim.DefaultUserID)
-		e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Latency: 500 * time.Millisecond})
-		body := encode(t, job("dup-lambdas", "POST", "/api/v1/deals", `{"title":"Once only"}`))
+		e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Latency: 500 * time.Millisecond})
+		body := encode(t, job("dup-lambdas", "POST", "/api/v2/deals", `{"title":"Once only"}`))
 		e.send(body, body)
 		msgs := e.receive(e.res.JobsQueueURL, 2, 5*time.Second)
 		if len(msgs) != 2 {
@@ -186,8 +186,8 @@ func TestConcurrentDuplicatesCallPipedriveOnce(t *testing.T) {
 // progress, then brings the postponed one back and expects a duplicate.
 func (e *env) wantOneCallThenDuplicate(msgs []sqstypes.Message, postponed string) {
 	e.t.Helper()
-	if got := e.sim.Counters().APIByRoute["POST /api/v1/deals"]; got != 1 {
-		e.t.Errorf("POST /api/v1/deals calls = %d, want 1", got)
+	if got := e.sim.Counters().APIByRoute["POST /api/v2/deals"]; got != 1 {
+		e.t.Errorf("POST /api/v2/deals calls = %d, want 1", got)
 	}
 	var actions []string
 	for _, d := range e.decisions() {
@@ -214,8 +214,8 @@ func (e *env) wantOneCallThenDuplicate(msgs []sqstypes.Message, postponed string
 	if d := e.decisions(); d[len(d)-1].Action != string(worker.OutcomeDuplicate) {
 		e.t.Errorf("postponed delivery decision = %s, want duplicate", d[len(d)-1].Action)
 	}
-	if got := e.sim.Counters().APIByRoute["POST /api/v1/deals"]; got != 1 {
-		e.t.Errorf("POST /api/v1/deals calls after the redelivery = %d, want 1", got)
+	if got := e.sim.Counters().APIByRoute["POST /api/v2/deals"]; got != 1 {
+		e.t.Errorf("POST /api/v2/deals calls after the redelivery = %d, want 1", got)
 	}
 }
 
@@ -285,7 +285,7 @@ func TestResentDeadLetterIsOneDeadLetter(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
 	e.queue.Queue = resentQueue{e.sqs}
-	body := encode(t, job("resent", "GET", "/api/v1/deals/424242", ""))
+	body := encode(t, job("resent", "GET", "/api/v2/deals/424242", ""))
 	if _, failed := e.deliver(body); len(failed) != 0 {
 		t.Errorf("batch item failures = %v, want none", failed)
 	}
@@ -325,7 +325,7 @@ func TestInstallationStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for_ := func(id, jobID string, in tokenstore.InstallationID) string {
-		j := job(jobID, "GET", "/api/v1/deals", "")
+		j := job(jobID, "GET", "/api/v2/deals", "")
 		j.CompanyID, j.UserID = in.CompanyID, in.UserID
 		return encode(t, j)
 	}
@@ -364,7 +364,7 @@ func TestExpiredAccessTokenIsRefreshedBeforeTheCall(t *testing.T) {
 	e := newEnv(t)
 	old := e.install(pdsim.DefaultUserID)
 	e.clock.Advance(2 * time.Hour) // past expiry for the store and the simulator alike
-	_, failed := e.deliver(encode(t, job("expired", "GET", "/api/v1/deals", "")))
+	_, failed := e.deliver(encode(t, job("expired", "GET", "/api/v2/deals", "")))
 	if len(failed) != 0 {
 		t.Errorf("batch item failures = %v, want none", failed)
 	}
@@ -390,7 +390,7 @@ func TestRefreshHeldByAnotherProcessRetriesSoon(t *testing.T) {
 	if _, err := e.store.Lease(t.Context(), acme, "scheduled-refresher", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	msgs, failed := e.deliver(encode(t, job("busy", "GET", "/api/v1/deals", "")))
+	msgs, failed := e.deliver(encode(t, job("busy", "GET", "/api/v2/deals", "")))
 	if !slices.Equal(failed, []string{*msgs[0].MessageId}) {
 		t.Errorf("batch item failures = %v, want the message", failed)
 	}
@@ -408,7 +408,7 @@ func TestRevokedGrantIsDeadLettered(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
 	e.sim.RevokeUser(pdsim.DefaultUserID)
-	body := encode(t, job("revoked", "GET", "/api/v1/deals", ""))
+	body := encode(t, job("revoked", "GET", "/api/v2/deals", ""))
 	_, failed := e.deliver(body)
 	if len(failed) != 0 {
 		t.Errorf("batch item failures = %v, want none", failed)
@@ -431,8 +431,8 @@ func TestRevokedGrantIsDeadLettered(t *testing.T) {
 func TestLastReceiveDeadLettersWithTheReason(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
-	e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 500})
-	body := encode(t, job("exhausted", "GET", "/api/v1/deals", ""))
+	e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Status: 500})
+	body := encode(t, job("exhausted", "GET", "/api/v2/deals", ""))
 	e.send(body)
 	msgs := e.receive(e.res.JobsQueueURL, 1, 5*time.Second)
 	ev := e.sqsEvent(msgs)
@@ -472,7 +472,7 @@ func TestLastReceiveDeadLettersWithTheReason(t *testing.T) {
 func TestNotBeforeDefersWithoutSpendingReceives(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
-	j := job("later", "GET", "/api/v1/deals", "")
+	j := job("later", "GET", "/api/v2/deals", "")
 	j.NotBefore = t0.Add(2 * time.Second)
 	body := encode(t, j)
 	_, failed := e.deliver(body)
@@ -508,7 +508,7 @@ func TestNotBeforeDefersWithoutSpendingReceives(t *testing.T) {
 	}
 
 	t.Run("too far ahead", func(t *testing.T) {
-		j := job("much-later", "GET", "/api/v1/deals", "")
+		j := job("much-later", "GET", "/api/v2/deals", "")
 		j.NotBefore = e.clock.Now().Add(worker.DefaultMaxDefer + time.Hour)
 		body := encode(t, j)
 		if _, failed := e.deliver(body); len(failed) != 0 {
@@ -525,7 +525,7 @@ func TestNotBeforeDefersWithoutSpendingReceives(t *testing.T) {
 func TestNoJobStartsTooCloseToTheDeadline(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
-	body := encode(t, job("late", "GET", "/api/v1/deals", ""))
+	body := encode(t, job("late", "GET", "/api/v2/deals", ""))
 	e.send(body)
 	msgs := e.receive(e.res.JobsQueueURL, 1, 5*time.Second)
 	raw, _ := json.Marshal(e.sqsEvent(msgs))
@@ -552,8 +552,8 @@ func TestNoJobStartsTooCloseToTheDeadline(t *testing.T) {
 func TestHungCallEndsInTimeToAnswerTheBatch(t *testing.T) {
 	e := newEnv(t, withConfig(func(c *config) { c.Engine.DeadlineReserve = 4 * time.Second }))
 	e.install(pdsim.DefaultUserID)
-	e.sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Hang: true})
-	body := encode(t, job("hung", "GET", "/api/v1/deals", ""))
+	e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Hang: true})
+	body := encode(t, job("hung", "GET", "/api/v2/deals", ""))
 	e.send(body)
 	msgs := e.receive(e.res.JobsQueueURL, 1, 5*time.Second)
 	raw, _ := json.Marshal(e.sqsEvent(msgs))
@@ -574,7 +574,7 @@ func TestHungCallEndsInTimeToAnswerTheBatch(t *testing.T) {
 	if d := e.decisionFor("hung"); d.Action != string(worker.OutcomeRetry) || d.Reason != "timeout" {
 		t.Errorf("decision = %s (%s), want retry (timeout)", d.Action, d.Reason)
 	}
-	if _, err := e.store.ClaimWork(t.Context(), worker.ClaimKey("apicall", job("hung", "GET", "/api/v1/deals", "")), "next-delivery", time.Minute, time.Hour); err != nil {
+	if _, err := e.store.ClaimWork(t.Context(), worker.ClaimKey("apicall", job("hung", "GET", "/api/v2/deals", "")), "next-delivery", time.Minute, time.Hour); err != nil {
 		t.Errorf("ClaimWork after the timed-out run = %v, want the claim released", err)
 	}
 }

@@ -148,7 +148,7 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 	e.sim.ExpireAccessTokens(pdsim.DefaultUserID)
 	e.direct(encode(t, registerJob(1)))                                // 401, refresh, list, create
 	e.clock.Advance(2 * time.Hour)                                     // expired: refresh first
-	e.deliver(encode(t, job("log-404", "GET", "/api/v1/deals/1", ""))) // dead letter
+	e.deliver(encode(t, job("log-404", "GET", "/api/v2/deals/1", ""))) // dead letter
 	e.deliver(`{"id":"log-bad","kind":"api_call","company_id":1}`)     // invalid job
 	now, err := e.store.Get(t.Context(), acme)
 	if err != nil {
