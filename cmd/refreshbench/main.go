@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/motoserver"
@@ -24,13 +25,27 @@ func main() {
 	latency := flag.Duration("latency", 200*time.Millisecond, "token endpoint latency L")
 	concurrency := flag.Int("c", 8, "token calls in flight per run C")
 	only := flag.String("only", "", `run one scenario: "1000", "10000", "race" or "idle"`)
+	motoURL := flag.String("moto", "", "use the moto_server at this URL instead of starting one (e.g. one run under a profiler)")
+	cpuProfile := flag.String("cpuprofile", "", "write this process's CPU profile (bench, SDK and simulator; not moto) to the file")
 	flag.Parse()
 	log.SetFlags(0)
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx := context.Background()
 	needMoto := *only != "idle"
 	var env refreshbench.AWS
-	if needMoto {
+	if needMoto && *motoURL != "" {
+		env.Config = motoserver.AWSConfig(*motoURL)
+	} else if needMoto {
 		moto, err := motoserver.Start(ctx, motoserver.Options{})
 		if err != nil {
 			log.Fatal(err)
