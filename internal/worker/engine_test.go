@@ -299,3 +299,346 @@ func TestResultJSON(t *testing.T) {
 		t.Errorf("Marshal(Result) = %s, want %s", b, want)
 	}
 }
+
+// fastQueue is SQS as the engine sees it, with the jobs queue's delays played by the test's
+// clock: each copy the engine re-sends is recorded (its delay and attributes) and sent with
+// no delay, so the test receives it at once. With fail set, sends to the jobs queue fail.
+type fastQueue struct {
+	worker.Queue
+	jobsQueueURL string
+	mu           sync.Mutex
+	delays       []int32
+	fail         bool
+}
+
+func (q *fastQueue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	if aws.ToString(in.QueueUrl) != q.jobsQueueURL {
+		return q.Queue.SendMessage(ctx, in, optFns...)
+	}
+	q.mu.Lock()
+	fail := q.fail
+	if !fail {
+		q.delays = append(q.delays, in.DelaySeconds)
+	}
+	q.mu.Unlock()
+	if fail {
+		return nil, errors.New("fastQueue: send refused")
+	}
+	now := *in
+	now.DelaySeconds = 0
+	return q.Queue.SendMessage(ctx, &now, optFns...)
+}
+
+// sent returns the delays of the copies sent since the last call.
+func (q *fastQueue) sent() []int32 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.delays
+	q.delays = nil
+	return d
+}
+
+func (w *world) fastQueue() *fastQueue {
+	q := &fastQueue{Queue: w.sqs, jobsQueueURL: w.res.JobsQueueURL}
+	w.engine.Queue = q
+	return q
+}
+
+// testClock is a clock the test moves.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// withClock makes the engine and its claims run on a clock the test moves, and returns it and
+// the claims' store.
+func (w *world) withClock() (*testClock, *tokenstore.Store) {
+	c := &testClock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	store := &tokenstore.Store{DB: testenv.DynamoDB(w.t), Table: w.res.TableName, Now: c.Now}
+	w.engine.Claims, w.engine.Config.Now = store, c.Now
+	return c, store
+}
+
+// receiveJob takes the next message of the jobs queue, with its attributes, within 5 s.
+func (w *world) receiveJob() []sqstypes.Message {
+	w.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		out, err := w.sqs.ReceiveMessage(w.t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.res.JobsQueueURL),
+			MaxNumberOfMessages: 1, MessageAttributeNames: []string{"All"},
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if len(out.Messages) > 0 {
+			return out.Messages
+		}
+	}
+	w.t.Fatal("no message on the jobs queue within 5 s")
+	return nil
+}
+
+// loggedDecision is one job-decision event of the log.
+type loggedDecision struct {
+	Msg, Action, Reason string
+	ReceiveCount        int   `json:"receive_count"`
+	EarlierAttempts     int   `json:"earlier_attempts"`
+	Deferrals           int   `json:"deferrals"`
+	RetryAfterS         int64 `json:"retry_after_s"`
+}
+
+// lastDecision is the latest job-decision event of the log.
+func (w *world) lastDecision() loggedDecision {
+	w.t.Helper()
+	w.logMu.Lock()
+	defer w.logMu.Unlock()
+	var last loggedDecision
+	for line := range strings.Lines(w.log.String()) {
+		var d loggedDecision
+		if json.Unmarshal([]byte(line), &d) == nil && strings.HasPrefix(d.Msg, "job ") {
+			last = d
+		}
+	}
+	return last
+}
+
+// intAttr is a message attribute as a number, 0 when absent.
+func intAttr(m sqstypes.Message, k string) int {
+	n, _ := strconv.Atoi(aws.ToString(m.MessageAttributes[k].StringValue))
+	return n
+}
+
+// deferRounds runs the job of msgs (a copy already deferred before times) rounds times through
+// the engine (run runs one event), each time expecting a deferral for reason: no batch
+// failure, one copy re-sent with the job's attempts unchanged (earlier_attempts stays earlier)
+// and one more deferral, whose delay is minDelay at least. It returns the last copy, as
+// received.
+func (w *world) deferRounds(q *fastQueue, msgs []sqstypes.Message, before, rounds int, reason string, earlier int, minDelay int32, run func(events.SQSEvent) []string) []sqstypes.Message {
+	w.t.Helper()
+	for i := before + 1; i <= before+rounds; i++ {
+		if failed := run(w.event(msgs)); len(failed) != 0 {
+			w.t.Fatalf("round %d: batch failures = %v, want none (deferred, acknowledged)", i, failed)
+		}
+		if d := w.lastDecision(); d.Action != string(worker.OutcomeDeferred) || d.Reason != reason {
+			w.t.Fatalf("round %d: decision = %s/%s, want deferred/%s", i, d.Action, d.Reason, reason)
+		}
+		delays := q.sent()
+		if len(delays) != 1 || delays[0] < minDelay {
+			w.t.Fatalf("round %d: copies sent with delays %v, want one of at least %d s", i, delays, minDelay)
+		}
+		msgs = w.receiveJob()
+		if got := msgs[0].Attributes["ApproximateReceiveCount"]; got != "1" {
+			w.t.Errorf("round %d: copy's receive count = %s, want 1 (a new message)", i, got)
+		}
+		if got := intAttr(msgs[0], jobs.AttrEarlierAttempts); got != earlier {
+			w.t.Errorf("round %d: copy's earlier_attempts = %d, want %d (unchanged by the deferral)", i, got, earlier)
+		}
+		if got := intAttr(msgs[0], jobs.AttrDeferrals); got != i {
+			w.t.Errorf("round %d: copy's deferrals = %d, want %d", i, got, i)
+		}
+	}
+	return msgs
+}
+
+// TestClaimHeldElsewhereDefersWithoutSpendingAttempts: a job whose claim another instance holds
+// (here a crashed one) is deferred until the claim's lease ends, more times than the queue's
+// maxReceiveCount, without an attempt; once the lease has ended the job runs, as its first
+// attempt.
+func TestClaimHeldElsewhereDefersWithoutSpendingAttempts(t *testing.T) {
+	w := newWorld(t)
+	q := w.fastQueue()
+	clock, store := w.withClock()
+	var calls atomic.Int32
+	w.runner.verdict = func(jobs.Job) worker.Verdict {
+		if calls.Add(1) == 1 {
+			return worker.Verdict{Outcome: worker.OutcomeRetry, Reason: "upstream_down"}
+		}
+		return worker.Verdict{Outcome: worker.OutcomeSucceeded, Reason: "paused"}
+	}
+	body := pauseJob("held", 5)
+	if _, err := store.ClaimWork(t.Context(), worker.ClaimKey(w.engine.Name, jobs.Job{ID: "held", CompanyID: 5, UserID: 1}),
+		"crashed-instance", worker.DefaultClaimLease, worker.DefaultClaimTTL); err != nil {
+		t.Fatal(err)
+	}
+	msgs, failed := w.deliver(body)
+	if len(failed) != 0 {
+		t.Fatalf("first delivery failures = %v, want none (deferred)", failed)
+	}
+	// The first delivery was a deferral too; the rounds bring the copies back before the lease
+	// ends (the test's clock stands still), as a shorter wait would.
+	_ = q.sent()
+	msgs = w.receiveJob()
+	rounds := w.res.MaxReceiveCount + 1
+	msgs = w.deferRounds(q, msgs, 1, rounds, worker.ReasonInProgress, 0, int32(worker.DefaultClaimLease/time.Second), w.run)
+	if got := w.runner.runs.Load(); got != 0 {
+		t.Fatalf("runner ran %d times while the claim was held, want 0", got)
+	}
+
+	clock.Advance(worker.DefaultClaimLease) // the crashed instance's lease ends: the claim can be taken over
+	if failed := w.run(w.event(msgs)); !slices.Equal(failed, []string{*msgs[0].MessageId}) {
+		t.Fatalf("failures of the run after the lease = %v, want the message (the runner retried)", failed)
+	}
+	// The first attempt's retry: the default backoff of attempt 1, not a dead letter.
+	if d := w.lastDecision(); d.Action != string(worker.OutcomeRetry) || d.RetryAfterS != worker.CeilSeconds(worker.DefaultBackoff(1)) || d.EarlierAttempts != 0 {
+		t.Errorf("decision after the lease = %+v, want retry after %v (attempt 1)", d, worker.DefaultBackoff(1))
+	}
+	ev := w.event(msgs)
+	ev.Records[0].Attributes["ApproximateReceiveCount"] = "2"
+	if failed := w.run(ev); len(failed) != 0 {
+		t.Errorf("failures of the next attempt = %v, want none", failed)
+	}
+	if got := w.runner.runs.Load(); got != 2 {
+		t.Errorf("runner ran %d times, want 2 (a retry, then success)", got)
+	}
+	if dead := w.deadLetters(); len(dead) != 0 {
+		t.Errorf("dead letters = %+v, want none", dead)
+	}
+}
+
+// TestShortDeadlineDefersWithoutSpendingAttempts: a job met by invocations too close to their
+// deadline is deferred each time without an attempt; its attempts before (two failed
+// receives) are carried by every copy, neither spent nor forgotten, and count when it runs.
+func TestShortDeadlineDefersWithoutSpendingAttempts(t *testing.T) {
+	w := newWorld(t)
+	q := w.fastQueue()
+	w.runner.verdict = func(jobs.Job) worker.Verdict {
+		return worker.Verdict{Outcome: worker.OutcomeRetry, Reason: "upstream_down"}
+	}
+	short := func(ev events.SQSEvent) []string {
+		ctx, cancel := context.WithTimeout(t.Context(), worker.DefaultDeadlineReserve/2)
+		defer cancel()
+		var ids []string
+		for _, f := range w.engine.RunBatch(ctx, ev).BatchItemFailures {
+			ids = append(ids, f.ItemIdentifier)
+		}
+		return ids
+	}
+	body := pauseJob("late", 6)
+	if _, err := w.sqs.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(w.res.JobsQueueURL), MessageBody: aws.String(body)}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := w.receiveJob()
+	// Its third receive: two attempts failed before.
+	ev := w.event(msgs)
+	ev.Records[0].Attributes["ApproximateReceiveCount"] = "3"
+	if failed := short(ev); len(failed) != 0 {
+		t.Fatalf("first short invocation failures = %v, want none (deferred)", failed)
+	}
+	if delays := q.sent(); len(delays) != 1 || delays[0] < 1 {
+		t.Fatalf("copies = %v, want one delayed at least 1 s", delays)
+	}
+	msgs = w.receiveJob()
+	if got := intAttr(msgs[0], jobs.AttrEarlierAttempts); got != 2 {
+		t.Fatalf("copy's earlier_attempts = %d, want 2", got)
+	}
+	msgs = w.deferRounds(q, msgs, 1, w.res.MaxReceiveCount, worker.ReasonDeadline, 2, 1, short)
+	if got := w.runner.runs.Load(); got != 0 {
+		t.Fatalf("runner ran %d times in short invocations, want 0", got)
+	}
+	// An invocation with time: the job runs, as its third attempt.
+	if failed := w.run(w.event(msgs)); !slices.Equal(failed, []string{*msgs[0].MessageId}) {
+		t.Fatalf("failures with time = %v, want the message (the runner retried)", failed)
+	}
+	if d := w.lastDecision(); d.Action != string(worker.OutcomeRetry) || d.EarlierAttempts != 2 || d.RetryAfterS != worker.CeilSeconds(worker.DefaultBackoff(3)) {
+		t.Errorf("decision with time = %+v, want retry after %v (attempt 3)", d, worker.DefaultBackoff(3))
+	}
+	if got := w.runner.runs.Load(); got != 1 {
+		t.Errorf("runner ran %d times, want 1", got)
+	}
+	// Its last allowed attempt is the queue's maxReceiveCount counted over all its messages.
+	ev = w.event(msgs)
+	ev.Records[0].Attributes["ApproximateReceiveCount"] = strconv.Itoa(w.res.MaxReceiveCount - 2)
+	if failed := w.run(ev); len(failed) != 0 {
+		t.Errorf("failures at attempt %d = %v, want none (dead-lettered)", w.res.MaxReceiveCount, failed)
+	}
+	dead := w.deadLetters()
+	if len(dead) != 1 || dead[0].Reason != worker.ReasonRetriesExhausted || dead[0].EarlierAttempts != 2 || dead[0].Deferrals != w.res.MaxReceiveCount+1 {
+		t.Errorf("dead letters = %+v, want retries_exhausted with earlier_attempts 2 and deferrals %d", dead, w.res.MaxReceiveCount+1)
+	}
+}
+
+// TestFailedResendLeavesTheMessageForRedelivery: when the deferral's copy cannot be sent, the
+// original is not acknowledged: it is a batch item failure, hidden for the deferral's delay,
+// and SQS delivers it again.
+func TestFailedResendLeavesTheMessageForRedelivery(t *testing.T) {
+	w := newWorld(t)
+	q := w.fastQueue()
+	q.fail = true
+	clock, store := w.withClock()
+	if _, err := store.ClaimWork(t.Context(), worker.ClaimKey(w.engine.Name, jobs.Job{ID: "unsent", CompanyID: 8, UserID: 1}),
+		"other-instance", 2*time.Second, worker.DefaultClaimTTL); err != nil {
+		t.Fatal(err)
+	}
+	msgs, failed := w.deliver(pauseJob("unsent", 8))
+	if !slices.Equal(failed, []string{*msgs[0].MessageId}) {
+		t.Fatalf("batch failures = %v, want the message (left to SQS)", failed)
+	}
+	if d := w.lastDecision(); d.Action != string(worker.OutcomeRetry) || d.Reason != worker.ReasonRequeueFailed || d.RetryAfterS != 2 {
+		t.Errorf("decision = %+v, want retry (requeue_failed) after the claim's 2 s", d)
+	}
+	back := w.receiveJob()
+	if *back[0].MessageId != *msgs[0].MessageId || back[0].Attributes["ApproximateReceiveCount"] != "2" {
+		t.Fatalf("received %s (receive %s), want the original message again at receive 2", *back[0].MessageId, back[0].Attributes["ApproximateReceiveCount"])
+	}
+	q.fail = false
+	clock.Advance(2 * time.Second)
+	if failed := w.run(w.event(back)); len(failed) != 0 {
+		t.Errorf("redelivery failures = %v, want none", failed)
+	}
+	if got := w.runner.runs.Load(); got != 1 {
+		t.Errorf("runner ran %d times, want 1", got)
+	}
+}
+
+// TestDeferralCapDeadLetters: a job deferred for an obstacle that never clears (a claim renewed
+// by its holder every time) ends in the dead-letter queue with its reason after MaxDeferrals
+// deferrals, with one alert; the runner never ran.
+func TestDeferralCapDeadLetters(t *testing.T) {
+	w := newWorld(t)
+	q := w.fastQueue()
+	_, store := w.withClock()
+	w.engine.Alerts.Log = w.engine.Log
+	w.engine.Config.MaxDeferrals = 3
+	if _, err := store.ClaimWork(t.Context(), worker.ClaimKey(w.engine.Name, jobs.Job{ID: "stuck", CompanyID: 9, UserID: 1}),
+		"stuck-instance", worker.DefaultClaimLease, worker.DefaultClaimTTL); err != nil {
+		t.Fatal(err)
+	}
+	msgs, failed := w.deliver(pauseJob("stuck", 9))
+	if len(failed) != 0 {
+		t.Fatalf("first delivery failures = %v, want none (deferred)", failed)
+	}
+	_ = q.sent()
+	msgs = w.deferRounds(q, w.receiveJob(), 1, 2, worker.ReasonInProgress, 0, 1, w.run)
+	if failed := w.run(w.event(msgs)); len(failed) != 0 {
+		t.Errorf("failures past the cap = %v, want none (dead-lettered)", failed)
+	}
+	if delays := q.sent(); len(delays) != 0 {
+		t.Errorf("copies past the cap = %v, want none", delays)
+	}
+	dead := w.deadLetters()
+	want := jobs.DeadLetter{Reason: worker.ReasonDeferralsExhausted, Error: "deferred 3 times without an attempt, last: in_progress",
+		CompanyID: 9, UserID: 1, JobID: "stuck", Kind: kindPause, ReceiveCount: 1, MessageID: *msgs[0].MessageId, Deferrals: 3}
+	if len(dead) != 1 || dead[0] != want {
+		t.Errorf("dead letters = %+v, want %+v", dead, want)
+	}
+	if got := w.runner.runs.Load(); got != 0 {
+		t.Errorf("runner ran %d times, want 0", got)
+	}
+	w.logMu.Lock()
+	alertsLogged := strings.Count(w.log.String(), `"action":"alert","reason":"`+worker.ReasonDeferralsExhausted+`"`)
+	w.logMu.Unlock()
+	if alertsLogged != 1 {
+		t.Errorf("deferrals_exhausted alerts = %d, want 1", alertsLogged)
+	}
+}
