@@ -152,17 +152,18 @@ func TestConcurrentDuplicatesCallPipedriveOnce(t *testing.T) {
 		// Slow answers keep the first delivery's claim in progress while the second arrives.
 		e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Latency: 500 * time.Millisecond})
 		body := encode(t, job("dup-batch", "POST", "/api/v2/deals", `{"title":"Once only"}`))
-		msgs, failed := e.deliver(body, body)
-		if len(failed) != 1 {
-			t.Fatalf("batch item failures = %v, want the one delivery that found the job in progress", failed)
+		q := e.undelayed()
+		if _, failed := e.deliver(body, body); len(failed) != 0 {
+			t.Fatalf("batch item failures = %v, want none: the delivery that found the job in progress is deferred, not retried", failed)
 		}
-		e.wantOneCallThenDuplicate(msgs, failed[0])
+		e.wantOneCallThenDuplicate(q)
 	})
 	t.Run("two invocations", func(t *testing.T) {
 		e := newEnv(t)
 		e.install(pdsim.DefaultUserID)
 		e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Latency: 500 * time.Millisecond})
 		body := encode(t, job("dup-lambdas", "POST", "/api/v2/deals", `{"title":"Once only"}`))
+		q := e.undelayed()
 		e.send(body, body)
 		msgs := e.receive(e.res.JobsQueueURL, 2, 5*time.Second)
 		if len(msgs) != 2 {
@@ -174,17 +175,17 @@ func TestConcurrentDuplicatesCallPipedriveOnce(t *testing.T) {
 			wg.Go(func() { failed[i] = e.handleSQS(e.sqsEvent(msgs[i : i+1])) })
 		}
 		wg.Wait()
-		all := slices.Concat(failed...)
-		if len(all) != 1 {
-			t.Fatalf("failures of two concurrent invocations = %v, want one in progress", failed)
+		if all := slices.Concat(failed...); len(all) != 0 {
+			t.Fatalf("failures of two concurrent invocations = %v, want none (the one that found the job in progress is deferred)", failed)
 		}
-		e.wantOneCallThenDuplicate(msgs, all[0])
+		e.wantOneCallThenDuplicate(q)
 	})
 }
 
 // wantOneCallThenDuplicate checks that one delivery created the deal and the other found it in
-// progress, then brings the postponed one back and expects a duplicate.
-func (e *env) wantOneCallThenDuplicate(msgs []sqstypes.Message, postponed string) {
+// progress and was deferred (a copy re-sent through q, delayed until the claim's lease ends),
+// then brings the copy back and expects a duplicate.
+func (e *env) wantOneCallThenDuplicate(q *undelayedQueue) {
 	e.t.Helper()
 	if got := e.sim.Counters().APIByRoute["POST /api/v2/deals"]; got != 1 {
 		e.t.Errorf("POST /api/v2/deals calls = %d, want 1", got)
@@ -194,19 +195,17 @@ func (e *env) wantOneCallThenDuplicate(msgs []sqstypes.Message, postponed string
 		actions = append(actions, d.Action+"/"+d.Reason)
 	}
 	slices.Sort(actions)
-	if want := []string{"retry/" + worker.ReasonInProgress, "succeeded/ok"}; !slices.Equal(actions, want) {
+	if want := []string{"deferred/" + worker.ReasonInProgress, "succeeded/ok"}; !slices.Equal(actions, want) {
 		e.t.Errorf("decisions = %v, want %v", actions, want)
 	}
-	// The postponed message is hidden until the claim's lease would end; show it now.
-	i := slices.IndexFunc(msgs, func(m sqstypes.Message) bool { return *m.MessageId == postponed })
-	if _, err := e.sqs.ChangeMessageVisibility(e.t.Context(), &sqs.ChangeMessageVisibilityInput{
-		QueueUrl: aws.String(e.res.JobsQueueURL), ReceiptHandle: msgs[i].ReceiptHandle, VisibilityTimeout: 0,
-	}); err != nil {
-		e.t.Fatalf("ChangeMessageVisibility = %v", err)
+	// The copy waits until the claim's lease would end (a crashed owner's claim can be taken
+	// over then); the test's clock skips the wait.
+	if delays, lease := q.sent(), int32(worker.CeilSeconds(worker.DefaultClaimLease)); len(delays) != 1 || delays[0] < lease {
+		e.t.Errorf("copies re-sent with delays %v, want one of at least the claim's lease, %d s", delays, lease)
 	}
 	back := e.receive(e.res.JobsQueueURL, 1, 5*time.Second)
-	if len(back) != 1 || *back[0].MessageId != postponed {
-		e.t.Fatalf("received %d messages, want the postponed one", len(back))
+	if len(back) != 1 || back[0].Attributes["ApproximateReceiveCount"] != "1" {
+		e.t.Fatalf("received %d messages, want the postponed job's copy", len(back))
 	}
 	if failed := e.handleSQS(e.sqsEvent(back)); len(failed) != 0 {
 		e.t.Errorf("postponed delivery failures = %v, want none", failed)
@@ -383,19 +382,21 @@ func TestExpiredAccessTokenIsRefreshedBeforeTheCall(t *testing.T) {
 	}
 }
 
-func TestRefreshHeldByAnotherProcessRetriesSoon(t *testing.T) {
+// TestRefreshHeldByAnotherProcessDefersSoon: a job that finds its installation's refresh in
+// progress elsewhere is deferred (not an attempt: Pipedrive was not called), looked at again
+// after 5 s.
+func TestRefreshHeldByAnotherProcessDefersSoon(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
 	e.clock.Advance(2 * time.Hour)
 	if _, err := e.store.Lease(t.Context(), acme, "scheduled-refresher", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	msgs, failed := e.deliver(encode(t, job("busy", "GET", "/api/v2/deals", "")))
-	if !slices.Equal(failed, []string{*msgs[0].MessageId}) {
-		t.Errorf("batch item failures = %v, want the message", failed)
+	if _, failed := e.deliver(encode(t, job("busy", "GET", "/api/v2/deals", ""))); len(failed) != 0 {
+		t.Errorf("batch item failures = %v, want none (deferred)", failed)
 	}
-	if d := e.decisionFor("busy"); d.Action != string(worker.OutcomeRetry) || d.Reason != pdwork.ReasonRefreshInProgress || d.RetryAfterS != 5 {
-		t.Errorf("decision = %s (%s) after %d s, want retry (refresh_in_progress) after 5 s", d.Action, d.Reason, d.RetryAfterS)
+	if d := e.decisionFor("busy"); d.Action != string(worker.OutcomeDeferred) || d.Reason != pdwork.ReasonRefreshInProgress || d.RetryAfterS != 5 {
+		t.Errorf("decision = %s (%s) after %d s, want deferred (refresh_in_progress) after 5 s", d.Action, d.Reason, d.RetryAfterS)
 	}
 	if got := e.apiCalls(); len(got) != 0 {
 		t.Errorf("simulator answers = %v, want none", got)
@@ -535,11 +536,11 @@ func TestNoJobStartsTooCloseToTheDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp := out.(events.SQSEventResponse); len(resp.BatchItemFailures) != 1 {
-		t.Errorf("batch item failures = %v, want the message", resp.BatchItemFailures)
+	if resp := out.(events.SQSEventResponse); len(resp.BatchItemFailures) != 0 {
+		t.Errorf("batch item failures = %v, want none (deferred to the next invocation)", resp.BatchItemFailures)
 	}
-	if d := e.decisionFor("late"); d.Reason != worker.ReasonDeadline {
-		t.Errorf("decision reason = %s, want deadline", d.Reason)
+	if d := e.decisionFor("late"); d.Action != string(worker.OutcomeDeferred) || d.Reason != worker.ReasonDeadline {
+		t.Errorf("decision = %s (%s), want deferred (deadline)", d.Action, d.Reason)
 	}
 	if got := e.apiCalls(); len(got) != 0 {
 		t.Errorf("simulator answers = %v, want none", got)
@@ -576,5 +577,109 @@ func TestHungCallEndsInTimeToAnswerTheBatch(t *testing.T) {
 	}
 	if _, err := e.store.ClaimWork(t.Context(), worker.ClaimKey("apicall", job("hung", "GET", "/api/v2/deals", "")), "next-delivery", time.Minute, time.Hour); err != nil {
 		t.Errorf("ClaimWork after the timed-out run = %v, want the claim released", err)
+	}
+}
+
+// undelayedQueue plays the jobs queue's delays by the test's clock: the copies the worker
+// re-sends to defer a job are recorded (their delays) and sent without delay, so the test
+// receives them at once.
+type undelayedQueue struct {
+	worker.Queue
+	jobsQueueURL string
+	mu           sync.Mutex
+	delays       []int32
+}
+
+// undelayed puts an undelayedQueue under the handler's Queue.
+func (e *env) undelayed() *undelayedQueue {
+	q := &undelayedQueue{Queue: e.queue.Queue, jobsQueueURL: e.res.JobsQueueURL}
+	e.queue.Queue = q
+	return q
+}
+
+func (q *undelayedQueue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	if aws.ToString(in.QueueUrl) != q.jobsQueueURL {
+		return q.Queue.SendMessage(ctx, in, optFns...)
+	}
+	q.mu.Lock()
+	q.delays = append(q.delays, in.DelaySeconds)
+	q.mu.Unlock()
+	now := *in
+	now.DelaySeconds = 0
+	return q.Queue.SendMessage(ctx, &now, optFns...)
+}
+
+// sent returns the delays of the copies re-sent since the last call.
+func (q *undelayedQueue) sent() []int32 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.delays
+	q.delays = nil
+	return d
+}
+
+// TestRefreshLeaseHeldDefersWithoutSpendingAttempts: while another process holds the refresh
+// lease of an installation whose token has expired, its job is deferred more times than the
+// queue's maxReceiveCount, never calling Pipedrive and never spending an attempt; once the
+// lease ends the job refreshes and runs at its first attempt.
+func TestRefreshLeaseHeldDefersWithoutSpendingAttempts(t *testing.T) {
+	e := newEnv(t)
+	e.install(pdsim.DefaultUserID)
+	q := e.undelayed()
+	e.clock.Advance(2 * time.Hour)
+	const lease = time.Minute
+	if _, err := e.store.Lease(t.Context(), acme, "crashed-refresher", lease); err != nil {
+		t.Fatal(err)
+	}
+	body := encode(t, job("lease-held", "GET", "/api/v2/deals", ""))
+	e.send(body)
+	rounds := e.res.MaxReceiveCount + 1
+	for i := 1; i <= rounds; i++ {
+		msgs := e.receive(e.res.JobsQueueURL, 1, 5*time.Second)
+		if len(msgs) != 1 || aws.ToString(msgs[0].Body) != body {
+			t.Fatalf("round %d: received %d messages, want the job", i, len(msgs))
+		}
+		if got := msgs[0].Attributes["ApproximateReceiveCount"]; got != "1" {
+			t.Errorf("round %d: receive count = %s, want 1 (each copy is a new message)", i, got)
+		}
+		if got, want := attr(msgs[0], "deferrals"), strconv.Itoa(i-1); i > 1 && got != want {
+			t.Errorf("round %d: deferrals attribute = %q, want %s", i, got, want)
+		}
+		if got := attr(msgs[0], "earlier_attempts"); got != "" {
+			t.Errorf("round %d: earlier_attempts attribute = %q, want none (no attempt yet)", i, got)
+		}
+		if failed := e.handleSQS(e.sqsEvent(msgs)); len(failed) != 0 {
+			t.Fatalf("round %d: batch item failures = %v, want none (deferred)", i, failed)
+		}
+		if d := e.decisionFor("lease-held"); d.Action != string(worker.OutcomeDeferred) || d.Reason != pdwork.ReasonRefreshInProgress {
+			t.Fatalf("round %d: decision = %s (%s), want deferred (refresh_in_progress)", i, d.Action, d.Reason)
+		}
+		if delays := q.sent(); len(delays) != 1 || delays[0] != int32(worker.CeilSeconds(pdwork.DefaultRefreshBusyDelay)) {
+			t.Errorf("round %d: copies re-sent with delays %v, want one of %v", i, delays, pdwork.DefaultRefreshBusyDelay)
+		}
+	}
+	if got := e.apiCalls(); len(got) != 0 {
+		t.Errorf("simulator answers while the lease was held = %v, want none", got)
+	}
+
+	e.clock.Advance(lease) // the holder never came back: its lease ends
+	msgs := e.receive(e.res.JobsQueueURL, 1, 5*time.Second)
+	if len(msgs) != 1 || attr(msgs[0], "deferrals") != strconv.Itoa(rounds) || attr(msgs[0], "earlier_attempts") != "" {
+		t.Fatalf("the last copy: %d messages, deferrals %q earlier_attempts %q; want one with %d deferrals and no attempt", len(msgs), attr(msgs[0], "deferrals"), attr(msgs[0], "earlier_attempts"), rounds)
+	}
+	if failed := e.handleSQS(e.sqsEvent(msgs)); len(failed) != 0 {
+		t.Errorf("batch item failures after the lease = %v, want none", failed)
+	}
+	if d := e.decisionFor("lease-held"); d.Action != string(worker.OutcomeSucceeded) || d.ReceiveCount != 1 {
+		t.Errorf("decision after the lease = %s at receive %d, want succeeded at its first attempt", d.Action, d.ReceiveCount)
+	}
+	if got := e.apiCalls(); !maps.Equal(got, map[int]int{200: 1}) {
+		t.Errorf("simulator answers = %v, want one 200", got)
+	}
+	if got := e.refreshes(); got != 1 {
+		t.Errorf("refreshes = %d, want 1", got)
+	}
+	if dead := e.deadLetters(); len(dead) != 0 {
+		t.Errorf("dead letters = %d, want none", len(dead))
 	}
 }

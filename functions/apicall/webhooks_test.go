@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
@@ -181,16 +179,23 @@ func TestRegisterWebhooksOfTwoInstallsRunOneAtATime(t *testing.T) {
 	e.install(pdsim.DefaultUserID)
 	// Slow creates: both jobs have listed before either webhook exists.
 	e.sim.Inject(pdsim.Fault{Method: "POST", Path: "/api/v1/webhooks", Latency: 300 * time.Millisecond})
-	msgs, failed := e.deliver(encode(t, registerJob(1)), encode(t, registerJob(2)))
+	q := e.undelayed()
+	_, failed := e.deliver(encode(t, registerJob(1)), encode(t, registerJob(2)))
 	if n := len(e.sim.Webhooks(pdsim.DefaultUserID)); n != 2 {
 		t.Errorf("webhooks at Pipedrive after one batch of both jobs = %d, want 2", n)
 	}
-	if len(failed) != 1 {
-		t.Fatalf("batch item failures = %v, want the job that waited for the other", failed)
+	if len(failed) != 0 {
+		t.Fatalf("batch item failures = %v, want none (the job that waited for the other is deferred, not retried)", failed)
+	}
+	if delays := q.sent(); len(delays) != 1 {
+		t.Fatalf("copies re-sent = %v, want the job that waited for the other", delays)
 	}
 	// The postponed job comes back and finds every webhook.
-	i := slices.IndexFunc(msgs, func(m sqstypes.Message) bool { return *m.MessageId == failed[0] })
-	if failed := e.handleSQS(e.sqsEvent(msgs[i : i+1])); len(failed) != 0 {
+	back := e.receive(e.res.JobsQueueURL, 1, 5*time.Second)
+	if len(back) != 1 {
+		t.Fatalf("received %d messages, want the postponed job's copy", len(back))
+	}
+	if failed := e.handleSQS(e.sqsEvent(back)); len(failed) != 0 {
 		t.Errorf("postponed delivery failures = %v, want none", failed)
 	}
 	if d := e.decisions(); d[len(d)-1].Action != string(worker.OutcomeSucceeded) || d[len(d)-1].Reason != "webhooks_exist" {
