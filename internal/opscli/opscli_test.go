@@ -217,7 +217,7 @@ func (f *fixture) deadLetter(t *testing.T, body, reason string) {
 const customerData = "customer-data-never-printed"
 
 func job(id string) string {
-	return `{"id":"` + id + `","kind":"api_call","company_id":7,"user_id":1,"method":"POST","path":"/api/v1/deals","body":{"title":"` + customerData + `"}}`
+	return `{"id":"` + id + `","kind":"api_call","company_id":7,"user_id":1,"method":"POST","path":"/api/v2/deals","body":{"title":"` + customerData + `"}}`
 }
 
 func TestDLQPeekShowsReasonsNotBodies(t *testing.T) {
@@ -234,7 +234,7 @@ func TestDLQPeekShowsReasonsNotBodies(t *testing.T) {
 	for _, d := range dls {
 		byReason[d.Attributes["reason"]] = d
 	}
-	if d := byReason["resource_gone"]; d.JobID != "job-410" || d.Path != "/api/v1/deals" || d.CompanyID != 7 {
+	if d := byReason["resource_gone"]; d.JobID != "job-410" || d.Path != "/api/v2/deals" || d.CompanyID != 7 {
 		t.Errorf("peek of job-410 = %+v", d)
 	}
 	if d := byReason["malformed_job"]; d.Invalid == "" {
@@ -282,7 +282,7 @@ func TestDLQSchemaRoundTrip(t *testing.T) {
 	// so each step below gets its own.
 	send := func() {
 		t.Helper()
-		attrs := jobs.DeadLetter{Reason: "not_found", Error: "GET /api/v1/deals/9: not found", Status: 404,
+		attrs := jobs.DeadLetter{Reason: "not_found", Error: "GET /api/v2/deals/9: not found", Status: 404,
 			CompanyID: 7, UserID: 1, JobID: "job-404", Kind: jobs.KindAPICall, ReceiveCount: 2, MessageID: "m-404"}.Attributes()
 		if _, err := f.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{
 			QueueUrl: aws.String(f.dlq), MessageBody: aws.String(body), MessageAttributes: attrs,

@@ -56,7 +56,7 @@ func sessions(t *testing.T) (*pdwork.Sessions, *pdsimtest.TestServer) {
 }
 
 func acmeJob(id string) jobs.Job {
-	return jobs.Job{ID: id, Kind: jobs.KindAPICall, CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID, Method: "GET", Path: "/api/v1/deals"}
+	return jobs.Job{ID: id, Kind: jobs.KindAPICall, CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID, Method: "GET", Path: "/api/v2/deals"}
 }
 
 // TestSessionDoRefreshesOnceAfter401: a rejected access token is refreshed under the lease and
@@ -69,7 +69,7 @@ func TestSessionDoRefreshesOnceAfter401(t *testing.T) {
 		t.Fatalf("Open = %v", err)
 	}
 	before := ss.Installation().AccessToken
-	resp, err := ss.Do(t.Context(), "GET", "/api/v1/deals", nil)
+	resp, err := ss.Do(t.Context(), "GET", "/api/v2/deals", nil)
 	if err != nil || resp.Status != 200 {
 		t.Fatalf("Do = %d, %v; want 200", resp.Status, err)
 	}
@@ -98,12 +98,12 @@ func TestSessionDecisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ss.Do(t.Context(), "GET", "/api/v1/deals/424242", nil)
+	_, err = ss.Do(t.Context(), "GET", "/api/v2/deals/424242", nil)
 	if v := pdwork.VerdictOf(err); v.Outcome != worker.OutcomeDeadLettered || v.Reason != "not_found" || v.Status != 404 {
 		t.Errorf("Do(missing deal) verdict = %+v, want dead-lettered (not_found) 404", v)
 	}
-	sim.Inject(pdsim.Fault{Path: "/api/v1/deals", Status: 401, Times: 2})
-	_, err = ss.Do(t.Context(), "GET", "/api/v1/deals", nil)
+	sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Status: 401, Times: 2})
+	_, err = ss.Do(t.Context(), "GET", "/api/v2/deals", nil)
 	if v := pdwork.VerdictOf(err); v.Outcome != worker.OutcomeDeadLettered || v.Reason != pdwork.ReasonUnauthorizedAfterRefresh {
 		t.Errorf("Do(401 twice) verdict = %+v, want dead-lettered (unauthorized_after_refresh)", v)
 	}

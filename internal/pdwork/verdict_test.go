@@ -20,7 +20,7 @@ func TestDecisionsMatchClassifier(t *testing.T) {
 		{pderrors.Reauthorize, worker.OutcomeDeadLettered},
 	}
 	for _, tt := range tests {
-		err := &pderrors.Error{Op: "GET /api/v1/deals", Decision: pderrors.Decision{Action: tt.action, Reason: "x", Status: 499}}
+		err := &pderrors.Error{Op: "GET /api/v2/deals", Decision: pderrors.Decision{Action: tt.action, Reason: "x", Status: 499}}
 		if got := callVerdict(err); got.Outcome != tt.want || got.Status != 499 || got.Reason != "x" {
 			t.Errorf("callVerdict(%v) = %s (%s) status %d, want %s (x) status 499", tt.action, got.Outcome, got.Reason, got.Status, tt.want)
 		}

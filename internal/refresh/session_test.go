@@ -53,7 +53,7 @@ func TestIdleInstallationFirstJobsRefreshOnce(t *testing.T) {
 
 	sessions := &pdwork.Sessions{Installations: e.store, Refresher: e.refresher("job"), API: &pdapi.Client{HTTP: e.sim.HTTP.Client()}, Now: e.clock.Now}
 	open := func(name string) error {
-		_, err := sessions.Open(t.Context(), jobs.Job{ID: name, Kind: jobs.KindAPICall, CompanyID: defaultID.CompanyID, UserID: defaultID.UserID, Method: "GET", Path: "/api/v1/deals"})
+		_, err := sessions.Open(t.Context(), jobs.Job{ID: name, Kind: jobs.KindAPICall, CompanyID: defaultID.CompanyID, UserID: defaultID.UserID, Method: "GET", Path: "/api/v2/deals"})
 		return err
 	}
 	var (
