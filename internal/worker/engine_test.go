@@ -206,7 +206,7 @@ func TestNewKindPlugsInAsARunner(t *testing.T) {
 		!strings.HasPrefix(err.Error(), "worker-test: jobs: invalid job") {
 		t.Errorf("RunJob(fails Check) = %v, want an *InvalidJobError with the runner's problem", err)
 	}
-	apiCall := `{"id":"a","kind":"api_call","company_id":7,"user_id":1,"method":"GET","path":"/api/v1/deals"}`
+	apiCall := `{"id":"a","kind":"api_call","company_id":7,"user_id":1,"method":"GET","path":"/api/v2/deals"}`
 	if _, failed := w.deliver(apiCall); len(failed) != 0 {
 		t.Errorf("batch failures for a kind without a runner = %v, want none (dead-lettered)", failed)
 	}
