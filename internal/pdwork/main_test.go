@@ -48,7 +48,7 @@ func TestRunLogLeakCheckIsLive(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open = %v", err)
 		}
-		if resp, err := ss.Do(t.Context(), "GET", "/api/v1/deals", nil); err != nil || resp.Status != 200 {
+		if resp, err := ss.Do(t.Context(), "GET", "/api/v2/deals", nil); err != nil || resp.Status != 200 {
 			t.Fatalf("Do = %d, %v; want 200 after a refresh", resp.Status, err)
 		}
 		if leak {
