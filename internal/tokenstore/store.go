@@ -85,6 +85,8 @@ type Store struct {
 	Cipher Cipher
 
 	pageSize int // Due's Query page size, maxPage if zero; tests set it small to page
+
+	leased leasedItems // the items of the leases this Store took, until they end
 }
 
 func (s *Store) now() time.Time {
@@ -250,6 +252,7 @@ func (s *Store) Lease(ctx context.Context, id InstallationID, owner string, ttl 
 		// Leased but unreadable: the lease expires by itself.
 		return Installation{}, fmt.Errorf("tokenstore: lease %s: %w", id, err)
 	}
+	s.leased.remember(instKey(id), owner, attrs)
 	return in, nil
 }
 
@@ -281,6 +284,10 @@ func leaseFailure(old map[string]types.AttributeValue) error {
 // it since; also matches ErrConflict), ErrConflict (the version moved on), ErrNotActive
 // (uninstalled or marked for reauthorization meanwhile: discard the tokens), ErrNotFound.
 // Repeating a save that already landed (same access token, at version+1) succeeds.
+//
+// After a Lease by this Store for owner at version, the save is one conditional PutItem of the
+// whole item (see leasedItems); otherwise one conditional UpdateItem. Either leaves the same
+// item.
 func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner string, version int64, tok Tokens) (Installation, error) {
 	if owner == "" || tok.AccessToken == "" || tok.ExpiresAt.IsZero() {
 		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w: owner, access token and expiry are required", id, ErrInvalid)
@@ -327,10 +334,35 @@ func (s *Store) SaveRefreshed(ctx context.Context, id InstallationID, owner stri
 		set += ", #warm_until = :warm"
 		vals[":warm"] = num(unix(tok.WarmUntil))
 	}
-	attrs, ok, err := s.update(ctx, pk,
-		set+" REMOVE #lease_owner, #lease_until, #last_failure",
-		"#version = :v AND #lease_owner = :owner AND #status = :active",
-		vals)
+	var (
+		attrs map[string]types.AttributeValue
+		ok    bool
+	)
+	if leased := s.leased.take(pk, owner); leased != nil && leasedAt(leased, owner, version) {
+		// The whole item as this lease read it, refreshed: one conditional put (see leasedItems).
+		const cond = "#version = :v AND #lease_owner = :owner AND #status = :active"
+		item := refreshedItem(leased, vals, version)
+		attrs, ok, err = s.put(ctx, item, cond, map[string]types.AttributeValue{":v": vals[":v"], ":owner": vals[":owner"], ":active": vals[":active"]})
+		if err == nil && ok {
+			saved, err := decodeInstallation(item)
+			if err != nil {
+				return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: saved, but %w", id, err)
+			}
+			// The tokens just sealed are the caller's: no need to open them again.
+			saved.AccessToken, saved.RefreshToken = tok.AccessToken, tok.RefreshToken
+			if tok.RefreshToken == "" {
+				if saved.RefreshToken, err = s.openToken(ctx, pk, item[attrRefreshToken]); err != nil {
+					return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: saved, but refresh token: %w", id, err)
+				}
+			}
+			return saved, nil
+		}
+	} else {
+		attrs, ok, err = s.update(ctx, pk,
+			set+" REMOVE #lease_owner, #lease_until, #last_failure",
+			"#version = :v AND #lease_owner = :owner AND #status = :active",
+			vals)
+	}
 	if err != nil {
 		return Installation{}, fmt.Errorf("tokenstore: save refreshed %s: %w", id, err)
 	}
@@ -385,6 +417,7 @@ func (s *Store) Release(ctx context.Context, id InstallationID, owner string) er
 	if owner == "" {
 		return fmt.Errorf("tokenstore: release %s: %w: owner is required", id, ErrInvalid)
 	}
+	s.leased.take(instKey(id), owner) // the lease ends here, whatever the outcome
 	now := s.now()
 	attrs, ok, err := s.update(ctx, instKey(id),
 		"SET #version = #version + :one, #updated_at = :now_text REMOVE #lease_owner, #lease_until",
@@ -410,6 +443,7 @@ func (s *Store) RecordFailure(ctx context.Context, id InstallationID, owner stri
 	if owner == "" || retryAt.IsZero() {
 		return fmt.Errorf("tokenstore: record failure %s: %w: owner and retry time are required", id, ErrInvalid)
 	}
+	s.leased.take(instKey(id), owner) // the lease ends here, whatever the outcome
 	now := s.now()
 	attrs, ok, err := s.update(ctx, instKey(id),
 		"SET #failure_count = #failure_count + :one, #last_failure = :reason, #refresh_due_at = :due, #due_shard = :shard, "+
@@ -442,6 +476,7 @@ func (s *Store) MarkNeedsReauth(ctx context.Context, id InstallationID, owner st
 	if owner == "" {
 		return fmt.Errorf("tokenstore: mark needs reauthorization %s: %w: owner is required", id, ErrInvalid)
 	}
+	s.leased.take(instKey(id), owner) // the lease ends here, whatever the outcome
 	now := s.now()
 	attrs, ok, err := s.update(ctx, instKey(id),
 		"SET #status = :needs, #failure_count = #failure_count + :one, #last_failure = :reason, "+

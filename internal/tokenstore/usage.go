@@ -113,6 +113,7 @@ func (s *Store) Reschedule(ctx context.Context, id InstallationID, owner string,
 	if owner == "" || dueAt.IsZero() {
 		return fmt.Errorf("tokenstore: reschedule %s: %w: owner and due time are required", id, ErrInvalid)
 	}
+	s.leased.take(instKey(id), owner) // the lease ends here, whatever the outcome
 	now := s.now()
 	attrs, ok, err := s.update(ctx, instKey(id),
 		"SET #refresh_due_at = :due, #due_shard = :shard, #version = #version + :one, #updated_at = :now_text "+
