@@ -471,14 +471,13 @@ func TestClaimHeldElsewhereDefersWithoutSpendingAttempts(t *testing.T) {
 		"crashed-instance", worker.DefaultClaimLease, worker.DefaultClaimTTL); err != nil {
 		t.Fatal(err)
 	}
-	msgs, failed := w.deliver(body)
-	if len(failed) != 0 {
+	if _, failed := w.deliver(body); len(failed) != 0 {
 		t.Fatalf("first delivery failures = %v, want none (deferred)", failed)
 	}
 	// The first delivery was a deferral too; the rounds bring the copies back before the lease
 	// ends (the test's clock stands still), as a shorter wait would.
 	_ = q.sent()
-	msgs = w.receiveJob()
+	msgs := w.receiveJob()
 	rounds := w.res.MaxReceiveCount + 1
 	msgs = w.deferRounds(q, msgs, 1, rounds, worker.ReasonInProgress, 0, int32(worker.DefaultClaimLease/time.Second), w.run)
 	if got := w.runner.runs.Load(); got != 0 {
@@ -614,12 +613,11 @@ func TestDeferralCapDeadLetters(t *testing.T) {
 		"stuck-instance", worker.DefaultClaimLease, worker.DefaultClaimTTL); err != nil {
 		t.Fatal(err)
 	}
-	msgs, failed := w.deliver(pauseJob("stuck", 9))
-	if len(failed) != 0 {
+	if _, failed := w.deliver(pauseJob("stuck", 9)); len(failed) != 0 {
 		t.Fatalf("first delivery failures = %v, want none (deferred)", failed)
 	}
 	_ = q.sent()
-	msgs = w.deferRounds(q, w.receiveJob(), 1, 2, worker.ReasonInProgress, 0, 1, w.run)
+	msgs := w.deferRounds(q, w.receiveJob(), 1, 2, worker.ReasonInProgress, 0, 1, w.run)
 	if failed := w.run(w.event(msgs)); len(failed) != 0 {
 		t.Errorf("failures past the cap = %v, want none (dead-lettered)", failed)
 	}
