@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,9 @@ const (
 	// DefaultMaxWait is the longest a job waits in-process for its token's burst window; a
 	// longer hold defers the job instead.
 	DefaultMaxWait = 10 * time.Second
+	// DefaultBurstWindow is the length of Pipedrive's rolling burst window (2 s for every
+	// plan; the headers give the limit and what remains, not the length).
+	DefaultBurstWindow = 2 * time.Second
 )
 
 // Gates is what Limits needs of the tokens table; *tokenstore.Store satisfies it.
@@ -58,18 +62,23 @@ var _ Gates = (*tokenstore.Store)(nil)
 // pause when the daily token budget is spent (402, feature capping and 415 too), recorded in
 // the company's gate record, during which jobs wait without calling Pipedrive and one job at a
 // time probes at ProbeInterval. Per token and window (search has its own): burst pacing from
-// the x-ratelimit-* headers of every answer, holding calls in-process before the window would
-// answer 429 and sharing the hold through the gate record only when the window runs low, so a
-// call costs no extra DynamoDB request in the common case. Gates is required. Safe for
-// concurrent use.
+// the x-ratelimit-* headers of every answer. Each instance spaces its calls evenly (a token
+// bucket whose rate comes from the answers): the window's use (limit − remaining) against
+// this instance's own calls in the window is the instance's share, and the instance takes
+// that share of the window's limit less Reserve, so all instances together keep the window
+// just below its limit without talking to each other. Only a refused call (429) writes a hold
+// to the gate record, so a call costs no extra DynamoDB request in the common case. Gates is
+// required. Safe for concurrent use.
 type Limits struct {
 	Gates Gates
 	// Alerts is told once per pause (a created gate pause).
 	Alerts alerts.Notifier
-	// ProbeInterval, AccountProbeInterval, GateCacheTTL, MaxWait: see the Default… values.
-	ProbeInterval, AccountProbeInterval, GateCacheTTL, MaxWait time.Duration
-	// Reserve is how many calls the window keeps unused before holding, for calls already
-	// on their way; 0 means a sixteenth of the window's limit, at least 2.
+	// ProbeInterval, AccountProbeInterval, GateCacheTTL, MaxWait, BurstWindow: see the
+	// Default… values.
+	ProbeInterval, AccountProbeInterval, GateCacheTTL, MaxWait, BurstWindow time.Duration
+	// Reserve is how many calls of the window the instances together leave unused, for calls
+	// on their way and the unevenness of instances that do not talk to each other; 0 means a
+	// sixteenth of the window's limit, at least 2.
 	Reserve int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -88,6 +97,9 @@ type Limits struct {
 type companyState struct {
 	gate   tokenstore.Gate
 	readAt time.Time
+	// reading is true while one caller reads the record: the others use the cached one
+	// rather than read it too.
+	reading bool
 	// version counts local changes (a pause, a lift, a probe): a read that started before
 	// one must not overwrite it with the older record.
 	version int
@@ -95,11 +107,24 @@ type companyState struct {
 
 // tokenState is this process's view of one token window.
 type tokenState struct {
-	known     bool // remaining and resetAt come from an answer
+	// known: limit, remaining and seenAt come from an answer seen within the window.
+	known bool
+	limit int
+	// remaining is what the latest answer said remains, less this instance's calls not
+	// counted in it (on their way, or sent since), plus its calls that left the window since.
 	remaining int
-	limit     int
-	resetAt   time.Time
+	seenAt    time.Time
+	// share is this instance's part of the window's use (limit − remaining) in the latest
+	// answer.
+	share float64
+	// next is the earliest time of this instance's next call (the token bucket's spacing).
+	next time.Time
+	// sent are the times of this instance's calls (sent or scheduled) within the window,
+	// ascending.
+	sent []time.Time
+	// holdUntil: no call before (a 429 here, or a hold another instance recorded).
 	holdUntil time.Time
+	refused   int       // 429s in a row
 	written   time.Time // the latest hold written to the gate record
 	inflight  int
 }
@@ -199,45 +224,113 @@ func (l *Limits) Lift(ctx context.Context, j jobs.Job) {
 	}
 }
 
-// Acquire waits until the token's window (j's user, search or not by path) has room, and
-// counts the call as on its way. done must be called with the answer's headers (nil without
-// an answer) and its decision. A hold longer than MaxWait or the time left before ctx's
-// deadline defers the job instead (v not nil, done nil).
+// Acquire waits until the token's window (j's user, search or not by path) has room for
+// this instance's next call, and counts the call as on its way. done must be called with the
+// answer's headers (nil without an answer) and its decision. A wait longer than MaxWait or the
+// time left before ctx's deadline defers the job instead (v not nil, done nil).
 func (l *Limits) Acquire(ctx context.Context, j jobs.Job, path string) (done func(h http.Header, d pderrors.Decision), v *worker.Verdict) {
 	key := tokenstore.HoldKey(j.UserID, isSearchPath(path))
 	id := strconv.FormatInt(j.CompanyID, 10) + ":" + key
 	now := l.now()
 	l.mu.Lock()
 	st := l.token(id)
-	hold := st.holdUntil
-	if st.known && now.Before(st.resetAt) && st.remaining-st.inflight <= l.reserve(st.limit) {
-		hold = maxTime(hold, st.resetAt)
-	}
-	if now.Before(hold) {
+	at := l.schedule(st, now)
+	wait := at.Sub(now)
+	if wait > 0 && (wait > l.maxWait() || deadline.Short(ctx, wait+DefaultMaxWait/2)) {
+		l.unschedule(st, at)
 		l.mu.Unlock()
-		wait := hold.Sub(now)
-		if wait > l.maxWait() || deadline.Short(ctx, wait+DefaultMaxWait/2) {
-			return nil, &worker.Verdict{Outcome: worker.OutcomeDeferred, Reason: ReasonPaced, RetryAfter: wait,
-				Message: "the token's burst window is full"}
-		}
-		// One wait, then the call: the hold came from the window's own reset, so it has room
-		// by then (and a clock that does not move while we sleep cannot keep us here).
-		if err := l.sleep(ctx, wait); err != nil {
-			return nil, &worker.Verdict{Outcome: worker.OutcomeDeferred, Reason: ReasonPaced, RetryAfter: wait, Err: err}
-		}
-		l.mu.Lock()
-		st = l.token(id)
-		if !l.now().Before(st.resetAt) {
-			st.known = false // the window has rolled: the next answer tells
-		}
+		return nil, &worker.Verdict{Outcome: worker.OutcomeDeferred, Reason: ReasonPaced, RetryAfter: wait,
+			Message: "the token's burst window is full"}
 	}
 	st.inflight++
 	l.mu.Unlock()
+	if wait > 0 {
+		// One wait, then the call: the slot was reserved for this call (and a clock that does
+		// not move while we sleep cannot keep us here).
+		if err := l.sleep(ctx, wait); err != nil {
+			l.mu.Lock()
+			st.inflight = max(st.inflight-1, 0)
+			l.unschedule(st, at)
+			l.mu.Unlock()
+			return nil, &worker.Verdict{Outcome: worker.OutcomeDeferred, Reason: ReasonPaced, RetryAfter: wait, Err: err}
+		}
+	}
 	return func(h http.Header, d pderrors.Decision) { l.observe(ctx, j.CompanyID, key, id, h, d) }, nil
 }
 
-// observe records an answer: the window's remaining calls and reset, and a hold (shared
-// through the gate record) when the window runs low or answered 429.
+// schedule reserves the time of this instance's next call on st's window; callers hold l.mu.
+//
+// The latest answer said how much of the window every instance together used; this
+// instance's calls the answer counted are its share of that. The instance keeps its own calls
+// in any window to that share of the window's target (limit − Reserve), spaced evenly over
+// the window: all instances doing so fill the window to the target whatever their number,
+// and one that calls less leaves its share to the others at their next answers. The window's
+// own departures are not in the headers (the reset is whole seconds, the oldest call's only),
+// so when the latest answer's remaining calls are spent the next call waits for one of this
+// instance's calls to leave the window. Before any answer (or after one older than the window)
+// calls are spaced by the lowest plan's limit until one tells.
+func (l *Limits) schedule(st *tokenState, now time.Time) time.Time {
+	w := l.burstWindow()
+	// Our calls that left the window since the latest answer made room in it.
+	for len(st.sent) > 0 && !st.sent[0].After(now.Add(-w)) {
+		if st.known && st.sent[0].After(st.seenAt.Add(-w)) {
+			st.remaining++
+		}
+		st.sent = st.sent[1:]
+	}
+	if st.known && now.Sub(st.seenAt) > w {
+		st.known = false // the answer is older than the window: it says nothing any more
+	}
+	at := maxTime(maxTime(now, st.holdUntil), st.next)
+	if !st.known {
+		st.sent = insertTime(st.sent, at)
+		st.next = at.Add(w / time.Duration(max(st.limit, minBurstLimit)))
+		return at
+	}
+	target := max(st.limit-l.reserve(st.limit), 1)
+	m := max(int(float64(target)*st.share), 1) // this instance's calls per window
+	if n := len(st.sent); n >= m {
+		at = maxTime(at, st.sent[n-m].Add(w))
+	}
+	if st.remaining <= 0 && len(st.sent) > 0 {
+		at = maxTime(at, st.sent[min(-st.remaining, len(st.sent)-1)].Add(w))
+	}
+	st.sent = insertTime(st.sent, at)
+	st.next = at.Add(w / time.Duration(m))
+	st.remaining--
+	return at
+}
+
+// minBurstLimit is the lowest burst limit of an OAuth app (80 per 2 s): the spacing of a
+// window no answer told about yet.
+const minBurstLimit = 80
+
+// unschedule gives back a slot reserved by schedule that will not be used.
+func (l *Limits) unschedule(st *tokenState, at time.Time) {
+	if i := slices.IndexFunc(st.sent, at.Equal); i >= 0 {
+		st.sent = slices.Delete(st.sent, i, i+1)
+		st.remaining++
+	}
+}
+
+// pruneBefore drops the times at or before cut from ascending ts.
+func pruneBefore(ts []time.Time, cut time.Time) []time.Time {
+	i := 0
+	for i < len(ts) && !ts[i].After(cut) {
+		i++
+	}
+	return ts[i:]
+}
+
+// insertTime inserts t into ascending ts.
+func insertTime(ts []time.Time, t time.Time) []time.Time {
+	i, _ := slices.BinarySearchFunc(ts, t, time.Time.Compare)
+	return slices.Insert(ts, i, t)
+}
+
+// observe records an answer: the window's use and remaining calls, and after a 429 a hold,
+// short at first and doubling while the window keeps refusing, shared through the gate record
+// once it reaches the answer's own retry hint.
 func (l *Limits) observe(ctx context.Context, companyID int64, key, id string, h http.Header, d pderrors.Decision) {
 	now := l.now()
 	rl := pderrors.RateLimitOf(h)
@@ -246,23 +339,37 @@ func (l *Limits) observe(ctx context.Context, companyID int64, key, id string, h
 	st := l.token(id)
 	st.inflight = max(st.inflight-1, 0)
 	if rl.Burst {
-		st.known, st.remaining, st.resetAt = true, rl.Remaining-st.inflight, now.Add(rl.Reset)
 		if rl.Limit > 0 {
 			st.limit = rl.Limit
+		} else {
+			st.limit = max(st.limit, rl.Remaining+1) // no limit header: at least this
 		}
-		if st.remaining <= l.reserve(st.limit) {
-			st.holdUntil = maxTime(st.holdUntil, st.resetAt)
+		// Calls of ours still on their way (or waiting for their slot) are not in the answer.
+		st.sent = pruneBefore(st.sent, now.Add(-l.burstWindow()))
+		counted, used := max(len(st.sent)-st.inflight, 1), st.limit-rl.Remaining
+		st.share = 1.0
+		if used > counted {
+			st.share = float64(counted) / float64(used)
 		}
+		st.known, st.seenAt, st.remaining = true, now, rl.Remaining-st.inflight
 	}
 	if d.Action == pderrors.Retry && d.Reason == pderrors.ReasonRateLimited {
-		st.holdUntil = maxTime(st.holdUntil, now.Add(max(d.RetryAfter, time.Second)))
-	}
-	if st.holdUntil.After(now) && st.holdUntil.After(st.written) {
-		st.written, write = st.holdUntil, st.holdUntil
+		st.refused++
+		hint := max(d.RetryAfter, time.Second)
+		// The window frees a call every window/limit or so while it is used evenly; the reset
+		// (whole seconds) only bounds when its oldest call leaves.
+		hold := min(hint, l.burstWindow()*time.Duration(l.reserve(st.limit))/time.Duration(max(st.limit, 1))<<min(st.refused-1, 10))
+		st.holdUntil = maxTime(st.holdUntil, now.Add(hold))
+		if hold == hint && st.holdUntil.After(st.written) {
+			st.written, write = st.holdUntil, st.holdUntil
+		}
+	} else if d.Status != 0 || rl.Burst {
+		st.refused = 0
 	}
 	l.mu.Unlock()
 	if !write.IsZero() {
-		// One write per hold, not per call: instances that have not called lately learn of it.
+		// One write per long hold, not per call: instances that have not called lately learn
+		// of it.
 		if err := l.Gates.HoldToken(ctx, companyID, key, write); err != nil {
 			l.logger().LogAttrs(ctx, slog.LevelWarn, "token hold not recorded", slog.Int64("company_id", companyID), slog.String("error", err.Error()))
 		}
@@ -274,19 +381,23 @@ func (l *Limits) gate(ctx context.Context, companyID int64) (tokenstore.Gate, er
 	now := l.now()
 	l.mu.Lock()
 	cs := l.company(companyID)
-	if !cs.readAt.IsZero() && now.Sub(cs.readAt) < l.gateCacheTTL() {
+	if !cs.readAt.IsZero() && (now.Sub(cs.readAt) < l.gateCacheTTL() || cs.reading) {
+		// Fresh, or another caller is reading it: one read per company and TTL, not one per
+		// job that arrives meanwhile.
 		g := cs.gate
 		l.mu.Unlock()
 		return g, nil
 	}
 	version := cs.version
+	cs.reading = true
 	l.mu.Unlock()
 	g, err := l.Gates.Gate(ctx, companyID)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cs.reading = false
 	if err != nil {
 		return tokenstore.Gate{}, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if cs.version != version {
 		return cs.gate, nil // changed here while we read: ours is newer
 	}
@@ -356,6 +467,7 @@ func (l *Limits) reserve(limit int) int {
 
 func (l *Limits) gateCacheTTL() time.Duration { return orDefault(l.GateCacheTTL, DefaultGateCacheTTL) }
 func (l *Limits) maxWait() time.Duration      { return orDefault(l.MaxWait, DefaultMaxWait) }
+func (l *Limits) burstWindow() time.Duration  { return orDefault(l.BurstWindow, DefaultBurstWindow) }
 
 func (l *Limits) now() time.Time {
 	if l.Now != nil {
