@@ -1,6 +1,19 @@
 package pdkit_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"go/ast"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +22,7 @@ import (
 
 	pdkit "github.com/pdkit/pipedrive-lambda-kit"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
 // functionResources returns the template's resources and the logical IDs of its functions.
@@ -135,5 +149,291 @@ func TestWorkerConcurrencyIsCapped(t *testing.T) {
 	p, ok := spec.Parameters["WorkerMaxConcurrency"]
 	if !ok || p.Default == nil || p.Type != "Number" {
 		t.Errorf("parameter WorkerMaxConcurrency = %+v, want a Number with a default", p)
+	}
+}
+
+// leadingKeyFunctions are the functions whose DynamoDB statements TestTemplateDynamoDBLeadingKeys
+// derives from their code: the template's logical id and the main package.
+var leadingKeyFunctions = map[string]string{
+	"CallbackFunction":  module + "/functions/callback",
+	"RefresherFunction": module + "/functions/refresher",
+	"ApiCallFunction":   module + "/functions/apicall",
+}
+
+// storeUse is what a function's code can do with the tokens table: the prefixes of the items
+// it reaches by key and whether it queries the refresh-due index.
+type storeUse struct {
+	prefixes []string // sorted, each "<prefix>*" as a LeadingKeys pattern
+	index    bool
+	methods  []string // the Store methods behind them, for messages
+}
+
+// typedPackage is one package type-checked from source: its types, syntax and type info.
+type typedPackage struct {
+	pkg   *types.Package
+	files []*ast.File
+	info  *types.Info
+}
+
+// typeCheck type-checks the given packages (and internal/wire) from source, their imports
+// from the build's export data (go list -export).
+func typeCheck(t *testing.T, paths ...string) map[string]*typedPackage {
+	t.Helper()
+	args := append([]string{"list", "-export", "-deps", "-json"}, paths...)
+	cmd := exec.Command("go", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -export: %v\n%s", err, stderr.String())
+	}
+	type listed struct {
+		ImportPath, Dir, Export string
+		GoFiles                 []string
+	}
+	byPath := map[string]listed{}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p listed
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("go list output: %v", err)
+		}
+		byPath[p.ImportPath] = p
+	}
+	fset := token.NewFileSet()
+	imp := importer.ForCompiler(fset, "gc", func(path string) (io.ReadCloser, error) {
+		p, ok := byPath[path]
+		if !ok || p.Export == "" {
+			return nil, errors.New("no export data for " + path)
+		}
+		return os.Open(p.Export)
+	})
+	result := map[string]*typedPackage{}
+	for _, path := range append(paths, module+"/internal/wire") {
+		p := byPath[path]
+		var files []*ast.File
+		for _, name := range p.GoFiles {
+			f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, f)
+		}
+		info := &types.Info{Types: map[ast.Expr]types.TypeAndValue{}, Uses: map[*ast.Ident]types.Object{}, Selections: map[*ast.SelectorExpr]*types.Selection{}}
+		pkg, err := (&types.Config{Importer: imp}).Check(path, fset, files, info)
+		if err != nil {
+			t.Fatalf("type-check %s: %v", path, err)
+		}
+		result[path] = &typedPackage{pkg, files, info}
+	}
+	return result
+}
+
+// isStore reports whether t is *tokenstore.Store.
+func isStore(t types.Type) bool {
+	p, ok := t.(*types.Pointer)
+	if !ok {
+		return false
+	}
+	n, ok := p.Elem().(*types.Named)
+	return ok && n.Obj().Name() == "Store" && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == module+"/internal/tokenstore"
+}
+
+// storeFlows returns the methods of every interface that a *tokenstore.Store value flows into
+// within the nodes under root (a composite literal field, an assignment, a call argument): the
+// methods the code behind that interface can call. A flow into a concrete *tokenstore.Store
+// field (wire.App.Store) is followed where that field is read instead.
+func storeFlows(tp *typedPackage, root ast.Node, into map[string]bool) {
+	isStoreExpr := func(e ast.Expr) bool { return isStore(tp.info.TypeOf(e)) }
+	add := func(target types.Type) {
+		if target == nil || isStore(target) {
+			return
+		}
+		if iface, ok := target.Underlying().(*types.Interface); ok {
+			for i := range iface.NumMethods() {
+				into[iface.Method(i).Name()] = true
+			}
+		}
+	}
+	ast.Inspect(root, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.CompositeLit:
+			st, ok := derefStruct(tp.info.TypeOf(n))
+			if !ok {
+				return true
+			}
+			for _, el := range n.Elts {
+				kv, ok := el.(*ast.KeyValueExpr)
+				if !ok || !isStoreExpr(kv.Value) {
+					continue
+				}
+				name := kv.Key.(*ast.Ident).Name
+				for i := range st.NumFields() {
+					if st.Field(i).Name() == name {
+						add(st.Field(i).Type())
+					}
+				}
+			}
+		case *ast.AssignStmt:
+			if len(n.Lhs) == len(n.Rhs) {
+				for i, r := range n.Rhs {
+					if isStoreExpr(r) {
+						add(tp.info.TypeOf(n.Lhs[i]))
+					}
+				}
+			}
+		case *ast.CallExpr:
+			sig, ok := tp.info.TypeOf(n.Fun).(*types.Signature)
+			if !ok {
+				return true
+			}
+			for i, a := range n.Args {
+				if isStoreExpr(a) && i < sig.Params().Len() {
+					add(sig.Params().At(i).Type())
+				}
+			}
+		}
+		return true
+	})
+}
+
+func derefStruct(t types.Type) (*types.Struct, bool) {
+	if p, ok := t.(*types.Pointer); ok {
+		t = p.Elem()
+	}
+	if t == nil {
+		return nil, false
+	}
+	st, ok := t.Underlying().(*types.Struct)
+	return st, ok
+}
+
+// functionStoreUse derives what each function's code can do with the table: the interfaces
+// its main package puts the store behind, and those of the internal/wire code it runs (Load,
+// and every App method it calls: App.Refresher hands the store to the refresher).
+func functionStoreUse(t *testing.T) map[string]storeUse {
+	t.Helper()
+	pkgs := typeCheck(t, slices.Sorted(maps.Values(leadingKeyFunctions))...)
+	wire := pkgs[module+"/internal/wire"]
+	wireFuncs := map[string]*ast.FuncDecl{}
+	for _, f := range wire.files {
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok {
+				wireFuncs[fd.Name.Name] = fd
+			}
+		}
+	}
+	out := map[string]storeUse{}
+	for fn, path := range leadingKeyFunctions {
+		tp := pkgs[path]
+		methods := map[string]bool{}
+		wireCalls := map[string]bool{"Load": true}
+		for _, f := range tp.files {
+			storeFlows(tp, f, methods)
+			ast.Inspect(f, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok {
+					if obj := tp.info.Uses[sel.Sel]; obj != nil && obj.Pkg() != nil && obj.Pkg().Path() == wire.pkg.Path() {
+						wireCalls[obj.Name()] = true
+					}
+				}
+				return true
+			})
+		}
+		for name := range wireCalls {
+			if fd := wireFuncs[name]; fd != nil {
+				storeFlows(wire, fd, methods)
+			}
+		}
+		if len(methods) == 0 {
+			t.Fatalf("%s: found no interface its code puts the tokens store behind", fn)
+		}
+		var use storeUse
+		prefixes := map[string]bool{}
+		for m := range methods {
+			switch {
+			case slices.Contains(tokenstore.IndexMethods, m):
+				use.index = true
+			case tokenstore.MethodKeyPrefixes[m] != nil:
+				for _, p := range tokenstore.MethodKeyPrefixes[m] {
+					prefixes[p+"*"] = true
+				}
+			default:
+				t.Errorf("%s calls Store.%s, which tokenstore.MethodKeyPrefixes does not classify", fn, m)
+			}
+		}
+		use.prefixes = slices.Sorted(maps.Keys(prefixes))
+		use.methods = slices.Sorted(maps.Keys(methods))
+		out[fn] = use
+	}
+	return out
+}
+
+// templateStoreGrants reads a function's DynamoDB statements: the LeadingKeys patterns of
+// those on the table (each must carry one), and whether it may Query the refresh-due index.
+func templateStoreGrants(t *testing.T, resources *yaml.Node, fn string) (patterns []string, index bool) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, p := range node(resources, fn, "Properties", "Policies").Content {
+		st := node(p, "Statement")
+		if st == nil {
+			continue
+		}
+		for _, s := range st.Content {
+			var actions []string
+			if a := node(s, "Action"); a.Kind == yaml.ScalarNode {
+				actions = []string{a.Value}
+			} else {
+				for _, x := range a.Content {
+					actions = append(actions, x.Value)
+				}
+			}
+			if !slices.ContainsFunc(actions, func(a string) bool { return strings.HasPrefix(a, "dynamodb:") }) {
+				continue
+			}
+			res := node(s, "Resource")
+			switch {
+			case res.Tag == "!GetAtt" && res.Value == "TokensTable.Arn":
+				keys := node(s, "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys")
+				if keys == nil || len(keys.Content) == 0 {
+					t.Errorf("%s may %v on the whole table: want a ForAllValues:StringLike dynamodb:LeadingKeys condition", fn, actions)
+					continue
+				}
+				for _, k := range keys.Content {
+					seen[k.Value] = true
+				}
+			case res.Tag == "!Sub" && res.Value == "${TokensTable.Arn}/index/refresh-due":
+				if !slices.Equal(actions, []string{"dynamodb:Query"}) {
+					t.Errorf("%s may %v on the refresh-due index, want dynamodb:Query only", fn, actions)
+				}
+				index = true
+			default:
+				t.Errorf("%s has DynamoDB statement on %s %q: want the table (with LeadingKeys) or its refresh-due index", fn, res.Tag, res.Value)
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), index
+}
+
+// TestTemplateDynamoDBLeadingKeys: each function's role reaches exactly the kinds of items its code
+// can reach. What the code can reach is derived, not listed: the interfaces its main package
+// (and the wire code it runs) puts the *tokenstore.Store behind give the Store methods it can
+// call, and tokenstore.MethodKeyPrefixes (checked against the keys each method's requests name,
+// on moto) gives their key prefixes. A new method or prefix in a function's code path without
+// the template's LeadingKeys changing fails here; so does a prefix granted but not used. moto
+// does not enforce IAM, so this test, not a run against moto, is what keeps the two equal.
+func TestTemplateDynamoDBLeadingKeys(t *testing.T) {
+	uses := functionStoreUse(t)
+	resources, _ := functionResources(t)
+	for _, fn := range slices.Sorted(maps.Keys(leadingKeyFunctions)) {
+		use := uses[fn]
+		patterns, index := templateStoreGrants(t, resources, fn)
+		if !slices.Equal(patterns, use.prefixes) {
+			t.Errorf("%s's LeadingKeys = %q, want %q: its code calls Store.%s", fn, patterns, use.prefixes, strings.Join(use.methods, ", Store."))
+		}
+		if index != use.index {
+			t.Errorf("%s may Query the refresh-due index %t, want %t (its code lists due installations: %t)", fn, index, use.index, use.index)
+		}
 	}
 }
