@@ -43,11 +43,12 @@ func TestInstallPagesInChromium(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	logs := &testenv.Buffer{}
-	st, err := localstack.Start(ctx, localstack.Config{Root: testenv.ModuleRoot(t), WorkDir: t.TempDir(), FunctionOutput: logs})
+	st, err := localstack.Start(ctx, stackConfig(t, logs))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(st.Close)
+	started(st)
 	b, err := chromium.Start(ctx, path, t.TempDir(), 900, 640)
 	if err != nil {
 		t.Fatalf("chromium: %v", err)

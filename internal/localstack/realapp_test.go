@@ -105,11 +105,14 @@ func TestStackAgainstARealApp(t *testing.T) {
 	}
 	app.AllowLoopback = true // the stand-in's api_domain is on loopback
 	logs := &testenv.Buffer{}
-	st, err := localstack.Start(ctx, localstack.Config{Root: testenv.ModuleRoot(t), WorkDir: t.TempDir(), GatewayAddr: gateway, App: app, FunctionOutput: logs})
+	cfg := stackConfig(t, logs)
+	cfg.GatewayAddr, cfg.App = gateway, app
+	st, err := localstack.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(st.Close)
+	started(st)
 	if st.Simulator != nil || st.SimulatorURL != "" {
 		t.Errorf("Start with an App started the embedded simulator at %q", st.SimulatorURL)
 	}
@@ -149,6 +152,8 @@ func TestStackAgainstARealApp(t *testing.T) {
 	}
 	id := installation.ID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID}
 	in, err := st.Store.Get(ctx, id)
+	secrets.Add("access token", in.AccessToken)
+	secrets.Add("refresh token", in.RefreshToken)
 	if err != nil || in.Status != installation.StatusActive || in.APIDomain != real.URL {
 		t.Errorf("installation %s = %+v, %v; want active with api_domain %s", id, in, err, real.URL)
 	}

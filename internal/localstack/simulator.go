@@ -3,6 +3,7 @@ package localstack
 import (
 	"fmt"
 	"net"
+	"net/http"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
 )
@@ -31,6 +32,10 @@ func (st *Stack) startSimulator(cfg Config, redirectURI string) error {
 		AdminEnabled:        true,
 		Logger:              cfg.Log.With("component", "pdsim"),
 	})
-	serve(st, simListener, st.Simulator)
+	var h http.Handler = st.Simulator
+	if cfg.WrapSimulator != nil {
+		h = cfg.WrapSimulator(h)
+	}
+	serve(st, simListener, h)
 	return nil
 }

@@ -69,6 +69,9 @@ type Config struct {
 	FunctionOutput io.Writer
 	// Log receives the stack's own events; nil discards.
 	Log *slog.Logger
+	// WrapSimulator, when set, wraps the embedded simulator's handler (tests record the
+	// tokens it hands out, testenv.RecordSecrets); nil serves it as is.
+	WrapSimulator func(http.Handler) http.Handler
 }
 
 // Stack is a running local stack. Close stops everything it started.

@@ -3,6 +3,7 @@ package localstack_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -17,15 +18,22 @@ func TestDemoRunsTheRealBootstrap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	logs := &testenv.Buffer{}
-	st, err := localstack.Start(ctx, localstack.Config{Root: testenv.ModuleRoot(t), WorkDir: t.TempDir(), FunctionOutput: logs})
+	st, err := localstack.Start(ctx, stackConfig(t, logs))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(st.Close)
+	started(st)
 
 	var out bytes.Buffer
-	if err := st.Demo(ctx, &out); err != nil {
+	before := secrets.Len()
+	if err := st.Demo(ctx, io.MultiWriter(&out, &runLog)); err != nil {
 		t.Fatalf("Demo: %v\n%s\nfunction logs:\n%s", err, out.String(), logs.String())
+	}
+	// The run log is checked for what the simulator handed out: at least the install's code,
+	// state, access and refresh token and the forced refresh's new access token.
+	if n := secrets.Len() - before; n < 5 {
+		t.Errorf("the demo registered %d secrets from the simulator, want at least 5 (code, state, tokens)", n)
 	}
 	if !strings.HasSuffix(out.String(), "ok\n") {
 		t.Errorf("Demo output does not end with ok:\n%s", out.String())
