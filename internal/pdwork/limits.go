@@ -3,6 +3,7 @@ package pdwork
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -281,25 +282,35 @@ func (l *Limits) schedule(st *tokenState, now time.Time) time.Time {
 	if st.known && now.Sub(st.seenAt) > w {
 		st.known = false // the answer is older than the window: it says nothing any more
 	}
-	at := maxTime(maxTime(now, st.holdUntil), st.next)
 	if !st.known {
+		at := maxTime(maxTime(now, st.holdUntil), st.next)
 		st.sent = insertTime(st.sent, at)
 		st.next = at.Add(w / time.Duration(max(st.limit, minBurstLimit)))
 		return at
 	}
-	target := max(st.limit-l.reserve(st.limit), 1)
-	m := max(int(float64(target)*st.share), 1) // this instance's calls per window
-	if n := len(st.sent); n >= m {
+	rate := max(float64(max(st.limit-l.reserve(st.limit), 1))*st.share, 1) // this instance's calls per window
+	spacing := time.Duration(float64(w) / rate)
+	// A slot left unused (no job ready) may be caught up on, a few at most: the bucket's depth.
+	base := maxTime(st.next, now.Add(-bucketDepth*spacing))
+	at := maxTime(maxTime(now, st.holdUntil), base)
+	if m, n := int(math.Ceil(rate)), len(st.sent); n >= m {
 		at = maxTime(at, st.sent[n-m].Add(w))
 	}
 	if st.remaining <= 0 && len(st.sent) > 0 {
 		at = maxTime(at, st.sent[min(-st.remaining, len(st.sent)-1)].Add(w))
 	}
 	st.sent = insertTime(st.sent, at)
-	st.next = at.Add(w / time.Duration(m))
+	if at.After(maxTime(now, base)) {
+		st.next = at.Add(spacing) // held: no catching up right after the hold
+	} else {
+		st.next = base.Add(spacing)
+	}
 	st.remaining--
 	return at
 }
+
+// bucketDepth is how many unused slots of its spacing an instance may catch up on.
+const bucketDepth = 3
 
 // minBurstLimit is the lowest burst limit of an OAuth app (80 per 2 s): the spacing of a
 // window no answer told about yet.
