@@ -66,13 +66,13 @@ func TestMixedBatchReportsExactlyTheRetries(t *testing.T) {
 	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
 	e.sim.Inject(pdsim.Fault{Path: "/api/v2/persons", Status: 500})
-	e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Status: 429, Header: http.Header{"Retry-After": {"3"}}})
+	e.sim.Inject(pdsim.Fault{Path: "/api/v2/activities", Status: 429, Header: http.Header{"Retry-After": {"3"}}})
 	bodies := map[string]string{
 		"ok":        encode(t, job("mixed-ok", "GET", "/api/v2/deals", "")),
 		"not found": encode(t, job("mixed-404", "GET", "/api/v2/deals/999", "")),
 		"500":       encode(t, job("mixed-500", "GET", "/api/v2/persons", "")),
 		"malformed": `{"id":"mixed-bad","kind":"api_call","company_id":3408256,"user_id":5206648}`, // no method or path
-		"429":       encode(t, job("mixed-429", "GET", "/api/v2/deals", "")),
+		"429":       encode(t, job("mixed-429", "GET", "/api/v2/activities", "")),
 		"uninstall": encode(t, job("mixed-gone-user", "GET", "/api/v2/deals", "")),
 	}
 	// The last job is for a user who never installed.
