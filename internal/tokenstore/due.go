@@ -15,8 +15,10 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// maxPage caps one Query page; DynamoDB also stops a page at 1 MB.
-const maxPage = 1000
+// maxPage caps one Query page. DynamoDB stops a page at 1 MB anyway (about 10,000 keys-only
+// entries of the due index); a large cap lists a shard in one request where it can (moto,
+// like any index without a key-range seek, reads the whole table per request).
+const maxPage = 20000
 
 // Due returns up to limit installations whose refresh is due at or before before, oldest due
 // first. Only active installations are in the refresh-due index. It queries every shard of the
