@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -93,15 +94,26 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 		resp.StatusCode, id, inst.Status, inst.Version, inst.APIDomain, strings.Join(inst.Scopes, ","),
 		time.Until(inst.ExpiresAt).Round(time.Second))
 	// The worker picks the register_webhooks job off the queue (through the SQS poller).
+	// It registers one webhook per WEBHOOK_EVENTS entry of the worker's template environment.
+	want := 0
+	for id := range st.Resources.FunctionEnvs {
+		if raw, ok := st.Resources.FunctionEnv(id)["WEBHOOK_EVENTS"]; ok {
+			events, err := pdwork.ParseWebhookEvents(raw)
+			if err != nil {
+				return fmt.Errorf("%s: WEBHOOK_EVENTS: %w", id, err)
+			}
+			want = len(events)
+		}
+	}
 	var hooks int
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		if hooks = len(st.Simulator.Webhooks(DemoUserID)); hooks > 0 || time.Now().After(deadline) {
+		if hooks = len(st.Simulator.Webhooks(DemoUserID)); (hooks > 0 && hooks >= want) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if hooks == 0 {
-		return fmt.Errorf("worker: no webhooks registered at the simulator 20 s after the install")
+	if hooks == 0 || hooks < want {
+		return fmt.Errorf("worker: %d of %d webhooks registered at the simulator 20 s after the install", hooks, want)
 	}
 	step("   worker took the register_webhooks job off the queue -> %d webhooks registered at Pipedrive", hooks)
 
