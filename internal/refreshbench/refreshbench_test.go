@@ -13,7 +13,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 var (
-	benchLine = regexp.MustCompile(`^refresh-bench N=\d+ L=\S+ C=\d+( racers=\d+)? wall=\S+ floor=\S+ ratio=\d+\.\d\d token_calls_per_due=\d+\.\d\d ddb_per_refresh=\d+\.\d\d$`)
+	benchLine = regexp.MustCompile(`^refresh-bench N=\d+ L=\S+ C=\d+( racers=\d+)?( fanout=\d+)? wall=\S+ floor=\S+ ratio=\d+\.\d\d token_calls_per_due=\d+\.\d\d ddb_per_refresh=\d+\.\d\d$`)
 	idleLine  = regexp.MustCompile(`^refresh-idle days=\d+ installs=\d+ active=\d+ token_calls_per_idle_day=\d+\.\d{3} token_calls_per_active_day=\d+\.\d\d expired_on_use=\d+$`)
 )
 
@@ -42,6 +42,9 @@ func TestSmoke(t *testing.T) {
 			}
 			if r.Refreshed != sc.t.N || r.TokenCalls != sc.t.N {
 				t.Errorf("refreshed %d with %d token calls, want %d and %d (one per due installation)", r.Refreshed, r.TokenCalls, sc.t.N, sc.t.N)
+			}
+			if fanned := r.FannedOut > 0; fanned != sc.t.FanOut {
+				t.Errorf("fanned out over %d shards, want fan-out %v", r.FannedOut, sc.t.FanOut)
 			}
 			if r.DynamoDBRequests < 2*sc.t.N {
 				t.Errorf("DynamoDB requests = %d, want at least a lease and a save per refresh (%d): is the counter wired?", r.DynamoDBRequests, 2*sc.t.N)
