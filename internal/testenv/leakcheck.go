@@ -66,9 +66,9 @@ func LeakCheckIsLive(t *testing.T, kind string, plant func(t *testing.T, leak bo
 var testsPassed = regexp.MustCompile(`(?m)^PASS$`)
 
 // RecordSecrets wraps an OAuth server's handler (the simulator's) so that every secret it
-// hands out is added to s: access and refresh tokens in token answers and authorization codes
-// in redirects. Tests whose code under test reads tokens it never returns (a stack run end to
-// end) register them this way.
+// hands out is added to s: access and refresh tokens in token answers, authorization codes and
+// states in redirects (states whole only, see AddWhole). Tests whose code under test reads
+// tokens it never returns (a stack run end to end) register them this way.
 func RecordSecrets(s *Secrets, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &secretRecorder{ResponseWriter: w}
@@ -76,6 +76,7 @@ func RecordSecrets(s *Secrets, next http.Handler) http.Handler {
 		if loc := w.Header().Get("Location"); loc != "" {
 			if u, err := url.Parse(loc); err == nil {
 				s.Add("authorization code", u.Query().Get("code"))
+				s.AddWhole("state", u.Query().Get("state"))
 			}
 		}
 		var answer struct {

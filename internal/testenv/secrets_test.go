@@ -129,7 +129,7 @@ func mustJSON(v string) string {
 func TestRecordSecrets(t *testing.T) {
 	oauth := http.NewServeMux()
 	oauth.HandleFunc("GET /oauth/authorize", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "https://app.example/oauth/callback?code=code-from-the-server-1&state=s", http.StatusFound)
+		http.Redirect(w, r, "https://app.example/oauth/callback?code=code-from-the-server-1&state=state-from-the-app-1", http.StatusFound)
 	})
 	oauth.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -151,8 +151,8 @@ func TestRecordSecrets(t *testing.T) {
 			t.Errorf("token answer through RecordSecrets = %q, want it passed on", body)
 		}
 	}
-	got := s.FoundIn("code-from-the-server-1 v1u:access-from-the-server 1:2:refresh-from-the-server")
-	if want := []string{"access token (26 chars)", "authorization code (22 chars)", "refresh token (27 chars)"}; !slices.Equal(got, want) {
+	got := s.FoundIn("code-from-the-server-1 v1u:access-from-the-server 1:2:refresh-from-the-server state-from-the-app-1")
+	if want := []string{"access token (26 chars)", "authorization code (22 chars)", "refresh token (27 chars)", "state (20 chars)"}; !slices.Equal(got, want) {
 		t.Errorf("secrets recorded = %q, want %q", got, want)
 	}
 }
