@@ -31,6 +31,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
+	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
 
 // lt0 is where the limits tests' clock starts: noon in the simulator's UTC day.
@@ -384,6 +385,63 @@ func TestBurstIsPaced(t *testing.T) {
 	floor := time.Duration(n/40) * time.Second
 	if took := w.clock.Now().Sub(start); took > floor*13/10 {
 		t.Errorf("%d jobs took %s of simulated time, want near the plan-rate floor %s", n, took, floor)
+	}
+}
+
+// TestPacingSharesTheWindow: worker instances that do not talk to each other (each its own
+// Limits, as separate Lambda instances are) call for one token in turn, evenly or not, at a
+// window of 80 per 2 s: no call is answered 429 and the calls run close to the plan's rate
+// (the Reserve kept free), not in bursts that wait for the whole-second reset.
+func TestPacingSharesTheWindow(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		turns []int // instance of each call, round after round
+	}{
+		{"four instances, even", []int{0, 1, 2, 3}},
+		{"four instances, uneven", []int{0, 0, 0, 1, 1, 2, 3}},
+		{"two instances", []int{0, 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, pdsim.Config{RateLimit: 80})
+			tok, err := w.sim.IssueToken(pdsim.DefaultUserID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			secrets.Add("access token", tok.AccessToken)
+			secrets.Add("refresh token", tok.RefreshToken)
+			api := &pdapi.Client{HTTP: w.sim.HTTP.Client()}
+			instances := make([]*pdwork.Limits, slices.Max(tt.turns)+1)
+			for i := range instances {
+				instances[i] = &pdwork.Limits{Gates: w.store, Now: w.clock.Now, Log: runLogger(),
+					Sleep: func(_ context.Context, d time.Duration) error {
+						if target := w.clock.Now().Add(d); target.After(w.clock.Now()) {
+							w.clock.Set(target)
+						}
+						return nil
+					}}
+			}
+			j := jobs.Job{ID: "pace", Kind: jobs.KindAPICall, CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID}
+			const n = 800
+			start := w.clock.Now()
+			for i := range n {
+				// Each call's job takes a little while (its claim, its reads) before it asks.
+				w.clock.Advance(10 * time.Millisecond)
+				done, v := instances[tt.turns[i%len(tt.turns)]].Acquire(t.Context(), j, "/api/v2/deals")
+				if v != nil {
+					t.Fatalf("call %d: Acquire = %+v, want a slot", i, *v)
+				}
+				resp, err := api.Do(t.Context(), "GET", tok.APIDomain, "/api/v2/deals", tok.AccessToken, nil)
+				done(resp.Header, pderrors.DecisionOf(err))
+			}
+			took := w.clock.Now().Sub(start)
+			if got := w.sim.Counters().APIByStatus[429]; got != 0 {
+				t.Errorf("calls answered 429 = %d, want 0", got)
+			}
+			// The floor is the plan's rate; Reserve (5 of 80) keeps a sixteenth free.
+			if floor := time.Duration(n/40) * time.Second; took > floor*115/100 {
+				t.Errorf("%d calls took %s of simulated time, want at most 1.15 × the plan-rate floor %s", n, took, floor)
+			}
+		})
 	}
 }
 
