@@ -3,7 +3,7 @@
 // internal/refreshbench), in a form compared across commits:
 //
 //	refresh-bench N=1000 L=200ms C=8 wall=… floor=… ratio=… token_calls_per_due=… ddb_per_refresh=…
-//	refresh-bench N=10000 L=200ms C=8 wall=… …          (fan-out over the due shards)
+//	refresh-bench N=10000 L=200ms C=8 fanout=8 wall=… … (fan-out over the due shards; C per run)
 //	refresh-bench N=1000 L=200ms C=8 racers=4 wall=… …  (four scheduled runs at once)
 //	refresh-idle days=30 installs=1000 active=100 token_calls_per_idle_day=… token_calls_per_active_day=… expired_on_use=…
 package main
