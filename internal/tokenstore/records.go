@@ -145,26 +145,18 @@ func (s *Store) putUnlessLive(ctx context.Context, item any, now time.Time, take
 	}
 	values := map[string]types.AttributeValue{":now": num(now.Unix())}
 	maps.Copy(values, vals)
-	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(s.Table),
-		Item:                      av,
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  names(cond),
-		ExpressionAttributeValues: values,
-		// The live record comes back with the refusal, so the caller learns its state in one call.
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		if got, ok := ccf.Item[attrNonce].(*types.AttributeValueMemberS); ok && got.Value == nonce {
-			return av, true, nil // our own write, landed by an earlier attempt of this call
-		}
-		return ccf.Item, false, nil
-	}
-	if err != nil {
+	// The live record comes back with the refusal, so the caller learns its state in one call.
+	live, ok, err := s.put(ctx, av, cond, values)
+	switch {
+	case err != nil:
 		return nil, false, err
+	case ok:
+		return av, true, nil
 	}
-	return av, true, nil
+	if got, mine := live[attrNonce].(*types.AttributeValueMemberS); mine && got.Value == nonce {
+		return av, true, nil // our own write, landed by an earlier attempt of this call
+	}
+	return live, false, nil
 }
 
 // attrNonce marks which call wrote a short-lived record (see putUnlessLive).

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/fakeclock"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/sqspoller"
@@ -344,28 +345,10 @@ func (w *world) fastQueue() *fastQueue {
 	return q
 }
 
-// testClock is a clock the test moves.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // withClock makes the engine and its claims run on a clock the test moves, and returns it and
 // the claims' store.
-func (w *world) withClock() (*testClock, *tokenstore.Store) {
-	c := &testClock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+func (w *world) withClock() (*fakeclock.Clock, *tokenstore.Store) {
+	c := fakeclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 	store := &tokenstore.Store{DB: testenv.DynamoDB(w.t), Table: w.res.TableName, Now: c.Now}
 	w.engine.Claims, w.engine.Config.Now = store, c.Now
 	return c, store
