@@ -50,7 +50,7 @@ func FuzzMe(f *testing.F) {
 	})
 }
 
-// FuzzWebhooks: any answer to the webhook list and create calls leaves them without a panic;
+// FuzzWebhooks: any answer to the webhook list, create and delete calls leaves them without a panic;
 // what they accept has positive ids, and every failure carries a pderrors decision that is not
 // Succeed (a list answer that cannot be read must never look like "no webhooks yet").
 func FuzzWebhooks(f *testing.F) {
@@ -59,6 +59,10 @@ func FuzzWebhooks(f *testing.F) {
 	f.Add(200, []byte(`{"success":true,"data":[{"event_object":"deal"}]}`))
 	f.Add(422, []byte(`{"success":false,"error":"Webhooks limit reached"}`))
 	f.Add(200, []byte(`{"success":true,"data":null}`))
+	f.Add(200, []byte(`{"success":true,"data":[{"id":9,"event_object":"deal","event_action":"added","version":"1.0","http_auth_user":"old-user","http_auth_password":"x"}]}`))
+	f.Add(200, []byte(`{"success":true,"data":[{"id":9,"http_auth_user":5}]}`))
+	f.Add(404, []byte(`{"success":false,"error":"Webhook not found"}`))
+	f.Add(200, []byte(`{"success":true,"data":{"id":9}}`))
 	var mu sync.Mutex
 	var status int
 	var body []byte
@@ -95,6 +99,16 @@ func FuzzWebhooks(f *testing.F) {
 		}
 		if err != nil && pderrors.DecisionOf(err).Action == pderrors.Succeed {
 			t.Fatalf("CreateWebhook failed (%v) with a Succeed decision", err)
+		}
+		err = c.DeleteWebhook(context.Background(), srv.URL, "v1u:token", 9)
+		if (err == nil) != (st < 300) {
+			t.Fatalf("DeleteWebhook on http %d = %v, want success exactly for a 2xx", st, err)
+		}
+		if err != nil && pderrors.DecisionOf(err).Action == pderrors.Succeed {
+			t.Fatalf("DeleteWebhook failed (%v) with a Succeed decision", err)
+		}
+		if pdapi.IsNotFound(err) != (st == 404) {
+			t.Fatalf("IsNotFound(DeleteWebhook on http %d) = %t", st, pdapi.IsNotFound(err))
 		}
 	})
 }

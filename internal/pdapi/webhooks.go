@@ -3,9 +3,13 @@ package pdapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+
+	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
 
 // Webhook is one webhook as GET and POST /api/v1/webhooks describe it. The HTTP Basic
@@ -22,6 +26,9 @@ type Webhook struct {
 	Name, Version string
 	// UserID is the user the webhook is authorized with.
 	UserID int64
+	// HTTPAuthUser is the HTTP Basic user Pipedrive delivers with; "" when the webhook has
+	// none or the answer does not show it (null or absent).
+	HTTPAuthUser string
 }
 
 // NewWebhook is what CreateWebhook sends. SubscriptionURL, EventObject, EventAction and Name
@@ -64,11 +71,13 @@ type webhookJSON struct {
 	Name            string  `json:"name"`
 	Version         string  `json:"version"`
 	UserID          flexInt `json:"user_id"`
+	HTTPAuthUser    string  `json:"http_auth_user"`
 }
 
 func (w webhookJSON) webhook() Webhook {
 	return Webhook{ID: int64(w.ID), EventObject: w.EventObject, EventAction: w.EventAction,
-		SubscriptionURL: w.SubscriptionURL, Name: w.Name, Version: w.Version, UserID: int64(w.UserID)}
+		SubscriptionURL: w.SubscriptionURL, Name: w.Name, Version: w.Version, UserID: int64(w.UserID),
+		HTTPAuthUser: w.HTTPAuthUser}
 }
 
 // Webhooks lists the webhooks of the token's user for this app (GET /api/v1/webhooks). Errors
@@ -139,4 +148,29 @@ func (c *Client) CreateWebhook(ctx context.Context, apiDomain, accessToken strin
 		return Webhook{}, malformed(op, resp.Status, fmt.Errorf("%w: no webhook id", ErrMalformedResponse))
 	}
 	return env.Data.webhook(), nil
+}
+
+// DeleteWebhook deletes the webhook id (DELETE /api/v1/webhooks/{id}); Pipedrive stops
+// delivering to it. Any 2xx is success (the body is not needed). Errors are those of Do: 404
+// when no webhook id exists for the token's user (pderrors.ReasonNotFound: the caller decides
+// whether "already gone" is success), 401, 403 without the admin or webhooks:full scope, 429
+// and 5xx as for every call. An id that is not positive is refused without a request
+// (DeadLetter, ReasonInvalidRequest).
+func (c *Client) DeleteWebhook(ctx context.Context, apiDomain, accessToken string, id int64) error {
+	const op = "DELETE /api/v1/webhooks/{id}"
+	if id <= 0 {
+		return refused(op, ReasonInvalidRequest, false, fmt.Errorf("%w: webhook id %d is not positive", ErrInvalidRequest, id))
+	}
+	_, err := c.do(ctx, http.MethodDelete, apiDomain, "/api/v1/webhooks/"+strconv.FormatInt(id, 10), accessToken, nil)
+	return err
+}
+
+// IsNotFound reports whether err is Pipedrive's 404 answer (pderrors.ReasonNotFound), as
+// DeleteWebhook returns for a webhook that is already gone.
+func IsNotFound(err error) bool {
+	if !errors.Is(err, ErrStatus) {
+		return false
+	}
+	d := pderrors.DecisionOf(err)
+	return d.Status == http.StatusNotFound && d.Reason == pderrors.ReasonNotFound
 }

@@ -34,7 +34,7 @@ func TestWebhooksAgainstSimulator(t *testing.T) {
 		t.Fatalf("CreateWebhook() error = %v", err)
 	}
 	want := pdapi.Webhook{ID: created.ID, EventObject: "deal", EventAction: "*", SubscriptionURL: "https://app.example/hooks",
-		Name: "deal.*", Version: "2.0", UserID: pdsim.DefaultUserID}
+		Name: "deal.*", Version: "2.0", UserID: pdsim.DefaultUserID, HTTPAuthUser: "hook-user"}
 	if created.ID <= 0 || created != want {
 		t.Errorf("CreateWebhook() = %+v, want %+v", created, want)
 	}
@@ -81,6 +81,72 @@ func TestWebhooksAgainstSimulator(t *testing.T) {
 			t.Errorf("DecisionOf(Webhooks() without scope) = %+v, want DeadLetter (scope_mismatch)", d)
 		}
 	})
+}
+
+// TestDeleteWebhook: a delete removes the webhook from the list; a second delete of the same id
+// is Pipedrive's 404 (IsNotFound, DeadLetter not_found); a webhook of another user is a 404
+// too and stays; an id that is not positive or an untrusted api_domain are refused unsent.
+func TestDeleteWebhook(t *testing.T) {
+	sim := pdsimtest.New(t, pdsim.Config{})
+	tok, err := sim.IssueToken(pdsim.DefaultUserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.AddUser(pdsim.User{ID: 93, CompanyID: pdsim.DefaultCompanyID, CompanyDomain: "acme", Scopes: []string{"base", "admin"}}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sim.IssueToken(93)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &pdapi.Client{AllowLoopback: true}
+	ctx := context.Background()
+	hook := pdapi.NewWebhook{SubscriptionURL: "https://app.example/hooks", EventObject: "deal", EventAction: "*", Name: "deal.*"}
+	mine, err := api.CreateWebhook(ctx, tok.APIDomain, tok.AccessToken, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := api.CreateWebhook(ctx, other.APIDomain, other.AccessToken, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.ResetCounters()
+	tests := []struct {
+		name      string
+		domain    string
+		id        int64
+		want      pderrors.Action
+		reason    pderrors.Reason
+		notFound  bool
+		requested bool
+	}{
+		{"own webhook", tok.APIDomain, mine.ID, pderrors.Succeed, pderrors.ReasonOK, false, true},
+		{"already deleted", tok.APIDomain, mine.ID, pderrors.DeadLetter, pderrors.ReasonNotFound, true, true},
+		{"another user's", tok.APIDomain, theirs.ID, pderrors.DeadLetter, pderrors.ReasonNotFound, true, true},
+		{"id 0", tok.APIDomain, 0, pderrors.DeadLetter, pdapi.ReasonInvalidRequest, false, false},
+		{"untrusted api_domain", "https://evil.example", theirs.ID, pderrors.DeadLetter, pdapi.ReasonUntrustedAPIDomain, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := sim.Counters().APIByRoute["DELETE /api/v1/webhooks/{id}"]
+			err := api.DeleteWebhook(ctx, tt.domain, tok.AccessToken, tt.id)
+			if d := pderrors.DecisionOf(err); d.Action != tt.want || d.Reason != tt.reason {
+				t.Errorf("DecisionOf(DeleteWebhook(%d) error %v) = %+v, want %s (%s)", tt.id, err, d, tt.want, tt.reason)
+			}
+			if got := pdapi.IsNotFound(err); got != tt.notFound {
+				t.Errorf("IsNotFound(%v) = %t, want %t", err, got, tt.notFound)
+			}
+			if sent := sim.Counters().APIByRoute["DELETE /api/v1/webhooks/{id}"] > before; sent != tt.requested {
+				t.Errorf("DeleteWebhook(%d) sent a request = %t, want %t", tt.id, sent, tt.requested)
+			}
+		})
+	}
+	if got := sim.Webhooks(pdsim.DefaultUserID); len(got) != 0 {
+		t.Errorf("own webhooks after the delete = %d, want 0", len(got))
+	}
+	if got := sim.Webhooks(93); len(got) != 1 || got[0].ID != theirs.ID {
+		t.Errorf("the other user's webhooks = %+v, want theirs untouched", got)
+	}
 }
 
 func TestWebhooksMalformedAnswers(t *testing.T) {

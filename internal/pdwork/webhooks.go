@@ -86,16 +86,20 @@ func ValidateWebhookURL(u string) error {
 	return nil
 }
 
-// WebhookAPI lists and creates the app's webhooks; *pdapi.Client satisfies it.
+// WebhookAPI lists, creates and deletes the app's webhooks; *pdapi.Client satisfies it.
 type WebhookAPI interface {
 	Webhooks(ctx context.Context, apiDomain, accessToken string) ([]pdapi.Webhook, error)
 	CreateWebhook(ctx context.Context, apiDomain, accessToken string, w pdapi.NewWebhook) (pdapi.Webhook, error)
+	DeleteWebhook(ctx context.Context, apiDomain, accessToken string, id int64) error
 }
 
 // WebhookSummary is the Result body of a register_webhooks job: ids only, no credentials.
 type WebhookSummary struct {
 	Created  []WebhookRef `json:"created"`
 	Existing []WebhookRef `json:"existing"`
+	// Replaced are the stale webhooks the job deleted (see RegisterWebhooks.Run); the webhook
+	// that replaces one is in Created, or in Existing when a current one was already there.
+	Replaced []WebhookRef `json:"replaced"`
 }
 
 // WebhookRef names one webhook of a WebhookSummary.
@@ -133,11 +137,24 @@ func (*RegisterWebhooks) ExclusiveKey(j jobs.Job) string {
 }
 
 // Run lists the installation's webhooks first, so a repeated job, or a reinstall whose webhooks
-// survived, creates nothing twice (a webhook for the same URL, object and action counts, whatever
-// its version: the receiver reads v1 too, and a second one would deliver every change twice);
-// then creates the missing ones. Every call goes through the Session, so a 401 refreshes once
-// and the limits (422 at 40 webhooks per user: dead-letter and alert) and faults decide as for
-// api_call. Skipped without Config.URL; retried when the credentials cannot be read.
+// survived, creates nothing twice; then deletes the stale ones and creates the missing ones.
+//
+// A listed webhook is ours for an event when its subscription_url is Config.URL and its object
+// and action are the event's (a v1-era action such as "added" counts as its v2 name). It is
+// current when its version is WebhookVersion and its Basic user is the one of Credentials; it is
+// stale when Pipedrive shows another version (a v1 webhook of an older deployment) or another
+// Basic user (an older deployment's WEBHOOK_USER: every delivery would get 401 and Pipedrive
+// would ban the webhook). A version or user Pipedrive does not show counts as current, and the
+// password is never compared (what Pipedrive shows of it is not documented), so a rotated
+// secret with the same user is not detected. Stale webhooks are deleted, all before any
+// create, so a replacement never needs a slot beyond the 40 per user; a 404 means already
+// deleted. An event without a current webhook then gets one. Webhooks for other URLs or other
+// events are never touched.
+//
+// Every call goes through the Session, so a 401 refreshes once and the limits (422 at 40
+// webhooks per user: dead-letter and alert) and faults decide as for api_call; a failed call
+// ends the job with its verdict, and the next attempt lists again (what was deleted or created
+// so far is seen then). Skipped without Config.URL; retried when the credentials cannot be read.
 func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 	cfg := r.Config
 	if cfg.URL == "" {
@@ -162,15 +179,41 @@ func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 	}); err != nil {
 		return VerdictOf(err)
 	}
-	sum := WebhookSummary{Created: []WebhookRef{}, Existing: []WebhookRef{}}
+	sum := WebhookSummary{Created: []WebhookRef{}, Existing: []WebhookRef{}, Replaced: []WebhookRef{}}
+	var missing []WebhookEvent
+	var stale []WebhookRef
 	for _, ev := range cfg.Events {
-		i := slices.IndexFunc(existing, func(w pdapi.Webhook) bool {
-			return w.SubscriptionURL == cfg.URL && w.EventObject == ev.Object && w.EventAction == ev.Action
-		})
-		if i >= 0 {
-			sum.Existing = append(sum.Existing, WebhookRef{existing[i].ID, ev.String()})
-			continue
+		current := false
+		for _, w := range existing {
+			if !ourWebhookFor(w, cfg.URL, ev) {
+				continue
+			}
+			switch {
+			case staleWebhook(w, creds.User):
+				stale = append(stale, WebhookRef{w.ID, ev.String()})
+			case !current:
+				current = true
+				sum.Existing = append(sum.Existing, WebhookRef{w.ID, ev.String()})
+			}
 		}
+		if !current {
+			missing = append(missing, ev)
+		}
+	}
+	// Deletes first: the slots they free are there for the creates.
+	for _, ref := range stale {
+		if err := ss.Call(ctx, func(in installation.Installation) error {
+			err := r.Webhooks.DeleteWebhook(ctx, in.APIDomain, in.AccessToken, ref.ID)
+			if pdapi.IsNotFound(err) {
+				return nil // already gone: what the delete wanted
+			}
+			return err
+		}); err != nil {
+			return VerdictOf(err)
+		}
+		sum.Replaced = append(sum.Replaced, ref)
+	}
+	for _, ev := range missing {
 		var created pdapi.Webhook
 		if err := ss.Call(ctx, func(in installation.Installation) error {
 			var err error
@@ -191,10 +234,27 @@ func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 		sum.Created = append(sum.Created, WebhookRef{created.ID, ev.String()})
 	}
 	body, _ := json.Marshal(sum) // ints and strings: cannot fail
-	// The status of the last answer: 201 when something was created, else the list's 200.
+	// The status of the last answer: 201 when something was created, else the list's (or the
+	// last delete's) 200.
 	reason, status := "webhooks_registered", 201
 	if len(sum.Created) == 0 {
 		reason, status = "webhooks_exist", 200
 	}
 	return worker.Verdict{Outcome: worker.OutcomeSucceeded, Reason: reason, Status: status, Body: body}
+}
+
+// ourWebhookFor reports whether w delivers ev to url: the same subscription_url and object, and
+// the same action once a v1-era action name is read as its v2 one.
+func ourWebhookFor(w pdapi.Webhook, url string, ev WebhookEvent) bool {
+	act := w.EventAction
+	if v2, old := v1Actions[act]; old {
+		act = v2
+	}
+	return w.SubscriptionURL == url && w.EventObject == ev.Object && act == ev.Action
+}
+
+// staleWebhook reports whether Pipedrive shows w with another version than WebhookVersion or
+// another Basic user than user. What it does not show (an empty version or user) is not stale.
+func staleWebhook(w pdapi.Webhook, user string) bool {
+	return (w.Version != "" && w.Version != WebhookVersion) || (w.HTTPAuthUser != "" && w.HTTPAuthUser != user)
 }
