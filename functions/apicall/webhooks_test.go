@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -204,4 +205,45 @@ func TestRegisterWebhooksOfTwoInstallsRunOneAtATime(t *testing.T) {
 	if n := len(e.sim.Webhooks(pdsim.DefaultUserID)); n != 2 {
 		t.Errorf("webhooks at Pipedrive = %d, want 2", n)
 	}
+}
+
+// TestRegisterWebhooksReplacesOldCredentials: an older deployment registered the receiver's
+// webhook as v1 with its own Basic pair (WEBHOOK_USER/WEBHOOK_PASSWORD); the receiver answers
+// its deliveries 401. The next register_webhooks job deletes it and creates a v2 webhook with
+// the secret's pair, whose deliveries the receiver accepts.
+func TestRegisterWebhooksReplacesOldCredentials(t *testing.T) {
+	e := newEnv(t)
+	in := e.install(pdsim.DefaultUserID)
+	url := e.receiver()
+	old, err := (&pdapi.Client{HTTP: e.sim.HTTP.Client()}).CreateWebhook(t.Context(), in.APIDomain, in.AccessToken, pdapi.NewWebhook{
+		SubscriptionURL: url, EventObject: "deal", EventAction: "added", Name: "old deployment", Version: "1.0",
+		HTTPAuthUser: "old-webhook-user", HTTPAuthPassword: "old-webhook-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.act(pdsim.UserAction{Object: "deal", Action: "create", Fields: map[string]any{"title": "Lost deal"}})
+	if ds := e.sim.Deliveries(); len(ds) != 1 || ds[0].Status != http.StatusUnauthorized {
+		t.Fatalf("deliveries with the old pair = %+v, want one answered 401", ds)
+	}
+
+	e.sim.ClearDeliveries()
+	e.sim.ResetCounters()
+	e.h.Engine.Runners[jobs.KindRegisterWebhooks].(*pdwork.RegisterWebhooks).Config = pdwork.WebhookConfig{
+		URL: url, Events: []pdwork.WebhookEvent{{Object: "deal", Action: "create"}}}
+	res := e.direct(encode(t, registerJob(1)))
+	var sum pdwork.WebhookSummary
+	if err := json.Unmarshal(res.Body, &sum); err != nil || res.Reason != "webhooks_registered" || len(sum.Replaced) != 1 ||
+		sum.Replaced[0].ID != old.ID || len(sum.Created) != 1 || len(sum.Existing) != 0 {
+		t.Errorf("register_webhooks = %s (%s), Body %s (err %v); want the old webhook replaced and one created", res.Outcome, res.Reason, res.Body, err)
+	}
+	hooks := e.sim.Webhooks(pdsim.DefaultUserID)
+	if len(hooks) != 1 || hooks[0].ID == old.ID || hooks[0].Version != "2.0" || hooks[0].HTTPAuthUser != webhookCreds.User ||
+		hooks[0].HTTPAuthPassword != webhookPassword || hooks[0].EventAction != "create" {
+		t.Fatalf("webhooks at Pipedrive = %d, want one new v2 deal.create webhook with the secret's Basic pair", len(hooks))
+	}
+	if c := e.sim.Counters().APIByRoute; c["DELETE /api/v1/webhooks/{id}"] != 1 || c["POST /api/v1/webhooks"] != 1 {
+		t.Errorf("webhook calls = %d DELETE, %d POST; want 1 and 1", c["DELETE /api/v1/webhooks/{id}"], c["POST /api/v1/webhooks"])
+	}
+	e.act(pdsim.UserAction{Object: "deal", Action: "create", Fields: map[string]any{"title": "Received deal"}})
+	e.deliveredOK(1)
 }
