@@ -300,8 +300,8 @@ func (e *Envelope) rememberLocked(now time.Time, encrypted, plain []byte, until 
 	e.opener[string(encrypted)] = openedKey{plain: plain, until: until}
 }
 
-// evict makes room for one more entry: expired entries go first, then whatever the map
-// iteration yields until it is under max.
+// evict makes room for one more entry: expired entries go first, then the ones that expire
+// soonest (the oldest: every entry lives maxAge from when it was cached) until it is under max.
 func evict[V any](m map[string]V, now time.Time, max int, until func(V) time.Time) {
 	if len(m) < max {
 		return
@@ -311,10 +311,14 @@ func evict[V any](m map[string]V, now time.Time, max int, until func(V) time.Tim
 			delete(m, k)
 		}
 	}
-	for k := range m {
-		if len(m) < max {
-			return
+	for len(m) >= max && len(m) > 0 {
+		var oldest string
+		var first time.Time
+		for k, v := range m {
+			if u := until(v); first.IsZero() || u.Before(first) {
+				oldest, first = k, u
+			}
 		}
-		delete(m, k)
+		delete(m, oldest)
 	}
 }

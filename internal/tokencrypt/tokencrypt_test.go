@@ -138,8 +138,8 @@ func TestCacheEntriesAreBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// With room for two, the first installation's key was evicted by the third.
-	if s := e.Stats(); s.GenerateDataKey < 4 {
+	// With room for two, the first installation's key (the oldest) was evicted by the third.
+	if s := e.Stats(); s.GenerateDataKey != 4 {
 		t.Errorf("GenerateDataKey = %d with 2 cache entries over 3 installations, want 4", s.GenerateDataKey)
 	}
 }
