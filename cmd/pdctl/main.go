@@ -47,6 +47,9 @@ func main() {
 			cli.Migrator.Jobs = j
 		}
 	}
+	if j := app.Jobs(); j != nil { // webhooks register; as for migrate, never a typed nil
+		cli.Jobs = j
+	}
 	cli.Uninstall = uninstaller(app)
 	// decrypt, the only command that reads a token, and only with TOKENS_KEY_ID and a role
 	// allowed kms:Decrypt; every use is logged to stderr and alerted.

@@ -18,7 +18,8 @@ type TokenReader interface {
 	Get(ctx context.Context, id installation.ID) (installation.Installation, error)
 }
 
-// Auditor records a decryption before any token is shown.
+// Auditor records a decryption before any token is shown; its Log and Who also record
+// `webhooks register`.
 type Auditor struct {
 	// Log receives the structured audit line (pdctl: JSON on stderr). Required.
 	Log *slog.Logger

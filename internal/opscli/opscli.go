@@ -69,6 +69,8 @@ type CLI struct {
 	Audit  *Auditor
 	// Pauses serves `pause show` and `pause lift` (a company's pause of Pipedrive calls).
 	Pauses Pauses
+	// Jobs serves `webhooks register`: the jobs queue (*jobs.Enqueuer).
+	Jobs Enqueuer
 	// Migrator runs `migrate`; In is where it reads the API tokens (standard input).
 	Migrator *Migrator
 	In       io.Reader
@@ -100,6 +102,10 @@ const Usage = `pdctl: on-call commands for the Pipedrive Lambda kit (tokens are 
   pdctl pause show COMPANY             a company's pause of Pipedrive calls (daily budget spent, 402,
                                        feature capping, 415), its next probe, its tokens' burst holds
   pdctl pause lift COMPANY             end the pause now (after the account was fixed)
+  pdctl webhooks register COMPANY:USER|-all
+                                       queue a register_webhooks job for one installation or every
+                                       active one (after an upgrade: replaces v1 and old-Basic-user
+                                       webhooks); says which it skipped (not active); audited
   pdctl dlq peek [-max N]              dead-lettered jobs with their reason (hidden from other readers for 30 s)
   pdctl dlq redrive [-max N]           move dead-lettered jobs back to the jobs queue
   pdctl migrate < tokens.txt           exchange customers' API tokens (one per line on standard input,
@@ -133,6 +139,8 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		return c.uninstall(ctx, args[1:])
 	case "pause":
 		return c.pause(ctx, args[1:])
+	case "webhooks":
+		return c.webhooks(ctx, args[1:])
 	case "dlq":
 		if len(args) < 2 {
 			return fmt.Errorf("%w: dlq needs peek or redrive", ErrUsage)

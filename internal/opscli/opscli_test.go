@@ -336,13 +336,16 @@ func TestUsageErrors(t *testing.T) {
 		{"dlq"},
 		{"dlq", "drop"},
 		{"dlq", "peek", "-max", "0"},
+		{"webhooks"},
+		{"webhooks", "register"},
+		{"webhooks", "register", "1:2", "-all"},
 	} {
 		if err := runCLI(context.Background(), cli, args); !errors.Is(err, opscli.ErrUsage) {
 			t.Errorf("pdctl %q = %v, want a usage error", args, err)
 		}
 	}
 	// Missing configuration is a clear error, not a nil-pointer panic.
-	for _, args := range [][]string{{"show", "1:2"}, {"list"}, {"due"}, {"refresh", "1:2"}, {"dlq", "peek"}, {"dlq", "redrive"}} {
+	for _, args := range [][]string{{"show", "1:2"}, {"list"}, {"due"}, {"refresh", "1:2"}, {"dlq", "peek"}, {"dlq", "redrive"}, {"webhooks", "register", "1:2"}, {"webhooks", "register", "-all"}} {
 		if err := runCLI(context.Background(), cli, args); err == nil || errors.Is(err, opscli.ErrUsage) || !strings.Contains(err.Error(), "_") {
 			t.Errorf("pdctl %q without configuration = %v, want an error naming the variable", args, err)
 		}
