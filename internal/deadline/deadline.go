@@ -32,3 +32,19 @@ func Short(ctx context.Context, need time.Duration) bool {
 	dl, ok := ctx.Deadline()
 	return ok && time.Until(dl) < need
 }
+
+// Sleep waits d or until ctx ends, whichever is first: nil after d, ctx's error if it ended.
+// A d of zero or less returns at once with ctx's error (nil while ctx lives).
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -2,6 +2,7 @@ package deadline_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -60,3 +61,25 @@ func TestShort(t *testing.T) {
 }
 
 type ctxKey struct{}
+
+func TestSleep(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		d    time.Duration
+		want error
+	}{
+		{"waits d", context.Background(), time.Millisecond, nil},
+		{"zero with a live context", context.Background(), 0, nil},
+		{"negative with a live context", context.Background(), -time.Second, nil},
+		{"zero with an ended context", cancelled, 0, context.Canceled},
+		{"an ended context cuts a long wait", cancelled, time.Hour, context.Canceled},
+	}
+	for _, tt := range tests {
+		if err := deadline.Sleep(tt.ctx, tt.d); !errors.Is(err, tt.want) {
+			t.Errorf("%s: Sleep = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}

@@ -173,7 +173,7 @@ func (in *Installer) claim(ctx context.Context, hash string) (tokenstore.WorkCla
 			return c, Result{Outcome: Restart, Reason: "code_claim_abandoned"}, true
 		}
 		// Another request is exchanging this code right now: wait for it, boundedly.
-		if !time.Now().Before(until) || sleep(ctx, in.claimPoll()) != nil {
+		if !time.Now().Before(until) || deadline.Sleep(ctx, in.claimPoll()) != nil {
 			return c, Result{Outcome: InProgress, Reason: "code_exchanging"}, true
 		}
 	}
@@ -352,7 +352,7 @@ func (in *Installer) retry(ctx context.Context, f func(ctx context.Context) erro
 			wait = p.Backoff(n)
 		}
 		wait = max(wait, d.RetryAfter)
-		if deadline.Short(ctx, reserve+wait) || sleep(ctx, wait) != nil {
+		if deadline.Short(ctx, reserve+wait) || deadline.Sleep(ctx, wait) != nil {
 			return err
 		}
 	}
@@ -391,19 +391,4 @@ func (in *Installer) deadlineReserve() time.Duration {
 		return in.DeadlineReserve
 	}
 	return DefaultDeadlineReserve
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

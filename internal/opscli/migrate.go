@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/deadline"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
@@ -103,7 +104,7 @@ func (m *Migrator) Migrate(ctx context.Context, apiToken string) MigrateResult {
 	tok, err := m.OAuth.ExchangeAPIToken(ctx, apiToken)
 	if d := pderrors.DecisionOf(err); err != nil && d.Status == 429 && d.Action == pderrors.Retry && d.Reason != pderrors.ReasonDailyBudget {
 		// A 429 is answered before the grant is looked at: the token is still unspent.
-		if sleepCtx(ctx, min(max(d.RetryAfter, time.Second), m.rateLimitWait())) == nil {
+		if deadline.Sleep(ctx, min(max(d.RetryAfter, time.Second), m.rateLimitWait())) == nil {
 			tok, err = m.OAuth.ExchangeAPIToken(ctx, apiToken)
 		}
 	}
@@ -191,17 +192,6 @@ func (m *Migrator) rateLimitWait() time.Duration {
 
 // errText is an error of this project's packages (no token, no body) for a message.
 func errText(err error) string { return err.Error() }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // ErrMigrateFailed is returned by `migrate` when any API token was not migrated.
 var ErrMigrateFailed = errors.New("migrate: not every API token was migrated")

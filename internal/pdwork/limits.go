@@ -491,14 +491,7 @@ func (l *Limits) sleep(ctx context.Context, d time.Duration) error {
 	if l.Sleep != nil {
 		return l.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return deadline.Sleep(ctx, d)
 }
 
 func (l *Limits) logger() *slog.Logger {
