@@ -42,10 +42,8 @@ func TokensInClear(t testing.TB, r *infra.Resources, tokens ...string) []string 
 			if s, ok := item["pk"].(*dbtypes.AttributeValueMemberS); ok {
 				pk = s.Value
 			}
-			for name, av := range item {
-				if holds(av, tokens) {
-					found = append(found, pk+" "+name)
-				}
+			for _, name := range AttributesInClear(item, tokens...) {
+				found = append(found, pk+" "+name)
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {
@@ -53,6 +51,18 @@ func TokensInClear(t testing.TB, r *infra.Resources, tokens ...string) []string 
 		}
 		start = out.LastEvaluatedKey
 	}
+}
+
+// AttributesInClear returns the names of item's attributes that hold one of tokens in clear, at
+// any depth, as text or bytes. Empty tokens are ignored.
+func AttributesInClear(item map[string]dbtypes.AttributeValue, tokens ...string) []string {
+	var found []string
+	for name, av := range item {
+		if holds(av, tokens) {
+			found = append(found, name)
+		}
+	}
+	return found
 }
 
 func holds(av dbtypes.AttributeValue, tokens []string) bool {

@@ -1,7 +1,6 @@
 package tokenstore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokencrypt"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
@@ -33,41 +33,6 @@ func (e *env) scanAll(t testing.TB) []map[string]types.AttributeValue {
 		}
 		start = out.LastEvaluatedKey
 	}
-}
-
-// clearIn reports the attributes of item holding any of secrets in clear, at any depth and as
-// text or bytes.
-func clearIn(item map[string]types.AttributeValue, secrets []string) []string {
-	var found []string
-	var walk func(name string, av types.AttributeValue)
-	walk = func(name string, av types.AttributeValue) {
-		var raw []byte
-		switch v := av.(type) {
-		case *types.AttributeValueMemberS:
-			raw = []byte(v.Value)
-		case *types.AttributeValueMemberB:
-			raw = v.Value
-		case *types.AttributeValueMemberSS:
-			raw = []byte(strings.Join(v.Value, "\x00"))
-		case *types.AttributeValueMemberL:
-			for _, x := range v.Value {
-				walk(name, x)
-			}
-		case *types.AttributeValueMemberM:
-			for k, x := range v.Value {
-				walk(name+"."+k, x)
-			}
-		}
-		for _, s := range secrets {
-			if bytes.Contains(raw, []byte(s)) {
-				found = append(found, name)
-			}
-		}
-	}
-	for name, av := range item {
-		walk(name, av)
-	}
-	return found
 }
 
 // TestNoTokenInClear reads the whole table as stored after an install, a refresh and a
@@ -96,7 +61,7 @@ func TestNoTokenInClear(t *testing.T) {
 		t.Fatalf("scan found %d items, want the 2 installations", len(items))
 	}
 	for _, item := range items {
-		if found := clearIn(item, secrets); len(found) > 0 {
+		if found := testenv.AttributesInClear(item, secrets...); len(found) > 0 {
 			t.Errorf("item %v holds a token in clear in %v", item["pk"], found)
 		}
 		for _, a := range []string{"access_token", "refresh_token"} {
@@ -140,7 +105,7 @@ func TestPlaintextItemsMigrateOnWrite(t *testing.T) {
 		t.Fatalf("SaveRefreshed = %v", err)
 	}
 	item := e.raw(t, "inst#3408256#5206648")
-	if found := clearIn(item, []string{old.AccessToken, old.RefreshToken, next.AccessToken, next.RefreshToken}); len(found) > 0 {
+	if found := testenv.AttributesInClear(item, old.AccessToken, old.RefreshToken, next.AccessToken, next.RefreshToken); len(found) > 0 {
 		t.Errorf("after the first encrypted write the item holds a token in clear in %v", found)
 	}
 	// A reader without the key can no longer read the tokens, but still everything else.
