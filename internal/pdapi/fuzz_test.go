@@ -18,25 +18,10 @@ func FuzzMe(f *testing.F) {
 	f.Add(200, []byte(`{"success":true,"data":{"id":5206648.0,"company_id":0}}`))
 	f.Add(401, []byte(`{"success":false,"error":"unauthorized access","errorCode":401}`))
 	f.Add(200, []byte(`<html>`))
-	var mu sync.Mutex
-	var status int
-	var body []byte
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		mu.Lock()
-		s, b := status, body
-		mu.Unlock()
-		w.WriteHeader(s)
-		w.Write(b)
-	}))
-	defer srv.Close()
+	srv := newAnswerServer(f)
 	c := &pdapi.Client{AllowLoopback: true}
 	f.Fuzz(func(t *testing.T, st int, b []byte) {
-		if st < 200 || st > 599 {
-			st = 200 + (st%400+400)%400
-		}
-		mu.Lock()
-		status, body = st, b
-		mu.Unlock()
+		st = srv.answer(st, b)
 		me, err := c.Me(context.Background(), srv.URL, "v1u:token")
 		if err == nil {
 			if me.ID <= 0 || me.CompanyID <= 0 {
@@ -63,25 +48,10 @@ func FuzzWebhooks(f *testing.F) {
 	f.Add(200, []byte(`{"success":true,"data":[{"id":9,"http_auth_user":5}]}`))
 	f.Add(404, []byte(`{"success":false,"error":"Webhook not found"}`))
 	f.Add(200, []byte(`{"success":true,"data":{"id":9}}`))
-	var mu sync.Mutex
-	var status int
-	var body []byte
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		mu.Lock()
-		s, b := status, body
-		mu.Unlock()
-		w.WriteHeader(s)
-		w.Write(b)
-	}))
-	defer srv.Close()
+	srv := newAnswerServer(f)
 	c := &pdapi.Client{AllowLoopback: true}
 	f.Fuzz(func(t *testing.T, st int, b []byte) {
-		if st < 200 || st > 599 {
-			st = 200 + (st%400+400)%400
-		}
-		mu.Lock()
-		status, body = st, b
-		mu.Unlock()
+		st = srv.answer(st, b)
 		list, err := c.Webhooks(context.Background(), srv.URL, "v1u:token")
 		if err == nil {
 			for _, w := range list {
@@ -111,4 +81,38 @@ func FuzzWebhooks(f *testing.F) {
 			t.Fatalf("IsNotFound(DeleteWebhook on http %d) = %t", st, pdapi.IsNotFound(err))
 		}
 	})
+}
+
+// answerServer answers every request with the status and body last set by answer.
+type answerServer struct {
+	*httptest.Server
+	mu     sync.Mutex
+	status int
+	body   []byte
+}
+
+// newAnswerServer starts an answerServer that closes with f.
+func newAnswerServer(f *testing.F) *answerServer {
+	a := &answerServer{}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		a.mu.Lock()
+		s, b := a.status, a.body
+		a.mu.Unlock()
+		w.WriteHeader(s)
+		w.Write(b)
+	}))
+	f.Cleanup(a.Close)
+	return a
+}
+
+// answer sets the next answers: body with st, folded into 200–599 when outside it; it returns
+// the status it set.
+func (a *answerServer) answer(st int, body []byte) int {
+	if st < 200 || st > 599 {
+		st = 200 + (st%400+400)%400
+	}
+	a.mu.Lock()
+	a.status, a.body = st, body
+	a.mu.Unlock()
+	return st
 }
