@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -98,78 +96,6 @@ func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...fu
 	return c.DynamoDB.Query(ctx, in, o...)
 }
 
-// realQueue is the jobs queue on the scaled clock, shared by the instances.
-type realQueue struct {
-	mu    sync.Mutex
-	clock *scaledClock
-	msgs  map[string]*memMsg
-	dead  []string
-	seq   int
-}
-
-func (q *realQueue) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if aws.ToString(in.QueueUrl) == dlqURL {
-		q.dead = append(q.dead, aws.ToString(in.MessageBody))
-		return &sqs.SendMessageOutput{}, nil
-	}
-	q.seq++
-	id := "m" + strconv.Itoa(q.seq)
-	q.msgs[id] = &memMsg{id: id, body: aws.ToString(in.MessageBody), visibleAt: q.clock.Now().Add(time.Duration(in.DelaySeconds) * time.Second)}
-	return &sqs.SendMessageOutput{MessageId: aws.String(id)}, nil
-}
-
-func (q *realQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, m := range q.msgs {
-		if m.receipt == aws.ToString(in.ReceiptHandle) {
-			m.visibleAt = q.clock.Now().Add(time.Duration(in.VisibilityTimeout) * time.Second)
-		}
-	}
-	return &sqs.ChangeMessageVisibilityOutput{}, nil
-}
-
-// receive takes up to n visible messages; done is true when the queue is empty.
-func (q *realQueue) receive(n int) (ev events.SQSEvent, done bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.msgs) == 0 {
-		return ev, true
-	}
-	now := q.clock.Now()
-	for _, m := range q.msgs {
-		if len(ev.Records) == n {
-			break
-		}
-		if m.visibleAt.After(now) {
-			continue
-		}
-		m.receives++
-		q.seq++
-		m.receipt = "r" + strconv.Itoa(q.seq)
-		m.visibleAt = now.Add(180 * time.Second)
-		ev.Records = append(ev.Records, events.SQSMessage{MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body,
-			Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(m.receives)}})
-	}
-	return ev, false
-}
-
-func (q *realQueue) settle(ev events.SQSEvent, resp events.SQSEventResponse) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	for _, r := range ev.Records {
-		if !failed[r.MessageId] {
-			delete(q.msgs, r.MessageId)
-		}
-	}
-}
-
 // BenchmarkBurstOneUser runs 2,000 api_call jobs for one user through benchInstances worker
 // instances (each an engine with its own Limits, sharing the tokens table on moto) against the
 // simulator at a burst limit of 80 per 2 s, and reports the run's simulated wall time against
@@ -200,7 +126,7 @@ func BenchmarkBurstOneUser(b *testing.B) {
 			b.Fatal(err)
 		}
 		creds := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID}
-		q := &realQueue{clock: clock, msgs: map[string]*memMsg{}}
+		q := &memQueue{clock: clock, msgs: map[string]*memMsg{}}
 		for i := range benchJobs {
 			body, _ := json.Marshal(jobs.Job{ID: fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i), Kind: jobs.KindAPICall,
 				CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID, Method: "GET", Path: "/api/v2/deals"})

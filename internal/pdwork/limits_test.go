@@ -42,10 +42,13 @@ var lt0 = time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
 // message is delivered when visible, its receive count grows per delivery, an
 // acknowledged one is deleted, ChangeMessageVisibility hides it, SendMessage adds one (with
 // its delay), and SQS's own redrive moves one past maxReceives to the dead-letter queue.
+//
+// The tests run it on a fakeclock.Clock, which next moves; the burst benchmark on its scaled
+// clock, where receive takes what is visible now and maxReceives is 0 (no redrive).
 type memQueue struct {
 	mu          sync.Mutex
-	clock       *fakeclock.Clock
-	maxReceives int
+	clock       interface{ Now() time.Time }
+	maxReceives int // 0: no redrive
 	msgs        map[string]*memMsg
 	dead        []string // bodies
 	seq         int
@@ -88,22 +91,45 @@ func (q *memQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMess
 	return &sqs.ChangeMessageVisibilityOutput{}, nil
 }
 
-// next moves the clock to the earliest visible message and receives up to n visible ones;
-// false when the queue is empty.
+// next moves the (fake) clock to the earliest visible message and receives up to n visible
+// ones; false when the queue is empty.
 func (q *memQueue) next(n int) (events.SQSEvent, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.msgs) == 0 {
 		return events.SQSEvent{}, false
 	}
+	due := q.byVisibilityLocked()
+	if fc, ok := q.clock.(*fakeclock.Clock); ok && due[0].visibleAt.After(fc.Now()) {
+		fc.Set(due[0].visibleAt)
+	}
+	return q.takeLocked(due, n), true
+}
+
+// receive takes up to n messages visible now, without moving any clock; done is true when
+// the queue is empty.
+func (q *memQueue) receive(n int) (ev events.SQSEvent, done bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.msgs) == 0 {
+		return ev, true
+	}
+	return q.takeLocked(q.byVisibilityLocked(), n), false
+}
+
+// byVisibilityLocked lists the messages, the earliest visible first.
+func (q *memQueue) byVisibilityLocked() []*memMsg {
 	var due []*memMsg
 	for _, m := range q.msgs {
 		due = append(due, m)
 	}
 	slices.SortFunc(due, func(a, b *memMsg) int { return a.visibleAt.Compare(b.visibleAt) })
-	if now := q.clock.Now(); due[0].visibleAt.After(now) {
-		q.clock.Set(due[0].visibleAt)
-	}
+	return due
+}
+
+// takeLocked delivers up to n of due (sorted by visibility) that are visible now, counting
+// the receive, hiding each for the queue's visibility timeout, and redriving past maxReceives.
+func (q *memQueue) takeLocked(due []*memMsg, n int) events.SQSEvent {
 	now := q.clock.Now()
 	var ev events.SQSEvent
 	for _, m := range due {
@@ -111,7 +137,7 @@ func (q *memQueue) next(n int) (events.SQSEvent, bool) {
 			break
 		}
 		m.receives++
-		if m.receives > q.maxReceives {
+		if q.maxReceives > 0 && m.receives > q.maxReceives {
 			// SQS's redrive: past maxReceiveCount the message moves, without a reason.
 			q.dead = append(q.dead, m.body)
 			delete(q.msgs, m.id)
@@ -123,7 +149,7 @@ func (q *memQueue) next(n int) (events.SQSEvent, bool) {
 		ev.Records = append(ev.Records, events.SQSMessage{MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body,
 			Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(m.receives)}})
 	}
-	return ev, true
+	return ev
 }
 
 // settle deletes the acknowledged messages of a batch (those not in failures).
