@@ -263,13 +263,8 @@ func (in *Installer) enqueue(ctx context.Context, r Result) {
 		return
 	}
 	id := r.ID
-	j := jobs.Job{
-		// One job per install version: a reload enqueues nothing, a reinstall registers again.
-		ID:        "register_webhooks:" + id.String() + ":v" + strconv.FormatInt(r.Version, 10),
-		Kind:      jobs.KindRegisterWebhooks,
-		CompanyID: id.CompanyID,
-		UserID:    id.UserID,
-	}
+	// One job per install version: a reload enqueues nothing, a reinstall registers again.
+	j := jobs.RegisterWebhooks(id, "v"+strconv.FormatInt(r.Version, 10))
 	if err := in.Jobs.Enqueue(ctx, j); err != nil {
 		in.logger().LogAttrs(ctx, slog.LevelError, "enqueue register_webhooks failed",
 			slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),

@@ -22,6 +22,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 )
 
 // Kinds of job.
@@ -262,4 +264,13 @@ func (e *Enqueuer) delaySeconds(notBefore time.Time) int32 {
 		now = e.Now
 	}
 	return DelaySeconds(notBefore, now())
+}
+
+// RegisterWebhooks is the register_webhooks job for installation id. run tells one request for
+// it from another ("v<version>" for an install, once per install version; an operator's run
+// id), because the worker runs a job id of an installation once: the id is
+// "register_webhooks:<company>:<user>:<run>".
+func RegisterWebhooks(id installation.ID, run string) Job {
+	return Job{ID: KindRegisterWebhooks + ":" + id.String() + ":" + run, Kind: KindRegisterWebhooks,
+		CompanyID: id.CompanyID, UserID: id.UserID}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 )
@@ -214,5 +215,15 @@ func TestEnqueueRejectsOversizedJob(t *testing.T) {
 	j.Body = json.RawMessage(`"` + strings.Repeat("a", jobs.MaxMessageBytes) + `"`)
 	if err := e.Enqueue(context.Background(), j); !errors.Is(err, jobs.ErrInvalidJob) {
 		t.Errorf("Enqueue(%d-byte body) = %v, want ErrInvalidJob", len(j.Body), err)
+	}
+}
+
+func TestRegisterWebhooksJob(t *testing.T) {
+	j := jobs.RegisterWebhooks(installation.ID{CompanyID: 3408256, UserID: 5206648}, "v2")
+	if j.ID != "register_webhooks:3408256:5206648:v2" || j.Kind != jobs.KindRegisterWebhooks || j.CompanyID != 3408256 || j.UserID != 5206648 {
+		t.Errorf("RegisterWebhooks = %+v", j)
+	}
+	if err := j.Validate(); err != nil {
+		t.Errorf("RegisterWebhooks job does not validate: %v", err)
 	}
 }

@@ -134,8 +134,7 @@ func (m *Migrator) Migrate(ctx context.Context, apiToken string) MigrateResult {
 		Message: "installed " + id.String() + " (" + me.CompanyDomain + ")"}
 	if m.Jobs != nil {
 		// The install use case's job id: one per install version, so a rerun registers again.
-		err := m.Jobs.Enqueue(ctx, jobs.Job{ID: "register_webhooks:" + id.String() + ":v" + strconv.FormatInt(stored.Version, 10),
-			Kind: jobs.KindRegisterWebhooks, CompanyID: id.CompanyID, UserID: id.UserID})
+		err := m.Jobs.Enqueue(ctx, jobs.RegisterWebhooks(id, "v"+strconv.FormatInt(stored.Version, 10)))
 		if err != nil {
 			r.Message += "; webhook registration could not be queued (" + errText(err) + ")"
 		} else {

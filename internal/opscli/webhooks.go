@@ -96,8 +96,7 @@ func (c *CLI) webhooks(ctx context.Context, args []string) error {
 		}
 		// A new id per run: the worker's claim is per installation and job id, so the
 		// install's id (or an earlier run's) would be acknowledged as done and never run.
-		err := c.Jobs.Enqueue(ctx, jobs.Job{ID: "register_webhooks:" + in.ID.String() + ":" + res.Run,
-			Kind: jobs.KindRegisterWebhooks, CompanyID: in.ID.CompanyID, UserID: in.ID.UserID})
+		err := c.Jobs.Enqueue(ctx, jobs.RegisterWebhooks(in.ID, res.Run))
 		if err != nil {
 			return fmt.Errorf("webhooks register: enqueue for %s: %w (%d job(s) enqueued before it)", in.ID, err, res.Enqueued)
 		}
