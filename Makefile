@@ -24,6 +24,7 @@ FUZZ_TARGETS := \
 	./internal/pdapi:FuzzWebhooks:12000 \
 	./internal/clientcreds:FuzzParse:50000 \
 	./internal/webhook:FuzzParse:200000 \
+	./internal/webhook:FuzzAuthenticate:100000 \
 	./internal/jobs:FuzzParse:50000 \
 	./internal/webhook:FuzzAuthorized:300000 \
 	./functions/webhooks:FuzzReceive:40000 \

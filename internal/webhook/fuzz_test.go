@@ -6,7 +6,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 )
 
@@ -57,6 +59,34 @@ func FuzzAuthorized(f *testing.F) {
 			if string(raw) != "pipedrive:pw" {
 				t.Fatalf("Authorized(%q) = true for %q", header, raw)
 			}
+		}
+	})
+}
+
+// FuzzAuthenticate: any header, never a panic; a header that authenticates is exactly the
+// installation credentials of the installation it returns, under the key it names.
+func FuzzAuthenticate(f *testing.F) {
+	key := []byte("fuzz-key-0123456789abcdef0123456789abcdef")
+	id := installation.ID{CompanyID: 12, UserID: 34}
+	good := webhook.InstallationCredentials(key, id)
+	v := webhook.Verifier{Keys: webhook.Keys{Current: key}}
+	f.Add("Basic " + base64.StdEncoding.EncodeToString([]byte(good.User+":"+good.Password)))
+	f.Add("Basic " + base64.StdEncoding.EncodeToString([]byte(good.User+":x")))
+	f.Add("Basic " + base64.StdEncoding.EncodeToString([]byte("pdkit.00000000.1.2:pw")))
+	f.Add("Basic cGRraXQ=")
+	f.Fuzz(func(t *testing.T, header string) {
+		c, err := v.Authenticate(header, time.Unix(0, 0))
+		if err != nil {
+			if !errors.Is(err, webhook.ErrUnauthorized) && !errors.Is(err, webhook.ErrUnknownKey) {
+				t.Fatalf("Authenticate error %v is neither ErrUnauthorized nor ErrUnknownKey", err)
+			}
+			return
+		}
+		want := webhook.InstallationCredentials(key, c.Installation)
+		_, enc, _ := strings.Cut(strings.TrimSpace(header), " ")
+		raw, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+		if string(raw) != want.User+":"+want.Password || c.Legacy || c.Previous {
+			t.Fatalf("Authenticate(%q) = %+v for %q", header, c, raw)
 		}
 	})
 }
