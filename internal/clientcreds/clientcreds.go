@@ -23,13 +23,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oauthstate"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
@@ -128,49 +124,25 @@ type Source struct {
 	// Logger receives refresh warnings; slog.Default() when nil.
 	Logger *slog.Logger
 
-	group singleflight.Group
-	mu    sync.Mutex
-	cur   Credentials
-	ok    bool      // cur holds a good value
-	okAt  time.Time // when cur was fetched
-	next  time.Time // when the next fetch is due
+	c cache[Credentials]
+}
+
+func (s *Source) settings() settings {
+	return settings{s.Client, s.SecretID, s.TTL, s.Grace, s.RetryInterval, s.FetchTimeout, s.Now, s.Logger}
 }
 
 // Load fetches and validates the secret now, ignoring the cache and the grace period, and
 // caches the result. Call it at cold start and log.Fatal on error: the error wraps
 // ErrSecretNotFound or ErrInvalidSecret when the operator must fix the secret.
 func (s *Source) Load(ctx context.Context) (Credentials, error) {
-	return s.fetch(ctx)
+	return s.c.fetch(ctx, s.settings(), s.read)
 }
 
 // Get returns the cached credentials, fetching them when the cache is empty or older than TTL.
 // If that fetch fails while a good value younger than Grace is cached, Get logs a warning and
 // returns the cached value with a nil error.
 func (s *Source) Get(ctx context.Context) (Credentials, error) {
-	now := s.now()
-	s.mu.Lock()
-	cur, ok, okAt, due := s.cur, s.ok, s.okAt, !now.Before(s.next)
-	s.mu.Unlock()
-	if ok && !due {
-		return cur, nil
-	}
-	fresh, err := s.fetch(ctx)
-	if err == nil {
-		return fresh, nil
-	}
-	if !ok || now.Sub(okAt) > s.grace() || ctx.Err() != nil {
-		return Credentials{}, err
-	}
-	s.mu.Lock()
-	// Do not retry on every call while the outage lasts.
-	if retry := now.Add(min(s.retryInterval(), s.ttl())); s.next.Before(retry) {
-		s.next = retry
-	}
-	s.mu.Unlock()
-	s.logger().WarnContext(ctx, "client secret refresh failed; serving the last good value",
-		"action", "serve_stale", "secret_id", s.SecretID, "version", cur.VersionID,
-		"age", now.Sub(okAt).Round(time.Second).String(), "grace", s.grace().String(), "error", err.Error())
-	return cur, nil
+	return s.c.get(ctx, s.settings(), s.read, func(c Credentials) string { return c.VersionID })
 }
 
 // OAuthCredentials returns the client ID and secret from Get; it fits pdoauth.CredentialsFunc.
@@ -185,63 +157,20 @@ func (s *Source) OAuthCredentials(ctx context.Context) (clientID, clientSecret s
 // Invalidate makes the next Get fetch the secret again, for example after Pipedrive answered
 // "client is invalid" (the secret may just have been rotated). The cached value stays as the
 // fallback for Grace.
-func (s *Source) Invalidate() {
-	s.mu.Lock()
-	s.next = time.Time{}
-	s.mu.Unlock()
-}
-
-// fetch reads and validates the secret, sharing one call among concurrent callers, and caches
-// a good result. The shared call runs detached from any one caller's cancellation, bounded by
-// FetchTimeout; each caller still stops waiting when its own ctx ends.
-func (s *Source) fetch(ctx context.Context) (Credentials, error) {
-	ch := s.group.DoChan("fetch", func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout())
-		defer cancel()
-		c, err := s.read(fctx)
-		if err != nil {
-			return Credentials{}, err
-		}
-		now := s.now()
-		s.mu.Lock()
-		s.cur, s.ok, s.okAt, s.next = c, true, now, now.Add(s.ttl())
-		s.mu.Unlock()
-		return c, nil
-	})
-	select {
-	case r := <-ch:
-		return r.Val.(Credentials), r.Err
-	case <-ctx.Done():
-		return Credentials{}, fmt.Errorf("clientcreds: get secret %s: %w", s.SecretID, ctx.Err())
-	}
-}
+func (s *Source) Invalidate() { s.c.invalidate() }
 
 // read performs one GetSecretValue and validates the value.
 func (s *Source) read(ctx context.Context) (Credentials, error) {
-	if s.Client == nil || s.SecretID == "" {
-		return Credentials{}, errors.New("clientcreds: Source needs a Client and a SecretID")
-	}
-	out, err := s.Client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.SecretID)})
+	value, version, err := getSecretString(ctx, s.Client, s.SecretID)
 	if err != nil {
-		var nf *smtypes.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return Credentials{}, fmt.Errorf("clientcreds: get secret %s: %w: %w", s.SecretID, ErrSecretNotFound, err)
-		}
-		return Credentials{}, fmt.Errorf("clientcreds: get secret %s: %w", s.SecretID, err)
+		return Credentials{}, err
 	}
-	if out.SecretString == nil {
-		return Credentials{}, s.invalid("has no SecretString (binary secrets are not supported)")
-	}
-	c, problem := parse(*out.SecretString)
+	c, problem := parse(value)
 	if problem != "" {
-		return Credentials{}, s.invalid(problem)
+		return Credentials{}, invalid(s.SecretID, problem)
 	}
-	c.VersionID = aws.ToString(out.VersionId)
+	c.VersionID = version
 	return c, nil
-}
-
-func (s *Source) invalid(problem string) error {
-	return fmt.Errorf("clientcreds: secret %s %s: %w", s.SecretID, problem, ErrInvalidSecret)
 }
 
 // parse validates the secret string and returns what is wrong with it, never quoting it.
@@ -294,30 +223,3 @@ func parse(value string) (Credentials, string) {
 	return c, ""
 }
 
-func (s *Source) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
-func (s *Source) ttl() time.Duration   { return orDefault(s.TTL, DefaultTTL) }
-func (s *Source) grace() time.Duration { return orDefault(s.Grace, DefaultGrace) }
-func (s *Source) retryInterval() time.Duration {
-	return orDefault(s.RetryInterval, DefaultRetryInterval)
-}
-func (s *Source) fetchTimeout() time.Duration { return orDefault(s.FetchTimeout, DefaultFetchTimeout) }
-
-func (s *Source) logger() *slog.Logger {
-	if s.Logger != nil {
-		return s.Logger
-	}
-	return slog.Default()
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}

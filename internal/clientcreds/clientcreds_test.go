@@ -33,6 +33,8 @@ var (
 func TestMain(m *testing.M) {
 	secrets.Add("client secret", canarySecret)
 	secrets.Add("state key", canaryKey)
+	secrets.Add("webhook key", canaryWebhookKey)
+	secrets.Add("second webhook key", canaryWebhookKey2)
 	os.Exit(testenv.MainCheckingLogs(m, &runLog, &secrets))
 }
 
