@@ -222,4 +222,3 @@ func parse(value string) (Credentials, string) {
 	}
 	return c, ""
 }
-
