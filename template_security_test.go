@@ -46,13 +46,31 @@ func functionResources(t *testing.T) (*yaml.Node, []string) {
 	return resources, fns
 }
 
+// policies lists a function's policies, each branch of a conditional one (!If [c, a, b]) as a
+// policy of its own: a role may hold either, so both are checked.
+func policies(n *yaml.Node) []*yaml.Node {
+	if n == nil {
+		return nil
+	}
+	var out []*yaml.Node
+	for _, p := range n.Content {
+		if p.Tag == "!If" && p.Kind == yaml.SequenceNode && len(p.Content) == 3 {
+			for _, branch := range p.Content[1:] {
+				if branch.Kind == yaml.MappingNode {
+					out = append(out, branch)
+				}
+			}
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // policyText flattens a function's Policies into "Name" for SAM policy templates and the
 // actions of inline statements, so tests can look for what a role may do.
 func policyText(n *yaml.Node) (templates []string, actions []string) {
-	if n == nil {
-		return nil, nil
-	}
-	for _, p := range n.Content {
+	for _, p := range policies(n) {
 		for name := range keys(p) {
 			if name != "Statement" {
 				templates = append(templates, name)
@@ -375,7 +393,7 @@ func functionStoreUse(t *testing.T) map[string]storeUse {
 func templateStoreGrants(t *testing.T, resources *yaml.Node, fn string) (patterns []string, index bool) {
 	t.Helper()
 	seen := map[string]bool{}
-	for _, p := range node(resources, fn, "Properties", "Policies").Content {
+	for _, p := range policies(node(resources, fn, "Properties", "Policies")) {
 		st := node(p, "Statement")
 		if st == nil {
 			continue

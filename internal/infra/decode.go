@@ -77,6 +77,7 @@ type resources struct {
 	JobsQueue           *resource[queueProps]    `yaml:"JobsQueue"`
 	AlertsTopic         *resource[topicProps]    `yaml:"AlertsTopic"`
 	TokensKey           *resource[keyProps]      `yaml:"TokensKey"`
+	WebhookKeySecret    *resource[secretProps]   `yaml:"WebhookKeySecret"`
 	Others              map[string]otherResource `yaml:",inline"`
 }
 
@@ -189,7 +190,9 @@ type functionSettings struct {
 	Handler       text     `yaml:"Handler"`
 	MemorySize    *integer `yaml:"MemorySize"`
 	Timeout       *integer `yaml:"Timeout"`
-	LoggingConfig *struct {
+	// ReservedConcurrentExecutions matters to Lambda only (no local stack reserves any).
+	ReservedConcurrentExecutions *Value `yaml:"ReservedConcurrentExecutions"`
+	LoggingConfig                *struct {
 		LogFormat text `yaml:"LogFormat"`
 		// LogGroup is the function's own log group (!Ref of an AWS::Logs::LogGroup).
 		LogGroup *Value `yaml:"LogGroup"`
@@ -198,7 +201,7 @@ type functionSettings struct {
 		Variables map[string]Value `yaml:"Variables"`
 	} `yaml:"Environment"`
 	// Policies are SAM policy templates ({Name: {…}}); infra does not apply them.
-	Policies []map[string]Value `yaml:"Policies"`
+	Policies []Value `yaml:"Policies"`
 	Events   map[string]struct {
 		Type       text        `yaml:"Type"`
 		Properties eventSource `yaml:"Properties"`
@@ -212,6 +215,8 @@ type eventSource struct {
 	ApiId  *Value `yaml:"ApiId"`
 	Method text   `yaml:"Method"`
 	Path   text   `yaml:"Path"`
+	// RouteSettings (throttling) matter to API Gateway only.
+	RouteSettings *Value `yaml:"RouteSettings"`
 	// ScheduleV2
 	ScheduleExpression *Value `yaml:"ScheduleExpression"`
 	RetryPolicy        *struct {

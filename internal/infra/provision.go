@@ -55,22 +55,25 @@ type Names struct {
 	JobsQueue       string
 	DeadLetterQueue string
 	AlertsTopic     string
+	// WebhookKeySecret is the webhook key secret.
+	WebhookKeySecret string
 	// TokensKey is the alias of the tokens key, without "alias/" (a key has no name; the
 	// alias finds it again on the next Provision).
 	TokensKey string
 }
 
 // NamesWithPrefix returns the names a stack called prefix uses: prefix+"tokens",
-// prefix+"client-secret", prefix+"jobs", prefix+"jobs-dlq", prefix+"alerts" and the key alias
-// prefix+"tokens-key".
+// prefix+"client-secret", prefix+"jobs", prefix+"jobs-dlq", prefix+"alerts", the key alias
+// prefix+"tokens-key" and prefix+"webhook-key".
 func NamesWithPrefix(prefix string) Names {
 	return Names{
-		Table:           prefix + "tokens",
-		Secret:          prefix + "client-secret",
-		JobsQueue:       prefix + "jobs",
-		DeadLetterQueue: prefix + "jobs-dlq",
-		AlertsTopic:     prefix + "alerts",
-		TokensKey:       prefix + "tokens-key",
+		Table:            prefix + "tokens",
+		Secret:           prefix + "client-secret",
+		JobsQueue:        prefix + "jobs",
+		DeadLetterQueue:  prefix + "jobs-dlq",
+		AlertsTopic:      prefix + "alerts",
+		TokensKey:        prefix + "tokens-key",
+		WebhookKeySecret: prefix + "webhook-key",
 	}
 }
 
@@ -92,6 +95,7 @@ func (n Names) Validate() error {
 	}{
 		{"table", n.Table, tableNameRE},
 		{"secret", n.Secret, secretNameRE},
+		{"webhook key secret", n.WebhookKeySecret, secretNameRE},
 		{"jobs queue", n.JobsQueue, queueNameRE},
 		{"dead-letter queue", n.DeadLetterQueue, queueNameRE},
 		{"alerts topic", n.AlertsTopic, topicNameRE},
@@ -104,6 +108,9 @@ func (n Names) Validate() error {
 	}
 	if strings.HasPrefix(n.TokensKey, "aws/") {
 		return fmt.Errorf("%w: tokens key alias %q (aws/ is reserved)", ErrInvalidName, n.TokensKey)
+	}
+	if n.Secret == n.WebhookKeySecret {
+		return fmt.Errorf("%w: client secret and webhook key secret are both %q", ErrInvalidName, n.Secret)
 	}
 	if n.JobsQueue == n.DeadLetterQueue {
 		return fmt.Errorf("%w: jobs queue and dead-letter queue are both %q", ErrInvalidName, n.JobsQueue)
@@ -146,8 +153,10 @@ func (c ClientCredentials) secretString() (string, error) {
 
 // Resources identifies one provisioned set of the managed resources.
 type Resources struct {
-	TableName          string `json:"table_name"`
-	SecretID           string `json:"secret_id"` // the secret's ARN
+	TableName string `json:"table_name"`
+	SecretID  string `json:"secret_id"` // the secret's ARN
+	// WebhookKeySecretID is the webhook key secret's ARN.
+	WebhookKeySecretID string `json:"webhook_key_secret_id"`
 	JobsQueueURL       string `json:"jobs_queue_url"`
 	JobsQueueARN       string `json:"jobs_queue_arn"`
 	DeadLetterQueueURL string `json:"dead_letter_queue_url"`
@@ -205,6 +214,8 @@ func (r *Resources) Ref(logicalID string) (string, bool) {
 		return r.TableName, true
 	case ClientSecretID:
 		return r.SecretID, true
+	case WebhookKeySecretID:
+		return r.WebhookKeySecretID, true
 	case JobsQueueID:
 		return r.JobsQueueURL, true
 	case DeadLetterQueueID:
@@ -277,7 +288,7 @@ func (s *Spec) Provision(ctx context.Context, cfg aws.Config, names Names, creds
 		r.JobsVisibilityTimeout = time.Duration(secs) * time.Second
 	}
 
-	// The five groups are independent; on AWS the table dominates the time taken.
+	// The groups are independent; on AWS the table dominates the time taken.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return s.Table.provision(gctx, dynamodb.NewFromConfig(cfg), names.Table)
@@ -308,6 +319,11 @@ func (s *Spec) Provision(ctx context.Context, cfg aws.Config, names Names, creds
 	g.Go(func() error {
 		var err error
 		r.SecretID, err = s.ClientSecret.provision(gctx, secretsmanager.NewFromConfig(cfg), names.Secret, creds)
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		r.WebhookKeySecretID, err = s.WebhookKeySecret.provisionGenerated(gctx, secretsmanager.NewFromConfig(cfg), names.WebhookKeySecret)
 		return err
 	})
 	g.Go(func() error {
@@ -530,6 +546,35 @@ func (s Secret) provision(ctx context.Context, sm *secretsmanager.Client, name s
 	return aws.ToString(put.ARN), nil
 }
 
+// provisionGenerated creates a secret holding only its generated key, as CloudFormation
+// deploys it, and returns its ARN. An existing secret is kept as it is: its key may have been
+// rotated since (pdctl webhooks rotate-key), and replacing it would invalidate every
+// installation's webhook credentials.
+func (s Secret) provisionGenerated(ctx context.Context, sm *secretsmanager.Client, name string) (string, error) {
+	key, err := s.generate()
+	if err != nil {
+		return "", fmt.Errorf("secret %s: %w", name, err)
+	}
+	body, _ := json.Marshal(map[string]string{s.GenerateStringKey: key}) // strings: cannot fail
+	in := &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(body))}
+	if s.Description != "" {
+		in.Description = aws.String(s.Description)
+	}
+	out, err := sm.CreateSecret(ctx, in)
+	if err == nil {
+		return aws.ToString(out.ARN), nil
+	}
+	var exists *smtypes.ResourceExistsException
+	if !errors.As(err, &exists) {
+		return "", fmt.Errorf("create secret %s: %w", name, err)
+	}
+	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	if err != nil {
+		return "", fmt.Errorf("secret %s: describe existing: %w", name, err)
+	}
+	return aws.ToString(d.ARN), nil
+}
+
 const (
 	alphanumeric = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 	// punctuation is the set Secrets Manager's ExcludePunctuation refers to.
@@ -548,7 +593,7 @@ func (s Secret) generate() (string, error) {
 	for i := range out {
 		n, err := rand.Int(rand.Reader, limit)
 		if err != nil {
-			return "", fmt.Errorf("generate state key: %w", err)
+			return "", fmt.Errorf("generate %s: %w", s.GenerateStringKey, err)
 		}
 		out[i] = chars[n.Int64()]
 	}

@@ -63,10 +63,11 @@ func TestProvisionedResources(t *testing.T) {
 		"JOBS_DLQ_URL":        r.DeadLetterQueueURL,
 		"JOBS_MAX_RECEIVES":   strconv.Itoa(r.MaxReceiveCount),
 		// The stack's own receiver; outside AWS the gateway's id is a stand-in.
-		"WEBHOOK_URL":    "https://" + infra.LocalHTTPAPIID + ".execute-api." + testenv.AWS(t).Region + ".amazonaws.com/pipedrive/webhooks",
-		"WEBHOOK_EVENTS": "deal.*,person.*",
-		"EXAMPLE_APP":    "false",
-		"APP_NAME":       "Pipedrive Lambda Kit",
+		"WEBHOOK_URL":           "https://" + infra.LocalHTTPAPIID + ".execute-api." + testenv.AWS(t).Region + ".amazonaws.com/pipedrive/webhooks",
+		"WEBHOOK_EVENTS":        "deal.*,person.*",
+		"WEBHOOK_KEY_SECRET_ID": r.WebhookKeySecretID,
+		"EXAMPLE_APP":           "false",
+		"APP_NAME":              "Pipedrive Lambda Kit",
 	}
 	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
 		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)
@@ -78,6 +79,16 @@ func TestProvisionedResources(t *testing.T) {
 	wantCallback["REQUIRE_STATE"] = "false"
 	if got := r.FunctionEnv("CallbackFunction"); !maps.Equal(got, wantCallback) {
 		t.Errorf("FunctionEnv(CallbackFunction) = %v, want %v", got, wantCallback)
+	}
+	// The receiver: the webhook key secret, and no client secret unless the legacy pair is
+	// accepted (WebhookLegacyUntil, empty by default).
+	wantReceiver := maps.Clone(wantEnv)
+	wantReceiver["PIPEDRIVE_OAUTH_URL"] = "https://oauth.pipedrive.com"
+	wantReceiver["CLIENT_SECRET_ID"] = ""
+	wantReceiver["WEBHOOK_KEY_SECRET_ID"] = r.WebhookKeySecretID
+	wantReceiver["WEBHOOK_LEGACY_UNTIL"] = ""
+	if got := r.FunctionEnv("WebhooksFunction"); !maps.Equal(got, wantReceiver) {
+		t.Errorf("FunctionEnv(WebhooksFunction) = %v, want %v", got, wantReceiver)
 	}
 	if got := r.FunctionEnv("NoSuchFunction"); got != nil {
 		t.Errorf("FunctionEnv(NoSuchFunction) = %v, want nil", got)

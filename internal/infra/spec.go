@@ -29,6 +29,9 @@ const (
 	JobsQueueID       = "JobsQueue"
 	AlertsTopicID     = "AlertsTopic"
 	TokensKeyID       = "TokensKey"
+	// WebhookKeySecretID holds the key webhook credentials are derived from (apart from the
+	// client secret, so the webhook receiver never reads the client secret).
+	WebhookKeySecretID = "WebhookKeySecret"
 )
 
 // HTTPAPIID is the template's HTTP API; LocalHTTPAPIID stands for its id outside AWS.
@@ -37,7 +40,7 @@ const (
 	LocalHTTPAPIID = "local-http-api"
 )
 
-var managedIDs = []string{TokensTableID, ClientSecretID, DeadLetterQueueID, JobsQueueID, AlertsTopicID, TokensKeyID}
+var managedIDs = []string{TokensTableID, ClientSecretID, DeadLetterQueueID, JobsQueueID, AlertsTopicID, TokensKeyID, WebhookKeySecretID}
 
 func isManaged(id string) bool { return slices.Contains(managedIDs, id) }
 
@@ -54,6 +57,8 @@ type Spec struct {
 	AlertsTopic     Topic
 	ClientSecret    Secret
 	TokensKey       Key
+	// WebhookKeySecret is {"key"}, the key generated at deploy.
+	WebhookKeySecret Secret
 	// FunctionEnvRefs maps each variable of Globals.Function.Environment whose value is
 	// !Ref of a managed resource to that resource's logical ID (TOKENS_TABLE → TokensTable).
 	FunctionEnvRefs map[string]string
@@ -116,7 +121,7 @@ type Topic struct {
 	Attributes map[string]string
 }
 
-// Secret is the ClientSecret definition.
+// Secret is the ClientSecret or WebhookKeySecret definition.
 type Secret struct {
 	Description string
 	// Keys are the JSON keys of the secret: those of SecretStringTemplate plus
@@ -198,7 +203,14 @@ func Parse(tmpl []byte) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.ClientSecret, err = parseSecret(secret, path); err != nil {
+	if s.ClientSecret, err = parseSecret(secret, path, secretKeys, "state_key"); err != nil {
+		return nil, err
+	}
+	wsecret, path, err := managed(rs.WebhookKeySecret, WebhookKeySecretID, "AWS::SecretsManager::Secret")
+	if err != nil {
+		return nil, err
+	}
+	if s.WebhookKeySecret, err = parseSecret(wsecret, path, webhookKeySecretKeys, "key"); err != nil {
 		return nil, err
 	}
 	if err := s.parseFunctions(&t); err != nil {
@@ -450,7 +462,11 @@ func (k Key) CreateKeyInput() *kms.CreateKeyInput {
 // these.
 var secretKeys = []string{"client_id", "client_secret", "state_key"}
 
-func parseSecret(p *secretProps, path string) (Secret, error) {
+// webhookKeySecretKeys are the JSON keys of the webhook key secret as deployed (a rotation
+// adds previous_key and previous_until).
+var webhookKeySecretKeys = []string{"key"}
+
+func parseSecret(p *secretProps, path string, wantKeys []string, generated string) (Secret, error) {
 	s := Secret{Description: strings.TrimSpace(string(p.Description))}
 	gen := p.GenerateSecretString
 	if gen == nil {
@@ -485,11 +501,11 @@ func parseSecret(p *secretProps, path string) (Secret, error) {
 	s.Keys = slices.Sorted(maps.Keys(fields))
 	s.Keys = append(s.Keys, s.GenerateStringKey)
 	slices.Sort(s.Keys)
-	if !slices.Equal(s.Keys, secretKeys) {
-		return s, errAt(at, "secret keys are %v, want %v (ClientCredentials)", s.Keys, secretKeys)
+	if !slices.Equal(s.Keys, wantKeys) {
+		return s, errAt(at, "secret keys are %v, want %v", s.Keys, wantKeys)
 	}
-	if s.GenerateStringKey != "state_key" {
-		return s, errAt(join(at, "GenerateStringKey"), "want state_key, got %q", s.GenerateStringKey)
+	if s.GenerateStringKey != generated {
+		return s, errAt(join(at, "GenerateStringKey"), "want %s, got %q", generated, s.GenerateStringKey)
 	}
 	return s, nil
 }

@@ -316,7 +316,7 @@ func TestParseEmpty(t *testing.T) {
 func TestNamesWithPrefix(t *testing.T) {
 	n := infra.NamesWithPrefix("dev-")
 	want := infra.Names{Table: "dev-tokens", Secret: "dev-client-secret", JobsQueue: "dev-jobs",
-		DeadLetterQueue: "dev-jobs-dlq", AlertsTopic: "dev-alerts", TokensKey: "dev-tokens-key"}
+		DeadLetterQueue: "dev-jobs-dlq", AlertsTopic: "dev-alerts", TokensKey: "dev-tokens-key", WebhookKeySecret: "dev-webhook-key"}
 	if n != want {
 		t.Errorf("NamesWithPrefix(dev-) = %+v, want %+v", n, want)
 	}
