@@ -92,7 +92,9 @@ func TestArchitecture(t *testing.T) {
 			func(p string) bool { return strings.HasPrefix(p, module+"/internal/functions/") }},
 		{"a function's main imports only its own function package",
 			prefix("functions"), false,
-			func(p string) bool { return strings.HasPrefix(p, module+"/") && !strings.HasPrefix(p, module+"/internal/functions/") }},
+			func(p string) bool {
+				return strings.HasPrefix(p, module+"/") && !strings.HasPrefix(p, module+"/internal/functions/")
+			}},
 		{"production code links no simulator, test harness or fake clock",
 			func(rel string, _ pkgInfo) bool {
 				return strings.HasPrefix(rel, "functions/") || rel == "cmd/pdctl"
