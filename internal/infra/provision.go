@@ -675,13 +675,16 @@ func (r *Resources) Teardown(ctx context.Context, cfg aws.Config) error {
 			errs = append(errs, fmt.Errorf("delete key %s: %w", r.TokensKeyID, err))
 		}
 	}
-	if r.SecretID != "" {
+	for _, id := range []string{r.SecretID, r.WebhookKeySecretID} {
+		if id == "" {
+			continue
+		}
 		_, err := secretsmanager.NewFromConfig(cfg).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
-			SecretId: aws.String(r.SecretID), ForceDeleteWithoutRecovery: aws.Bool(true),
+			SecretId: aws.String(id), ForceDeleteWithoutRecovery: aws.Bool(true),
 		})
 		var gone *smtypes.ResourceNotFoundException
 		if err != nil && !errors.As(err, &gone) {
-			errs = append(errs, fmt.Errorf("delete secret %s: %w", r.SecretID, err))
+			errs = append(errs, fmt.Errorf("delete secret %s: %w", id, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/motoserver"
@@ -34,6 +35,9 @@ const (
 	ClientID     = "testenv-client-id-7c1d"
 	ClientSecret = "cs5e2aQx7-NEVER-LOGGED-Zt4Rw9Lm2Kp8Vb"
 	StateKey     = "sk91bfHj3-NEVER-LOGGED-Yq6Tn1Mc5Xd0Wa"
+	// WebhookKey is the key Provision puts in each test's webhook key secret, so tests can
+	// compute an installation's webhook credentials (webhook.InstallationCredentials).
+	WebhookKey = "wk3c8dPn5-NEVER-LOGGED-Hs2Jf7Qe4Ub9Gz1x"
 )
 
 // Credentials returns ClientID, ClientSecret and StateKey as infra.ClientCredentials.
@@ -84,7 +88,7 @@ func FunctionEnv(t testing.TB, r *infra.Resources, logicalID string) []string {
 }
 
 // Provision creates the template's resources in moto under names unique to t (see Prefix),
-// with Credentials() in the secret, and deletes them when t ends.
+// with Credentials() in the secret and WebhookKey in the webhook key secret, and deletes them when t ends.
 func Provision(t testing.TB) *infra.Resources {
 	t.Helper()
 	cfg := AWS(t)
@@ -94,6 +98,11 @@ func Provision(t testing.TB) *infra.Resources {
 	r, err := infra.Provision(ctx, cfg, names, Credentials())
 	if err != nil {
 		t.Fatalf("infra.Provision(%s…) = %v", names.Table, err)
+	}
+	if _, err := secretsmanager.NewFromConfig(cfg).PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(r.WebhookKeySecretID), SecretString: aws.String(`{"key":"` + WebhookKey + `"}`),
+	}); err != nil {
+		t.Fatalf("testenv: set the webhook key of %s: %v", names.WebhookKeySecret, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

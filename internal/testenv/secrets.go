@@ -161,7 +161,7 @@ var base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{16,}={0,2}`)
 
 // MainCheckingLogs is Main for a test binary that collects its whole run's log in runLog
 // (every logger and function output under test writes to it as well) and every secret it
-// meets in secrets. It first adds ClientSecret and StateKey to secrets, since Provision puts
+// meets in secrets. It first adds ClientSecret, StateKey and WebhookKey to secrets, since Provision puts
 // them in every test's secret; after the tests pass it fails the run, naming each leak by
 // kind only, if runLog contains any of secrets. Call it from TestMain:
 //
@@ -169,6 +169,7 @@ var base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{16,}={0,2}`)
 func MainCheckingLogs(m *testing.M, runLog *Buffer, secrets *Secrets) int {
 	secrets.Add("client secret", ClientSecret)
 	secrets.Add("state key", StateKey)
+	secrets.Add("webhook key", WebhookKey)
 	code := Main(m)
 	if code != 0 {
 		return code

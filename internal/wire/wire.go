@@ -44,6 +44,9 @@ const (
 	// EnvTokensKeyID is the KMS key that seals the tokens (TokensKey). Required wherever
 	// TOKENS_TABLE is, except for pdctl, which then only reads what needs no key.
 	EnvTokensKeyID = "TOKENS_KEY_ID"
+	// EnvWebhookKeySecretID is the webhook key secret (WebhookKeySecret): the receiver and the
+	// worker (which registers webhooks) read it, and pdctl rotates it.
+	EnvWebhookKeySecretID = "WEBHOOK_KEY_SECRET_ID"
 )
 
 // Options say what a caller cannot run without. Functions need everything; pdctl runs the
@@ -57,6 +60,9 @@ type Options struct {
 	// Optional makes TOKENS_TABLE and CLIENT_SECRET_ID optional (pdctl); without it Load fails
 	// when either is unset.
 	Optional bool
+	// ClientSecretOptional makes CLIENT_SECRET_ID optional for a function that works without the
+	// client secret (the webhook receiver, whose role may not read it).
+	ClientSecretOptional bool
 	// SkipCredentialCheck does not load the client credentials at start (pdctl loads them on
 	// first use); functions check them at cold start so a broken secret fails loudly.
 	SkipCredentialCheck bool
@@ -71,6 +77,8 @@ type App struct {
 	AWS  aws.Config
 	// Creds reads the client id, secret and state key; nil without CLIENT_SECRET_ID.
 	Creds *clientcreds.Source
+	// WebhookKeys reads the webhook key secret; nil without WEBHOOK_KEY_SECRET_ID.
+	WebhookKeys *clientcreds.WebhookKeySource
 	// Store is the tokens table; nil without TOKENS_TABLE. Its Cipher is Tokens (nil without
 	// TOKENS_KEY_ID, pdctl only: then it can describe installations but not read or write
 	// tokens, and Refresher is nil).
@@ -108,7 +116,7 @@ func Load(ctx context.Context, o Options) (*App, error) {
 	if !o.Optional {
 		var missing []string
 		for _, k := range []string{EnvTokensTable, EnvClientSecretID} {
-			if getenv(k) == "" {
+			if getenv(k) == "" && !(k == EnvClientSecretID && o.ClientSecretOptional) {
 				missing = append(missing, k)
 			}
 		}
@@ -129,6 +137,14 @@ func Load(ctx context.Context, o Options) (*App, error) {
 			}
 		}
 		a.OAuth = &pdoauth.Client{BaseURL: cmp.Or(getenv(EnvOAuthURL), pdoauth.DefaultBaseURL), Credentials: a.Creds.OAuthCredentials}
+	}
+	if id := getenv(EnvWebhookKeySecretID); id != "" {
+		a.WebhookKeys = &clientcreds.WebhookKeySource{Client: secretsmanager.NewFromConfig(a.AWS), SecretID: id, Logger: a.Log}
+		if !o.SkipCredentialCheck {
+			if _, err := a.WebhookKeys.Load(ctx); err != nil {
+				return nil, fmt.Errorf("%s: webhook keys: %w", name, err)
+			}
+		}
 	}
 	if table != "" {
 		a.Store = &tokenstore.Store{DB: dynamodb.NewFromConfig(a.AWS), Table: table}

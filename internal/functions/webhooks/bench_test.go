@@ -51,11 +51,11 @@ func BenchmarkReceive200Concurrent(b *testing.B) {
 		APIDomain: "https://acme.pipedrive.com", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		b.Fatal(err)
 	}
-	src := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID}
-	if _, err := src.Load(b.Context()); err != nil { // a warm function has its secret cached
+	src := &clientcreds.WebhookKeySource{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.WebhookKeySecretID}
+	if _, err := src.Load(b.Context()); err != nil { // a warm function has its keys cached
 		b.Fatal(err)
 	}
-	h := &handler{creds: src, events: store, jobs: &jobs.Enqueuer{SQS: q, QueueURL: res.JobsQueueURL},
+	h := &handler{auth: &authenticator{keys: src, now: time.Now}, events: store, jobs: &jobs.Enqueuer{SQS: q, QueueURL: res.JobsQueueURL},
 		log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 	auth := basic(creds.User, creds.Password)
 	ddbOps.Store(0)

@@ -12,10 +12,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 )
 
 // memory stands in for the store and the queue in the fuzz target, which must run thousands
@@ -25,8 +26,12 @@ type memory struct {
 	queued []jobs.Job
 }
 
-func (m *memory) Get(context.Context) (clientcreds.Credentials, error) {
-	return clientcreds.Credentials{Webhook: creds}, nil
+func (m *memory) Get(context.Context) (webhook.Keys, error) {
+	return webhook.Keys{Current: []byte(testenv.WebhookKey)}, nil
+}
+
+func (m *memory) Refresh(ctx context.Context, _ time.Duration) (webhook.Keys, error) {
+	return m.Get(ctx)
 }
 
 func (m *memory) AcceptEvent(_ context.Context, _ installation.ID, key string, _ time.Duration) (tokenstore.EventReceipt, error) {
@@ -48,9 +53,9 @@ func (m *memory) Enqueue(_ context.Context, j jobs.Job) error {
 }
 
 var (
-	_ credentials = (*memory)(nil)
-	_ eventLog    = (*memory)(nil)
-	_ enqueuer    = (*memory)(nil)
+	_ keySource = (*memory)(nil)
+	_ eventLog  = (*memory)(nil)
+	_ enqueuer  = (*memory)(nil)
 )
 
 // FuzzReceive: any request gives one of the documented answers, never a panic or an error;
@@ -68,7 +73,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add("Basic !!", "{}", false)
 	f.Fuzz(func(t *testing.T, auth, body string, b64 bool) {
 		m := &memory{seen: map[string]bool{}}
-		h := &handler{creds: m, events: m, jobs: m, log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		h := &handler{auth: &authenticator{keys: m, now: time.Now}, events: m, jobs: m, log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 		req := events.APIGatewayV2HTTPRequest{Headers: map[string]string{"authorization": auth}, Body: body, IsBase64Encoded: b64}
 		req.RequestContext.HTTP.Method = http.MethodPost
 		resp, err := h.handle(context.Background(), req)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/deadline"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
@@ -20,11 +20,6 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 )
-
-// credentials gives the webhook Basic pair from the secret; *clientcreds.Source satisfies it.
-type credentials interface {
-	Get(ctx context.Context) (clientcreds.Credentials, error)
-}
 
 // eventLog records accepted events for dedupe; *tokenstore.Store satisfies it.
 type eventLog interface {
@@ -52,7 +47,7 @@ const cleanupTimeout = 2 * time.Second
 // the end, ban the webhook); 401 bad credentials; 400 malformed; 413 too large; 405 not a
 // POST; 503 when the secret, the table or the queue failed (nothing kept, Pipedrive retries).
 type handler struct {
-	creds  credentials
+	auth   *authenticator
 	events eventLog
 	jobs   enqueuer
 	log    *slog.Logger
@@ -68,6 +63,9 @@ type answer struct {
 	action string // accepted | duplicate | dropped | rejected | failed
 	reason string
 	ev     webhook.Event
+	// caller is who the credentials authenticated (zero before authentication).
+	caller webhook.Caller
+	authed bool
 	err    error
 }
 
@@ -83,17 +81,18 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}, nil
 }
 
-func (h *handler) receive(ctx context.Context, req events.APIGatewayV2HTTPRequest) answer {
+func (h *handler) receive(ctx context.Context, req events.APIGatewayV2HTTPRequest) (a answer) {
 	if m := req.RequestContext.HTTP.Method; m != "" && m != http.MethodPost {
 		return answer{status: http.StatusMethodNotAllowed, action: "rejected", reason: "method_not_allowed"}
 	}
-	creds, err := h.creds.Get(ctx)
-	if err != nil {
+	caller, err := h.auth.authenticate(ctx, header(req.Headers, "authorization"))
+	switch {
+	case errors.Is(err, errAuthUnavailable):
 		return answer{status: http.StatusServiceUnavailable, action: "failed", reason: "credentials_unavailable", err: err}
+	case err != nil:
+		return answer{status: http.StatusUnauthorized, action: "rejected", reason: "unauthorized", err: err}
 	}
-	if !creds.Webhook.Authorized(header(req.Headers, "authorization")) {
-		return answer{status: http.StatusUnauthorized, action: "rejected", reason: "unauthorized"}
-	}
+	defer func() { a.caller, a.authed = caller, true }()
 	body, ok := decodeBody(req)
 	if !ok {
 		return answer{status: http.StatusBadRequest, action: "rejected", reason: "malformed", err: errors.New("body is not valid base64")}
@@ -108,6 +107,13 @@ func (h *handler) receive(ctx context.Context, req events.APIGatewayV2HTTPReques
 	job, err := eventJob(ev)
 	if err != nil {
 		return answer{status: http.StatusBadRequest, action: "rejected", reason: "malformed", ev: ev, err: err}
+	}
+	// The credentials must be those of the installation the event belongs to, before anything
+	// is written: another installation's credentials (a customer who read their own webhook
+	// settings) must not act for it.
+	if !caller.Owns(ev.Installation()) {
+		return answer{status: http.StatusUnauthorized, action: "rejected", reason: "installation_mismatch", ev: ev,
+			err: fmt.Errorf("credentials of %s, event of %s", caller.Installation, ev.Installation())}
 	}
 	receipt, err := h.events.AcceptEvent(ctx, ev.Installation(), ev.Key(), h.dedupeTTL())
 	var refusal *tokenstore.EventRefusal
@@ -194,6 +200,11 @@ func (h *handler) logAnswer(ctx context.Context, req events.APIGatewayV2HTTPRequ
 		attrs = append(attrs, slog.Int64("company_id", a.ev.CompanyID), slog.Int64("user_id", a.ev.UserID),
 			slog.String("event_id", a.ev.ID), slog.String("entity", a.ev.Entity), slog.String("entity_id", a.ev.EntityID),
 			slog.String("event_action", a.ev.Action), slog.String("version", a.ev.Version), slog.Int("attempt", a.ev.Attempt))
+	}
+	if a.authed {
+		// How the delivery authenticated: "previous_key" or "legacy" mean webhooks not yet
+		// registered again after a rotation or an upgrade.
+		attrs = append(attrs, slog.String("credentials", credentialKind(a.caller)))
 	}
 	if a.err != nil {
 		// Errors of this project's packages: no secret, no body (webhook.Parse never quotes it).

@@ -29,17 +29,23 @@ import (
 var (
 	runLog  testenv.Buffer
 	secrets testenv.Secrets
-	// creds is the Basic pair the provisioned secret yields (derived from testenv.StateKey).
-	creds = webhook.DeriveCredentials([]byte(testenv.StateKey))
+	// creds are acme's webhook credentials under the provisioned key (testenv.WebhookKey).
+	creds = webhook.InstallationCredentials([]byte(testenv.WebhookKey), acme)
+	// legacyCreds is the deployment-wide pair older deployments registered (derived from
+	// testenv.StateKey), accepted only while WEBHOOK_LEGACY_UNTIL is ahead.
+	legacyCreds = webhook.DeriveCredentials([]byte(testenv.StateKey))
 )
 
 func TestMain(m *testing.M) {
-	secrets.Add("webhook password", creds.Password)
-	secrets.Add("webhook Authorization header", basic(creds.User, creds.Password))
+	secrets.Add("webhook password", creds.Password, legacyCreds.Password)
+	secrets.Add("webhook Authorization header", basic(creds.User, creds.Password), basic(legacyCreds.User, legacyCreds.Password))
 	os.Exit(testenv.MainCheckingLogs(m, &runLog, &secrets))
 }
 
-var acme = tokenstore.InstallationID{CompanyID: 3408256, UserID: 5206648}
+var (
+	acme  = tokenstore.InstallationID{CompanyID: 3408256, UserID: 5206648}
+	other = tokenstore.InstallationID{CompanyID: 7700001, UserID: 42}
+)
 
 // env is one test's receiver on its own table and queue.
 type env struct {
@@ -55,10 +61,10 @@ func newEnv(t *testing.T) *env {
 	cfg := testenv.AWS(t)
 	res := testenv.Provision(t)
 	store := &tokenstore.Store{DB: testenv.SerialWrites(dynamodb.NewFromConfig(cfg)), Table: res.TableName}
-	src := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID}
+	keys := &clientcreds.WebhookKeySource{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.WebhookKeySecretID}
 	q := sqs.NewFromConfig(cfg)
 	e := &env{t: t, res: res, store: store, sqs: q,
-		h: &handler{creds: src, events: store, jobs: &jobs.Enqueuer{SQS: q, QueueURL: res.JobsQueueURL},
+		h: &handler{auth: &authenticator{keys: keys, now: time.Now}, events: store, jobs: &jobs.Enqueuer{SQS: q, QueueURL: res.JobsQueueURL},
 			log: slog.New(slog.NewJSONHandler(&runLog, nil))}}
 	return e
 }
@@ -108,8 +114,12 @@ func basic(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
-func v2(eventID, action string, attempt int) string {
-	return `{"meta":{"action":"` + action + `","entity":"deal","entity_id":101,"company_id":3408256,"user_id":5206648,` +
+func v2(eventID, action string, attempt int) string { return v2For(acme, eventID, action, attempt) }
+
+// v2For is a v2 delivery of installation id's webhook.
+func v2For(id tokenstore.InstallationID, eventID, action string, attempt int) string {
+	return `{"meta":{"action":"` + action + `","entity":"deal","entity_id":101,"company_id":` + strconv.FormatInt(id.CompanyID, 10) +
+		`,"user_id":` + strconv.FormatInt(id.UserID, 10) + `,` +
 		`"id":"` + eventID + `","correlation_id":"c-1","timestamp":"2026-11-30T12:00:01.123Z","version":"2.0","webhook_id":"77",` +
 		`"attempt":` + strconv.Itoa(attempt) + `,"host":"acme.pipedrive.com","type":"general"},` +
 		`"data":{"id":101,"title":"Big deal"},"previous":null}`
@@ -186,6 +196,9 @@ func TestRejectedDeliveriesEnqueueNothing(t *testing.T) {
 		{"wrong password", basic(creds.User, creds.Password+"x"), v2("ev-b", "create", 1), 401, "unauthorized"},
 		{"wrong user", basic("someone", creds.Password), v2("ev-c", "create", 1), 401, "unauthorized"},
 		{"client secret instead", basic(testenv.ClientID, testenv.ClientSecret), v2("ev-d", "create", 1), 401, "unauthorized"},
+		{"legacy pair without its grace", basic(legacyCreds.User, legacyCreds.Password), v2("ev-g", "create", 1), 401, "unauthorized"},
+		{"another installation's credentials", basic(webhook.InstallationCredentials([]byte(testenv.WebhookKey), other).User,
+			webhook.InstallationCredentials([]byte(testenv.WebhookKey), other).Password), v2("ev-h", "create", 1), 401, "installation_mismatch"},
 		{"garbage body", good, "not json at all", 400, "malformed"},
 		{"truncated JSON", good, v2("ev-e", "create", 1)[:80], 400, "malformed"},
 		{"unknown action", good, v2("ev-f", "explode", 1), 400, "malformed"},
