@@ -108,20 +108,23 @@ type WebhookRef struct {
 	Event string `json:"event"`
 }
 
-// ReasonCredentialsUnavailable: the webhook Basic credentials could not be read (the secret).
+// ReasonCredentialsUnavailable: the webhook key could not be read (the webhook key secret).
 const ReasonCredentialsUnavailable = "credentials_unavailable"
 
 // RegisterWebhooks runs register_webhooks jobs: it creates the configured webhooks the
-// installation lacks, as v2 webhooks (WebhookVersion) with HTTP Basic credentials from
-// Credentials, the same pair the receiver checks. Sessions, Webhooks and Credentials are
-// required. Safe for concurrent use.
+// installation lacks, as v2 webhooks (WebhookVersion) with the installation's own HTTP Basic
+// credentials (webhook.Keys.For: a user naming the installation and the key, a password derived
+// from the key), which the receiver checks. Sessions, Webhooks and Keys are required. Safe for
+// concurrent use.
 type RegisterWebhooks struct {
 	Sessions *Sessions
 	Webhooks WebhookAPI
 	Config   WebhookConfig
-	// Credentials returns the Basic pair Pipedrive must send with each delivery (the
-	// secret's, clientcreds.Credentials.Webhook). It is never logged or returned in a Result.
-	Credentials func(ctx context.Context) (webhook.Credentials, error)
+	// Keys returns the webhook keys; the current one signs the credentials. Read them fresh
+	// (clientcreds.WebhookKeySource.Load), not from a cache: the jobs a rotation queues must
+	// register with the new key. Neither the keys nor the credentials are ever logged or
+	// returned in a Result.
+	Keys func(ctx context.Context) (webhook.Keys, error)
 }
 
 var (
@@ -141,12 +144,12 @@ func (*RegisterWebhooks) ExclusiveKey(j jobs.Job) string {
 //
 // A listed webhook is ours for an event when its subscription_url is Config.URL and its object
 // and action are the event's (a v1-era action such as "added" counts as its v2 name). It is
-// current when its version is WebhookVersion and its Basic user is the one of Credentials; it is
-// stale when Pipedrive shows another version (a v1 webhook of an older deployment) or another
-// Basic user (an older deployment's WEBHOOK_USER: every delivery would get 401 and Pipedrive
-// would ban the webhook). A version or user Pipedrive does not show counts as current, and the
-// password is never compared (what Pipedrive shows of it is not documented), so a rotated
-// secret with the same user is not detected. Stale webhooks are deleted, all before any
+// current when its version is WebhookVersion and its Basic user is the installation's current
+// one; it is stale when Pipedrive shows another version (a v1 webhook of an older deployment)
+// or another Basic user: the deployment-wide user of an older deployment, or an installation
+// user under another key (the user names the key, so a rotated key shows in the user and the
+// password never needs comparing; what Pipedrive shows of a password is not documented). A
+// version or user Pipedrive does not show counts as current. Stale webhooks are deleted, all before any
 // create, so a replacement never needs a slot beyond the 40 per user; a 404 means already
 // deleted. An event without a current webhook then gets one. Webhooks for other URLs or other
 // events are never touched.
@@ -160,9 +163,10 @@ func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 	if cfg.URL == "" {
 		return worker.Verdict{Outcome: worker.OutcomeSkipped, Reason: ReasonWebhookURLUnset, Message: "WEBHOOK_URL is not set: no webhooks to register"}
 	}
-	creds, err := r.Credentials(ctx)
+	keys, err := r.Keys(ctx)
+	creds := keys.For(installation.ID{CompanyID: j.CompanyID, UserID: j.UserID})
 	if err == nil && !creds.Valid() {
-		err = errors.New("the webhook Basic user or password is empty")
+		err = errors.New("no webhook key, or the job names no installation")
 	}
 	if err != nil {
 		return worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonCredentialsUnavailable, Err: err}

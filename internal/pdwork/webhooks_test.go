@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
@@ -68,24 +69,40 @@ func TestValidateWebhookURL(t *testing.T) {
 // hookURL is the app's subscription_url in the register_webhooks tests.
 const hookURL = "https://app.example/pipedrive/webhooks"
 
-// currentCreds is the Basic pair the running deployment registers with.
-var currentCreds = webhook.Credentials{User: webhook.DefaultUser, Password: "current-webhook-password"}
+// The webhook keys of these tests: the current one, and the one before a rotation.
+const (
+	currentKey  = "current-webhook-key-NEVER-PRINT-0123456789abcdef"
+	previousKey = "previous-webhook-key-NEVER-PRINT-0123456789abcde"
+)
+
+var (
+	// currentCreds is the installation's Basic pair under the current key: what register_webhooks
+	// registers with.
+	currentCreds = webhook.InstallationCredentials([]byte(currentKey), installation.ID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID})
+	// previousCreds is the pair a webhook registered before the rotation carries.
+	previousCreds = webhook.InstallationCredentials([]byte(previousKey), installation.ID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID})
+	// legacyCreds is the deployment-wide pair of an older deployment.
+	legacyCreds = webhook.Credentials{User: webhook.DefaultUser, Password: "legacy-webhook-password"}
+)
 
 // registerWebhooks wires the register_webhooks runner over moto and the simulator for events,
 // with the default user installed, and opens a session to set up the user's webhooks.
 func registerWebhooks(t *testing.T, events ...pdwork.WebhookEvent) (*pdwork.RegisterWebhooks, *pdsimtest.TestServer, installation.Installation) {
 	t.Helper()
-	secrets.Add("webhook password", currentCreds.Password)
+	secrets.Add("webhook password", currentCreds.Password, previousCreds.Password, legacyCreds.Password)
+	secrets.Add("webhook key", currentKey, previousKey)
 	s, sim := sessions(t)
 	ss, err := s.Open(t.Context(), registerJob())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &pdwork.RegisterWebhooks{
-		Sessions:    s,
-		Webhooks:    s.API.(*pdapi.Client),
-		Config:      pdwork.WebhookConfig{URL: hookURL, Events: events},
-		Credentials: func(context.Context) (webhook.Credentials, error) { return currentCreds, nil },
+		Sessions: s,
+		Webhooks: s.API.(*pdapi.Client),
+		Config:   pdwork.WebhookConfig{URL: hookURL, Events: events},
+		Keys: func(context.Context) (webhook.Keys, error) {
+			return webhook.Keys{Current: []byte(currentKey), Previous: []byte(previousKey), PreviousUntil: time.Now().Add(time.Hour)}, nil
+		},
 	}, sim, ss.Installation()
 }
 
@@ -127,6 +144,10 @@ func TestRegisterWebhooksReplacesStale(t *testing.T) {
 		{"v1 registration is replaced by v2", []pdapi.NewWebhook{ours("added", "1.0", currentCreds.User, currentCreds.Password)}, 0,
 			[]string{v2Current}, "webhooks_registered", []int{0}, 1},
 		{"old Basic user is replaced", []pdapi.NewWebhook{ours("create", "2.0", "old-webhook-user", "old-webhook-password")}, 0,
+			[]string{v2Current}, "webhooks_registered", []int{0}, 1},
+		{"the legacy deployment-wide pair is replaced", []pdapi.NewWebhook{ours("create", "2.0", legacyCreds.User, legacyCreds.Password)}, 0,
+			[]string{v2Current}, "webhooks_registered", []int{0}, 1},
+		{"the previous key's credentials are replaced after a rotation", []pdapi.NewWebhook{ours("create", "2.0", previousCreds.User, previousCreds.Password)}, 0,
 			[]string{v2Current}, "webhooks_registered", []int{0}, 1},
 		{"current webhook is kept", []pdapi.NewWebhook{current}, 0,
 			[]string{v2Current}, "webhooks_exist", nil, 0},

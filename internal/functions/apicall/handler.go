@@ -11,7 +11,6 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/app"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
@@ -106,9 +105,9 @@ type store interface {
 	worker.Claims
 }
 
-// credentials reads the secret; *clientcreds.Source satisfies it.
-type credentials interface {
-	Get(ctx context.Context) (clientcreds.Credentials, error)
+// webhookKeys reads the webhook key secret afresh; *clientcreds.WebhookKeySource satisfies it.
+type webhookKeys interface {
+	Load(ctx context.Context) (webhook.Keys, error)
 }
 
 // pipedrive is the Pipedrive REST client; *pdapi.Client satisfies it.
@@ -123,11 +122,12 @@ type deps struct {
 	Store     store
 	Refresher pdwork.Refresher
 	Pipedrive pipedrive
-	// Creds gives the webhooks' Basic pair (the one the receiver checks).
-	Creds  credentials
-	Queue  worker.Queue
-	Alerts alerts.Notifier
-	Log    *slog.Logger
+	// WebhookKeys gives the key each installation's webhook credentials are derived from (the
+	// one the receiver checks them with).
+	WebhookKeys webhookKeys
+	Queue       worker.Queue
+	Alerts      alerts.Notifier
+	Log         *slog.Logger
 	// Metrics receives the engine's EMF lines (jobs, 429s, pauses); nil writes none.
 	Metrics *metrics.Emitter
 }
@@ -143,10 +143,7 @@ func newHandler(d deps, c config) *Handler {
 		Runners: map[string]worker.Runner{
 			jobs.KindAPICall: &pdwork.APICall{Sessions: sessions, MaxResultBody: c.MaxResultBody},
 			jobs.KindRegisterWebhooks: &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks,
-				Credentials: func(ctx context.Context) (webhook.Credentials, error) {
-					cc, err := d.Creds.Get(ctx)
-					return cc.Webhook, err
-				}},
+				Keys: d.WebhookKeys.Load},
 			jobs.KindWebhookEvent: &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: app.New(c.App)},
 		},
 		Claims:  d.Store,

@@ -24,6 +24,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
@@ -41,10 +42,11 @@ import (
 // t0 is where every test clock starts: noon UTC, twelve hours before the daily budget resets.
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-// webhookCreds is the HTTP Basic pair of the app's webhooks, as the provisioned secret yields it
-// (derived from its state_key); webhookPassword is a secret like the tokens.
+// webhookCreds is the HTTP Basic pair of the simulator's default installation's webhooks, as
+// the provisioned webhook key (testenv.WebhookKey) yields it; webhookPassword is a secret like
+// the tokens.
 var (
-	webhookCreds    = webhook.DeriveCredentials([]byte(testenv.StateKey))
+	webhookCreds    = webhook.InstallationCredentials([]byte(testenv.WebhookKey), installation.ID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID})
 	webhookPassword = webhookCreds.Password
 )
 
@@ -137,11 +139,11 @@ func newEnv(t *testing.T, opts ...option) *env {
 			Owner:  "apicall-test",
 			Now:    clock.Now,
 		},
-		Pipedrive: api,
-		Creds:     creds,
-		Queue:     e.queue,
-		Alerts:    alerts.Notifier{Sender: publisher, Log: logger},
-		Log:       logger,
+		Pipedrive:   api,
+		WebhookKeys: &clientcreds.WebhookKeySource{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.WebhookKeySecretID, Logger: logger},
+		Queue:       e.queue,
+		Alerts:      alerts.Notifier{Sender: publisher, Log: logger},
+		Log:         logger,
 	}, hc)
 	// Every token the store held, old and refreshed, joins the secrets before the table goes.
 	t.Cleanup(func() {

@@ -25,15 +25,18 @@ func Main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	if app.WebhookKeys == nil {
+		log.Fatal(name + ": WEBHOOK_KEY_SECRET_ID must be set (register_webhooks derives the webhooks' credentials from it)")
+	}
 	h := newHandler(deps{
-		Store:     app.Store,
-		Refresher: app.Refresher(app.Owner()),
-		Pipedrive: &pdapi.Client{},
-		Creds:     app.Creds,
-		Queue:     app.SQS(),
-		Alerts:    app.Notifier,
-		Log:       app.Log,
-		Metrics:   metrics.New(name),
+		Store:       app.Store,
+		Refresher:   app.Refresher(app.Owner()),
+		Pipedrive:   &pdapi.Client{},
+		WebhookKeys: app.WebhookKeys,
+		Queue:       app.SQS(),
+		Alerts:      app.Notifier,
+		Log:         app.Log,
+		Metrics:     metrics.New(name),
 	}, cfg)
 	lambda.Start(h.Handle)
 }
