@@ -21,8 +21,8 @@ func (c *CLI) warmCommand() *cobra.Command {
 		Long: `Set an installation's always-warm flag. on: the refresher keeps its access token fresh whether
 the app uses it or not (for an installation whose first call must not wait for a refresh).
 off: the adaptive refresh decides again from the installation's use.`,
-		Example:   "  pdctl warm 3408256:5206648 on",
-		Args:      exactArgs(2),
+		Example: "  pdctl warm 3408256:5206648 on",
+		Args:    exactArgs(2),
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 1 {
 				return []string{"on", "off"}, cobra.ShellCompDirectiveNoFileComp
