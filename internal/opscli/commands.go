@@ -37,11 +37,12 @@ const rootLong = `pdctl: on-call commands for the Pipedrive Lambda kit. Tokens a
 and uninstall, which are audited.
 
 Configuration: --stack NAME reads the deployed stack's outputs (TokensTableName, TokensKeyID,
-ClientSecretARN, PipedriveOAuthURL, JobsQueueURL, JobsDeadLetterQueueURL, AlertsTopicARN), so
+ClientSecretARN, PipedriveOAuthURL, JobsQueueURL, JobsDeadLetterQueueURL, AlertsTopicARN,
+WebhookKeySecretARN), so
 nothing needs exporting; the AWS SDK's usual variables (AWS_PROFILE, AWS_REGION,
 AWS_ENDPOINT_URL) choose the account and region. Without --stack it reads the functions'
 variables: TOKENS_TABLE, TOKENS_KEY_ID, CLIENT_SECRET_ID, PIPEDRIVE_OAUTH_URL, JOBS_QUEUE_URL,
-JOBS_DLQ_URL, ALERTS_TOPIC_ARN. A command whose configuration is missing says which.
+JOBS_DLQ_URL, ALERTS_TOPIC_ARN, WEBHOOK_KEY_SECRET_ID. A command whose configuration is missing says which.
 
 --json (before or after the command) prints JSON for every command. Flags may also be written
 with one dash (-json, -max 5), as before.

@@ -69,7 +69,10 @@ type CLI struct {
 	Audit  *Auditor
 	// Pauses serves `pause show` and `pause lift` (a company's pause of Pipedrive calls).
 	Pauses Pauses
-	// Jobs serves `webhooks register`: the jobs queue (*jobs.Enqueuer).
+	// WebhookKeySecret and WebhookKeySecretID serve `webhooks rotate-key`.
+	WebhookKeySecret   KeySecret
+	WebhookKeySecretID string
+	// Jobs serves `webhooks register` and `webhooks rotate-key`: the jobs queue (*jobs.Enqueuer).
 	Jobs Enqueuer
 	// Migrator runs `migrate`; In is where it reads the API tokens (standard input).
 	Migrator *Migrator

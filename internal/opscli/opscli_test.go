@@ -42,6 +42,8 @@ type fixture struct {
 	dlq    string
 	tokens []string
 	now    time.Time
+	// webhookKeySecret is the webhook key secret's ARN (rotate-key).
+	webhookKeySecret string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -60,6 +62,8 @@ func newFixture(t *testing.T) *fixture {
 		jobs: res.JobsQueueURL,
 		dlq:  res.DeadLetterQueueURL,
 		now:  now,
+
+		webhookKeySecret: res.WebhookKeySecretID,
 	}
 	f.cli = &opscli.CLI{
 		// The operator's store has no key: show, list and due must not need one.

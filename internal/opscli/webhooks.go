@@ -46,9 +46,10 @@ which installations it skipped (not active). Audited (who, when) on standard err
 		RunE:    c.run(func(ctx context.Context, args []string) error { return c.webhooksRegister(ctx, args, all) }),
 	}
 	register.Flags().BoolVar(&all, "all", false, "every active installation")
-	return group("webhooks", "the app's Pipedrive webhooks: register",
-		`The app's webhooks at Pipedrive, registered per installation by the register_webhooks job.`,
-		register)
+	return group("webhooks", "the app's Pipedrive webhooks: register, rotate-key",
+		`The app's webhooks at Pipedrive, registered per installation by the register_webhooks job with
+credentials of that installation only (derived from the webhook key).`,
+		register, c.rotateKeyCommand())
 }
 
 // webhooksRegister serves `pdctl webhooks register (COMPANY:USER | --all)`: one register_webhooks job
@@ -82,17 +83,39 @@ func (c *CLI) webhooksRegister(ctx context.Context, args []string, all bool) err
 		}
 	}
 
+	var scope *installation.Installation
+	if !all {
+		scope = &single
+	}
+	res, err := c.queueRegistrations(ctx, scope, "webhook registration queued by an operator")
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return writeJSON(c.Out, res)
+	}
+	fmt.Fprintf(c.Out, "enqueued %d register_webhooks job(s) (job ids end in %s)\n", res.Enqueued, res.Run)
+	for _, s := range res.Skipped {
+		fmt.Fprintf(c.Out, "skipped %d:%d (%s, not active)\n", s.CompanyID, s.UserID, s.Status)
+	}
+	return nil
+}
+
+// queueRegistrations enqueues a register_webhooks job (one new run id for all) for single, or
+// for every active installation when single is nil, after logging the audit line what; it
+// reports what it enqueued and skipped.
+func (c *CLI) queueRegistrations(ctx context.Context, single *installation.Installation, what string) (WebhooksResult, error) {
 	res := WebhooksResult{Run: runID(c.now()), Skipped: []WebhooksSkipped{}}
 	scope := "all"
-	if !all {
-		scope = id.String()
+	if single != nil {
+		scope = single.ID.String()
 	}
 	if c.Audit != nil && c.Audit.Log != nil {
 		who := "unknown"
 		if c.Audit.Who != nil {
 			who = c.Audit.Who(ctx)
 		}
-		c.Audit.Log.LogAttrs(ctx, slog.LevelInfo, "webhook registration queued by an operator",
+		c.Audit.Log.LogAttrs(ctx, slog.LevelInfo, what,
 			slog.String("action", "register_webhooks"), slog.String("installations", scope),
 			slog.String("run", res.Run), slog.String("operator", who), slog.Time("at", c.now().UTC()))
 	}
@@ -111,22 +134,13 @@ func (c *CLI) webhooksRegister(ctx context.Context, args []string, all bool) err
 		res.Enqueued++
 		return nil
 	}
-	if !all {
-		err = each(single)
+	var err error
+	if single != nil {
+		err = each(*single)
 	} else {
 		err = c.eachInstallation(ctx, each)
 	}
-	if err != nil {
-		return err
-	}
-	if c.JSON {
-		return writeJSON(c.Out, res)
-	}
-	fmt.Fprintf(c.Out, "enqueued %d register_webhooks job(s) (job ids end in %s)\n", res.Enqueued, res.Run)
-	for _, s := range res.Skipped {
-		fmt.Fprintf(c.Out, "skipped %d:%d (%s, not active)\n", s.CompanyID, s.UserID, s.Status)
-	}
-	return nil
+	return res, err
 }
 
 // eachInstallation calls fn for every installation the inventory lists (every status, without

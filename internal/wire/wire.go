@@ -87,6 +87,7 @@ var StackOutputs = map[string]string{
 	"JobsQueueURL":           EnvJobsQueueURL,
 	"JobsDeadLetterQueueURL": EnvJobsDLQURL,
 	"AlertsTopicARN":         EnvAlertsTopicARN,
+	"WebhookKeySecretARN":    EnvWebhookKeySecretID,
 }
 
 // StackDescriber reads a stack's outputs; *cloudformation.Client satisfies it.
