@@ -101,6 +101,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 type store interface {
 	pdwork.Installations
 	pdwork.EntityClock
+	pdwork.WebhookOwners
 	pdwork.Gates
 	worker.Claims
 }
@@ -143,7 +144,7 @@ func newHandler(d deps, c config) *Handler {
 		Runners: map[string]worker.Runner{
 			jobs.KindAPICall: &pdwork.APICall{Sessions: sessions, MaxResultBody: c.MaxResultBody},
 			jobs.KindRegisterWebhooks: &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks,
-				Keys: d.WebhookKeys.Load},
+				Keys: d.WebhookKeys.Load, Owners: d.Store},
 			jobs.KindWebhookEvent: &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: app.New(c.App)},
 		},
 		Claims:  d.Store,

@@ -120,7 +120,7 @@ func TestLegacyPairDuringUpgrade(t *testing.T) {
 	for _, id := range []struct {
 		name string
 		body string
-	}{{"acme", v2("ev-l1", "create", 1)}, {"other", v2For(other, "ev-l2", "create", 1)}} {
+	}{{"acme", v2("ev-l1", "create", 1)}, {"other", v2For(other, other.UserID, "ev-l2", "create", 1)}} {
 		if st, act, _ := reply(t, e.deliver(old, id.body)); st != 200 || act != "accepted" {
 			t.Errorf("legacy pair in its grace, %s's event = %d %s, want 200 accepted", id.name, st, act)
 		}
