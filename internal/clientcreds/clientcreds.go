@@ -1,8 +1,9 @@
 // Package clientcreds reads the app's client credentials and OAuth state key from the Secrets
 // Manager secret named by CLIENT_SECRET_ID, whose value is the JSON object
 // {"client_id","client_secret","state_key"} plus, optionally, "webhook_user" and
-// "webhook_password" (the HTTP Basic pair of webhook deliveries; derived from state_key when
-// absent).
+// "webhook_password" (the deployment-wide HTTP Basic pair older deployments registered webhooks
+// with; derived from state_key when absent). The per-installation webhook credentials come from
+// the separate webhook key secret (WebhookKeySource).
 //
 // A Source caches the value for TTL (default 5 minutes), so a rotated secret is picked up by
 // running functions without a redeploy. Concurrent callers share one fetch. When a refresh
@@ -75,9 +76,9 @@ type Credentials struct {
 	ClientID, ClientSecret string
 	// StateKey signs OAuth state values (oauthstate.Signer.Key); at least MinStateKeyLen bytes.
 	StateKey []byte
-	// Webhook is the HTTP Basic pair Pipedrive sends with webhook deliveries: the secret's
+	// Webhook is the legacy deployment-wide Basic pair of older deployments: the secret's
 	// webhook_user/webhook_password when set, else derived from StateKey
-	// (webhook.DeriveCredentials), so a deploy has a random one without template parameters.
+	// (webhook.DeriveCredentials). The receiver accepts it only until WEBHOOK_LEGACY_UNTIL.
 	Webhook webhook.Credentials
 	// VersionID is the Secrets Manager version the value came from; safe to log.
 	VersionID string

@@ -27,7 +27,7 @@ import (
 //  6. an operator's forced refresher run replaces the tokens;
 //  7. the worker, invoked directly, creates a deal;
 //  8. the worker, under a 429, answers "retry" at the time Pipedrive asked for;
-//  9. a user creates a deal at Pipedrive: the simulator delivers the v2 webhook (Basic auth)
+//  9. a user creates a deal at Pipedrive: the simulator delivers the v2 webhook (the installation's own Basic credentials)
 //     to the receiver, which enqueues it; the worker runs the example app, which adds a note
 //     to the deal through the API;
 //  10. Pipedrive delivers the same event three more times at once: nothing changes, the deal

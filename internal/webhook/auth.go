@@ -15,8 +15,9 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 )
 
-// Credentials are the HTTP Basic user and password Pipedrive sends with every delivery: the
-// worker registers webhooks with them, the receiver checks them. They never print.
+// Credentials are an HTTP Basic user and password Pipedrive sends with every delivery of a
+// webhook: an installation's own (InstallationCredentials), or the legacy deployment-wide pair
+// (DeriveCredentials). They never print.
 type Credentials struct {
 	User, Password string
 }
@@ -55,8 +56,9 @@ func (c Credentials) Authorized(header string) bool {
 // DefaultUser is the Basic user when the secret names none.
 const DefaultUser = "pipedrive"
 
-// DeriveCredentials makes the webhook credentials from the state key generated into the secret
-// at deploy: the password is HMAC-SHA256(stateKey, "pipedrive-webhook-basic"), base64url. So
+// DeriveCredentials makes the legacy deployment-wide webhook credentials older deployments
+// registered every webhook with (accepted only during an upgrade, Verifier.Legacy), from the
+// state key generated into the client secret at deploy: the password is HMAC-SHA256(stateKey, "pipedrive-webhook-basic"), base64url. So
 // every deploy has its own random webhook password without a second generated value, it never
 // appears in the template or an environment variable, and it differs from the state key (a
 // leaked webhook password does not let anyone forge OAuth state). An operator who wants other
