@@ -12,6 +12,7 @@ import (
 	"os/signal"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/opscli"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
@@ -49,6 +50,9 @@ func main() {
 	}
 	if j := app.Jobs(); j != nil { // webhooks register; as for migrate, never a typed nil
 		cli.Jobs = j
+	}
+	if id := app.Getenv(wire.EnvClientSecretID); id != "" {
+		cli.Setup, cli.In = &opscli.Setup{Secrets: secretsmanager.NewFromConfig(app.AWS), SecretID: id}, os.Stdin
 	}
 	cli.Uninstall = uninstaller(app)
 	// decrypt, the only command that reads a token, and only with TOKENS_KEY_ID and a role

@@ -71,7 +71,9 @@ type CLI struct {
 	Pauses Pauses
 	// Jobs serves `webhooks register`: the jobs queue (*jobs.Enqueuer).
 	Jobs Enqueuer
-	// Migrator runs `migrate`; In is where it reads the API tokens (standard input).
+	// Setup serves `setup`: the client id and secret into the stack's secret.
+	Setup *Setup
+	// Migrator runs `migrate`; In is where it and `setup` read secrets (standard input).
 	Migrator *Migrator
 	In       io.Reader
 	Out      io.Writer
@@ -88,6 +90,8 @@ var ErrUsage = errors.New("usage")
 // Usage is the help text.
 const Usage = `pdctl: on-call commands for the Pipedrive Lambda kit (tokens are never read, but by decrypt)
 
+  pdctl setup -client-id ID < secret   after the first deploy: the app's client id and secret (from
+                                       Developer Hub; the secret on standard input) into the stack's secret
   pdctl show COMPANY:USER              one installation: status, expiry, due time, lease, failures
   pdctl list [-status S] [-limit N]    installations (scans the table; S: active, needs_reauthorization, uninstalled)
   pdctl due [-within D] [-limit N]     installations the refresher picks up within D (default 0: due now)
@@ -141,6 +145,8 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		return c.pause(ctx, args[1:])
 	case "webhooks":
 		return c.webhooks(ctx, args[1:])
+	case "setup":
+		return c.setup(ctx, args[1:])
 	case "dlq":
 		if len(args) < 2 {
 			return fmt.Errorf("%w: dlq needs peek or redrive", ErrUsage)
