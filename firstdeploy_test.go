@@ -51,7 +51,7 @@ func TestFirstDeployNeedsNoParameters(t *testing.T) {
 		}
 	}
 	setup, _ := yaml.Marshal(node(&doc, "Outputs", "SetupCommand", "Value"))
-	if !strings.Contains(string(setup), "pdctl setup -client-id") || !strings.Contains(string(setup), "${ClientSecret}") {
+	if !strings.Contains(string(setup), "setup --client-id") || !strings.Contains(string(setup), "--stack ${AWS::StackName}") {
 		t.Errorf("SetupCommand output %s, want the pdctl setup command for this stack's secret", setup)
 	}
 }

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/spf13/cobra"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 )
@@ -81,24 +81,40 @@ func (s *Setup) Set(ctx context.Context, clientID, clientSecret string) (SetupRe
 	return res, nil
 }
 
-// setup runs `pdctl setup -client-id ID`, reading the client secret from the first line of
-// standard input (never an argument, which ps and shell history would show).
-func (c *CLI) setup(ctx context.Context, args []string) error {
+func (c *CLI) setupCommand() *cobra.Command {
 	var clientID string
-	pos, asJSON, err := flags("setup", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&clientID, "client-id", "", "the app's Client ID from Developer Hub")
-	})
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "setup --client-id ID < client-secret.txt",
+		Short: "after the first deploy: store the app's client id and secret in the stack's secret",
+		Long: `Store the app's Client ID and Client secret, from its OAuth settings in Pipedrive's Developer
+Hub, in the stack's client secret (ClientSecretARN), keeping the generated state_key. The
+client secret is read from the first line of standard input, never from an argument (which ps
+and shell history would show). Until this is done the functions answer "not configured"; they
+pick the new value up at the next request, without a redeploy.`,
+		Example: "  read -rs PD_SECRET && printf '%s\\n' \"$PD_SECRET\" | pdctl --stack pdkit-prod setup --client-id 1a2b3c4d5e\n  pdctl setup --client-id 1a2b3c4d5e < client-secret.txt",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 0 {
+				return fmt.Errorf("%w: setup reads the client secret from standard input, never from arguments", ErrUsage)
+			}
+			return nil
+		},
+		RunE: c.run(func(ctx context.Context, _ []string) error { return c.setup(ctx, clientID) }),
 	}
-	if len(pos) != 0 || clientID == "" {
-		return fmt.Errorf("%w: setup takes -client-id ID and reads the client secret from standard input", ErrUsage)
+	cmd.Flags().StringVar(&clientID, "client-id", "", "the app's Client ID from Developer Hub (required)")
+	return cmd
+}
+
+// setup runs `pdctl setup --client-id ID`, reading the client secret from the first line of
+// standard input.
+func (c *CLI) setup(ctx context.Context, clientID string) error {
+	if clientID == "" {
+		return fmt.Errorf("%w: setup needs --client-id ID (and the client secret on standard input)", ErrUsage)
 	}
 	if c.Setup == nil {
-		return errors.New("setup: CLIENT_SECRET_ID must be set (the stack's ClientSecretARN output)")
+		return errors.New("setup: CLIENT_SECRET_ID must be set (the stack's ClientSecretARN output), or use --stack")
 	}
 	if c.In == nil {
-		return errors.New("setup: no standard input to read the client secret from")
+		return fmt.Errorf("%w: setup needs the client secret on standard input", ErrUsage)
 	}
 	line, err := bufio.NewReader(io.LimitReader(c.In, 4096)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -108,9 +124,9 @@ func (c *CLI) setup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if asJSON {
+	if c.JSON {
 		return writeJSON(c.Out, res)
 	}
-	fmt.Fprintf(c.Out, "client id %s and its secret set in %s (version %s); the functions use them within seconds, no redeploy\n", res.ClientID, res.SecretID, res.VersionID)
+	fmt.Fprintf(c.Out, "client id %s and its secret set in %s (version %s); the functions use them at their next request, no redeploy\n", res.ClientID, res.SecretID, res.VersionID)
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 )
 
-// TestSetupConfiguresAFirstDeploy: `pdctl setup -client-id ID` with the secret on standard
+// TestSetupConfiguresAFirstDeploy: `pdctl setup --client-id ID` with the secret on standard
 // input turns the secret of a first deploy (REPLACE_ME placeholders) into one the functions
 // accept, keeps the generated state_key, and prints neither the secret nor the state key.
 // Bad input changes nothing and says why.
@@ -50,11 +50,12 @@ func TestSetupConfiguresAFirstDeploy(t *testing.T) {
 		usage bool
 	}{
 		{"no client id", []string{"setup"}, clientSecret + "\n", true},
-		{"secret as an argument", []string{"setup", "-client-id", "abc", clientSecret}, "", true},
-		{"empty stdin", []string{"setup", "-client-id", "abc"}, "", false},
-		{"placeholder", []string{"setup", "-client-id", "abc"}, "REPLACE_ME\n", false},
-		{"placeholder id", []string{"setup", "-client-id", "replace_me"}, clientSecret + "\n", false},
-		{"whitespace inside", []string{"setup", "-client-id", "abc"}, "two words\n", false},
+		{"secret as an argument", []string{"setup", "--client-id", "abc", clientSecret}, "", true},
+		{"empty stdin", []string{"setup", "--client-id", "abc"}, "", false},
+		{"placeholder", []string{"setup", "--client-id", "abc"}, "REPLACE_ME\n", false},
+		{"placeholder id", []string{"setup", "--client-id", "replace_me"}, clientSecret + "\n", false},
+		{"one-dash flag, as before", []string{"setup", "-client-id", "abc"}, "", false},
+		{"whitespace inside", []string{"setup", "--client-id", "abc"}, "two words\n", false},
 	}
 	for _, b := range bad {
 		err := runCLI(t.Context(), cli(b.stdin), b.args)
@@ -66,7 +67,7 @@ func TestSetupConfiguresAFirstDeploy(t *testing.T) {
 		}
 	}
 
-	if err := runCLI(t.Context(), cli(clientSecret+"\n"), []string{"setup", "-client-id", "1a2b3c4d5e"}); err != nil {
+	if err := runCLI(t.Context(), cli(clientSecret+"\n"), []string{"setup", "--client-id", "1a2b3c4d5e"}); err != nil {
 		t.Fatalf("pdctl setup = %v", err)
 	}
 	after := read()
