@@ -84,3 +84,38 @@ func TestRegisterWebhooksRecordsOwners(t *testing.T) {
 		}
 	}
 }
+
+// TestFutureTimestampCannotBlockLaterChanges: a change stamped a day ahead (a job not from the
+// receiver, which clamps already) is ordered at the worker's clock, so the entity's next real
+// change is not skipped as stale.
+func TestFutureTimestampCannotBlockLaterChanges(t *testing.T) {
+	s, _ := sessions(t)
+	store := s.Installations.(*tokenstore.Store)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	var ran []string
+	r := &pdwork.WebhookEvents{Sessions: s, Entities: store, Now: func() time.Time { return now },
+		Handler: app.HandlerFunc(func(_ context.Context, ev webhook.Event, _ app.Client) error {
+			ran = append(ran, ev.ID)
+			return nil
+		})}
+	change := func(id string, at time.Time) worker.Verdict {
+		j, err := jobs.WebhookEvent(webhook.Event{ID: id, Version: "2.0", Action: webhook.ActionChange, Entity: "deal", EntityID: "5",
+			CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID, Timestamp: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Run(t.Context(), j)
+	}
+	if v := change("forged", now.Add(24*time.Hour)); v.Outcome != worker.OutcomeSucceeded {
+		t.Fatalf("Run(future change) = %+v, want succeeded", v)
+	}
+	if v := change("real", now.Add(time.Second)); v.Outcome != worker.OutcomeSucceeded {
+		t.Fatalf("Run(the next real change) = %+v, want succeeded (not stale)", v)
+	}
+	if v := change("late", now.Add(-time.Minute)); v.Outcome != worker.OutcomeSkipped {
+		t.Errorf("Run(an older change) = %+v, want skipped as stale", v)
+	}
+	if len(ran) != 2 {
+		t.Errorf("handler ran for %v, want forged and real", ran)
+	}
+}
