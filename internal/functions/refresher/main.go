@@ -35,6 +35,7 @@ func Main() {
 	}
 	m := metrics.New("refresher")
 	r.Metrics = m
-	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m}
+	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m,
+		Configured: func(ctx context.Context) error { _, err := app.Creds.Get(ctx); return err }}
 	lambda.Start(h.Handle)
 }
