@@ -72,9 +72,15 @@ type Event struct {
 	WebhookID string `json:"webhook_id,omitempty"`
 	Attempt   int    `json:"attempt,omitempty"`
 	// CorrelationID ties the events of one user action together (v2 only).
-	CorrelationID string          `json:"correlation_id,omitempty"`
-	Data          json.RawMessage `json:"data,omitempty"`
-	Previous      json.RawMessage `json:"previous,omitempty"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+	// CatchUp marks an event the kit made itself after it missed Pipedrive's deliveries (a
+	// webhook found deleted or banned, or an operator's catch-up): it was read from a v2 list
+	// of entities changed since the last event processed, so Data is the entity as listed,
+	// Previous is empty, Timestamp is the entity's update_time, and a delete is never caught
+	// up. It is deduplicated against the webhook events by the entity's last processed change.
+	CatchUp  bool            `json:"catch_up,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	Previous json.RawMessage `json:"previous,omitempty"`
 }
 
 // Installation is the installation the event belongs to.
