@@ -108,7 +108,7 @@ func (r *CheckWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 		}
 		sum.CatchUpJob = cj.ID
 	}
-	ws, v := r.Register.apply(ctx, ss, p, creds)
+	ws, v := r.Register.apply(ctx, ss, j, p, creds)
 	if v != nil {
 		return *v
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
@@ -122,6 +123,16 @@ type RegisterWebhooks struct {
 	// Credentials returns the Basic pair Pipedrive must send with each delivery (the
 	// secret's, clientcreds.Credentials.Webhook). It is never logged or returned in a Result.
 	Credentials func(ctx context.Context) (webhook.Credentials, error)
+	// Owners records, for each webhook created or found current, the installation that
+	// registered it: v1 deliveries name no owner, and the receiver routes them by webhook id.
+	// Nil records nothing.
+	Owners WebhookOwners
+}
+
+// WebhookOwners remembers which installation registered a webhook; *tokenstore.Store
+// satisfies it.
+type WebhookOwners interface {
+	RecordWebhookOwner(ctx context.Context, webhookID string, owner installation.ID) error
 }
 
 var (
@@ -163,7 +174,7 @@ func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 		return *v
 	}
 	p := r.plan(existing, creds.User)
-	sum, v := r.apply(ctx, ss, p, creds)
+	sum, v := r.apply(ctx, ss, j, p, creds)
 	if v != nil {
 		return *v
 	}
@@ -248,9 +259,10 @@ func (r *RegisterWebhooks) plan(existing []pdapi.Webhook, user string) webhookPl
 	return p
 }
 
-// apply deletes the plan's stale webhooks, then creates its missing ones; v is the job's
-// verdict when a call failed.
-func (r *RegisterWebhooks) apply(ctx context.Context, ss *Session, p webhookPlan, creds webhook.Credentials) (WebhookSummary, *worker.Verdict) {
+// apply deletes the plan's stale webhooks, then creates its missing ones, and records the
+// owner of each webhook it created or kept (Owners); v is the job's verdict when a call or a
+// record failed.
+func (r *RegisterWebhooks) apply(ctx context.Context, ss *Session, j jobs.Job, p webhookPlan, creds webhook.Credentials) (WebhookSummary, *worker.Verdict) {
 	sum := WebhookSummary{Created: []WebhookRef{}, Existing: append([]WebhookRef{}, p.existing...), Replaced: []WebhookRef{}}
 	// Deletes first: the slots they free are there for the creates.
 	for _, ref := range p.stale {
@@ -286,6 +298,15 @@ func (r *RegisterWebhooks) apply(ctx context.Context, ss *Session, p webhookPlan
 			return sum, &v
 		}
 		sum.Created = append(sum.Created, WebhookRef{created.ID, ev.String()})
+	}
+	if r.Owners != nil {
+		owner := installation.ID{CompanyID: j.CompanyID, UserID: j.UserID}
+		for _, ref := range slices.Concat(sum.Created, sum.Existing) {
+			if err := r.Owners.RecordWebhookOwner(ctx, strconv.FormatInt(ref.ID, 10), owner); err != nil {
+				// The next attempt lists the webhooks (now existing) and records them again.
+				return sum, &worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonStoreFailed, Err: err}
+			}
+		}
 	}
 	return sum, nil
 }

@@ -103,6 +103,7 @@ type store interface {
 	pdwork.Installations
 	pdwork.EntityClock
 	pdwork.EventMarks
+	pdwork.WebhookOwners
 	pdwork.Gates
 	worker.Claims
 }
@@ -147,7 +148,7 @@ func newHandler(d deps, c config) *Handler {
 		Credentials: func(ctx context.Context) (webhook.Credentials, error) {
 			cc, err := d.Creds.Get(ctx)
 			return cc.Webhook, err
-		}}
+		}, Owners: d.Store}
 	// The daily check alerts (a 422 webhook limit) once per CheckAlertWindow, not every day.
 	checkSessions := *sessions
 	if d.CheckAlerts.Sender != nil || d.CheckAlerts.Log != nil {
