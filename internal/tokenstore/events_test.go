@@ -168,8 +168,8 @@ func TestAcceptEventConcurrentDeliveries(t *testing.T) {
 func TestAcceptEventRejectsBadArguments(t *testing.T) {
 	e := newEnv(t)
 	for _, tt := range []struct {
-		id         tokenstore.InstallationID
-		key        string
+		id              tokenstore.InstallationID
+		key             string
 		eventLease, ttl time.Duration
 	}{
 		{tokenstore.InstallationID{}, "k", eventLease, time.Hour},

@@ -25,8 +25,9 @@ func Main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Empty: each request derives it from the domain API Gateway received it on (handler.redirectURI).
 	redirectURI := app.Getenv("REDIRECT_URI")
-	if u, err := url.Parse(redirectURI); err != nil || !u.IsAbs() || u.Host == "" {
+	if u, err := url.Parse(redirectURI); redirectURI != "" && (err != nil || !u.IsAbs() || u.Host == "") {
 		log.Fatalf("callback: REDIRECT_URI %q is not an absolute URL", redirectURI)
 	}
 	requireState, err := strconv.ParseBool(cmp.Or(app.Getenv("REQUIRE_STATE"), "false"))

@@ -37,7 +37,8 @@ func Main() {
 	}
 	m := metrics.New("refresher")
 	r.Metrics = m
-	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m}
+	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m,
+		Configured: func(ctx context.Context) error { _, err := app.Creds.Get(ctx); return err }}
 	if q := app.Jobs(); q != nil {
 		// The daily webhook health check, spread over the due shards' hours.
 		h.WebhookChecks = &webhookcheck.Sweep{Store: app.Store, Marks: app.Store, Jobs: q}
