@@ -25,6 +25,7 @@ FUZZ_TARGETS := \
 	./internal/clientcreds:FuzzParse:50000 \
 	./internal/webhook:FuzzParse:200000 \
 	./internal/jobs:FuzzParse:50000 \
+	./internal/jobs:FuzzWebhookEvent:3000 \
 	./internal/webhook:FuzzAuthorized:300000 \
 	./internal/functions/webhooks:FuzzReceive:40000 \
 	./internal/functions/refresher:FuzzInput:30000
