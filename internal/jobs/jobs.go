@@ -90,6 +90,8 @@ var Kinds = map[string]KindCheck{
 	KindRegisterWebhooks: nil,
 	KindAPICall:          CheckAPICall,
 	KindWebhookEvent:     CheckWebhookEvent,
+	KindCheckWebhooks:    nil,
+	KindCatchUp:          CheckCatchUp,
 }
 
 // CheckAPICall is the KindCheck of KindAPICall: Method and Path are required.
