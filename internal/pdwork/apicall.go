@@ -51,7 +51,7 @@ func (r *APICall) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 			r.Sessions.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonOutcomeUnknown, Severity: alerts.SeverityWarning,
 				CompanyID: j.CompanyID, UserID: j.UserID,
 				Summary: "A non-idempotent Pipedrive call may or may not have been carried out; it was dead-lettered, not sent again",
-				Detail:  "job " + j.ID + " (" + j.Method + " " + route(j.Path) + "): " + v.Reason + "; check Pipedrive, then redrive or drop it"})
+				Detail:  "job " + j.ID + " (" + j.Method + " " + route(j.Path) + "): " + v.Reason + "; check Pipedrive, then pdctl dlq redrive --id MESSAGE_ID if it did not happen, or drop it"})
 			return worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonOutcomeUnknown, Status: v.Status,
 				Message: "the call's outcome is unknown (" + v.Reason + "); not sent again (set retry_safe on jobs that may be repeated)", Err: v.Err}
 		}

@@ -21,7 +21,7 @@ import (
 )
 
 // name names the function in claim keys, errors and alerts.
-const name = "apicall"
+const name = jobs.Engine
 
 // Handler maps the Lambda event to the job engine: an SQS batch from the jobs queue, or one
 // job given by a direct invocation.
