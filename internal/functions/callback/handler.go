@@ -18,8 +18,10 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/httpapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installpage"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oauthstate"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/uninstall"
@@ -142,7 +144,7 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			h.logger().LogAttrs(ctx, slog.LevelError, "callback panic",
 				slog.String("action", "error"), slog.String("reason", "panic"),
 				slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
-			resp, err = renderPage(http.StatusInternalServerError, pageError()), nil
+			resp, err = renderPage(http.StatusInternalServerError, installpage.Error()), nil
 		}
 	}()
 	var o outcome
@@ -153,12 +155,12 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 
 // route dispatches by method and path.
 func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, outcome) {
-	path := requestPath(req)
+	path := httpapi.Path(req)
 	method := req.RequestContext.HTTP.Method
 	o := outcome{route: path}
 	if method == "" {
 		o.action, o.reason = "reject", "missing_method"
-		return renderPage(http.StatusBadRequest, pageBadRequest()), o
+		return renderPage(http.StatusBadRequest, installpage.BadRequest()), o
 	}
 	var allow []string
 	switch path {
@@ -168,11 +170,11 @@ func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		allow = []string{http.MethodGet, http.MethodDelete}
 	default:
 		o.action, o.reason = "reject", "not_found"
-		return renderPage(http.StatusNotFound, pageNotFound()), o
+		return renderPage(http.StatusNotFound, installpage.NotFound()), o
 	}
-	if len(req.RawQueryString) > maxQueryBytes || queryParamsBytes(req.QueryStringParameters) > maxQueryBytes {
+	if len(req.RawQueryString) > maxQueryBytes || httpapi.QueryParamsBytes(req.QueryStringParameters) > maxQueryBytes {
 		o.action, o.reason = "reject", "query_too_long"
-		return renderPage(http.StatusRequestURITooLong, pageURITooLong()), o
+		return renderPage(http.StatusRequestURITooLong, installpage.URITooLong()), o
 	}
 	switch {
 	case path == installRoute && method == http.MethodGet:
@@ -222,10 +224,10 @@ func (h *handler) callback(ctx context.Context, req events.APIGatewayV2HTTPReque
 
 func (h *handler) callbackAnswer(ctx context.Context, req events.APIGatewayV2HTTPRequest, o outcome) (events.APIGatewayV2HTTPResponse, outcome) {
 	restart := h.installPath()
-	q, ok := query(req)
+	q, ok := httpapi.Query(req)
 	if !ok {
 		o.action, o.reason = "reject", "malformed_query"
-		return renderPage(http.StatusBadRequest, pageInvalidLink(restart)), o
+		return renderPage(http.StatusBadRequest, installpage.InvalidLink(restart)), o
 	}
 	if _, denied := q["error"]; denied {
 		// The user clicked "deny" (error=user_denied) or Pipedrive refused the consent: no
@@ -234,12 +236,12 @@ func (h *handler) callbackAnswer(ctx context.Context, req events.APIGatewayV2HTT
 		if v := q.Get("error"); v != "user_denied" {
 			o.reason = "authorize_error"
 		}
-		return renderPage(http.StatusOK, pageCancelled(restart)), o
+		return renderPage(http.StatusOK, installpage.Cancelled(restart)), o
 	}
 	codes, states := q["code"], q["state"]
 	if len(codes) != 1 || codes[0] == "" || len(codes[0]) > 512 || len(states) > 1 {
 		o.action, o.reason = "reject", "missing_code"
-		return renderPage(http.StatusBadRequest, pageInvalidLink(restart)), o
+		return renderPage(http.StatusBadRequest, installpage.InvalidLink(restart)), o
 	}
 	creds, err := h.Creds.Get(ctx)
 	if err != nil {
@@ -247,7 +249,7 @@ func (h *handler) callbackAnswer(ctx context.Context, req events.APIGatewayV2HTT
 	}
 	switch {
 	case len(states) == 1:
-		err := h.signer(creds).VerifyBound(states[0], cookieValue(req, stateCookie))
+		err := h.signer(creds).VerifyBound(states[0], httpapi.Cookie(req, stateCookie))
 		switch {
 		case err == nil:
 		case errors.Is(err, oauthstate.ErrWeakKey):
@@ -259,15 +261,15 @@ func (h *handler) callbackAnswer(ctx context.Context, req events.APIGatewayV2HTT
 				slog.String("action", "continue"), slog.String("reason", "state_unbound"))
 		default:
 			o.action, o.reason, o.err = "reject", stateReason(err), err
-			return renderPage(http.StatusBadRequest, pageInvalidLink(restart)), o
+			return renderPage(http.StatusBadRequest, installpage.InvalidLink(restart)), o
 		}
 	case h.Config.RequireState:
 		o.action, o.reason = "reject", "state_missing"
-		return renderPage(http.StatusBadRequest, pageInvalidLink(restart)), o
+		return renderPage(http.StatusBadRequest, installpage.InvalidLink(restart)), o
 	}
 	if reason, ok := h.allowAttempt(ctx, req, states); !ok {
 		o.action, o.reason = "reject", reason
-		return withHeader(renderPage(http.StatusTooManyRequests, pageTooManyAttempts()), "Retry-After", strconv.Itoa(int(h.attemptWindow().Seconds()))), o
+		return withHeader(renderPage(http.StatusTooManyRequests, installpage.TooManyAttempts()), "Retry-After", strconv.Itoa(int(h.attemptWindow().Seconds()))), o
 	}
 
 	redirectURI, ok := h.redirectURI(req)
@@ -289,26 +291,26 @@ func (h *handler) callbackAnswer(ctx context.Context, req events.APIGatewayV2HTT
 		return h.success(), o
 	case install.InProgress:
 		o.action = "busy"
-		return withHeader(renderPage(http.StatusServiceUnavailable, pageBusy()), "Retry-After", "3"), o
+		return withHeader(renderPage(http.StatusServiceUnavailable, installpage.Busy()), "Retry-After", "3"), o
 	case install.CodeExpired:
 		o.action = "reject"
-		return renderPage(http.StatusBadRequest, pageCodeExpired(restart)), o
+		return renderPage(http.StatusBadRequest, installpage.CodeExpired(restart)), o
 	case install.Restart:
 		o.action = "reject"
-		return renderPage(http.StatusBadRequest, pageInvalidLink(restart)), o
+		return renderPage(http.StatusBadRequest, installpage.InvalidLink(restart)), o
 	case install.NotInstallable:
 		o.action = "reject"
-		return renderPage(http.StatusForbidden, pageNotInstallable()), o
+		return renderPage(http.StatusForbidden, installpage.NotInstallable()), o
 	case install.Outage:
 		o.action = "retry"
-		return withHeader(renderPage(http.StatusServiceUnavailable, pagePipedriveDown(restart)), "Retry-After", "30"), o
+		return withHeader(renderPage(http.StatusServiceUnavailable, installpage.PipedriveDown(restart)), "Retry-After", "30"), o
 	case install.IdentityFailed:
 		o.action = "error"
-		return renderPage(http.StatusBadGateway, pageIdentityFailed(restart)), o
+		return renderPage(http.StatusBadGateway, installpage.IdentityFailed(restart)), o
 	}
 	// ConfigError, Failed: a problem on our side (a person was alerted where one must act).
 	o.action = "error"
-	return renderPage(http.StatusInternalServerError, pageError()), o
+	return renderPage(http.StatusInternalServerError, installpage.Error()), o
 }
 
 // success is the answer to a finished install.
@@ -316,7 +318,7 @@ func (h *handler) success() events.APIGatewayV2HTTPResponse {
 	if h.Config.SuccessURL != "" {
 		return redirect(h.Config.SuccessURL)
 	}
-	return renderPage(http.StatusOK, pageSuccess())
+	return renderPage(http.StatusOK, installpage.Success())
 }
 
 // redirectURI is the callback URL Pipedrive sends the user back to and the code exchange names:
@@ -346,7 +348,7 @@ func (h *handler) notConfigured(o outcome, err error, json bool) (events.APIGate
 	if json {
 		return jsonResponse(http.StatusServiceUnavailable, `{"success":false,"error":"not configured"}`), o
 	}
-	return renderPage(http.StatusServiceUnavailable, pageNotConfigured()), o
+	return renderPage(http.StatusServiceUnavailable, installpage.NotConfigured()), o
 }
 
 // configFailure answers 500 for a problem a person must fix, and alerts. Credentials still the
@@ -357,7 +359,7 @@ func (h *handler) configFailure(ctx context.Context, o outcome, reason, summary 
 	}
 	o.action, o.reason, o.err = "error", reason, err
 	h.Alerts.Notify(ctx, alerts.Alert{Reason: reason, Summary: summary, Detail: alerts.ErrorDetail(err)})
-	return renderPage(http.StatusInternalServerError, pageError()), o
+	return renderPage(http.StatusInternalServerError, installpage.Error()), o
 }
 
 // logOutcome writes the one event per request.
