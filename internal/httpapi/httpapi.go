@@ -26,6 +26,22 @@ func Path(req events.APIGatewayV2HTTPRequest) string {
 	return p
 }
 
+// BaseURL is the https URL the request's API is served at: the domain API Gateway received it
+// on (requestContext.domainName: the API's own execute-api domain or a custom domain, never a
+// client's Host header) and the named stage, if any, as a path prefix. ok is false without a
+// domain, or with one that is not a bare host name.
+func BaseURL(req events.APIGatewayV2HTTPRequest) (string, bool) {
+	d := req.RequestContext.DomainName
+	if d == "" || strings.ContainsAny(d, "/\\?#@ ") {
+		return "", false
+	}
+	prefix := ""
+	if st := req.RequestContext.Stage; st != "" && st != "$default" {
+		prefix = "/" + st // a named stage is part of the URL (Path strips it)
+	}
+	return "https://" + d + prefix, true
+}
+
 // Query parses the request's query, from rawQueryString when present (it keeps repeated keys
 // apart), else from queryStringParameters.
 func Query(req events.APIGatewayV2HTTPRequest) (url.Values, bool) {

@@ -24,6 +24,26 @@ func TestPath(t *testing.T) {
 	}
 }
 
+func TestBaseURL(t *testing.T) {
+	for _, tt := range []struct {
+		domain, stage, want string
+		ok                  bool
+	}{
+		{"abc.execute-api.eu-central-1.amazonaws.com", "$default", "https://abc.execute-api.eu-central-1.amazonaws.com", true},
+		{"abc.execute-api.eu-central-1.amazonaws.com", "prod", "https://abc.execute-api.eu-central-1.amazonaws.com/prod", true},
+		{"app.example.com", "", "https://app.example.com", true},
+		{"", "", "", false},
+		{"evil.example/x?", "", "", false},
+		{"user@evil.example", "", "", false},
+	} {
+		req := events.APIGatewayV2HTTPRequest{}
+		req.RequestContext.DomainName, req.RequestContext.Stage = tt.domain, tt.stage
+		if got, ok := httpapi.BaseURL(req); got != tt.want || ok != tt.ok {
+			t.Errorf("BaseURL(%q, %q) = %q, %t; want %q, %t", tt.domain, tt.stage, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
 func TestQuery(t *testing.T) {
 	q, ok := httpapi.Query(events.APIGatewayV2HTTPRequest{RawQueryString: "code=a&code=b&state=s"})
 	if !ok || len(q["code"]) != 2 || q.Get("state") != "s" {
