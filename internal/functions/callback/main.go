@@ -35,7 +35,7 @@ func Main() {
 	if err != nil {
 		log.Fatalf("callback: REQUIRE_STATE %q is not true or false", app.Getenv("REQUIRE_STATE"))
 	}
-	in := &install.Installer{OAuth: app.OAuth, Users: &pdapi.Client{}, Claims: app.Store, Store: app.Store,
+	in := &install.Installer{OAuth: app.OAuth, Users: &pdapi.Client{}, Claims: app.Store, Store: app.Store, Existing: app.Store,
 		InvalidateCredentials: app.Creds.Invalidate, Alerts: app.Notifier, Log: app.Log, RedirectURI: redirectURI}
 	if jobs := app.Jobs(); jobs != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
 		in.Jobs = jobs
