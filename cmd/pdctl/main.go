@@ -78,5 +78,8 @@ func connect(ctx context.Context, cli *opscli.CLI) error {
 	if cli.JobsQueueURL != "" || cli.DeadLetterURL != "" {
 		cli.SQS = app.SQS()
 	}
+	if app.Store != nil { // dlq redrive --id of an outcome_unknown job clears its claim
+		cli.Claims = app.Store
+	}
 	return nil
 }

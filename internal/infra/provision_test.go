@@ -67,6 +67,9 @@ func TestProvisionedResources(t *testing.T) {
 		"WEBHOOK_EVENTS": "deal.*,person.*",
 		"EXAMPLE_APP":    "false",
 		"APP_NAME":       "Pipedrive Lambda Kit",
+		// Off unless the stack says so: invoking the worker must not act as a customer.
+		"DIRECT_INVOKE":     "false",
+		"API_PATH_PREFIXES": "",
 	}
 	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
 		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)

@@ -40,8 +40,12 @@ func Main() {
 	if jobs := app.Jobs(); jobs != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
 		in.Jobs = jobs
 	}
-	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in,
-		Uninstall: &uninstall.Uninstaller{Creds: app.Creds, Store: app.Store, Alerts: app.Notifier, Log: app.Log}, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
-		Config: config{SuccessURL: app.Getenv("SUCCESS_URL"), RequireState: requireState}}
+	h := &handler{
+		Flow: &install.Flow{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log,
+			RequireState: requireState},
+		Uninstall: &uninstall.Uninstaller{Creds: app.Creds, Store: app.Store, Alerts: app.Notifier, Log: app.Log},
+		Alerts:    app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
+		Config: config{SuccessURL: app.Getenv("SUCCESS_URL")},
+	}
 	lambda.Start(h.Handle)
 }
