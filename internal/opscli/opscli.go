@@ -507,7 +507,7 @@ type Claims interface {
 
 func (c *CLI) dlqRedrive(ctx context.Context, max int, ids []string) error {
 	if max <= 0 {
-		return fmt.Errorf("%w: dlq redrive [--max N>0] [--id MESSAGE_ID]...", ErrUsage)
+		return fmt.Errorf("%w: dlq redrive [--max N>0] [--id MESSAGE_ID ...]", ErrUsage)
 	}
 	if c.SQS == nil || c.DeadLetterURL == "" || c.JobsQueueURL == "" {
 		return errors.New("dlq redrive: JOBS_DLQ_URL and JOBS_QUEUE_URL must be set")
