@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -175,6 +176,14 @@ func Load(ctx context.Context, o Options) (*App, error) {
 		}
 	}
 	a.getenv = getenv
+	if u := getenv(EnvOAuthURL); u != "" {
+		// Refused at start: an http:// URL would send the client secret and every refresh
+		// token in clear.
+		loopback, _ := strconv.ParseBool(getenv(pdoauth.EnvAllowLoopback))
+		if err := pdoauth.CheckBaseURL(u, loopback); err != nil {
+			return nil, fmt.Errorf("%s: %w: %s: %w", name, ErrConfig, EnvOAuthURL, err)
+		}
+	}
 	table, secretID := getenv(EnvTokensTable), getenv(EnvClientSecretID)
 	if !o.Optional {
 		var missing []string
