@@ -206,7 +206,7 @@ func (f *Flow) allowAttempt(ctx context.Context, cb Callback) (reason string, ok
 }
 
 func (f *Flow) signer(c clientcreds.Credentials) *oauthstate.Signer {
-	return &oauthstate.Signer{Key: c.StateKey, TTL: f.StateTTL, Now: f.Now}
+	return &oauthstate.Signer{Key: c.StateKey, TTL: f.StateTTL, Now: f.Now, RequireBinding: f.RequireState}
 }
 
 func (f *Flow) logger() *slog.Logger {

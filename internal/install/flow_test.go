@@ -78,6 +78,11 @@ func TestFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// An authentic state issued without a browser binding (the v1 form).
+		unbound, err := (&oauthstate.Signer{Key: []byte(testenv.StateKey), Now: e.clock.Now}).Issue()
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, tt := range []struct {
 			name         string
 			requireState bool
@@ -89,6 +94,7 @@ func TestFlow(t *testing.T) {
 			{"malformed", false, install.Callback{State: "nonsense", HasState: true, Binding: binding}, install.InvalidState, "state_malformed"},
 			{"another browser's, required", true, install.Callback{State: state, HasState: true, Binding: "other"}, install.InvalidState, "state_unbound"},
 			{"missing, required", true, install.Callback{}, install.InvalidState, "state_missing"},
+			{"unbound, required", true, install.Callback{State: unbound, HasState: true, Binding: binding}, install.InvalidState, "state_unbound"},
 		} {
 			f.RequireState = tt.requireState
 			tt.cb.Code = "never-exchanged"
