@@ -80,6 +80,10 @@ func TestProvisionedResources(t *testing.T) {
 	wantCallback["PIPEDRIVE_OAUTH_URL"] = "https://oauth.pipedrive.com"
 	wantCallback["SUCCESS_URL"] = ""
 	wantCallback["REQUIRE_STATE"] = "false"
+	// The install caps' documented defaults (install.CapsFromEnv).
+	wantCallback["INSTALL_ATTEMPTS_PER_IP"] = "30"
+	wantCallback["INSTALL_ATTEMPTS_PER_STATE"] = "5"
+	wantCallback["INSTALL_ATTEMPT_WINDOW_MINUTES"] = "10"
 	if got := r.FunctionEnv("CallbackFunction"); !maps.Equal(got, wantCallback) {
 		t.Errorf("FunctionEnv(CallbackFunction) = %v, want %v", got, wantCallback)
 	}

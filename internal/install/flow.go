@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
@@ -37,6 +39,46 @@ const (
 	DefaultAttemptsPerIP    = 30
 	DefaultAttemptsPerState = 5
 )
+
+// The variables CapsFromEnv reads (template parameters InstallAttemptsPerIP,
+// InstallAttemptsPerState and InstallAttemptWindowMinutes).
+const (
+	EnvAttemptsPerIP       = "INSTALL_ATTEMPTS_PER_IP"
+	EnvAttemptsPerState    = "INSTALL_ATTEMPTS_PER_STATE"
+	EnvAttemptWindowMinute = "INSTALL_ATTEMPT_WINDOW_MINUTES"
+)
+
+// Caps are the Flow's attempt caps (AttemptsPerIP, AttemptsPerState, AttemptWindow).
+type Caps struct {
+	PerIP, PerState int
+	Window          time.Duration
+}
+
+// CapsFromEnv reads the caps: positive integers, each variable unset or empty meaning its
+// default (DefaultAttemptsPerIP, DefaultAttemptsPerState, DefaultAttemptWindow). A company
+// installing its whole team from behind one NAT address raises the per-IP cap.
+func CapsFromEnv(getenv func(string) string) (Caps, error) {
+	c := Caps{PerIP: DefaultAttemptsPerIP, PerState: DefaultAttemptsPerState, Window: DefaultAttemptWindow}
+	for _, v := range []struct {
+		key string
+		set func(n int)
+	}{
+		{EnvAttemptsPerIP, func(n int) { c.PerIP = n }},
+		{EnvAttemptsPerState, func(n int) { c.PerState = n }},
+		{EnvAttemptWindowMinute, func(n int) { c.Window = time.Duration(n) * time.Minute }},
+	} {
+		raw := getenv(v.key)
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return Caps{}, fmt.Errorf("install: %s = %q, want a positive integer", v.key, raw)
+		}
+		v.set(n)
+	}
+	return c, nil
+}
 
 // Flow is the browser's side of an install, around the Installer: Begin starts one (a state
 // bound to the browser and Pipedrive's consent URL), Finish ends one (verifies the state, caps

@@ -3,6 +3,7 @@ package install_test
 import (
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,4 +153,23 @@ func TestFlow(t *testing.T) {
 			t.Errorf("alerts = %v, want [credentials_unavailable]", e.rec.alerts)
 		}
 	})
+}
+
+// TestCapsFromEnv: the install caps come from the template's parameters, with documented
+// defaults when unset, and a bad value stops the callback at start.
+func TestCapsFromEnv(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	def, err := install.CapsFromEnv(env(nil))
+	if err != nil || def != (install.Caps{PerIP: 30, PerState: 5, Window: 10 * time.Minute}) {
+		t.Errorf("CapsFromEnv(unset) = %+v, %v; want 30 per IP, 5 per state, 10 minutes", def, err)
+	}
+	got, err := install.CapsFromEnv(env(map[string]string{install.EnvAttemptsPerIP: "300", install.EnvAttemptsPerState: "8", install.EnvAttemptWindowMinute: "15"}))
+	if err != nil || got != (install.Caps{PerIP: 300, PerState: 8, Window: 15 * time.Minute}) {
+		t.Errorf("CapsFromEnv(set) = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"0", "-1", "ten", "1.5"} {
+		if _, err := install.CapsFromEnv(env(map[string]string{install.EnvAttemptsPerIP: bad})); err == nil || !strings.Contains(err.Error(), install.EnvAttemptsPerIP) {
+			t.Errorf("CapsFromEnv(%s=%q) = %v, want an error naming it", install.EnvAttemptsPerIP, bad, err)
+		}
+	}
 }

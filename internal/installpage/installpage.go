@@ -7,6 +7,8 @@ package installpage
 import (
 	"bytes"
 	"html/template"
+	"strconv"
+	"time"
 )
 
 // Page is one fixed HTML answer.
@@ -145,10 +147,17 @@ func IdentityFailed(restart string) Page {
 	}
 }
 
-func TooManyAttempts() Page {
+// TooManyAttempts: a cap on install callbacks (per network address or per install) refused
+// this one. It tells the user when to retry: the cap's window, retryAfter.
+func TooManyAttempts(retryAfter time.Duration) Page {
+	minutes := max(int((retryAfter+time.Minute-1)/time.Minute), 1)
+	wait := "a minute"
+	if minutes > 1 {
+		wait = strconv.Itoa(minutes) + " minutes"
+	}
 	return Page{Title: "Too many attempts", Lines: []string{
-		"This install was tried too many times in a short while.",
-		"Please wait a few minutes, then start the installation again from Pipedrive.",
+		"This install was tried too many times in a short while from your network or browser.",
+		"Nothing is wrong with your account: please wait " + wait + ", then start the installation again from Pipedrive.",
 	}}
 }
 

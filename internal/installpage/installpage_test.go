@@ -3,6 +3,7 @@ package installpage_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installpage"
 )
@@ -16,7 +17,7 @@ func TestPagesRender(t *testing.T) {
 		"Cancelled": installpage.Cancelled(restart), "Success": installpage.Success(),
 		"PipedriveDown": installpage.PipedriveDown(restart), "Busy": installpage.Busy(),
 		"NotInstallable": installpage.NotInstallable(), "IdentityFailed": installpage.IdentityFailed(restart),
-		"TooManyAttempts": installpage.TooManyAttempts(), "NotConfigured": installpage.NotConfigured(),
+		"TooManyAttempts": installpage.TooManyAttempts(10 * time.Minute), "NotConfigured": installpage.NotConfigured(),
 		"Error": installpage.Error(), "BadRequest": installpage.BadRequest(), "NotFound": installpage.NotFound(),
 		"MethodNotAllowed": installpage.MethodNotAllowed(), "URITooLong": installpage.URITooLong(),
 		"Redirecting": installpage.Redirecting("https://example.com/done"),

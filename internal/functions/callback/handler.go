@@ -210,7 +210,7 @@ func (h *handler) callback(ctx context.Context, req events.APIGatewayV2HTTPReque
 		return renderPage(http.StatusBadGateway, installpage.IdentityFailed(restart)), o
 	case install.TooManyAttempts:
 		o.action = "reject"
-		return withHeader(renderPage(http.StatusTooManyRequests, installpage.TooManyAttempts()), "Retry-After", strconv.Itoa(int(h.Flow.AttemptWindowOrDefault().Seconds()))), o
+		return withHeader(renderPage(http.StatusTooManyRequests, installpage.TooManyAttempts(h.Flow.AttemptWindowOrDefault())), "Retry-After", strconv.Itoa(int(h.Flow.AttemptWindowOrDefault().Seconds()))), o
 	case install.NotConfigured:
 		return h.notConfigured(o, r.Err, false)
 	}

@@ -702,7 +702,9 @@ func TestState(t *testing.T) {
 		ok           bool
 	}{
 		{"valid state", false, (*env).issueState, true},
-		{"valid state, RequireState on", true, (*env).issueState, true},
+		// A state issued without a browser binding (the older form) is refused when states
+		// are required: only /oauth/install's bound state, with its cookie, counts then.
+		{"unbound state, RequireState on", true, (*env).issueState, false},
 		{"forged state", false, func(e *env) string {
 			forgedSigner.Now = e.clock.Now
 			s, err := forgedSigner.Issue()
