@@ -67,6 +67,8 @@ func TestProvisionedResources(t *testing.T) {
 		"WEBHOOK_EVENTS": "deal.*,person.*",
 		"EXAMPLE_APP":    "false",
 		"APP_NAME":       "Pipedrive Lambda Kit",
+		// Lambda's own, from LoggingConfig.ApplicationLogLevel (the LogLevel parameter).
+		"AWS_LAMBDA_LOG_LEVEL": "INFO",
 	}
 	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
 		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)
@@ -76,6 +78,7 @@ func TestProvisionedResources(t *testing.T) {
 	wantCallback["PIPEDRIVE_OAUTH_URL"] = "https://oauth.pipedrive.com"
 	wantCallback["SUCCESS_URL"] = ""
 	wantCallback["REQUIRE_STATE"] = "false"
+	wantCallback["AWS_LAMBDA_LOG_LEVEL"] = "INFO"
 	if got := r.FunctionEnv("CallbackFunction"); !maps.Equal(got, wantCallback) {
 		t.Errorf("FunctionEnv(CallbackFunction) = %v, want %v", got, wantCallback)
 	}

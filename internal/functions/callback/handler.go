@@ -352,7 +352,7 @@ func (h *handler) logOutcome(ctx context.Context, req events.APIGatewayV2HTTPReq
 	attrs := []slog.Attr{
 		slog.String("route", o.route),
 		slog.String("method", req.RequestContext.HTTP.Method),
-		slog.String("request_id", req.RequestContext.RequestID),
+		slog.String("api_request_id", req.RequestContext.RequestID), // the HTTP API access log's requestId
 		slog.String("action", o.action),
 		slog.String("reason", o.reason),
 		slog.Int("status", status),
