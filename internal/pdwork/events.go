@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/app"
@@ -51,6 +52,11 @@ type WebhookEvents struct {
 	Handler  app.Handler
 	// EntityTTL: see DefaultEntityTTL.
 	EntityTTL time.Duration
+	// Now is the clock a timestamp from the future is clamped against (webhook.ClampFuture);
+	// time.Now when nil.
+	Now func() time.Time
+	// Log receives the runner's own warnings; nil discards.
+	Log *slog.Logger
 }
 
 var (
@@ -69,9 +75,13 @@ func (r *WebhookEvents) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 	if err != nil {
 		return worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonMalformedEvent, Message: err.Error(), Err: err}
 	}
-	if ev.Action == webhook.ActionChange || ev.Action == webhook.ActionDelete {
+	// The receiver clamped already; a job from elsewhere (a catch-up, an operator) is held to
+	// the same rule, so no timestamp far ahead becomes the entity's last seen change.
+	ev.ClampFuture(r.now())
+	if ev.Action == webhook.ActionChange || ev.Action == webhook.ActionDelete || ev.CatchUp {
 		// Creates are never skipped: there is one per entity, and a change that overtook it
-		// must not hide it.
+		// must not hide it. A caught-up create is: it is the entity as listed, and a webhook
+		// event of the entity processed at or after its time already covered it.
 		fresh, err := r.Entities.AdvanceEntity(ctx, ev.EntityKey(), ev.Timestamp, r.entityTTL())
 		if err != nil {
 			return worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonStoreFailed, Err: err}
@@ -82,6 +92,11 @@ func (r *WebhookEvents) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 		}
 	}
 	c := &eventClient{sessions: r.Sessions, job: j}
+	if ev.DataOmitted {
+		if err := fetchEntity(ctx, c, &ev); err != nil {
+			return VerdictOf(err)
+		}
+	}
 	if err := r.Handler.HandleEvent(ctx, ev, c); err != nil {
 		v := VerdictOf(err)
 		switch v.Reason {
@@ -90,8 +105,23 @@ func (r *WebhookEvents) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 		}
 		return v
 	}
+	// The installation's last processed event: where a catch-up starts. A failed write only
+	// makes a later catch-up start earlier (and skip what it lists twice by the entity clock).
+	if _, err := r.Entities.AdvanceEntity(ctx, LastEventKey(ev.Installation()), ev.Timestamp, LastEventTTL); err != nil && r.Log != nil {
+		r.Log.LogAttrs(ctx, slog.LevelWarn, "last event not recorded", slog.String("action", "mark_last_event"),
+			slog.Int64("company_id", ev.CompanyID), slog.Int64("user_id", ev.UserID), slog.String("error", err.Error()))
+	}
 	return worker.Verdict{Outcome: worker.OutcomeSucceeded, Reason: ReasonHandled, Status: c.status}
 }
+
+// LastEventTTL is how long the time of an installation's last processed event is kept: an
+// installation without events for longer is caught up from its install time.
+const LastEventTTL = 400 * 24 * time.Hour
+
+// LastEventKey is the EntityClock key under which the time of the latest event processed for
+// installation id is kept (the webhook_event runner advances it after each handled event; a
+// catch-up starts there).
+func LastEventKey(id installation.ID) string { return "lastevent#" + id.String() }
 
 // Check is jobs.CheckWebhookEvent plus: the body is a webhook event of the job's installation.
 func (*WebhookEvents) Check(j jobs.Job) []string {
@@ -104,14 +134,19 @@ func (*WebhookEvents) Check(j jobs.Job) []string {
 	return nil
 }
 
-// LogAttrs names the event (ids, entity, action, version), never its data.
+// LogAttrs names the event (ids, entity, action, version, catch_up when it is one), never its
+// data.
 func (*WebhookEvents) LogAttrs(j jobs.Job) []slog.Attr {
 	ev, err := eventOf(j)
 	if err != nil {
 		return nil
 	}
-	return []slog.Attr{slog.String("event_id", ev.ID), slog.String("entity", ev.Entity), slog.String("entity_id", ev.EntityID),
+	attrs := []slog.Attr{slog.String("event_id", ev.ID), slog.String("entity", ev.Entity), slog.String("entity_id", ev.EntityID),
 		slog.String("event_action", ev.Action), slog.String("version", ev.Version)}
+	if ev.CatchUp {
+		attrs = append(attrs, slog.Bool("catch_up", true))
+	}
+	return attrs
 }
 
 // eventOf decodes the event a webhook_event job carries and checks it belongs to the job's
@@ -157,6 +192,41 @@ func (c *eventClient) Do(ctx context.Context, method, path string, body []byte) 
 		c.status = resp.Status
 	}
 	return resp, err
+}
+
+// fetchEntity fills the Data of an event queued without it (too large for a job) with the
+// entity as the API returns it now (pdapi.EntityPath: the v2 endpoint where there is one), so
+// the app's handler sees the event as a small one would have come. A delete has nothing to
+// fetch; an entity gone since (404) leaves Data empty; an entity type without a single-item
+// endpoint is handed on as it is (DataOmitted tells the handler).
+func fetchEntity(ctx context.Context, c *eventClient, ev *webhook.Event) error {
+	path, ok := pdapi.EntityPath(ev.Entity, ev.EntityID)
+	if !ok || ev.Action == webhook.ActionDelete {
+		return nil
+	}
+	resp, err := c.Do(ctx, http.MethodGet, path, nil)
+	var d *Decided
+	if errors.As(err, &d) && d.Verdict.Status == http.StatusNotFound {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fetch %s %s of an event too large for a job: %w", ev.Entity, ev.EntityID, err)
+	}
+	var body struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(resp.Body, &body); err != nil {
+		return fmt.Errorf("fetch %s %s: malformed answer: %w", ev.Entity, ev.EntityID, err)
+	}
+	ev.Data = body.Data
+	return nil
+}
+
+func (r *WebhookEvents) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 func (r *WebhookEvents) entityTTL() time.Duration {

@@ -213,17 +213,30 @@ func TestMethodKeyPrefixesAreTheKeysTouched(t *testing.T) {
 			}
 			return s.ReleaseWork(ctx, "job2", "o")
 		}},
+		{"MarkWorkCalling", func() error {
+			if _, err := s.ClaimWork(ctx, "job3", "o", time.Minute, time.Hour); err != nil {
+				return err
+			}
+			return s.MarkWorkCalling(ctx, "job3", "o")
+		}},
+		{"ForgetWork", func() error { return s.ForgetWork(ctx, "job3") }},
 		{"Once", func() (err error) { _, err = s.Once(ctx, "alert", time.Hour); return err }},
 		{"AdvanceEntity", func() (err error) { _, err = s.AdvanceEntity(ctx, "deal:1", now, time.Hour); return err }},
+		{"EntityTime", func() (err error) { _, err = s.EntityTime(ctx, "deal:1"); return err }},
 		{"AcceptEvent", func() (err error) {
 			live := tokenstore.InstallationID{CompanyID: 31, UserID: 33}
 			if _, err := s.Install(ctx, installation(live, "e", now.Add(time.Hour))); err != nil {
 				return err
 			}
-			receipt, err = s.AcceptEvent(ctx, live, "event-1", time.Hour)
+			receipt, err = s.AcceptEvent(ctx, live, "event-1", time.Minute, time.Hour)
 			return err
 		}},
+		{"ConfirmEvent", func() error { return s.ConfirmEvent(ctx, receipt, time.Hour) }},
 		{"ForgetEvent", func() error { return s.ForgetEvent(ctx, receipt) }},
+		{"RecordWebhookOwner", func() error {
+			return s.RecordWebhookOwner(ctx, "77", tokenstore.InstallationID{CompanyID: 31, UserID: 33})
+		}},
+		{"WebhookOwner", func() (err error) { _, err = s.WebhookOwner(ctx, 31, "77"); return err }},
 		{"CountAttempt", func() (err error) { _, err = s.CountAttempt(ctx, "ip:1", 5, time.Minute); return err }},
 		{"Gate", func() (err error) { _, err = s.Gate(ctx, 31); return err }},
 		{"PauseCompany", func() (err error) {
