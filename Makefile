@@ -16,8 +16,8 @@ FUZZ_TARGETS := \
 	./pkg/pderrors:FuzzClassifyOAuth:100000 \
 	./internal/oauthstate:FuzzVerify:200000 \
 	./internal/oauthstate:FuzzVerifyBound:200000 \
-	./functions/callback:FuzzUninstallBody:3000 \
-	./functions/callback:FuzzCallbackRequest:30000 \
+	./internal/functions/callback:FuzzUninstallBody:3000 \
+	./internal/functions/callback:FuzzCallbackRequest:30000 \
 	./internal/pdoauth:FuzzParseToken:100000 \
 	./internal/pdoauth:FuzzValidateAPIDomain:80000 \
 	./internal/pdapi:FuzzMe:8000 \
@@ -26,8 +26,8 @@ FUZZ_TARGETS := \
 	./internal/webhook:FuzzParse:200000 \
 	./internal/jobs:FuzzParse:50000 \
 	./internal/webhook:FuzzAuthorized:300000 \
-	./functions/webhooks:FuzzReceive:40000 \
-	./functions/refresher:FuzzInput:30000
+	./internal/functions/webhooks:FuzzReceive:40000 \
+	./internal/functions/refresher:FuzzInput:30000
 # FUZZTIME (a duration, e.g. 60s) runs every target for that long instead, for longer local runs.
 FUZZTIME ?=
 BIN := bin

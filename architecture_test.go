@@ -58,7 +58,7 @@ func internalPkg(name string) func(string) bool {
 	return func(path string) bool { return path == module+"/internal/"+name }
 }
 
-// TestArchitecture enforces the layering the README's layout table and docs/architecture.md
+// TestArchitecture enforces the layering docs/layout.md and docs/architecture.md
 // describe. Each rule names the packages it constrains and what they must not depend on.
 func TestArchitecture(t *testing.T) {
 	pkgs := listPackages(t)
@@ -88,8 +88,13 @@ func TestArchitecture(t *testing.T) {
 		{"pkg/pderrors imports no AWS SDK", prefix("pkg/pderrors"), true, awsSDK},
 		{"the domain types depend on the standard library only", exact("internal/installation"), true,
 			func(p string) bool { return strings.Contains(strings.SplitN(p, "/", 2)[0], ".") }},
-		{"no function imports another", prefix("functions"), false,
-			func(p string) bool { return strings.HasPrefix(p, module+"/functions/") }},
+		{"no function imports another", prefix("internal/functions"), false,
+			func(p string) bool { return strings.HasPrefix(p, module+"/internal/functions/") }},
+		{"a function's main imports only its own function package",
+			prefix("functions"), false,
+			func(p string) bool {
+				return strings.HasPrefix(p, module+"/") && !strings.HasPrefix(p, module+"/internal/functions/")
+			}},
 		{"production code links no simulator, test harness or fake clock",
 			func(rel string, _ pkgInfo) bool {
 				return strings.HasPrefix(rel, "functions/") || rel == "cmd/pdctl"

@@ -153,11 +153,11 @@ func TestWorkerConcurrencyIsCapped(t *testing.T) {
 }
 
 // leadingKeyFunctions are the functions whose DynamoDB statements TestTemplateDynamoDBLeadingKeys
-// derives from their code: the template's logical id and the main package.
+// derives from their code: the template's logical id and the function's package (internal/functions).
 var leadingKeyFunctions = map[string]string{
-	"CallbackFunction":  module + "/functions/callback",
-	"RefresherFunction": module + "/functions/refresher",
-	"ApiCallFunction":   module + "/functions/apicall",
+	"CallbackFunction":  module + "/internal/functions/callback",
+	"RefresherFunction": module + "/internal/functions/refresher",
+	"ApiCallFunction":   module + "/internal/functions/apicall",
 }
 
 // storeUse is what a function's code can do with the tokens table: the prefixes of the items

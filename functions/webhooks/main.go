@@ -1,28 +1,6 @@
-// Command webhooks is the receiver of Pipedrive's webhook deliveries (POST /pipedrive/webhooks
-// behind the HTTP API): it authenticates, de-duplicates and enqueues each event for the worker,
-// and never calls Pipedrive itself. See handler for the behaviour; this file only wires it.
+// Command webhooks is the webhooks Lambda function: internal/functions/webhooks.
 package main
 
-import (
-	"context"
-	"log"
+import "github.com/pdkit/pipedrive-lambda-kit/internal/functions/webhooks"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
-)
-
-func main() {
-	ctx := context.Background()
-	app, err := wire.Load(ctx, wire.Options{Name: "webhooks"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	q := app.Jobs()
-	if q == nil {
-		log.Fatal("webhooks: JOBS_QUEUE_URL must be set")
-	}
-	h := &handler{creds: app.Creds, events: app.Store, jobs: q, log: app.Log, metrics: metrics.New("webhooks")}
-	lambda.Start(h.handle)
-}
+func main() { webhooks.Main() }

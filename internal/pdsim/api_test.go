@@ -359,3 +359,65 @@ func TestCompanyIsolation(t *testing.T) {
 		t.Errorf("other company's list = %v, want empty", got)
 	}
 }
+
+// TestListUpdatedSince checks the v2 change window: updated_since (inclusive) and
+// updated_until (exclusive) on update_time, sort_by/sort_direction, cursor pages over the
+// window, and 400 for malformed values.
+func TestListUpdatedSince(t *testing.T) {
+	s := newSim(t, Config{})
+	tok := s.install().AccessToken
+	ids := make([]int64, 4)
+	for i := range ids {
+		ids[i] = int64(s.api("POST", "/api/v2/persons", tok, map[string]any{"name": fmt.Sprint("p", i)}).json(t)["data"].(map[string]any)["id"].(float64))
+		s.clock.Advance(time.Minute)
+	}
+	// p0 changes last: t0+4m.
+	s.api("PATCH", fmt.Sprintf("/api/v2/persons/%d", ids[0]), tok, map[string]any{"name": "p0 again"})
+	names := func(path string) []string {
+		t.Helper()
+		var out []string
+		cursor := ""
+		for range 10 {
+			p := path + "&limit=1"
+			if cursor != "" {
+				p += "&cursor=" + cursor
+			}
+			r := s.api("GET", p, tok, nil)
+			if r.status != 200 {
+				t.Fatalf("GET %s = %d %s, want 200", p, r.status, r.body)
+			}
+			m := r.json(t)
+			for _, d := range m["data"].([]any) {
+				out = append(out, d.(map[string]any)["name"].(string))
+			}
+			next, _ := m["additional_data"].(map[string]any)["next_cursor"].(string)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		return out
+	}
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
+	tests := []struct {
+		name, query, want string
+	}{
+		{"since, by id", "updated_since=" + at(2*time.Minute), "p0 again,p2,p3"},
+		{"since, by update_time", "updated_since=" + at(2*time.Minute) + "&sort_by=update_time", "p2,p3,p0 again"},
+		{"window", "updated_since=" + at(time.Minute) + "&updated_until=" + at(3*time.Minute), "p1,p2"},
+		{"descending", "updated_since=" + at(0) + "&sort_by=update_time&sort_direction=desc", "p0 again,p3,p2,p1"},
+		{"nothing changed", "updated_since=" + at(time.Hour), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(names("/api/v2/persons?"+tt.query), ","); got != tt.want {
+				t.Errorf("GET /api/v2/persons?%s = %q, want %q", tt.query, got, tt.want)
+			}
+		})
+	}
+	for _, q := range []string{"updated_since=yesterday", "updated_until=2025-13-01T00:00:00Z", "sort_by=title", "sort_direction=up"} {
+		if r := s.api("GET", "/api/v2/persons?"+q, tok, nil); r.status != 400 {
+			t.Errorf("GET /api/v2/persons?%s = %d, want 400", q, r.status)
+		}
+	}
+}

@@ -40,6 +40,9 @@ type Counters struct {
 	// WebhookByStatus counts webhook delivery attempts that were sent by the receiver's
 	// status; 0 means no answer (connection error or timeout).
 	WebhookByStatus map[int]int `json:"webhook_by_status"`
+	// WebhooksDeleted counts webhooks deleted for going WebhookDeleteAfter without a
+	// successful delivery.
+	WebhooksDeleted int `json:"webhooks_deleted"`
 }
 
 // newCounters returns empty counters with every map allocated.

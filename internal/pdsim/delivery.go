@@ -17,7 +17,9 @@ import (
 
 // Pipedrive's webhook policy ("Webhooks policy" in the webhooks-for-apps guide): a non-2xx
 // answer, or none within the timeout, is retried after 3, 30 and 150 seconds; 10 failed first
-// attempts in a row ban the webhook for 30 minutes, and what happens during a ban is lost.
+// attempts ban the webhook for 30 minutes (the count returns to zero only when a ban ends), what
+// happens during a ban is lost, and a webhook without a successful delivery on 3 consecutive
+// days is deleted.
 var WebhookRetryDelays = [3]time.Duration{3 * time.Second, 30 * time.Second, 150 * time.Second}
 
 // The ban rule and the default delivery timeout (Config.WebhookTimeout).
@@ -25,6 +27,9 @@ const (
 	WebhookBanThreshold   = 10
 	WebhookBanDuration    = 30 * time.Minute
 	DefaultWebhookTimeout = 10 * time.Second
+	// WebhookDeleteAfter is how long a webhook may go without a successful delivery, counted
+	// from its first failed attempt after the last success, before Pipedrive deletes it.
+	WebhookDeleteAfter = 3 * 24 * time.Hour
 )
 
 // The outcomes of a delivery attempt (Delivery.Outcome, Counters.WebhookDeliveries).
@@ -136,6 +141,9 @@ func (s *Server) WaitDeliveries(ctx context.Context) error {
 func (s *Server) DeliverDue(ctx context.Context) []Delivery {
 	s.mu.Lock()
 	now := s.nowLocked()
+	for _, h := range sortedByID(s.webhooks, func(h *Webhook) int64 { return h.ID }) {
+		s.expireLocked(h, now)
+	}
 	var due, later []job
 	for _, j := range s.dl.retries {
 		if j.due.After(now) {
@@ -266,6 +274,10 @@ func (s *Server) attempt(ctx context.Context, j job) (Delivery, bool) {
 		// The ban is over: start counting afresh.
 		h.BannedUntil, h.ConsecutiveFailures = time.Time{}, 0
 	}
+	if s.expireLocked(h, now) {
+		s.mu.Unlock()
+		return Delivery{}, false
+	}
 	hook := *h
 	s.mu.Unlock()
 
@@ -283,6 +295,21 @@ func (s *Server) attempt(ctx context.Context, j job) (Delivery, bool) {
 	return s.record(d, j), true
 }
 
+// expireLocked deletes h, as Pipedrive does, when it has gone WebhookDeleteAfter without a
+// successful delivery since its first failed attempt, and reports whether it did. Callers hold
+// s.mu. It runs when an attempt is due and at every DeliverDue, so advancing the clock past the
+// deadline and calling DeliverDue deletes a failing webhook even when no event comes.
+func (s *Server) expireLocked(h *Webhook, now time.Time) bool {
+	if h.FailingSince.IsZero() || now.Sub(h.FailingSince) < WebhookDeleteAfter {
+		return false
+	}
+	delete(s.webhooks, h.ID)
+	s.counters.WebhooksDeleted++
+	s.log.Warn("webhook deleted", "action", "webhook_delete", "company_id", h.CompanyID, "user_id", h.OwnerID,
+		"webhook_id", h.ID, "reason", "no_successful_delivery", "failing_since", h.FailingSince.UTC().Format(time.RFC3339))
+	return true
+}
+
 // record stores d, updates the webhook's ban counter and last delivery, schedules the retry
 // of a failed attempt, counts and logs it, and returns d as stored.
 func (s *Server) record(d Delivery, j job) Delivery {
@@ -292,11 +319,17 @@ func (s *Server) record(d Delivery, j job) Delivery {
 	h, exists := s.webhooks[d.WebhookID]
 	if exists && !j.redelivery && d.Outcome != OutcomeBanned {
 		h.lastDelivery, h.lastStatus = d.Time, d.Status
+		switch {
+		case !failed:
+			h.FailingSince = time.Time{}
+		case h.FailingSince.IsZero():
+			h.FailingSince = d.Time
+		}
+		// Only first attempts count, and a success does not reset the count: only the end of
+		// a ban does (pipedrive-facts.md, "Ban counter").
 		if j.attempt == 1 {
 			if failed {
 				h.ConsecutiveFailures++
-			} else {
-				h.ConsecutiveFailures = 0
 			}
 			if h.ConsecutiveFailures >= WebhookBanThreshold && h.BannedUntil.IsZero() {
 				h.BannedUntil = s.nowLocked().Add(WebhookBanDuration)

@@ -385,8 +385,8 @@ func TestWebhookTimeout(t *testing.T) {
 	}
 }
 
-// TestWebhookBan checks the ban after 10 failed first attempts in a row, that a success
-// resets the count, and that the ban ends after 30 minutes.
+// TestWebhookBan checks the ban after 10 failed first attempts, that a success does not reset
+// the count (only the end of a ban does), and that the ban ends after 30 minutes.
 func TestWebhookBan(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -395,7 +395,8 @@ func TestWebhookBan(t *testing.T) {
 	}{
 		{"ten failures", []int{500, 500, 500, 500, 500, 500, 500, 500, 500, 500}, true},
 		{"nine failures", []int{500, 500, 500, 500, 500, 500, 500, 500, 500}, false},
-		{"a success in between", []int{500, 500, 500, 500, 500, 200, 500, 500, 500, 500, 500}, false},
+		{"a success in between does not reset the count", []int{500, 500, 500, 500, 500, 200, 500, 500, 500, 500, 500}, true},
+		{"nine failures and successes", []int{500, 200, 500, 200, 500, 500, 500, 500, 500, 200, 500}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -448,6 +449,82 @@ func TestWebhookBan(t *testing.T) {
 			}
 			if c := s.Counters(); c.WebhookDeliveries[OutcomeBanned] < 2 {
 				t.Errorf("banned counter = %d, want at least 2", c.WebhookDeliveries[OutcomeBanned])
+			}
+			// The ban's end reset the count: nine more failures do not ban again.
+			if hs := s.Webhooks(s.cfg.UserID); len(hs) != 1 || hs[0].ConsecutiveFailures != 0 {
+				t.Errorf("webhooks after the ban = %+v, want one with no failures counted", hs)
+			}
+		})
+	}
+}
+
+// TestWebhookDeletedAfterThreeDays checks that a webhook without a successful delivery for 3
+// days is deleted (also when no event comes at the deadline: DeliverDue sweeps), that a
+// success restarts the 3 days, and that the events of the failing days are not delivered
+// later.
+func TestWebhookDeletedAfterThreeDays(t *testing.T) {
+	tests := []struct {
+		name        string
+		successAt   time.Duration // a successful delivery this long after the first failure; 0: none
+		wantDeleted bool
+	}{
+		{"failing for 3 days", 0, true},
+		{"a success on day 2", 48 * time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, Config{})
+			inst := s.install()
+			tok := inst.AccessToken
+			var mu sync.Mutex
+			status := 503
+			rc := newHookReceiver(t, func(int) int { mu.Lock(); defer mu.Unlock(); return status })
+			hookID := s.hook(tok, "deal", "*", rc.URL, nil)
+			s.created("POST", "/api/v2/deals", tok, map[string]any{"title": "first failure"})
+			s.wait()
+			if hs := s.Webhooks(s.cfg.UserID); len(hs) != 1 || !hs[0].FailingSince.Equal(t0) {
+				t.Fatalf("webhooks = %+v, want one failing since %s", hs, t0)
+			}
+			if tt.successAt > 0 {
+				s.clock.Advance(tt.successAt)
+				tok = s.refreshToken(inst.RefreshToken).AccessToken
+				mu.Lock()
+				status = 200
+				mu.Unlock()
+				s.created("POST", "/api/v2/deals", tok, map[string]any{"title": "success"})
+				s.wait()
+				s.clock.Advance(WebhookDeleteAfter - tt.successAt)
+			} else {
+				s.clock.Advance(WebhookDeleteAfter - time.Second)
+				s.DeliverDue(context.Background())
+				if len(s.Webhooks(s.cfg.UserID)) != 1 {
+					t.Fatalf("webhook deleted a second before 3 days")
+				}
+				s.clock.Advance(time.Second)
+			}
+			s.DeliverDue(context.Background())
+			// Days later: a fresh access token.
+			tok = s.refreshToken(inst.RefreshToken).AccessToken
+			hooks := s.api("GET", "/api/v1/webhooks", tok, nil).json(t)["data"].([]any)
+			if deleted := len(hooks) == 0; deleted != tt.wantDeleted {
+				t.Fatalf("webhooks listed after 3 days = %v, want deleted %v", hooks, tt.wantDeleted)
+			}
+			if !tt.wantDeleted {
+				return
+			}
+			if c := s.Counters(); c.WebhooksDeleted != 1 {
+				t.Errorf("webhooks_deleted = %d, want 1", c.WebhooksDeleted)
+			}
+			mu.Lock()
+			status = 200
+			mu.Unlock()
+			before := len(rc.got())
+			s.created("POST", "/api/v2/deals", tok, map[string]any{"title": "after deletion"})
+			s.wait()
+			s.clock.Advance(time.Hour)
+			s.DeliverDue(context.Background())
+			if got := len(rc.got()); got != before {
+				t.Errorf("receiver got %d requests after webhook %d was deleted, want none", got-before, hookID)
 			}
 		})
 	}

@@ -20,7 +20,8 @@
 //   - webhook deliveries: every create, change and delete (through the API or ActAsUser) is an
 //     Event POSTed to each matching webhook in its version's shape (v2 meta/data/previous, or
 //     v1), with HTTP Basic, retries after 3, 30 and 150 s on the simulated clock (DeliverDue),
-//     the 30-minute ban after 10 failed first attempts, and Redeliver for duplicates;
+//     the 30-minute ban after 10 failed first attempts (reset only by the ban's end), deletion after
+//     3 days without a successful delivery, and Redeliver for duplicates;
 //   - per-token burst limits in rolling 2-second windows (search has its own), a cost-weighted
 //     daily token budget per company reset at the server's midnight, Cloudflare's block after
 //     sustained 429s, and the account states 402, feature capping 403 and 415;

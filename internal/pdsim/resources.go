@@ -350,13 +350,25 @@ func (rs resource[T, P]) list(s *Server, v apiVersion) http.HandlerFunc {
 				return
 			}
 		}
+		var ch changeWindow
+		if v == v2 {
+			if ch, err = parseChangeWindow(r); err != nil {
+				writeInputError(w, v, err.Error())
+				return
+			}
+		}
 		g := principal(r)
 		s.mu.Lock()
-		var items []map[string]any
+		var kept []P
 		for _, x := range sortedByID(rs.items(s), func(x P) int64 { return x.base().id }) {
-			if x.base().companyID == g.companyID && keep(x) {
-				items = append(items, rs.render(s, v, x))
+			if x.base().companyID == g.companyID && keep(x) && ch.has(x.base()) {
+				kept = append(kept, x)
 			}
+		}
+		sortRecords(ch, kept, func(x P) *record { return x.base() })
+		var items []map[string]any
+		for _, x := range kept {
+			items = append(items, rs.render(s, v, x))
 		}
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, listBody(v, items, start, limit))

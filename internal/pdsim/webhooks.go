@@ -21,8 +21,13 @@ type Webhook struct {
 	HTTPAuthUser     string
 	HTTPAuthPassword string
 	AddTime          time.Time
-	// ConsecutiveFailures counts failed first attempts in a row; a success resets it.
+	// ConsecutiveFailures counts failed first attempts; only the end of a ban resets it (a
+	// success does not).
 	ConsecutiveFailures int
+	// FailingSince is the start of the first failed attempt after the last successful
+	// delivery (zero while the last attempt succeeded or none failed); WebhookDeleteAfter
+	// later the webhook is deleted.
+	FailingSince time.Time
 	// BannedUntil is the end of the current ban (zero when not banned); deliveries before it
 	// are dropped.
 	BannedUntil time.Time

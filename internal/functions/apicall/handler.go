@@ -1,0 +1,159 @@
+package apicall
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/app"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
+)
+
+// name names the function in claim keys, errors and alerts.
+const name = "apicall"
+
+// Handler maps the Lambda event to the job engine: an SQS batch from the jobs queue, or one
+// job given by a direct invocation.
+type Handler struct {
+	Engine *worker.Engine
+}
+
+// Handle is the Lambda entry point. A payload with "Records" is an SQS event: its jobs run and
+// the answer is an events.SQSEventResponse naming the messages to retry. Any other payload is
+// one job, run synchronously: the answer is a worker.Result, or a *worker.InvalidJobError when
+// it is not a valid job (nothing else is an error).
+func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(raw, &probe) == nil {
+		if _, ok := probe["Records"]; ok {
+			var ev events.SQSEvent
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return nil, fmt.Errorf("%s: malformed SQS event: %w", name, err)
+			}
+			return h.Engine.RunBatch(ctx, ev), nil
+		}
+	}
+	res, err := h.Engine.RunJob(ctx, raw)
+	if err != nil {
+		return nil, err // *worker.InvalidJobError: Lambda reports its type name
+	}
+	return res, nil
+}
+
+// config is the function's behaviour, from its environment (template.yaml's ApiCallFunction).
+type config struct {
+	Engine   worker.Config
+	Webhooks pdwork.WebhookConfig
+	// App is the app's event handling (internal/app: EXAMPLE_APP, APP_NAME).
+	App app.Config
+	// MaxResultBody bounds an api_call's Result body (pdwork.DefaultMaxResultBody when zero).
+	MaxResultBody int
+}
+
+// The variables configFromEnv reads besides wire's.
+const (
+	envDLQURL        = "JOBS_DLQ_URL"
+	envMaxReceives   = "JOBS_MAX_RECEIVES"
+	envWebhookURL    = "WEBHOOK_URL"
+	envWebhookEvents = "WEBHOOK_EVENTS"
+)
+
+// configFromEnv reads JOBS_QUEUE_URL, JOBS_DLQ_URL and JOBS_MAX_RECEIVES (all required; the
+// last is the jobs queue's maxReceiveCount, a positive integer), WEBHOOK_URL and WEBHOOK_EVENTS
+// (read only when WEBHOOK_URL is set), and the app's EXAMPLE_APP and APP_NAME. The webhooks'
+// Basic credentials are not configuration: they come from the secret (deps.Creds).
+func configFromEnv(getenv func(string) string) (config, error) {
+	c := config{Engine: worker.Config{JobsQueueURL: getenv(wire.EnvJobsQueueURL), DeadLetterQueueURL: getenv(envDLQURL)}}
+	if c.Engine.JobsQueueURL == "" || c.Engine.DeadLetterQueueURL == "" {
+		return config{}, fmt.Errorf("%s: %s and %s must be set", name, wire.EnvJobsQueueURL, envDLQURL)
+	}
+	n, err := strconv.Atoi(getenv(envMaxReceives))
+	if err != nil || n < 1 {
+		return config{}, fmt.Errorf("%s: %s = %q, want the jobs queue's maxReceiveCount (a positive integer)", name, envMaxReceives, getenv(envMaxReceives))
+	}
+	c.Engine.MaxReceives = n
+	if c.App, err = app.ConfigFromEnv(getenv); err != nil {
+		return config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	c.Webhooks = pdwork.WebhookConfig{URL: getenv(envWebhookURL)}
+	if c.Webhooks.URL != "" {
+		if err := pdwork.ValidateWebhookURL(c.Webhooks.URL); err != nil {
+			return config{}, fmt.Errorf("%s: %s: %w", name, envWebhookURL, err)
+		}
+		if c.Webhooks.Events, err = pdwork.ParseWebhookEvents(getenv(envWebhookEvents)); err != nil {
+			return config{}, fmt.Errorf("%s: %s: %w", name, envWebhookEvents, err)
+		}
+	}
+	return c, nil
+}
+
+// store is what the handler needs of the tokens table; *tokenstore.Store satisfies it.
+type store interface {
+	pdwork.Installations
+	pdwork.EntityClock
+	pdwork.Gates
+	worker.Claims
+}
+
+// credentials reads the secret; *clientcreds.Source satisfies it.
+type credentials interface {
+	Get(ctx context.Context) (clientcreds.Credentials, error)
+}
+
+// pipedrive is the Pipedrive REST client; *pdapi.Client satisfies it.
+type pipedrive interface {
+	pdwork.API
+	pdwork.WebhookAPI
+}
+
+// deps are the handler's collaborators: main.go takes them from wire.Load, the tests from moto
+// and the simulator.
+type deps struct {
+	Store     store
+	Refresher pdwork.Refresher
+	Pipedrive pipedrive
+	// Creds gives the webhooks' Basic pair (the one the receiver checks).
+	Creds  credentials
+	Queue  worker.Queue
+	Alerts alerts.Notifier
+	Log    *slog.Logger
+	// Metrics receives the engine's EMF lines (jobs, 429s, pauses); nil writes none.
+	Metrics *metrics.Emitter
+}
+
+// newHandler builds the engine with the Pipedrive runners: api_call, register_webhooks and
+// webhook_event (the app's handler, app.New).
+func newHandler(d deps, c config) *Handler {
+	sessions := &pdwork.Sessions{Installations: d.Store, Refresher: d.Refresher, API: d.Pipedrive, Alerts: d.Alerts, Now: c.Engine.Now,
+		// Pipedrive's limits: a paused company's jobs wait, every call is paced to its window.
+		Limits: &pdwork.Limits{Gates: d.Store, Alerts: d.Alerts, Log: d.Log, Now: c.Engine.Now}}
+	return &Handler{Engine: &worker.Engine{
+		Name: name,
+		Runners: map[string]worker.Runner{
+			jobs.KindAPICall: &pdwork.APICall{Sessions: sessions, MaxResultBody: c.MaxResultBody},
+			jobs.KindRegisterWebhooks: &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks,
+				Credentials: func(ctx context.Context) (webhook.Credentials, error) {
+					cc, err := d.Creds.Get(ctx)
+					return cc.Webhook, err
+				}},
+			jobs.KindWebhookEvent: &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: app.New(c.App)},
+		},
+		Claims:  d.Store,
+		Queue:   d.Queue,
+		Alerts:  d.Alerts,
+		Log:     d.Log,
+		Metrics: d.Metrics,
+		Config:  c.Engine,
+	}}
+}

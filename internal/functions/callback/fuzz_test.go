@@ -1,0 +1,108 @@
+package callback
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/oauthstate"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+)
+
+// FuzzUninstallBody: the uninstall body and Basic header parsers never panic; an accepted body
+// names positive ids; a well-formed Basic header round-trips.
+func FuzzUninstallBody(f *testing.F) {
+	f.Add([]byte(`{"client_id":"x","company_id":3408256,"user_id":"5206648","timestamp":"2026-11-27T12:30:00Z"}`), "id", "secret")
+	f.Add([]byte(`{"company_id":1e3,"user_id":2,"timestamp":1795782600000}`), "", ":")
+	f.Add([]byte(`[`), "a:b", "")
+	f.Fuzz(func(t *testing.T, body []byte, user, pass string) {
+		if u, err := parseUninstall(body); err == nil && (u.CompanyID <= 0 || u.UserID <= 0) {
+			t.Fatalf("parseUninstall accepted ids %d:%d", u.CompanyID, u.UserID)
+		} else if err != nil && !errors.Is(err, errBadUninstall) {
+			t.Fatalf("parseUninstall error %v does not wrap errBadUninstall", err)
+		}
+		basicCredentials(string(body)) // arbitrary header text
+		if strings.Contains(user, ":") {
+			return
+		}
+		gu, gp, ok := basicCredentials("Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+		if !ok || gu != user || gp != pass {
+			t.Fatalf("basicCredentials(Basic %q:%q) = %q, %q, %t", user, pass, gu, gp, ok)
+		}
+	})
+}
+
+// fuzzCreds are static credentials.
+type fuzzCreds struct{ c clientcreds.Credentials }
+
+func (f fuzzCreds) Get(context.Context) (clientcreds.Credentials, error) { return f.c, nil }
+func (fuzzCreds) Invalidate()                                            {}
+
+// downClaims is a code-claim store that is down: every install ends Failed without a token call.
+type downClaims struct{}
+
+var errDown = errors.New("store down")
+
+func (downClaims) ClaimCode(context.Context, string, time.Duration) (tokenstore.WorkClaim, error) {
+	return tokenstore.WorkClaim{}, errDown
+}
+func (downClaims) CompleteCode(context.Context, string, string, installation.ID, time.Duration) error {
+	return errDown
+}
+func (downClaims) RetireCode(context.Context, string, string, time.Duration) error { return errDown }
+func (downClaims) ReleaseCode(context.Context, string, string) error               { return errDown }
+
+// FuzzCallbackRequest: the API Gateway request handling (method, path, query, state, cookies,
+// headers, body) never panics or returns an error, always answers with the security headers,
+// and never echoes the request's code or state into the page.
+func FuzzCallbackRequest(f *testing.F) {
+	key := strings.Repeat("k", 48)
+	signer := &oauthstate.Signer{Key: []byte(key)}
+	state, binding, _ := signer.IssueBound()
+	f.Add("GET", "/oauth/callback", "code=abc&state="+state, stateCookie+"="+binding, "", false)
+	f.Add("GET", "/oauth/callback", "code=abc&state="+state+"&state=x", "a=b; "+stateCookie+"=x", "", false)
+	f.Add("GET", "/oauth/install", "", "", "", false)
+	f.Add("DELETE", "/oauth/callback", "", "", `{"company_id":1,"user_id":2}`, true)
+	f.Add("GET", "/prod/oauth/callback/", "error=user_denied&code=%zz", "", "", false)
+	h := &handler{
+		Creds: fuzzCreds{clientcreds.Credentials{ClientID: "id", ClientSecret: "secret", StateKey: []byte(key)}},
+		OAuth: &pdoauth.Client{Credentials: pdoauth.StaticCredentials("id", "secret")},
+		Installer: &install.Installer{OAuth: &pdoauth.Client{Credentials: pdoauth.StaticCredentials("id", "secret")},
+			Users: &pdapi.Client{}, Claims: downClaims{}, Store: nil, RedirectURI: "https://app.example/oauth/callback"},
+		Installations: failingUninstaller{err: errDown},
+		Config:        config{RequireState: true},
+	}
+	f.Fuzz(func(t *testing.T, method, path, rawQuery, cookie, body string, b64 bool) {
+		ev := events.APIGatewayV2HTTPRequest{
+			RawPath: path, RawQueryString: rawQuery, Body: body, IsBase64Encoded: b64,
+			Headers: map[string]string{"authorization": "Basic aWQ6c2VjcmV0", "cookie": cookie},
+			RequestContext: events.APIGatewayV2HTTPRequestContext{
+				HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, SourceIP: "203.0.113.7"},
+			},
+		}
+		resp, err := h.Handle(context.Background(), ev)
+		if err != nil || resp.StatusCode < 200 || resp.StatusCode > 599 {
+			t.Fatalf("Handle = %d, %v", resp.StatusCode, err)
+		}
+		if resp.Headers["Cache-Control"] != "no-store" || resp.Headers["X-Content-Type-Options"] != "nosniff" {
+			t.Fatalf("answer without the security headers: %v", resp.Headers)
+		}
+		q, _ := url.ParseQuery(rawQuery)
+		for _, k := range []string{"code", "state"} {
+			if v := q.Get(k); len(v) >= 8 && strings.Contains(resp.Body, v) {
+				t.Fatalf("answer echoes the request's %s", k)
+			}
+		}
+	})
+}

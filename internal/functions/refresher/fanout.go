@@ -1,0 +1,45 @@
+package refresher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
+)
+
+// invoker is the part of the Lambda API the fan-out uses; *lambda.Client satisfies it.
+type invoker interface {
+	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+// selfInvoke hands a shard of the due list to another invocation of this function: an
+// asynchronous invoke (InvocationType Event) with {"shard":n}, so Lambda runs the shards in
+// parallel. Where Lambda cannot be reached (the local stack), Dispatch fails and refresh.Run
+// refreshes the shard itself.
+type selfInvoke struct {
+	Lambda   invoker
+	Function string // this function's name (AWS_LAMBDA_FUNCTION_NAME)
+}
+
+var _ refresh.FanOut = selfInvoke{}
+
+// Dispatch starts the run over shard in another invocation.
+func (f selfInvoke) Dispatch(ctx context.Context, shard int) error {
+	payload, err := json.Marshal(shardInput{Shard: &shard})
+	if err != nil {
+		return fmt.Errorf("refresher: fan out shard %d: %w", shard, err)
+	}
+	if _, err := f.Lambda.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName:   aws.String(f.Function),
+		InvocationType: lambdatypes.InvocationTypeEvent,
+		Payload:        payload,
+	}); err != nil {
+		return fmt.Errorf("refresher: fan out shard %d: %w", shard, err)
+	}
+	return nil
+}

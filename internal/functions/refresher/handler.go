@@ -1,0 +1,266 @@
+package refresher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
+)
+
+// ErrBadInput matches (errors.Is) every *InputError.
+var ErrBadInput = errors.New("refresher: malformed input")
+
+// InputError is returned for a malformed manual invocation; Lambda reports its errorType as
+// "InputError". Problem never quotes more of the input than a field name.
+type InputError struct{ Problem string }
+
+// Error describes the problem; it quotes no input beyond a field name.
+func (e *InputError) Error() string { return "refresher: malformed input: " + e.Problem }
+
+// Is makes errors.Is(err, ErrBadInput) true.
+func (e *InputError) Is(target error) bool { return target == ErrBadInput }
+
+// RunError is returned when the run as a whole failed: the due index could not be read, or the
+// one refresh of a manual invocation failed. Lambda reports its errorType as "RunError".
+type RunError struct {
+	// Op says what failed, e.g. "list due installations" or "refresh 3408256:5206648".
+	Op  string
+	Err error
+}
+
+// Error is "refresher: <op>: <cause>".
+func (e *RunError) Error() string { return "refresher: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *RunError) Unwrap() error { return e.Err }
+
+// Handler refreshes the installations that are due, on the EventBridge Scheduler's call
+// (refresh.Run over every shard, fanning out when much is due), on a fanned-out invocation
+// {"shard":n} (refresh.Run over that shard), or one installation on a manual invocation.
+// Store and Refresher are required, Log and Metrics are optional. Safe for concurrent use.
+type Handler struct {
+	// Store lists the installations due (*tokenstore.Store).
+	Store refresh.Lister
+	// Refresher refreshes one installation (*refresh.Refresher).
+	Refresher refresh.One
+	// Config bounds a scheduled run; the zero value uses refresh's defaults.
+	Config refresh.RunConfig
+	// Log receives the run's summary; nil discards. Each refresh logs its own decision.
+	Log *slog.Logger
+	// Metrics receives, per scheduled or shard run, metrics.DueBacklogAge: how long the
+	// oldest due installation had waited when the run started (the backlog alarm's metric).
+	Metrics *metrics.Emitter
+}
+
+// Summary is the function's result and the run's log event: the counts of refresh.Summary (due,
+// refreshed, fresh, …, skipped), and for a manual run the single refresh's outcome.
+type Summary struct {
+	// Mode is "schedule", "shard" (a fanned-out invocation) or "manual".
+	Mode string `json:"mode"`
+	// Shard is the shard of a "shard" run.
+	Shard int `json:"shard,omitempty"`
+	// FannedOut is how many shards a scheduled run handed to other invocations.
+	FannedOut int `json:"fanned_out,omitempty"`
+	refresh.Summary
+	// Outcome and Reason are the single refresh's, for a manual run.
+	Outcome refresh.Outcome `json:"outcome,omitempty"`
+	Reason  string          `json:"reason,omitempty"`
+}
+
+// shardInput is a fanned-out invocation: {"shard":n}.
+type shardInput struct {
+	Shard *int `json:"shard"`
+}
+
+// manualInput is a manual invocation: {"company_id":…,"user_id":…,"force":true}.
+type manualInput struct {
+	CompanyID json.RawMessage `json:"company_id"`
+	UserID    json.RawMessage `json:"user_id"`
+	Force     *bool           `json:"force"`
+}
+
+// Handle runs once. An input holding company_id, user_id or force is a manual invocation:
+// both ids are required (positive integers, as numbers or strings; installation.ParseNumber),
+// force is optional (default false), and nothing else is accepted; malformed input is an
+// *InputError. {"shard":n} (what a fanning-out run sends) refreshes what is due in that shard
+// of the due list. Any other input (the scheduler's payload, {} or empty) refreshes everything
+// due.
+//
+// The error is non-nil only when the run as a whole failed (*InputError; *RunError when the
+// due index is unreadable or the one manual refresh failed), so the function's error metric
+// means something; failures of single installations in a scheduled run are counted in the Summary
+// and alerted by the refresher.
+func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, error) {
+	start := time.Now()
+	shard, isShard, err := parseShard(in)
+	var (
+		manual bool
+		id     installation.ID
+		force  bool
+	)
+	if err == nil && !isShard {
+		manual, id, force, err = parseInput(in)
+	}
+	if err != nil {
+		h.logger().LogAttrs(ctx, slog.LevelError, "refresher run rejected",
+			slog.String("action", "reject"), slog.String("reason", "bad_input"), slog.String("error", err.Error()))
+		return Summary{Mode: "manual"}, err
+	}
+	var (
+		s   Summary
+		rep refresh.Report
+	)
+	switch {
+	case manual:
+		s, err = h.one(ctx, id, force)
+	case isShard:
+		s, rep, err = h.due(ctx, shard)
+	default:
+		s, rep, err = h.due(ctx, refresh.AllShards)
+	}
+	attrs := []slog.Attr{
+		slog.String("action", "run"), slog.String("mode", s.Mode),
+		slog.Int("due", s.Due), slog.Int("refreshed", s.Refreshed), slog.Int("fresh", s.Fresh),
+		slog.Int("lease_held", s.LeaseHeld), slog.Int("needs_reauth", s.NeedsReauth),
+		slog.Int("retry_later", s.RetryLater), slog.Int("failed", s.Failed),
+		slog.Int("not_active", s.NotActive), slog.Int("skipped", s.Skipped),
+		slog.Duration("duration", time.Since(start)),
+	}
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelError
+		attrs = append(attrs, slog.String("error", err.Error()))
+	} else if s.Failed > 0 || s.Skipped > 0 {
+		level = slog.LevelWarn
+	}
+	if manual {
+		attrs = append(attrs, slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),
+			slog.Bool("force", force), slog.String("reason", s.Reason))
+	} else if err == nil {
+		now := h.now()
+		age := time.Duration(0)
+		if !rep.OldestDue.IsZero() {
+			age = max(now.Sub(rep.OldestDue), 0)
+		}
+		attrs = append(attrs, slog.Float64("oldest_due_age_s", age.Seconds()), slog.Int("fanned_out", rep.FannedOut),
+			slog.Int("fanned_out_due", rep.FannedOutDue), slog.Int("shards_busy", rep.ShardsBusy))
+		if isShard {
+			attrs = append(attrs, slog.Int("shard", shard))
+		}
+		h.Metrics.Age(rep.OldestDue, now)
+	}
+	h.logger().LogAttrs(ctx, level, "refresher run", attrs...)
+	return s, err
+}
+
+// now is the run's clock (Config.Now), for the backlog's age.
+func (h *Handler) now() time.Time {
+	if h.Config.Now != nil {
+		return h.Config.Now()
+	}
+	return time.Now()
+}
+
+// one refreshes a single installation (manual invocation).
+func (h *Handler) one(ctx context.Context, id installation.ID, force bool) (Summary, error) {
+	s := Summary{Mode: "manual", Summary: refresh.Summary{Due: 1}}
+	res, err := h.Refresher.Refresh(ctx, id, force)
+	s.Count(res.Outcome)
+	s.Outcome, s.Reason = res.Outcome, res.Reason
+	if err != nil {
+		return s, &RunError{Op: "refresh " + id.String(), Err: err}
+	}
+	return s, nil
+}
+
+// due refreshes everything due now in shard, or in every shard (refresh.Run).
+func (h *Handler) due(ctx context.Context, shard int) (Summary, refresh.Report, error) {
+	s := Summary{Mode: "schedule"}
+	if shard != refresh.AllShards {
+		if shard >= h.Store.DueShards() {
+			return Summary{Mode: "shard"}, refresh.Report{}, &InputError{Problem: "shard out of range"}
+		}
+		s = Summary{Mode: "shard", Shard: shard}
+	}
+	rep, err := refresh.Run(ctx, h.Store, shard, h.Refresher, h.Config)
+	s.Summary, s.FannedOut = rep.Summary, rep.FannedOut
+	if err != nil {
+		return s, rep, &RunError{Op: "list due installations", Err: err}
+	}
+	return s, rep, nil
+}
+
+// parseShard recognises a fanned-out invocation, {"shard":n} and nothing else; n must be a
+// non-negative integer.
+func parseShard(in json.RawMessage) (shard int, ok bool, err error) {
+	in = bytes.TrimSpace(in)
+	var keys map[string]json.RawMessage
+	if len(in) == 0 || in[0] != '{' || json.Unmarshal(in, &keys) != nil {
+		return 0, false, nil
+	}
+	if _, has := keys["shard"]; !has {
+		return 0, false, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(in))
+	dec.DisallowUnknownFields()
+	var m shardInput
+	if err := dec.Decode(&m); err != nil || m.Shard == nil || *m.Shard < 0 {
+		return 0, true, &InputError{Problem: `want {"shard":<non-negative integer>}`}
+	}
+	return *m.Shard, true, nil
+}
+
+// parseInput tells a manual invocation from the scheduler's and validates the former.
+func parseInput(in json.RawMessage) (manual bool, id installation.ID, force bool, err error) {
+	in = bytes.TrimSpace(in)
+	if len(in) == 0 || bytes.Equal(in, []byte("null")) {
+		return false, id, false, nil
+	}
+	if !json.Valid(in) {
+		return false, id, false, &InputError{Problem: "not JSON"}
+	}
+	var keys map[string]json.RawMessage
+	if in[0] != '{' || json.Unmarshal(in, &keys) != nil {
+		return false, id, false, nil // a scheduler payload that is not an object
+	}
+	_, hasCompany := keys["company_id"]
+	_, hasUser := keys["user_id"]
+	_, hasForce := keys["force"]
+	if !hasCompany && !hasUser && !hasForce {
+		return false, id, false, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(in))
+	dec.DisallowUnknownFields()
+	var m manualInput
+	if err := dec.Decode(&m); err != nil {
+		return true, id, false, &InputError{Problem: `want {"company_id":<id>,"user_id":<id>,"force":<bool>}: ` + err.Error()}
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *int64
+	}{{"company_id", m.CompanyID, &id.CompanyID}, {"user_id", m.UserID, &id.UserID}} {
+		if *f.dst, err = installation.ParseNumber(f.raw); err != nil {
+			// The field's name, never its value.
+			problem := f.name + " must be a positive integer"
+			if errors.Is(err, installation.ErrIDMissing) {
+				problem = f.name + " is required"
+			}
+			return true, installation.ID{}, false, &InputError{Problem: problem}
+		}
+	}
+	return true, id, m.Force != nil && *m.Force, nil
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
