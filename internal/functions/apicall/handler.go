@@ -102,6 +102,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 type store interface {
 	pdwork.Installations
 	pdwork.EntityClock
+	pdwork.WebhookOwners
 	pdwork.Gates
 	worker.Claims
 }
@@ -146,7 +147,7 @@ func newHandler(d deps, c config) *Handler {
 				Credentials: func(ctx context.Context) (webhook.Credentials, error) {
 					cc, err := d.Creds.Get(ctx)
 					return cc.Webhook, err
-				}},
+				}, Owners: d.Store},
 			jobs.KindWebhookEvent: &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: app.New(c.App)},
 		},
 		Claims:  d.Store,
