@@ -13,6 +13,7 @@ import (
 	"os/signal"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/opscli"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
@@ -61,18 +62,27 @@ func connect(ctx context.Context, cli *opscli.CLI) error {
 	if j := app.Jobs(); j != nil { // webhooks register; as for migrate, never a typed nil
 		cli.Jobs = j
 	}
+	if id := app.Getenv(wire.EnvClientSecretID); id != "" {
+		cli.Setup = &opscli.Setup{Secrets: secretsmanager.NewFromConfig(app.AWS), SecretID: id}
+	}
 	cli.Uninstall = uninstaller(app)
 	// decrypt, the only command that reads a token, and only with TOKENS_KEY_ID and a role
 	// allowed kms:Decrypt; every use is logged to stderr and alerted.
 	cli.Audit = &opscli.Auditor{Log: slog.New(slog.NewJSONHandler(os.Stderr, nil)), Who: operator(app.AWS)}
 	if app.Alerts != nil {
-		cli.Audit.Alerts = app.Alerts
+		// Every decryption alerts: the audit copy of the publisher has no dedupe marks.
+		audit := *app.Alerts
+		audit.Marks = nil
+		cli.Audit.Alerts = &audit
 	}
 	if app.Store != nil && app.Store.Cipher != nil {
 		cli.Tokens = app.Store
 	}
 	if cli.JobsQueueURL != "" || cli.DeadLetterURL != "" {
 		cli.SQS = app.SQS()
+	}
+	if app.Store != nil { // dlq redrive --id of an outcome_unknown job clears its claim
+		cli.Claims = app.Store
 	}
 	return nil
 }

@@ -199,6 +199,9 @@ type functionSettings struct {
 	} `yaml:"Environment"`
 	// Policies are SAM policy templates ({Name: {…}}); infra does not apply them.
 	Policies []map[string]Value `yaml:"Policies"`
+	// RolePath is the IAM path of the function's role (the tokens key policy names it);
+	// infra does not apply it.
+	RolePath *Value `yaml:"RolePath"`
 	Events   map[string]struct {
 		Type       text        `yaml:"Type"`
 		Properties eventSource `yaml:"Properties"`

@@ -67,15 +67,23 @@ func TestProvisionedResources(t *testing.T) {
 		"WEBHOOK_EVENTS": "deal.*,person.*",
 		"EXAMPLE_APP":    "false",
 		"APP_NAME":       "Pipedrive Lambda Kit",
+		// Off unless the stack says so: invoking the worker must not act as a customer.
+		"DIRECT_INVOKE":     "false",
+		"API_PATH_PREFIXES": "",
 	}
 	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
 		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)
 	}
-	// RedirectURI has no default: REDIRECT_URI is the caller's.
+	// RedirectURI defaults to empty: the callback derives its URL from the request's domain.
 	wantCallback := maps.Clone(wantEnv)
+	wantCallback["REDIRECT_URI"] = ""
 	wantCallback["PIPEDRIVE_OAUTH_URL"] = "https://oauth.pipedrive.com"
 	wantCallback["SUCCESS_URL"] = ""
 	wantCallback["REQUIRE_STATE"] = "false"
+	// The install caps' documented defaults (install.CapsFromEnv).
+	wantCallback["INSTALL_ATTEMPTS_PER_IP"] = "30"
+	wantCallback["INSTALL_ATTEMPTS_PER_STATE"] = "5"
+	wantCallback["INSTALL_ATTEMPT_WINDOW_MINUTES"] = "10"
 	if got := r.FunctionEnv("CallbackFunction"); !maps.Equal(got, wantCallback) {
 		t.Errorf("FunctionEnv(CallbackFunction) = %v, want %v", got, wantCallback)
 	}
