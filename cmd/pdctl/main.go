@@ -62,6 +62,9 @@ func connect(ctx context.Context, cli *opscli.CLI) error {
 	if j := app.Jobs(); j != nil { // webhooks register; as for migrate, never a typed nil
 		cli.Jobs = j
 	}
+	if id := app.Getenv(wire.EnvClientSecretID); id != "" {
+		cli.Setup = &opscli.Setup{Secrets: secretsmanager.NewFromConfig(app.AWS), SecretID: id}
+	}
 	if id := app.Getenv(wire.EnvWebhookKeySecretID); id != "" { // webhooks rotate-key
 		cli.WebhookKeySecret, cli.WebhookKeySecretID = secretsmanager.NewFromConfig(app.AWS), id
 	}
@@ -70,13 +73,21 @@ func connect(ctx context.Context, cli *opscli.CLI) error {
 	// allowed kms:Decrypt; every use is logged to stderr and alerted.
 	cli.Audit = &opscli.Auditor{Log: slog.New(slog.NewJSONHandler(os.Stderr, nil)), Who: operator(app.AWS)}
 	if app.Alerts != nil {
-		cli.Audit.Alerts = app.Alerts
+		// Every decryption alerts: the audit copy of the publisher has no dedupe marks.
+		audit := *app.Alerts
+		audit.Marks = nil
+		cli.Audit.Alerts = &audit
 	}
 	if app.Store != nil && app.Store.Cipher != nil {
 		cli.Tokens = app.Store
+		db := dynamodb.NewFromConfig(app.AWS)
+		cli.Seal = func(ctx context.Context) (int, error) { return app.Store.SealPlaintext(ctx, db) }
 	}
 	if cli.JobsQueueURL != "" || cli.DeadLetterURL != "" {
 		cli.SQS = app.SQS()
+	}
+	if app.Store != nil { // dlq redrive --id of an outcome_unknown job clears its claim
+		cli.Claims = app.Store
 	}
 	return nil
 }

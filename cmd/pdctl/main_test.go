@@ -288,6 +288,8 @@ func TestStackAndJSONForEveryCommand(t *testing.T) {
 		stdin   string
 		want    string // in the JSON
 	}{
+		// The secret's own values again: the rows below still run with them.
+		{"setup", []string{"setup", "--client-id", testenv.ClientID, "--json"}, testenv.ClientSecret + "\n", `"client_id": "` + testenv.ClientID + `"`},
 		{"show", []string{"--json", "show", id.String()}, "", `"status": "active"`},
 		{"list", []string{"list", "--json"}, "", `"company_id": ` + company},
 		{"due", []string{"due", "--within", "2h", "-json"}, "", `"company_id": ` + company},
@@ -295,8 +297,11 @@ func TestStackAndJSONForEveryCommand(t *testing.T) {
 		{"pause show", []string{"pause", "show", company, "--json"}, "", `"paused": false`},
 		{"pause lift", []string{"--json", "pause", "lift", company}, "", `"lifted": false`},
 		{"webhooks register", []string{"webhooks", "register", id.String(), "--json"}, "", `"enqueued": 1`},
+		{"webhooks check", []string{"webhooks", "check", id.String(), "--json"}, "", `"enqueued": 1`},
+		{"webhooks catch-up", []string{"--json", "webhooks", "catch-up", id.String(), "--since", "24h"}, "", `"enqueued": 1`},
 		{"dlq peek", []string{"--json", "dlq", "peek"}, "", `[]`},
 		{"dlq redrive", []string{"dlq", "redrive", "--json"}, "", `"moved": 0`},
+		{"tokens seal", []string{"tokens", "seal", "--json"}, "", `"sealed": 0`},
 		{"refresh", []string{"--json", "refresh", "--force", id.String()}, "", `"outcome": "refreshed"`},
 		{"decrypt", []string{"decrypt", id.String(), "--reason", "prove --stack and --json", "--json"}, "", `"access_token": "`},
 		{"migrate", []string{"--json", "migrate"}, sim.AddAPIToken(pdsim.DefaultUserID) + "\n", `"outcome": "installed"`},

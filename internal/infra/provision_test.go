@@ -68,15 +68,29 @@ func TestProvisionedResources(t *testing.T) {
 		"WEBHOOK_KEY_SECRET_ID": r.WebhookKeySecretID,
 		"EXAMPLE_APP":           "false",
 		"APP_NAME":              "Pipedrive Lambda Kit",
+		// Lambda's own, from LoggingConfig.ApplicationLogLevel (the LogLevel parameter).
+		"AWS_LAMBDA_LOG_LEVEL": "INFO",
+		// Off unless the stack says so: invoking the worker must not act as a customer.
+		"DIRECT_INVOKE":     "false",
+		"API_PATH_PREFIXES": "",
+		// Tokens in clear are refused in every function (RefusePlaintextTokens).
+		"REFUSE_PLAINTEXT_TOKENS": "true",
 	}
 	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
 		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)
 	}
-	// RedirectURI has no default: REDIRECT_URI is the caller's.
+	// RedirectURI defaults to empty: the callback derives its URL from the request's domain.
 	wantCallback := maps.Clone(wantEnv)
+	wantCallback["REDIRECT_URI"] = ""
 	wantCallback["PIPEDRIVE_OAUTH_URL"] = "https://oauth.pipedrive.com"
 	wantCallback["SUCCESS_URL"] = ""
 	wantCallback["REQUIRE_STATE"] = "false"
+	wantCallback["REFUSE_PLAINTEXT_TOKENS"] = "true"
+	wantCallback["AWS_LAMBDA_LOG_LEVEL"] = "INFO"
+	// The install caps' documented defaults (install.CapsFromEnv).
+	wantCallback["INSTALL_ATTEMPTS_PER_IP"] = "30"
+	wantCallback["INSTALL_ATTEMPTS_PER_STATE"] = "5"
+	wantCallback["INSTALL_ATTEMPT_WINDOW_MINUTES"] = "10"
 	if got := r.FunctionEnv("CallbackFunction"); !maps.Equal(got, wantCallback) {
 		t.Errorf("FunctionEnv(CallbackFunction) = %v, want %v", got, wantCallback)
 	}

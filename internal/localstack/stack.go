@@ -114,10 +114,12 @@ var functionDirs = map[string]string{
 // WebhooksPath is the receiver's route on the gateway (template.yaml's WebhooksFunction).
 const WebhooksPath = "/pipedrive/webhooks"
 
-// Local defaults for the simulated Pipedrive user who installs the app.
+// Local defaults for the simulated Pipedrive user who installs the app, and a colleague of
+// theirs (same company) who has not installed it: in a team, most changes are a colleague's.
 const (
-	DemoUserID    int64 = 5206648
-	DemoCompanyID int64 = 3408256
+	DemoUserID      int64 = 5206648
+	DemoCompanyID   int64 = 3408256
+	DemoColleagueID int64 = 7700001
 )
 
 // Start brings the stack up: moto, resources, simulator, the callback function under the
@@ -219,13 +221,15 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	// Each function runs with the timeout and the environment template.yaml gives it, except
 	// for what really differs locally: Pipedrive is the simulator, the callback and webhook
-	// URLs are the local gateway's (the simulator delivers to the receiver there), and the
-	// worked example app is on.
+	// URLs are the local gateway's (the simulator delivers to the receiver there), the
+	// worked example app is on, and the worker may be invoked directly (the walk-through does;
+	// a deployed stack keeps WorkerDirectInvoke off).
 	local := map[string]string{
 		"PIPEDRIVE_OAUTH_URL": st.SimulatorURL,
 		"REDIRECT_URI":        redirectURI,
 		"WEBHOOK_URL":         st.GatewayURL + WebhooksPath,
 		"EXAMPLE_APP":         "true",
+		"DIRECT_INVOKE":       "true",
 	}
 	if cfg.App != nil {
 		maps.Copy(local, cfg.App.env()) // the real app's OAuth server and public URLs

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 )
 
@@ -103,7 +104,7 @@ func (c *CLI) rotateKey(ctx context.Context, grace time.Duration, force bool) er
 	}
 	// The worker reads the key afresh for each register_webhooks job, so these register with
 	// the new key; the receiver reads it again at the first delivery naming it.
-	res.Registration, err = c.queueRegistrations(ctx, nil, "webhook registration queued by a key rotation")
+	res.Registration, err = c.queueRuns(ctx, nil, webhookRun{verb: "register", kind: jobs.KindRegisterWebhooks, job: jobs.RegisterWebhooks})
 	if err != nil {
 		return fmt.Errorf("webhooks rotate-key: the key is rotated (%s, previous %s until %s) but %w: run pdctl webhooks register --all",
 			res.KeyID, res.PreviousKeyID, res.PreviousUntil.Format(time.RFC3339), err)

@@ -1,5 +1,6 @@
 // Package wire builds, once per cold start, what every function and pdctl share: the AWS
-// configuration, the JSON logger, the client credentials from Secrets Manager, the token store,
+// configuration, the JSON logger (internal/lambdalog: level from AWS_LAMBDA_LOG_LEVEL, request
+// id on every line of an invocation), the client credentials from Secrets Manager, the token store,
 // the OAuth client, the refresher and the alerts publisher. The functions' main.go and pdctl
 // call Load and then only build their handler, so the environment is read in one place and
 // every component is configured the same way everywhere.
@@ -14,7 +15,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -28,6 +31,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdalog"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
@@ -50,6 +54,9 @@ const (
 	// EnvWebhookKeySecretID is the webhook key secret (WebhookKeySecret): the receiver and the
 	// worker (which registers webhooks) read it, and pdctl rotates it.
 	EnvWebhookKeySecretID = "WEBHOOK_KEY_SECRET_ID"
+	// EnvRefusePlaintext, "true", makes the store refuse token attributes stored in clear
+	// (tokenstore.Store.RefusePlaintext; template parameter RefusePlaintextTokens).
+	EnvRefusePlaintext = "REFUSE_PLAINTEXT_TOKENS"
 )
 
 // Options say what a caller cannot run without. Functions need everything; pdctl runs the
@@ -67,7 +74,9 @@ type Options struct {
 	// client secret (the webhook receiver, whose role may not read it).
 	ClientSecretOptional bool
 	// SkipCredentialCheck does not load the client credentials at start (pdctl loads them on
-	// first use); functions check them at cold start so a broken secret fails loudly.
+	// first use); functions check them at cold start so a broken secret fails loudly. A
+	// secret still holding the deploy's placeholder is not broken: Load then succeeds with
+	// App.NotConfigured set.
 	SkipCredentialCheck bool
 	// LogOutput receives the JSON log; os.Stdout when nil.
 	LogOutput io.Writer
@@ -145,6 +154,11 @@ type App struct {
 	Alerts *alerts.Publisher
 	// Notifier is alert-or-log over Alerts.
 	Notifier oncall.Notifier
+	// NotConfigured is the cold start's clientcreds.ErrNotConfigured error when the secret's
+	// client id or secret was still the deploy's placeholder (logged once, as
+	// action=not_configured); nil otherwise. Creds.Get keeps reporting it until an operator
+	// sets them.
+	NotConfigured error
 
 	getenv func(string) string
 }
@@ -164,8 +178,13 @@ func Load(ctx context.Context, o Options) (*App, error) {
 	if out == nil {
 		out = os.Stdout
 	}
-	a := &App{Name: name, Log: slog.New(slog.NewJSONHandler(out, nil))}
-	var err error
+	// Lambda sets the level from the template's LogLevel; every line of an invocation carries
+	// its request id (lambdalog).
+	level, err := lambdalog.ParseLevel(getenv(lambdalog.EnvLevel))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrConfig, err)
+	}
+	a := &App{Name: name, Log: lambdalog.New(out, level)}
 	a.AWS, err = config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL for local stacks
 	if err != nil {
 		return nil, fmt.Errorf("%s: load AWS config: %w", name, err)
@@ -176,6 +195,14 @@ func Load(ctx context.Context, o Options) (*App, error) {
 		}
 	}
 	a.getenv = getenv
+	if u := getenv(EnvOAuthURL); u != "" {
+		// Refused at start: an http:// URL would send the client secret and every refresh
+		// token in clear.
+		loopback, _ := strconv.ParseBool(getenv(pdoauth.EnvAllowLoopback))
+		if err := pdoauth.CheckBaseURL(u, loopback); err != nil {
+			return nil, fmt.Errorf("%s: %w: %s: %w", name, ErrConfig, EnvOAuthURL, err)
+		}
+	}
 	table, secretID := getenv(EnvTokensTable), getenv(EnvClientSecretID)
 	if !o.Optional {
 		var missing []string
@@ -191,7 +218,15 @@ func Load(ctx context.Context, o Options) (*App, error) {
 	if secretID != "" {
 		a.Creds = &clientcreds.Source{Client: secretsmanager.NewFromConfig(a.AWS), SecretID: secretID, Logger: a.Log}
 		if !o.SkipCredentialCheck {
-			if _, err := a.Creds.Load(ctx); err != nil {
+			_, err := a.Creds.Load(ctx)
+			switch {
+			case errors.Is(err, clientcreds.ErrNotConfigured):
+				// A first deploy: the function starts and says so once; each request reads the
+				// secret again, so setting it takes effect without a restart.
+				a.NotConfigured = err
+				a.Log.Warn(name+": not configured: "+clientcreds.SetupHint,
+					"action", "not_configured", "reason", "client_credentials_placeholder", "secret_id", secretID)
+			case err != nil:
 				return nil, fmt.Errorf("%s: client credentials: %w", name, err)
 			}
 		}
@@ -215,6 +250,13 @@ func Load(ctx context.Context, o Options) (*App, error) {
 			// Why: a function without the key would store tokens in clear.
 			return nil, fmt.Errorf("%s: %w: %s must be set with %s", name, ErrConfig, EnvTokensKeyID, EnvTokensTable)
 		}
+		switch v := getenv(EnvRefusePlaintext); v {
+		case "", "false":
+		case "true":
+			a.Store.RefusePlaintext = true
+		default:
+			return nil, fmt.Errorf("%s: %w: %s = %q, want true or false", name, ErrConfig, EnvRefusePlaintext, v)
+		}
 	}
 	if arn := getenv(EnvAlertsTopicARN); arn != "" {
 		a.Alerts = &alerts.Publisher{SNS: sns.NewFromConfig(a.AWS), TopicARN: arn, Source: name}
@@ -227,6 +269,18 @@ func Load(ctx context.Context, o Options) (*App, error) {
 		a.Notifier.Sender = a.Alerts
 	}
 	return a, nil
+}
+
+// NotifierWithin is Notifier with alerts de-duplicated for window instead of the publisher's
+// default (per reason and installation): for checks that run daily and must alert once.
+func (a *App) NotifierWithin(window time.Duration) oncall.Notifier {
+	n := a.Notifier
+	if a.Alerts != nil {
+		p := *a.Alerts
+		p.Window = window
+		n.Sender = &p
+	}
+	return n
 }
 
 // Getenv reads one variable of the environment Load was given.

@@ -111,6 +111,9 @@ func newEnv(t *testing.T, opts ...option) *env {
 		t.Fatalf("configFromEnv(template environment) = %v", err)
 	}
 	hc.Engine.Now = clock.Now
+	// The tests invoke the handler directly, as the local stack does (WorkerDirectInvoke=true);
+	// TestDirectInvokeRefusedByDefault checks the template's default.
+	hc.DirectInvoke = true
 	// Webhooks are each test's own (the webhooks option): none unless asked for.
 	hc.Webhooks = pdwork.WebhookConfig{}
 	for _, o := range opts {
@@ -400,6 +403,9 @@ type decision struct {
 	Reason       string `json:"reason"`
 	Status       int    `json:"status"`
 	RetryAfterS  int64  `json:"retry_after_s"`
+	EntityID     string `json:"entity_id"`
+	EventAction  string `json:"event_action"`
+	CatchUp      bool   `json:"catch_up"`
 	MessageID    string `json:"message_id"`
 	ReceiveCount int    `json:"receive_count"`
 }

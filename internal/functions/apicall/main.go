@@ -11,6 +11,7 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -35,6 +36,8 @@ func Main() {
 		WebhookKeys: app.WebhookKeys,
 		Queue:       app.SQS(),
 		Alerts:      app.Notifier,
+		// The daily webhook check alerts once per window, not once a day.
+		CheckAlerts: app.NotifierWithin(pdwork.CheckAlertWindow),
 		Log:         app.Log,
 		Metrics:     metrics.New(name),
 	}, cfg)

@@ -16,6 +16,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/uninstall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -25,20 +26,30 @@ func Main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Empty: each request derives it from the domain API Gateway received it on (handler.redirectURI).
 	redirectURI := app.Getenv("REDIRECT_URI")
-	if u, err := url.Parse(redirectURI); err != nil || !u.IsAbs() || u.Host == "" {
+	if u, err := url.Parse(redirectURI); redirectURI != "" && (err != nil || !u.IsAbs() || u.Host == "") {
 		log.Fatalf("callback: REDIRECT_URI %q is not an absolute URL", redirectURI)
 	}
 	requireState, err := strconv.ParseBool(cmp.Or(app.Getenv("REQUIRE_STATE"), "false"))
 	if err != nil {
 		log.Fatalf("callback: REQUIRE_STATE %q is not true or false", app.Getenv("REQUIRE_STATE"))
 	}
-	in := &install.Installer{OAuth: app.OAuth, Users: &pdapi.Client{}, Claims: app.Store, Store: app.Store,
+	caps, err := install.CapsFromEnv(app.Getenv)
+	if err != nil {
+		log.Fatal(err)
+	}
+	in := &install.Installer{OAuth: app.OAuth, Users: &pdapi.Client{}, Claims: app.Store, Store: app.Store, Existing: app.Store,
 		InvalidateCredentials: app.Creds.Invalidate, Alerts: app.Notifier, Log: app.Log, RedirectURI: redirectURI}
 	if jobs := app.Jobs(); jobs != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
 		in.Jobs = jobs
 	}
-	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Installations: app.Store, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
-		Config: config{SuccessURL: app.Getenv("SUCCESS_URL"), RequireState: requireState}}
+	h := &handler{
+		Flow: &install.Flow{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log,
+			RequireState: requireState, AttemptsPerIP: caps.PerIP, AttemptsPerState: caps.PerState, AttemptWindow: caps.Window},
+		Uninstall: &uninstall.Uninstaller{Creds: app.Creds, Store: app.Store, Alerts: app.Notifier, Log: app.Log},
+		Alerts:    app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
+		Config: config{SuccessURL: app.Getenv("SUCCESS_URL")},
+	}
 	lambda.Start(h.Handle)
 }

@@ -65,6 +65,12 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	if err := f.InvokeJSON(ctx, map[string]any{}, &s); err != nil {
 		t.Fatalf("invoke {} = %v", err)
 	}
+	// The scheduled run also sweeps the hour's shards for the daily webhook checks (what it
+	// queues depends on the hour: webhookcheck's own tests count it).
+	if s.WebhookChecks == nil {
+		t.Errorf("invoke {} = %+v, want the webhook-check sweep reported", s)
+	}
+	s.WebhookChecks = nil
 	if want := (Summary{Mode: "schedule", Summary: refresh.Summary{Due: 1, Refreshed: 1}}); s != want {
 		t.Errorf("invoke {} = %+v, want %+v", s, want)
 	}
@@ -117,5 +123,9 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	}
 	for _, leak := range secrets.FoundIn(out) {
 		t.Errorf("function log contains %s", leak)
+	}
+	// Every line of every invocation carries its Lambda request id.
+	if n := testenv.CheckRequestIDs(t, logs); n < 2 {
+		t.Errorf("checked %d log lines of the invocations for their request id, want at least the run and the refresh", n)
 	}
 }

@@ -1,30 +1,18 @@
 package refresher
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhookcheck"
 )
-
-// ErrBadInput matches (errors.Is) every *InputError.
-var ErrBadInput = errors.New("refresher: malformed input")
-
-// InputError is returned for a malformed manual invocation; Lambda reports its errorType as
-// "InputError". Problem never quotes more of the input than a field name.
-type InputError struct{ Problem string }
-
-// Error describes the problem; it quotes no input beyond a field name.
-func (e *InputError) Error() string { return "refresher: malformed input: " + e.Problem }
-
-// Is makes errors.Is(err, ErrBadInput) true.
-func (e *InputError) Is(target error) bool { return target == ErrBadInput }
 
 // RunError is returned when the run as a whole failed: the due index could not be read, or the
 // one refresh of a manual invocation failed. Lambda reports its errorType as "RunError".
@@ -56,6 +44,15 @@ type Handler struct {
 	// Metrics receives, per scheduled or shard run, metrics.DueBacklogAge: how long the
 	// oldest due installation had waited when the run started (the backlog alarm's metric).
 	Metrics *metrics.Emitter
+	// WebhookChecks, when set, queues the daily webhook health checks of the shards whose hour
+	// it is, after each scheduled run's refreshes (webhookcheck.Sweep).
+	WebhookChecks *webhookcheck.Sweep
+	// Configured reports whether the app's client credentials are set; an error wrapping
+	// clientcreds.ErrNotConfigured (a first deploy, before `pdctl setup`) makes every
+	// invocation a no-op answered {"not_configured":true} without an error: wire.Load logged
+	// it once at the cold start, and nothing is due before the first install anyway. Other
+	// errors do not stop the run (each refresh reports its own). Nil: always configured.
+	Configured func(ctx context.Context) error
 }
 
 // Summary is the function's result and the run's log event: the counts of refresh.Summary (due,
@@ -71,58 +68,67 @@ type Summary struct {
 	// Outcome and Reason are the single refresh's, for a manual run.
 	Outcome refresh.Outcome `json:"outcome,omitempty"`
 	Reason  string          `json:"reason,omitempty"`
+	// WebhookChecks is what a scheduled run's webhook-check sweep queued.
+	WebhookChecks *webhookcheck.Summary `json:"webhook_checks,omitempty"`
+	// NotConfigured: the client id and secret are not set yet; nothing was done.
+	NotConfigured bool `json:"not_configured,omitempty"`
 }
 
-// shardInput is a fanned-out invocation: {"shard":n}.
-type shardInput struct {
-	Shard *int `json:"shard"`
-}
-
-// manualInput is a manual invocation: {"company_id":…,"user_id":…,"force":true}.
-type manualInput struct {
-	CompanyID json.RawMessage `json:"company_id"`
-	UserID    json.RawMessage `json:"user_id"`
-	Force     *bool           `json:"force"`
-}
-
-// Handle runs once. An input holding company_id, user_id or force is a manual invocation:
-// both ids are required (positive integers, as numbers or strings; installation.ParseNumber),
-// force is optional (default false), and nothing else is accepted; malformed input is an
-// *InputError. {"shard":n} (what a fanning-out run sends) refreshes what is due in that shard
-// of the due list. Any other input (the scheduler's payload, {} or empty) refreshes everything
-// due.
+// Handle runs once, as refresh.ParseInvocation reads the input: a manual refresh of one
+// installation, the due installations of one shard ({"shard":n}, what a fanning-out run
+// sends), or (the scheduler's payload, {} or empty) everything due.
 //
-// The error is non-nil only when the run as a whole failed (*InputError; *RunError when the
+// The error is non-nil only when the run as a whole failed (*refresh.InputError; *RunError when the
 // due index is unreadable or the one manual refresh failed), so the function's error metric
 // means something; failures of single installations in a scheduled run are counted in the Summary
 // and alerted by the refresher.
 func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, error) {
 	start := time.Now()
-	shard, isShard, err := parseShard(in)
-	var (
-		manual bool
-		id     installation.ID
-		force  bool
-	)
-	if err == nil && !isShard {
-		manual, id, force, err = parseInput(in)
-	}
+	inv, err := refresh.ParseInvocation(in)
 	if err != nil {
 		h.logger().LogAttrs(ctx, slog.LevelError, "refresher run rejected",
 			slog.String("action", "reject"), slog.String("reason", "bad_input"), slog.String("error", err.Error()))
 		return Summary{Mode: "manual"}, err
 	}
+	manual, isShard, shard := inv.Mode == refresh.ModeManual, inv.Mode == refresh.ModeShard, inv.Shard
 	var (
 		s   Summary
 		rep refresh.Report
 	)
+	if h.Configured != nil {
+		if err := h.Configured(ctx); errors.Is(err, clientcreds.ErrNotConfigured) {
+			s = Summary{Mode: "schedule", NotConfigured: true}
+			switch {
+			case manual:
+				s.Mode = "manual"
+			case isShard:
+				s.Mode, s.Shard = "shard", shard
+			}
+			return s, nil
+		}
+	}
 	switch {
 	case manual:
-		s, err = h.one(ctx, id, force)
+		s, err = h.one(ctx, inv.ID, inv.Force)
 	case isShard:
 		s, rep, err = h.due(ctx, shard)
 	default:
 		s, rep, err = h.due(ctx, refresh.AllShards)
+		if h.WebhookChecks != nil {
+			// After the refreshes: they are due now, the checks any time in their hour. A
+			// failed sweep is logged, not the run's error: the refreshes succeeded.
+			sum, cerr := h.WebhookChecks.Run(ctx)
+			s.WebhookChecks = &sum
+			level := slog.LevelInfo
+			attrs := []slog.Attr{slog.String("action", "webhook_checks"), slog.Any("shards", sum.Shards), slog.Int("queued", sum.Queued)}
+			if cerr != nil {
+				level = slog.LevelError
+				attrs = append(attrs, slog.String("error", cerr.Error()))
+			}
+			if cerr != nil || len(sum.Shards) > 0 {
+				h.logger().LogAttrs(ctx, level, "webhook checks queued", attrs...)
+			}
+		}
 	}
 	attrs := []slog.Attr{
 		slog.String("action", "run"), slog.String("mode", s.Mode),
@@ -140,8 +146,8 @@ func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, erro
 		level = slog.LevelWarn
 	}
 	if manual {
-		attrs = append(attrs, slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),
-			slog.Bool("force", force), slog.String("reason", s.Reason))
+		attrs = append(attrs, slog.Int64("company_id", inv.ID.CompanyID), slog.Int64("user_id", inv.ID.UserID),
+			slog.Bool("force", inv.Force), slog.String("reason", s.Reason))
 	} else if err == nil {
 		now := h.now()
 		age := time.Duration(0)
@@ -184,7 +190,7 @@ func (h *Handler) due(ctx context.Context, shard int) (Summary, refresh.Report, 
 	s := Summary{Mode: "schedule"}
 	if shard != refresh.AllShards {
 		if shard >= h.Store.DueShards() {
-			return Summary{Mode: "shard"}, refresh.Report{}, &InputError{Problem: "shard out of range"}
+			return Summary{Mode: "shard"}, refresh.Report{}, &refresh.InputError{Problem: "shard out of range"}
 		}
 		s = Summary{Mode: "shard", Shard: shard}
 	}
@@ -194,68 +200,6 @@ func (h *Handler) due(ctx context.Context, shard int) (Summary, refresh.Report, 
 		return s, rep, &RunError{Op: "list due installations", Err: err}
 	}
 	return s, rep, nil
-}
-
-// parseShard recognises a fanned-out invocation, {"shard":n} and nothing else; n must be a
-// non-negative integer.
-func parseShard(in json.RawMessage) (shard int, ok bool, err error) {
-	in = bytes.TrimSpace(in)
-	var keys map[string]json.RawMessage
-	if len(in) == 0 || in[0] != '{' || json.Unmarshal(in, &keys) != nil {
-		return 0, false, nil
-	}
-	if _, has := keys["shard"]; !has {
-		return 0, false, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(in))
-	dec.DisallowUnknownFields()
-	var m shardInput
-	if err := dec.Decode(&m); err != nil || m.Shard == nil || *m.Shard < 0 {
-		return 0, true, &InputError{Problem: `want {"shard":<non-negative integer>}`}
-	}
-	return *m.Shard, true, nil
-}
-
-// parseInput tells a manual invocation from the scheduler's and validates the former.
-func parseInput(in json.RawMessage) (manual bool, id installation.ID, force bool, err error) {
-	in = bytes.TrimSpace(in)
-	if len(in) == 0 || bytes.Equal(in, []byte("null")) {
-		return false, id, false, nil
-	}
-	if !json.Valid(in) {
-		return false, id, false, &InputError{Problem: "not JSON"}
-	}
-	var keys map[string]json.RawMessage
-	if in[0] != '{' || json.Unmarshal(in, &keys) != nil {
-		return false, id, false, nil // a scheduler payload that is not an object
-	}
-	_, hasCompany := keys["company_id"]
-	_, hasUser := keys["user_id"]
-	_, hasForce := keys["force"]
-	if !hasCompany && !hasUser && !hasForce {
-		return false, id, false, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(in))
-	dec.DisallowUnknownFields()
-	var m manualInput
-	if err := dec.Decode(&m); err != nil {
-		return true, id, false, &InputError{Problem: `want {"company_id":<id>,"user_id":<id>,"force":<bool>}: ` + err.Error()}
-	}
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-		dst  *int64
-	}{{"company_id", m.CompanyID, &id.CompanyID}, {"user_id", m.UserID, &id.UserID}} {
-		if *f.dst, err = installation.ParseNumber(f.raw); err != nil {
-			// The field's name, never its value.
-			problem := f.name + " must be a positive integer"
-			if errors.Is(err, installation.ErrIDMissing) {
-				problem = f.name + " is required"
-			}
-			return true, installation.ID{}, false, &InputError{Problem: problem}
-		}
-	}
-	return true, id, m.Force != nil && *m.Force, nil
 }
 
 func (h *Handler) logger() *slog.Logger {

@@ -2,7 +2,8 @@
 // minutes and it refreshes every installation due (in use and about to expire, or idle and due
 // its keep-alive), fanning the shards of the due list out to parallel invocations of itself
 // when much is due; invoked with {"company_id":…,"user_id":…,"force":true} it refreshes that
-// one installation now. See Handler for the behaviour; this file only wires it.
+// one installation now. Each scheduled run also queues the day's webhook health checks of the
+// shards whose hour it is (webhookcheck). See Handler for the behaviour; this file only wires it.
 package refresher
 
 import (
@@ -14,6 +15,7 @@ import (
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhookcheck"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -35,6 +37,11 @@ func Main() {
 	}
 	m := metrics.New("refresher")
 	r.Metrics = m
-	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m}
+	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m,
+		Configured: func(ctx context.Context) error { _, err := app.Creds.Get(ctx); return err }}
+	if q := app.Jobs(); q != nil {
+		// The daily webhook health check, spread over the due shards' hours.
+		h.WebhookChecks = &webhookcheck.Sweep{Store: app.Store, Marks: app.Store, Jobs: q}
+	}
 	lambda.Start(h.Handle)
 }

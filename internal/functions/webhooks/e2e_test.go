@@ -32,7 +32,7 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 			t.Fatalf("the template gives the receiver %s, want no client secret", kv)
 		}
 	}
-	f, _ := testenv.StartFunction(t, "./functions/webhooks", lambdarun.Options{
+	f, logs := testenv.StartFunction(t, "./functions/webhooks", lambdarun.Options{
 		Name:    "WebhooksFunction",
 		Env:     env,
 		Timeout: 10 * time.Second,
@@ -73,5 +73,9 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	// Exactly one job for B's event: A's attempt wrote nothing (no dedupe record, no job).
 	if want := []string{"webhook#3408256:5206648#ev-e2e", "webhook#7700001:42#ev-b"}; !slices.Equal(ids, want) {
 		t.Fatalf("queued %v, want %v", ids, want)
+	}
+	// Every line of every invocation carries its Lambda request id (one line per delivery).
+	if n := testenv.CheckRequestIDs(t, logs); n < 3 {
+		t.Errorf("checked %d log lines of the invocations for their request id, want one per delivery (3)", n)
 	}
 }
