@@ -31,6 +31,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -299,6 +300,7 @@ func TestStackAndJSONForEveryCommand(t *testing.T) {
 		{"webhooks register", []string{"webhooks", "register", id.String(), "--json"}, "", `"enqueued": 1`},
 		{"webhooks check", []string{"webhooks", "check", id.String(), "--json"}, "", `"enqueued": 1`},
 		{"webhooks catch-up", []string{"--json", "webhooks", "catch-up", id.String(), "--since", "24h"}, "", `"enqueued": 1`},
+		{"webhooks rotate-key", []string{"webhooks", "rotate-key", "--json"}, "", `"previous_key_id": "` + webhook.KeyID([]byte(testenv.WebhookKey)) + `"`},
 		{"dlq peek", []string{"--json", "dlq", "peek"}, "", `[]`},
 		{"dlq redrive", []string{"dlq", "redrive", "--json"}, "", `"moved": 0`},
 		{"tokens seal", []string{"tokens", "seal", "--json"}, "", `"sealed": 0`},

@@ -101,6 +101,8 @@ func TestProvisionedResources(t *testing.T) {
 	wantReceiver["CLIENT_SECRET_ID"] = ""
 	wantReceiver["WEBHOOK_KEY_SECRET_ID"] = r.WebhookKeySecretID
 	wantReceiver["WEBHOOK_LEGACY_UNTIL"] = ""
+	wantReceiver["REFUSE_PLAINTEXT_TOKENS"] = "true"
+	wantReceiver["AWS_LAMBDA_LOG_LEVEL"] = "INFO"
 	if got := r.FunctionEnv("WebhooksFunction"); !maps.Equal(got, wantReceiver) {
 		t.Errorf("FunctionEnv(WebhooksFunction) = %v, want %v", got, wantReceiver)
 	}
