@@ -41,7 +41,7 @@ func main() {
 	clientID := flag.String("client-id", "", "a real Pipedrive app's client id (or "+localstack.EnvAppClientID+"); the secret comes from "+localstack.EnvAppClientSecret+" only")
 	redirectURI := flag.String("redirect-uri", "", "with a real app: its public callback URL, https://<tunnel>/oauth/callback (or "+localstack.EnvAppRedirectURI+")")
 	oauthURL := flag.String("oauth-url", "", "with a real app: Pipedrive's OAuth server (or "+localstack.EnvAppOAuthURL+"; default "+localstack.DefaultAppOAuthURL+")")
-	every := flag.Duration("refresh-every", 0, "with -serve, run the refresher at this interval instead of template.yaml's RefreshSchedule")
+	every := flag.Duration("refresh-every", 0, "with -serve, run the refresher at this interval instead of template.yaml's RefreshEveryMinutes")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
