@@ -8,10 +8,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
@@ -44,11 +42,12 @@ type EntityClock interface {
 // then hands the event to the app's Handler with a Client for the installation whose calls go
 // through a Session (token refresh, Pipedrive's retry times, dead letters, alerts). Each event
 // runs once: the job's ID is the event's identity and the engine claims it. Sessions, Entities
-// and Handler are required. Safe for concurrent use.
+// and Handler are required; Jobs lets the handler queue the app's jobs. Safe for concurrent use.
 type WebhookEvents struct {
 	Sessions *Sessions
 	Entities EntityClock
-	Handler  app.Handler
+	Handler  EventHandler
+	Jobs     Enqueuer
 	// EntityTTL: see DefaultEntityTTL.
 	EntityTTL time.Duration
 }
@@ -81,16 +80,8 @@ func (r *WebhookEvents) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 				Message: fmt.Sprintf("a change of %s %s later than %s was processed already", ev.Entity, ev.EntityID, ev.Timestamp.Format(time.RFC3339Nano))}
 		}
 	}
-	c := &eventClient{sessions: r.Sessions, job: j}
-	if err := r.Handler.HandleEvent(ctx, ev, c); err != nil {
-		v := VerdictOf(err)
-		switch v.Reason {
-		case ReasonInstallationUninstalled, ReasonInstallationNotFound:
-			v.Outcome = worker.OutcomeSkipped
-		}
-		return v
-	}
-	return worker.Verdict{Outcome: worker.OutcomeSucceeded, Reason: ReasonHandled, Status: c.status}
+	c := NewClient(r.Sessions, j, r.Jobs)
+	return appVerdict(r.Handler.HandleEvent(ctx, ev, c), c, ReasonHandled)
 }
 
 // Check is jobs.CheckWebhookEvent plus: the body is a webhook event of the job's installation.
@@ -130,33 +121,6 @@ func eventOf(j jobs.Job) (webhook.Event, error) {
 		return webhook.Event{}, errors.New("webhook_event is not of the job's installation")
 	}
 	return ev, nil
-}
-
-// eventClient is the app.Client of one event: it opens the Session at the first call, so an
-// event the app ignores costs no read of the installation and no refresh.
-type eventClient struct {
-	sessions *Sessions
-	job      jobs.Job
-	ss       *Session
-	status   int // the last answer's status
-}
-
-var _ app.Client = (*eventClient)(nil)
-
-// Do runs the call through the installation's Session; its error is a *Decided.
-func (c *eventClient) Do(ctx context.Context, method, path string, body []byte) (pdapi.Response, error) {
-	if c.ss == nil {
-		ss, err := c.sessions.Open(ctx, c.job)
-		if err != nil {
-			return pdapi.Response{}, err
-		}
-		c.ss = ss
-	}
-	resp, err := c.ss.Do(ctx, method, path, body)
-	if err == nil {
-		c.status = resp.Status
-	}
-	return resp, err
 }
 
 func (r *WebhookEvents) entityTTL() time.Duration {

@@ -62,6 +62,9 @@ type Options struct {
 	SkipCredentialCheck bool
 	// LogOutput receives the JSON log; os.Stdout when nil.
 	LogOutput io.Writer
+	// AWS, when set, is the AWS configuration instead of the default one from the process
+	// environment (functions run in process against a local stack's moto).
+	AWS *aws.Config
 }
 
 // App is what Load built. Fields are nil when their environment is unset (Optional only).
@@ -117,8 +120,9 @@ func Load(ctx context.Context, o Options) (*App, error) {
 		}
 	}
 	var err error
-	a.AWS, err = config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL for local stacks
-	if err != nil {
+	if o.AWS != nil {
+		a.AWS = *o.AWS
+	} else if a.AWS, err = config.LoadDefaultConfig(ctx); err != nil { // honours AWS_ENDPOINT_URL for local stacks
 		return nil, fmt.Errorf("%s: load AWS config: %w", name, err)
 	}
 	if secretID != "" {

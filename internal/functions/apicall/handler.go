@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -55,8 +56,6 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 type config struct {
 	Engine   worker.Config
 	Webhooks pdwork.WebhookConfig
-	// App is the app's event handling (internal/app: EXAMPLE_APP, APP_NAME).
-	App app.Config
 	// MaxResultBody bounds an api_call's Result body (pdwork.DefaultMaxResultBody when zero).
 	MaxResultBody int
 }
@@ -71,7 +70,7 @@ const (
 
 // configFromEnv reads JOBS_QUEUE_URL, JOBS_DLQ_URL and JOBS_MAX_RECEIVES (all required; the
 // last is the jobs queue's maxReceiveCount, a positive integer), WEBHOOK_URL and WEBHOOK_EVENTS
-// (read only when WEBHOOK_URL is set), and the app's EXAMPLE_APP and APP_NAME. The webhooks'
+// (read only when WEBHOOK_URL is set). The webhooks'
 // Basic credentials are not configuration: they come from the secret (deps.Creds).
 func configFromEnv(getenv func(string) string) (config, error) {
 	c := config{Engine: worker.Config{JobsQueueURL: getenv(wire.EnvJobsQueueURL), DeadLetterQueueURL: getenv(envDLQURL)}}
@@ -83,9 +82,6 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		return config{}, fmt.Errorf("%s: %s = %q, want the jobs queue's maxReceiveCount (a positive integer)", name, envMaxReceives, getenv(envMaxReceives))
 	}
 	c.Engine.MaxReceives = n
-	if c.App, err = app.ConfigFromEnv(getenv); err != nil {
-		return config{}, fmt.Errorf("%s: %w", name, err)
-	}
 	c.Webhooks = pdwork.WebhookConfig{URL: getenv(envWebhookURL)}
 	if c.Webhooks.URL != "" {
 		if err := pdwork.ValidateWebhookURL(c.Webhooks.URL); err != nil {
@@ -132,23 +128,27 @@ type deps struct {
 	Metrics *metrics.Emitter
 }
 
-// newHandler builds the engine with the Pipedrive runners: api_call, register_webhooks and
-// webhook_event (the app's handler, app.New).
-func newHandler(d deps, c config) *Handler {
+// newHandler builds the engine with the Pipedrive runners: api_call, register_webhooks,
+// webhook_event (the app's event handler) and the app's own work (a.Runners: its job kinds and
+// hooks). The app's code queues jobs on the jobs queue through an enqueuer that knows its kinds.
+func newHandler(d deps, c config, a app.App) *Handler {
 	sessions := &pdwork.Sessions{Installations: d.Store, Refresher: d.Refresher, API: d.Pipedrive, Alerts: d.Alerts, Now: c.Engine.Now,
 		// Pipedrive's limits: a paused company's jobs wait, every call is paced to its window.
 		Limits: &pdwork.Limits{Gates: d.Store, Alerts: d.Alerts, Log: d.Log, Now: c.Engine.Now}}
+	enqueue := &jobs.Enqueuer{SQS: d.Queue, QueueURL: c.Engine.JobsQueueURL, Now: c.Engine.Now, Kinds: a.Kinds()}
+	runners := a.Runners(sessions, enqueue)
+	maps.Copy(runners, map[string]worker.Runner{
+		jobs.KindAPICall: &pdwork.APICall{Sessions: sessions, MaxResultBody: c.MaxResultBody},
+		jobs.KindRegisterWebhooks: &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks,
+			Credentials: func(ctx context.Context) (webhook.Credentials, error) {
+				cc, err := d.Creds.Get(ctx)
+				return cc.Webhook, err
+			}},
+		jobs.KindWebhookEvent: &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: a.EventHandler(), Jobs: enqueue},
+	})
 	return &Handler{Engine: &worker.Engine{
-		Name: name,
-		Runners: map[string]worker.Runner{
-			jobs.KindAPICall: &pdwork.APICall{Sessions: sessions, MaxResultBody: c.MaxResultBody},
-			jobs.KindRegisterWebhooks: &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks,
-				Credentials: func(ctx context.Context) (webhook.Credentials, error) {
-					cc, err := d.Creds.Get(ctx)
-					return cc.Webhook, err
-				}},
-			jobs.KindWebhookEvent: &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: app.New(c.App)},
-		},
+		Name:    name,
+		Runners: runners,
 		Claims:  d.Store,
 		Queue:   d.Queue,
 		Alerts:  d.Alerts,

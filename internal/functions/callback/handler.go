@@ -135,6 +135,9 @@ type handler struct {
 	Installer *install.Installer
 	// Installations removes uninstalled installations.
 	Installations uninstaller
+	// Uninstalled is called after an uninstall is recorded (the app's uninstall hook is
+	// queued there); nil does nothing.
+	Uninstalled func(ctx context.Context, gone installation.Installation)
 	// Attempts counts callbacks per source before the token endpoint is called; nil does not
 	// cap them (tests). main.go always sets it.
 	Attempts attempts

@@ -83,7 +83,8 @@ func (h *handler) uninstall(ctx context.Context, req events.APIGatewayV2HTTPRequ
 		h.logger().LogAttrs(ctx, slog.LevelInfo, "uninstall without a readable timestamp",
 			slog.Int64("company_id", u.CompanyID), slog.Int64("user_id", u.UserID))
 	}
-	if _, err := h.Installations.UninstallAsOf(ctx, o.id, asOf); err != nil {
+	gone, err := h.Installations.UninstallAsOf(ctx, o.id, asOf)
+	if err != nil {
 		switch {
 		case errors.Is(err, tokenstore.ErrNotFound):
 			// Never installed here (or another environment's user): nothing to do, and
@@ -102,6 +103,9 @@ func (h *handler) uninstall(ctx context.Context, req events.APIGatewayV2HTTPRequ
 			Detail:  alerts.ErrorDetail(err)})
 		o.action, o.reason, o.err = "error", "store_failed", err
 		return jsonResponse(http.StatusInternalServerError, `{"success":false,"error":"internal error"}`), o
+	}
+	if h.Uninstalled != nil {
+		h.Uninstalled(ctx, gone)
 	}
 	o.action, o.reason = "uninstall", "uninstalled"
 	return jsonResponse(http.StatusOK, `{"success":true}`), o
