@@ -69,7 +69,7 @@ func testOnlyPkg(path string) bool {
 	return path == module+"/pdkit/pdkittest"
 }
 
-// TestArchitecture enforces the layering the README's layout table and docs/architecture.md
+// TestArchitecture enforces the layering docs/layout.md and docs/architecture.md
 // describe. Each rule names the packages it constrains and what they must not depend on.
 func TestArchitecture(t *testing.T) {
 	pkgs := listPackages(t)

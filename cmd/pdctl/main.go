@@ -1,6 +1,7 @@
 // Command pdctl is the on-call engineer's command line: installations without tokens, what
 // the refresher will do next, a refresh on demand, and the jobs dead-letter queue. Run
-// `pdctl help`. It reads the same environment variables as the functions (internal/wire).
+// `pdctl -h`. It reads the same environment variables as the functions (internal/wire), or,
+// with --stack NAME, the deployed stack's outputs.
 package main
 
 import (
@@ -22,27 +23,37 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	// The refresher's decision log goes to stderr: stdout is the command's output.
-	app, err := wire.Load(ctx, wire.Options{Name: "pdctl", Optional: true, SkipCredentialCheck: true, LogOutput: os.Stderr})
-	if err != nil {
+	cli := &opscli.CLI{Out: os.Stdout, In: os.Stdin, Connect: connect}
+	if err := cli.Run(ctx, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "pdctl:", err)
+		if errors.Is(err, opscli.ErrUsage) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
-	cli := &opscli.CLI{Out: os.Stdout, JobsQueueURL: app.Getenv(wire.EnvJobsQueueURL), DeadLetterURL: app.Getenv("JOBS_DLQ_URL")}
+}
+
+// connect wires cli from the environment, or from the outputs of cli.Stack (--stack), before
+// its command runs; help and completion never get here.
+func connect(ctx context.Context, cli *opscli.CLI) error {
+	// The refresher's decision log goes to stderr: stdout is the command's output.
+	app, err := wire.Load(ctx, wire.Options{Name: "pdctl", Stack: cli.Stack, Optional: true, SkipCredentialCheck: true, LogOutput: os.Stderr})
+	if err != nil {
+		return err
+	}
+	cli.JobsQueueURL, cli.DeadLetterURL = app.Getenv(wire.EnvJobsQueueURL), app.Getenv(wire.EnvJobsDLQURL)
 	if app.Store != nil {
 		cli.Store, cli.Inventory = app.Store, &tokenstore.Inventory{DB: dynamodb.NewFromConfig(app.AWS), Table: app.Store.Table}
+		cli.Warm = app.Store.SetAlwaysWarm
+		cli.Pauses = app.Store
 	}
 	host, _ := os.Hostname() // leases name the machine, for whoever reads `pdctl show`
 	if r := app.Refresher("pdctl@" + host); r != nil {
 		cli.Refresh = r.Refresh // the refresher's own leases and writes: never races the function
 	}
-	if app.Store != nil {
-		cli.Warm = app.Store.SetAlwaysWarm
-		cli.Pauses = app.Store
-	}
 	// migrate writes tokens: only with TOKENS_KEY_ID, so they are sealed like the callback's.
 	if app.Store != nil && app.Store.Cipher != nil && app.OAuth != nil {
-		cli.Migrator, cli.In = &opscli.Migrator{OAuth: app.OAuth, Users: &pdapi.Client{}, Installs: app.Store}, os.Stdin
+		cli.Migrator = &opscli.Migrator{OAuth: app.OAuth, Users: &pdapi.Client{}, Installs: app.Store}
 		if j := app.Jobs(); j != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
 			cli.Migrator.Jobs = j
 		}
@@ -63,11 +74,5 @@ func main() {
 	if cli.JobsQueueURL != "" || cli.DeadLetterURL != "" {
 		cli.SQS = app.SQS()
 	}
-	if err := cli.Run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "pdctl:", err)
-		if errors.Is(err, opscli.ErrUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	return nil
 }

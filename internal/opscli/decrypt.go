@@ -3,10 +3,11 @@ package opscli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
@@ -36,36 +37,46 @@ const AlertTokensDecrypted = "tokens_decrypted"
 // minReason keeps an audited reason a sentence, not "x".
 const minReason = 10
 
-// auditedTarget reads the one COMPANY:USER and the -reason of an audited command (decrypt,
+// auditedTarget reads the one COMPANY:USER and the --reason of an audited command (decrypt,
 // uninstall).
-func auditedTarget(cmd string, pos []string, reason string) (installation.ID, string, error) {
-	if len(pos) != 1 {
-		return installation.ID{}, "", fmt.Errorf("%w: %s takes one COMPANY:USER and -reason \"…\"", ErrUsage, cmd)
-	}
-	id, err := ParseID(pos[0])
+func auditedTarget(cmd string, arg string, reason string) (installation.ID, string, error) {
+	id, err := ParseID(arg)
 	if err != nil {
 		return installation.ID{}, "", err
 	}
 	reason = strings.TrimSpace(reason)
 	if len(reason) < minReason {
-		return installation.ID{}, "", fmt.Errorf("%w: %s needs -reason \"…\" (at least %d characters): it is audited", ErrUsage, cmd, minReason)
+		return installation.ID{}, "", fmt.Errorf("%w: %s needs --reason \"…\" (at least %d characters): it is audited", ErrUsage, cmd, minReason)
 	}
 	return id, reason, nil
 }
 
-// decrypt prints an installation's access token (and its refresh token with -refresh-token),
-// after recording who, when and why.
-func (c *CLI) decrypt(ctx context.Context, args []string) error {
+func (c *CLI) decryptCommand() *cobra.Command {
 	var reason string
 	var withRefresh bool
-	pos, asJSON, err := flags("decrypt", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&reason, "reason", "", "why the token is needed (audited)")
-		fs.BoolVar(&withRefresh, "refresh-token", false, "also print the refresh token")
-	})
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "decrypt COMPANY:USER --reason \"…\"",
+		Short: "print an installation's access token, audited and alerted",
+		Long: fmt.Sprintf(`Print one installation's access token (and its refresh token only with --refresh-token), for
+reproducing a customer's problem by hand. The only command that prints a token: before it reads
+one it logs who (the AWS caller identity and the local user), when and why (--reason, at least
+%d characters) to standard error and publishes the %q alert; a failed alert decrypts nothing.
+Needs TOKENS_KEY_ID and a role allowed kms:Decrypt.`, minReason, AlertTokensDecrypted),
+		Example: "  pdctl decrypt 3408256:5206648 --reason \"ticket 4711: reproduce a 403\"",
+		Args:    exactArgs(1),
+		RunE: c.run(func(ctx context.Context, args []string) error {
+			return c.decrypt(ctx, args[0], reason, withRefresh)
+		}),
 	}
-	id, reason, err := auditedTarget("decrypt", pos, reason)
+	cmd.Flags().StringVar(&reason, "reason", "", "why the token is needed (audited; required)")
+	cmd.Flags().BoolVar(&withRefresh, "refresh-token", false, "also print the refresh token")
+	return cmd
+}
+
+// decrypt prints an installation's access token (and its refresh token with --refresh-token),
+// after recording who, when and why.
+func (c *CLI) decrypt(ctx context.Context, arg, reason string, withRefresh bool) error {
+	id, reason, err := auditedTarget("decrypt", arg, reason)
 	if err != nil {
 		return err
 	}
@@ -117,7 +128,7 @@ func (c *CLI) decrypt(ctx context.Context, args []string) error {
 	if w == nil {
 		w = c.Out
 	}
-	if asJSON {
+	if c.JSON {
 		return writeJSON(w, out)
 	}
 	fmt.Fprintf(w, "access_token\t%s\n", out.AccessToken)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pdkit/pipedrive-lambda-kit/internal/deadline"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
@@ -197,14 +199,26 @@ var ErrMigrateFailed = errors.New("migrate: not every API token was migrated")
 
 // migrate reads API tokens from c.In, one per line (never from the command line, where
 // `ps` and shell history would show them), and migrates each in turn.
-func (c *CLI) migrate(ctx context.Context, args []string) error {
-	pos, asJSON, err := flags("migrate", args, nil)
-	if err != nil {
-		return err
+func (c *CLI) migrateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate < tokens.txt",
+		Short: "exchange customers' API tokens for OAuth installations",
+		Long: `Exchange customers' personal API tokens (one per line on standard input, never as arguments;
+blank lines and # comments are skipped) for OAuth installations, stored sealed as installs are,
+each with its register_webhooks job. Prints one outcome per line; exits 1 if any failed. An
+exchanged API token is spent: rerun only the lines whose outcome says so.`,
+		Example: "  pdctl migrate < tokens.txt\n  pdctl migrate --json < tokens.txt",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 0 {
+				return fmt.Errorf("%w: migrate reads API tokens from standard input, one per line, never from arguments", ErrUsage)
+			}
+			return nil
+		},
+		RunE: c.run(func(ctx context.Context, _ []string) error { return c.migrate(ctx) }),
 	}
-	if len(pos) != 0 {
-		return fmt.Errorf("%w: migrate reads API tokens from standard input, one per line, never from arguments", ErrUsage)
-	}
+}
+
+func (c *CLI) migrate(ctx context.Context) error {
 	if c.Migrator == nil {
 		return errors.New("migrate: TOKENS_TABLE, CLIENT_SECRET_ID and TOKENS_KEY_ID must be set (tokens are stored sealed)")
 	}
@@ -227,7 +241,7 @@ func (c *CLI) migrate(ctx context.Context, args []string) error {
 			failed++
 		}
 		results = append(results, r)
-		if !asJSON {
+		if !c.JSON {
 			fmt.Fprintf(c.Out, "line %d: %s: %s\n", r.Line, r.Outcome, r.Message)
 		}
 		if ctx.Err() != nil {
@@ -240,7 +254,7 @@ func (c *CLI) migrate(ctx context.Context, args []string) error {
 	if len(results) == 0 {
 		return fmt.Errorf("%w: no API token on standard input", ErrUsage)
 	}
-	if asJSON {
+	if c.JSON {
 		if err := writeJSON(c.Out, results); err != nil {
 			return err
 		}

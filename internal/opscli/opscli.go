@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/spf13/cobra"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
@@ -50,8 +50,8 @@ type Queues interface {
 // own logic, wired by cmd/pdctl.
 type RefreshFunc func(ctx context.Context, id installation.ID, force bool) (refresh.Result, error)
 
-// CLI runs one command. Fields a command does not use may be nil; a command whose dependency
-// is missing says which environment variable to set.
+// CLI runs pdctl's commands (Run). Fields a command does not use may be nil; a command whose
+// dependency is missing says which environment variable (or --stack) to set.
 type CLI struct {
 	Store     Store
 	Inventory Lister
@@ -80,113 +80,26 @@ type CLI struct {
 	// every log, for secrets).
 	TokensOut io.Writer
 	Now       func() time.Time
+
+	// JSON is --json: every command prints JSON instead of text.
+	JSON bool
+	// Stack is --stack: the CloudFormation stack Connect reads the configuration from.
+	Stack string
+	// Connect, when set, fills the fields above before the first command runs (never for help
+	// or completion): cmd/pdctl reads the environment, or the outputs of Stack.
+	Connect func(ctx context.Context, c *CLI) error
+
+	connected bool
 }
 
 // ErrUsage marks a command line the CLI cannot run; the message says why.
 var ErrUsage = errors.New("usage")
-
-// Usage is the help text.
-const Usage = `pdctl: on-call commands for the Pipedrive Lambda kit (tokens are never read, but by decrypt)
-
-  pdctl show COMPANY:USER              one installation: status, expiry, due time, lease, failures
-  pdctl list [-status S] [-limit N]    installations (scans the table; S: active, needs_reauthorization, uninstalled)
-  pdctl due [-within D] [-limit N]     installations the refresher picks up within D (default 0: due now)
-  pdctl refresh [-force] COMPANY:USER  refresh one installation now (-force even if its token is fresh)
-  pdctl warm COMPANY:USER on|off       keep its access token warm even when idle (on), or adaptive (off)
-  pdctl decrypt COMPANY:USER -reason "…" [-refresh-token]
-                                       print the access token (and the refresh token only when
-                                       asked), after logging who, when and why and alerting
-  pdctl uninstall COMPANY:USER -reason "…" [-force]
-                                       end an installation: revoke its tokens at Pipedrive, then mark
-                                       it uninstalled (-force: even if the revoke fails); audited
-  pdctl pause show COMPANY             a company's pause of Pipedrive calls (daily budget spent, 402,
-                                       feature capping, 415), its next probe, its tokens' burst holds
-  pdctl pause lift COMPANY             end the pause now (after the account was fixed)
-  pdctl webhooks register COMPANY:USER|-all
-                                       queue a register_webhooks job for one installation or every
-                                       active one (after an upgrade: replaces v1 and old-Basic-user
-                                       webhooks); says which it skipped (not active); audited
-  pdctl dlq peek [-max N]              dead-lettered jobs with their reason (hidden from other readers for 30 s)
-  pdctl dlq redrive [-max N]           move dead-lettered jobs back to the jobs queue
-  pdctl migrate < tokens.txt           exchange customers' API tokens (one per line on standard input,
-                                       never as arguments) for OAuth installations, stored as installs are
-
-Add -json after the command for JSON output. Configuration comes from the functions' variables:
-TOKENS_TABLE, JOBS_QUEUE_URL, JOBS_DLQ_URL, CLIENT_SECRET_ID, PIPEDRIVE_OAUTH_URL, and the AWS
-SDK's usual ones (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).`
-
-// Run runs the command in args (without the program name).
-func (c *CLI) Run(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: no command\n\n%s", ErrUsage, Usage)
-	}
-	switch args[0] {
-	case "show":
-		return c.show(ctx, args[1:])
-	case "list":
-		return c.list(ctx, args[1:])
-	case "due":
-		return c.due(ctx, args[1:])
-	case "refresh":
-		return c.refresh(ctx, args[1:])
-	case "warm":
-		return c.warm(ctx, args[1:])
-	case "decrypt":
-		return c.decrypt(ctx, args[1:])
-	case "migrate":
-		return c.migrate(ctx, args[1:])
-	case "uninstall":
-		return c.uninstall(ctx, args[1:])
-	case "pause":
-		return c.pause(ctx, args[1:])
-	case "webhooks":
-		return c.webhooks(ctx, args[1:])
-	case "dlq":
-		if len(args) < 2 {
-			return fmt.Errorf("%w: dlq needs peek or redrive", ErrUsage)
-		}
-		switch args[1] {
-		case "peek":
-			return c.dlqPeek(ctx, args[2:])
-		case "redrive":
-			return c.dlqRedrive(ctx, args[2:])
-		}
-		return fmt.Errorf("%w: unknown dlq command %q", ErrUsage, args[1])
-	case "help", "-h", "-help", "--help":
-		fmt.Fprintln(c.Out, Usage)
-		return nil
-	}
-	return fmt.Errorf("%w: unknown command %q\n\n%s", ErrUsage, args[0], Usage)
-}
 
 func (c *CLI) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
 	}
 	return time.Now()
-}
-
-// flags parses a command's flags; positional arguments are returned.
-func flags(name string, args []string, define func(*flag.FlagSet)) (positional []string, asJSON bool, err error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.BoolVar(&asJSON, "json", false, "JSON output")
-	if define != nil {
-		define(fs)
-	}
-	// Flags may follow the positional argument ("show 1:2 -json").
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return nil, false, fmt.Errorf("%w: %s: %v", ErrUsage, name, err)
-		}
-		args = fs.Args()
-		if len(args) > 0 {
-			pos = append(pos, args[0])
-			args = args[1:]
-		}
-	}
-	return pos, asJSON, nil
 }
 
 // ParseID reads "COMPANY:USER" (the form every log line and alert uses) with
@@ -238,15 +151,21 @@ func ViewOf(in installation.Installation) View {
 	}
 }
 
-func (c *CLI) show(ctx context.Context, args []string) error {
-	pos, asJSON, err := flags("show", args, nil)
-	if err != nil {
-		return err
+func (c *CLI) showCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show COMPANY:USER",
+		Short: "one installation: status, expiry, due time, lease, failures",
+		Long: `Show one installation as the tokens table holds it: status, version, API domain, scopes,
+whether each token is present (never the token), when the access token expires and the
+refresher will take it, who holds its lease, and its failures. Reads no token.`,
+		Example: "  pdctl show 3408256:5206648\n  pdctl show 3408256:5206648 --json",
+		Args:    exactArgs(1),
+		RunE:    c.run(func(ctx context.Context, args []string) error { return c.show(ctx, args[0]) }),
 	}
-	if len(pos) != 1 {
-		return fmt.Errorf("%w: show takes one COMPANY:USER", ErrUsage)
-	}
-	id, err := ParseID(pos[0])
+}
+
+func (c *CLI) show(ctx context.Context, arg string) error {
+	id, err := ParseID(arg)
 	if err != nil {
 		return err
 	}
@@ -261,7 +180,7 @@ func (c *CLI) show(ctx context.Context, args []string) error {
 		return fmt.Errorf("show %s: %w", id, err)
 	}
 	v := ViewOf(in)
-	if asJSON {
+	if c.JSON {
 		return writeJSON(c.Out, v)
 	}
 	w := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
@@ -286,26 +205,35 @@ func (c *CLI) show(ctx context.Context, args []string) error {
 	return w.Flush()
 }
 
-func (c *CLI) list(ctx context.Context, args []string) error {
+// statuses are the values of list --status.
+var statuses = []string{string(installation.StatusActive), string(installation.StatusNeedsReauth), string(installation.StatusUninstalled)}
+
+func (c *CLI) listCommand() *cobra.Command {
 	var status string
 	var limit int
-	pos, asJSON, err := flags("list", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&status, "status", "", "only this status")
-		fs.IntVar(&limit, "limit", 100, "at most this many")
-	})
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "installations, without their tokens (scans the table)",
+		Long: `List installations page by page, optionally only those of one status. It scans the tokens
+table (projections only, no token is read): keep --limit small on a large table.`,
+		Example: "  pdctl list --status needs_reauthorization --limit 20",
+		Args:    noArgs,
+		RunE:    c.run(func(ctx context.Context, _ []string) error { return c.list(ctx, status, limit) }),
 	}
-	if len(pos) != 0 {
-		return fmt.Errorf("%w: list takes no arguments", ErrUsage)
-	}
+	cmd.Flags().StringVar(&status, "status", "", "only this status: "+strings.Join(statuses, ", "))
+	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many")
+	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(statuses, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (c *CLI) list(ctx context.Context, status string, limit int) error {
 	switch installation.Status(status) {
 	case "", installation.StatusActive, installation.StatusNeedsReauth, installation.StatusUninstalled:
 	default:
-		return fmt.Errorf("%w: -status %q is not active, needs_reauthorization or uninstalled", ErrUsage, status)
+		return fmt.Errorf("%w: --status %q is not %s", ErrUsage, status, strings.Join(statuses, ", "))
 	}
 	if limit <= 0 {
-		return fmt.Errorf("%w: -limit must be positive", ErrUsage)
+		return fmt.Errorf("%w: --limit must be positive", ErrUsage)
 	}
 	if c.Inventory == nil {
 		return errors.New("list: TOKENS_TABLE is not set")
@@ -325,24 +253,32 @@ func (c *CLI) list(ctx context.Context, args []string) error {
 		}
 		cursor = next
 	}
-	if asJSON {
+	if c.JSON {
 		return writeJSON(c.Out, views)
 	}
 	return c.table(views)
 }
 
-func (c *CLI) due(ctx context.Context, args []string) error {
+func (c *CLI) dueCommand() *cobra.Command {
 	var within time.Duration
 	var limit int
-	pos, asJSON, err := flags("due", args, func(fs *flag.FlagSet) {
-		fs.DurationVar(&within, "within", 0, "include installations due within this time")
-		fs.IntVar(&limit, "limit", 100, "at most this many")
-	})
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "due",
+		Short: "installations the refresher picks up within a time (default: due now)",
+		Long: `List the installations whose refresh is due now, or within --within, oldest first: what the
+refresher will take on its next runs. Reads no token.`,
+		Example: "  pdctl due\n  pdctl due --within 30m --limit 20 --json",
+		Args:    noArgs,
+		RunE:    c.run(func(ctx context.Context, _ []string) error { return c.due(ctx, within, limit) }),
 	}
-	if len(pos) != 0 || within < 0 || limit <= 0 {
-		return fmt.Errorf("%w: due [-within DURATION>=0] [-limit N>0]", ErrUsage)
+	cmd.Flags().DurationVar(&within, "within", 0, "include installations due within this time (0: due now)")
+	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many")
+	return cmd
+}
+
+func (c *CLI) due(ctx context.Context, within time.Duration, limit int) error {
+	if within < 0 || limit <= 0 {
+		return fmt.Errorf("%w: due [--within DURATION>=0] [--limit N>0]", ErrUsage)
 	}
 	if c.Store == nil {
 		return errors.New("due: TOKENS_TABLE is not set")
@@ -362,22 +298,41 @@ func (c *CLI) due(ctx context.Context, args []string) error {
 		}
 		views = append(views, ViewOf(in))
 	}
-	if asJSON {
+	if c.JSON {
 		return writeJSON(c.Out, views)
 	}
 	return c.table(views)
 }
 
-func (c *CLI) refresh(ctx context.Context, args []string) error {
+func (c *CLI) refreshCommand() *cobra.Command {
 	var force bool
-	pos, _, err := flags("refresh", args, func(fs *flag.FlagSet) { fs.BoolVar(&force, "force", false, "refresh even if fresh") })
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "refresh COMPANY:USER",
+		Short: "refresh one installation's access token now",
+		Long: `Refresh one installation now with the refresher's own logic (its lease and its writes, so it
+never races the scheduled function). A token that is still fresh is left alone unless --force.
+Prints the outcome, never the token.`,
+		Example: "  pdctl refresh 3408256:5206648\n  pdctl refresh 3408256:5206648 --force --json",
+		Args:    exactArgs(1),
+		RunE:    c.run(func(ctx context.Context, args []string) error { return c.refresh(ctx, args[0], force) }),
 	}
-	if len(pos) != 1 {
-		return fmt.Errorf("%w: refresh takes one COMPANY:USER", ErrUsage)
-	}
-	id, err := ParseID(pos[0])
+	cmd.Flags().BoolVar(&force, "force", false, "refresh even if the access token is fresh")
+	return cmd
+}
+
+// RefreshView is `pdctl refresh --json`: the refresher's outcome, never a token.
+type RefreshView struct {
+	CompanyID int64     `json:"company_id"`
+	UserID    int64     `json:"user_id"`
+	Outcome   string    `json:"outcome"`
+	Reason    string    `json:"reason,omitempty"`
+	Version   int64     `json:"version,omitempty"`
+	ExpiresAt time.Time `json:"access_expires_at,omitzero"`
+	RetryAt   time.Time `json:"retry_at,omitzero"`
+}
+
+func (c *CLI) refresh(ctx context.Context, arg string, force bool) error {
+	id, err := ParseID(arg)
 	if err != nil {
 		return err
 	}
@@ -387,6 +342,13 @@ func (c *CLI) refresh(ctx context.Context, args []string) error {
 	res, err := c.Refresh(ctx, id, force)
 	if err != nil {
 		return fmt.Errorf("refresh %s: %s: %w", id, res.Outcome, err)
+	}
+	if c.JSON {
+		v := RefreshView{CompanyID: id.CompanyID, UserID: id.UserID, Outcome: string(res.Outcome), Reason: res.Reason, RetryAt: res.RetryAt}
+		if res.Outcome == refresh.OutcomeRefreshed || res.Outcome == refresh.OutcomeFresh {
+			v.Version, v.ExpiresAt = res.Installation.Version, res.Installation.ExpiresAt
+		}
+		return writeJSON(c.Out, v)
 	}
 	line := fmt.Sprintf("%s: %s", id, res.Outcome)
 	if res.Reason != "" {
@@ -441,14 +403,32 @@ type DeadLetter struct {
 // peekVisibility hides peeked messages from other readers briefly; they come back afterwards.
 const peekVisibility = 30
 
-func (c *CLI) dlqPeek(ctx context.Context, args []string) error {
+func (c *CLI) dlqCommand() *cobra.Command {
+	return group("dlq", "the jobs dead-letter queue: peek, redrive",
+		`Inspect the jobs that the worker gave up on (the dead-letter queue, JOBS_DLQ_URL) and move
+them back to the jobs queue once the cause is fixed.`,
+		c.dlqPeekCommand(), c.dlqRedriveCommand())
+}
+
+func (c *CLI) dlqPeekCommand() *cobra.Command {
 	var max int
-	pos, asJSON, err := flags("dlq peek", args, func(fs *flag.FlagSet) { fs.IntVar(&max, "max", 10, "at most this many") })
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "peek",
+		Short: "dead-lettered jobs with the worker's reason",
+		Long: fmt.Sprintf(`Show dead-lettered jobs: message id, when it was sent, receives, the job's id, kind,
+installation and call, and the reason the worker gave (its attributes, not the body, which may
+hold customer data). Peeked messages are hidden from other readers for %d s, then come back.`, peekVisibility),
+		Example: "  pdctl dlq peek --max 5 --json",
+		Args:    noArgs,
+		RunE:    c.run(func(ctx context.Context, _ []string) error { return c.dlqPeek(ctx, max) }),
 	}
-	if len(pos) != 0 || max <= 0 {
-		return fmt.Errorf("%w: dlq peek [-max N>0]", ErrUsage)
+	cmd.Flags().IntVar(&max, "max", 10, "at most this many")
+	return cmd
+}
+
+func (c *CLI) dlqPeek(ctx context.Context, max int) error {
+	if max <= 0 {
+		return fmt.Errorf("%w: dlq peek [--max N>0]", ErrUsage)
 	}
 	if c.SQS == nil || c.DeadLetterURL == "" {
 		return errors.New("dlq: JOBS_DLQ_URL is not set")
@@ -461,7 +441,7 @@ func (c *CLI) dlqPeek(ctx context.Context, args []string) error {
 	for _, m := range msgs {
 		out = append(out, deadLetterOf(m))
 	}
-	if asJSON {
+	if c.JSON {
 		return writeJSON(c.Out, out)
 	}
 	w := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
@@ -479,14 +459,25 @@ func (c *CLI) dlqPeek(ctx context.Context, args []string) error {
 	return w.Flush()
 }
 
-func (c *CLI) dlqRedrive(ctx context.Context, args []string) error {
+func (c *CLI) dlqRedriveCommand() *cobra.Command {
 	var max int
-	pos, _, err := flags("dlq redrive", args, func(fs *flag.FlagSet) { fs.IntVar(&max, "max", 100, "at most this many") })
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "redrive",
+		Short: "move dead-lettered jobs back to the jobs queue",
+		Long: `Move up to --max dead-lettered jobs back to the jobs queue (JOBS_QUEUE_URL), each with its own
+attributes and without the dead-letter verdict, once the cause (dlq peek) is fixed. The worker
+is idempotent per job id, so a job moved twice after an interruption runs once.`,
+		Example: "  pdctl dlq redrive --max 10\n  pdctl --json dlq redrive",
+		Args:    noArgs,
+		RunE:    c.run(func(ctx context.Context, _ []string) error { return c.dlqRedrive(ctx, max) }),
 	}
-	if len(pos) != 0 || max <= 0 {
-		return fmt.Errorf("%w: dlq redrive [-max N>0]", ErrUsage)
+	cmd.Flags().IntVar(&max, "max", 100, "at most this many")
+	return cmd
+}
+
+func (c *CLI) dlqRedrive(ctx context.Context, max int) error {
+	if max <= 0 {
+		return fmt.Errorf("%w: dlq redrive [--max N>0]", ErrUsage)
 	}
 	if c.SQS == nil || c.DeadLetterURL == "" || c.JobsQueueURL == "" {
 		return errors.New("dlq redrive: JOBS_DLQ_URL and JOBS_QUEUE_URL must be set")
@@ -516,6 +507,9 @@ func (c *CLI) dlqRedrive(ctx context.Context, args []string) error {
 			}
 			moved++
 		}
+	}
+	if c.JSON {
+		return writeJSON(c.Out, map[string]int{"moved": moved})
 	}
 	fmt.Fprintf(c.Out, "moved %d job(s) from the dead-letter queue back to the jobs queue\n", moved)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/spf13/cobra"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/opscli"
@@ -350,4 +352,35 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("pdctl %q without configuration = %v, want an error naming the variable", args, err)
 		}
 	}
+}
+
+// TestEveryCommandHasHelp: every command explains itself (a one-line summary, a paragraph and
+// an example for each runnable one), and `COMMAND -h` prints it without running anything
+// (no configuration here: a command that ran would fail).
+func TestEveryCommandHasHelp(t *testing.T) {
+	var out bytes.Buffer
+	cli := &opscli.CLI{Out: &out}
+	var walk func(cmd *cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		for _, c := range cmd.Commands() {
+			if c.Name() == "help" || c.Name() == "completion" {
+				continue
+			}
+			path := strings.Fields(c.CommandPath())[1:]
+			if c.Short == "" || c.Long == "" || (c.Runnable() && !c.HasSubCommands() && c.Example == "") {
+				t.Errorf("pdctl %s: Short %q, Long %d bytes, Example %q; want all three", strings.Join(path, " "), c.Short, len(c.Long), c.Example)
+			}
+			for _, h := range []string{"-h", "--help", "-help"} {
+				out.Reset()
+				if err := cli.Run(context.Background(), append(slices.Clone(path), h)); err != nil {
+					t.Errorf("pdctl %s %s = %v, want help", strings.Join(path, " "), h, err)
+				}
+				if first, _, _ := strings.Cut(c.Long, "\n"); !strings.Contains(out.String(), first) {
+					t.Errorf("pdctl %s %s printed %q, want its description", strings.Join(path, " "), h, out.String())
+				}
+			}
+			walk(c)
+		}
+	}
+	walk(cli.Root())
 }

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
 )
 
@@ -30,22 +32,32 @@ type PauseView struct {
 	Holds     map[string]time.Time `json:"holds,omitempty"`
 }
 
+func (c *CLI) pauseCommand() *cobra.Command {
+	sub := func(verb, short, long string) *cobra.Command {
+		return &cobra.Command{
+			Use: verb + " COMPANY", Short: short, Long: long,
+			Example: "  pdctl pause " + verb + " 3408256",
+			Args:    exactArgs(1),
+			RunE:    c.run(func(ctx context.Context, args []string) error { return c.pause(ctx, verb, args[0]) }),
+		}
+	}
+	return group("pause", "a company's pause of Pipedrive calls: show, lift",
+		`A company's pause of Pipedrive calls: the kit stops calling Pipedrive for a company whose daily
+budget is spent, whose account answers 402 (payment), feature capping or 415, and probes again
+later.`,
+		sub("show", "the company's pause, its next probe and its tokens' burst holds",
+			`Show whether the company's Pipedrive calls are paused, why and since when, when the next probe
+runs, and its tokens' burst holds.`),
+		sub("lift", "end the company's pause now (after its account was fixed)",
+			`End the company's pause now, once its account was fixed: its jobs run when they next come back
+(within 15 minutes).`))
+}
+
 // pause serves `pdctl pause show COMPANY` and `pdctl pause lift COMPANY`.
-func (c *CLI) pause(ctx context.Context, args []string) error {
-	if len(args) == 0 || (args[0] != "show" && args[0] != "lift") {
-		return fmt.Errorf("%w: pause needs show or lift", ErrUsage)
-	}
-	verb := args[0]
-	pos, asJSON, err := flags("pause "+verb, args[1:], nil)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return fmt.Errorf("%w: pause %s takes one COMPANY id", ErrUsage, verb)
-	}
-	companyID, err := strconv.ParseInt(pos[0], 10, 64)
+func (c *CLI) pause(ctx context.Context, verb, arg string) error {
+	companyID, err := strconv.ParseInt(arg, 10, 64)
 	if err != nil || companyID <= 0 {
-		return fmt.Errorf("%w: pause %s: %q is not a company id", ErrUsage, verb, pos[0])
+		return fmt.Errorf("%w: pause %s: %q is not a company id", ErrUsage, verb, arg)
 	}
 	if c.Pauses == nil {
 		return errors.New("pause: TOKENS_TABLE is not set")
@@ -55,7 +67,7 @@ func (c *CLI) pause(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("pause lift %d: %w", companyID, err)
 		}
-		if asJSON {
+		if c.JSON {
 			return writeJSON(c.Out, map[string]any{"company_id": companyID, "lifted": lifted})
 		}
 		if !lifted {
@@ -70,7 +82,7 @@ func (c *CLI) pause(ctx context.Context, args []string) error {
 		return fmt.Errorf("pause show %d: %w", companyID, err)
 	}
 	v := PauseView{CompanyID: companyID, Paused: g.Paused, Reason: g.Reason, Since: g.Since, ProbeAt: g.ProbeAt, Holds: g.Holds}
-	if asJSON {
+	if c.JSON {
 		return writeJSON(c.Out, v)
 	}
 	now := c.now()

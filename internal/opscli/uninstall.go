@@ -3,9 +3,10 @@ package opscli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 )
@@ -40,20 +41,30 @@ type Uninstaller struct {
 	Who func(ctx context.Context) string
 }
 
+func (c *CLI) uninstallCommand() *cobra.Command {
+	var reason string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "uninstall COMPANY:USER --reason \"…\"",
+		Short: "end an installation: revoke its tokens at Pipedrive, then mark it uninstalled",
+		Long: `End one installation as the vendor: revoke its refresh token at Pipedrive (which ends the
+app's installation there and every token of the user), then mark it uninstalled and delete its
+tokens. Audited like decrypt (who, when, --reason). A failed revoke changes nothing unless
+--force, which marks it uninstalled all the same (for a grant Pipedrive no longer knows).`,
+		Example: "  pdctl uninstall 3408256:5206648 --reason \"customer asked by ticket 4711\"",
+		Args:    exactArgs(1),
+		RunE:    c.run(func(ctx context.Context, args []string) error { return c.uninstall(ctx, args[0], reason, force) }),
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why the installation is ended (audited; required)")
+	cmd.Flags().BoolVar(&force, "force", false, "mark it uninstalled even if Pipedrive's revoke fails")
+	return cmd
+}
+
 // uninstall revokes an installation's tokens at Pipedrive and marks it uninstalled. A failed
 // revoke changes nothing unless -force: then the installation is marked uninstalled all the
 // same (its tokens deleted here), for a grant Pipedrive no longer knows.
-func (c *CLI) uninstall(ctx context.Context, args []string) error {
-	var reason string
-	var force bool
-	pos, asJSON, err := flags("uninstall", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&reason, "reason", "", "why the installation is ended (audited)")
-		fs.BoolVar(&force, "force", false, "mark it uninstalled even if Pipedrive's revoke fails")
-	})
-	if err != nil {
-		return err
-	}
-	id, reason, err := auditedTarget("uninstall", pos, reason)
+func (c *CLI) uninstall(ctx context.Context, arg, reason string, force bool) error {
+	id, reason, err := auditedTarget("uninstall", arg, reason)
 	if err != nil {
 		return err
 	}
@@ -84,7 +95,7 @@ func (c *CLI) uninstall(ctx context.Context, args []string) error {
 	if token != "" {
 		if err := u.OAuth.Revoke(ctx, token, hint); err != nil {
 			if !force {
-				return fmt.Errorf("uninstall %s: revoke at Pipedrive failed, nothing changed (-force marks it uninstalled anyway): %w", id, err)
+				return fmt.Errorf("uninstall %s: revoke at Pipedrive failed, nothing changed (--force marks it uninstalled anyway): %w", id, err)
 			}
 			revoked = "revoke failed (forced): " + shorten(err.Error(), 120)
 		} else {
@@ -98,7 +109,7 @@ func (c *CLI) uninstall(ctx context.Context, args []string) error {
 	u.Log.LogAttrs(ctx, slog.LevelInfo, "installation uninstalled",
 		slog.String("action", "uninstall"), slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),
 		slog.String("revoke", revoked), slog.Int64("version", out.Version))
-	if asJSON {
+	if c.JSON {
 		return writeJSON(c.Out, struct {
 			CompanyID int64               `json:"company_id"`
 			UserID    int64               `json:"user_id"`

@@ -5,10 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
@@ -33,28 +34,35 @@ type WebhooksSkipped struct {
 // webhooksPage is how many installations `webhooks register -all` lists per page.
 const webhooksPage = 100
 
-// webhooks serves `pdctl webhooks register (COMPANY:USER | -all)`: one register_webhooks job
+func (c *CLI) webhooksCommand() *cobra.Command {
+	var all bool
+	register := &cobra.Command{
+		Use:   "register (COMPANY:USER | --all)",
+		Short: "queue a register_webhooks job for one installation or every active one",
+		Long: `Queue a register_webhooks job for one installation, or with --all for every active one: after
+an upgrade, this replaces v1 and old-Basic-user webhooks on installations made before it. Says
+which installations it skipped (not active). Audited (who, when) on standard error.`,
+		Example: "  pdctl webhooks register 3408256:5206648\n  pdctl webhooks register --all --json",
+		RunE:    c.run(func(ctx context.Context, args []string) error { return c.webhooksRegister(ctx, args, all) }),
+	}
+	register.Flags().BoolVar(&all, "all", false, "every active installation")
+	return group("webhooks", "the app's Pipedrive webhooks: register",
+		`The app's webhooks at Pipedrive, registered per installation by the register_webhooks job.`,
+		register)
+}
+
+// webhooksRegister serves `pdctl webhooks register (COMPANY:USER | --all)`: one register_webhooks job
 // for the installation, or for every active one, so a deployment's upgrade (v2 webhooks, a new
 // Basic user) reaches installations made before it. It reads no token: the installations come
 // from Describe and the inventory's projection, as show and list read them.
-func (c *CLI) webhooks(ctx context.Context, args []string) error {
-	const usage = "webhooks register (COMPANY:USER | -all)"
-	if len(args) == 0 || args[0] != "register" {
-		return fmt.Errorf("%w: %s", ErrUsage, usage)
-	}
-	var all bool
-	pos, asJSON, err := flags("webhooks register", args[1:], func(fs *flag.FlagSet) {
-		fs.BoolVar(&all, "all", false, "every active installation")
-	})
-	if err != nil {
-		return err
-	}
-	if all == (len(pos) == 1) || len(pos) > 1 {
-		return fmt.Errorf("%w: %s: one installation or -all", ErrUsage, usage)
+func (c *CLI) webhooksRegister(ctx context.Context, args []string, all bool) error {
+	if all == (len(args) == 1) || len(args) > 1 {
+		return fmt.Errorf("%w: webhooks register (COMPANY:USER | --all): one installation or --all", ErrUsage)
 	}
 	var id installation.ID
+	var err error
 	if !all {
-		if id, err = ParseID(pos[0]); err != nil {
+		if id, err = ParseID(args[0]); err != nil {
 			return err
 		}
 	}
@@ -111,7 +119,7 @@ func (c *CLI) webhooks(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if asJSON {
+	if c.JSON {
 		return writeJSON(c.Out, res)
 	}
 	fmt.Fprintf(c.Out, "enqueued %d register_webhooks job(s) (job ids end in %s)\n", res.Enqueued, res.Run)

@@ -153,7 +153,7 @@ func (encryptOnly) Decrypt(context.Context, *kms.DecryptInput, ...func(*kms.Opti
 
 // TestInstallNeedsNoDecrypt: the callback installs and re-installs with encrypt-only rights,
 // and operators describe and list installations without any KMS right, and the KMS requests
-// per operation are as documented (README).
+// per operation are as documented (docs/tokens-table.md).
 func TestInstallNeedsNoDecrypt(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -40,6 +41,8 @@ const (
 	EnvClientSecretID = "CLIENT_SECRET_ID"
 	EnvOAuthURL       = "PIPEDRIVE_OAUTH_URL"
 	EnvJobsQueueURL   = "JOBS_QUEUE_URL"
+	// EnvJobsDLQURL is the jobs dead-letter queue (the apicall function and pdctl's dlq).
+	EnvJobsDLQURL     = "JOBS_DLQ_URL"
 	EnvAlertsTopicARN = "ALERTS_TOPIC_ARN"
 	// EnvTokensKeyID is the KMS key that seals the tokens (TokensKey). Required wherever
 	// TOKENS_TABLE is, except for pdctl, which then only reads what needs no key.
@@ -65,6 +68,55 @@ type Options struct {
 	// AWS, when set, is the AWS configuration instead of the default one from the process
 	// environment (functions run in process against a local stack's moto).
 	AWS *aws.Config
+	// Stack, when set, names the deployed CloudFormation stack whose outputs (StackOutputs)
+	// give the variables: pdctl --stack, so an operator exports nothing. An output overrides
+	// the variable of the same meaning; variables no output gives still come from Getenv.
+	Stack string
+}
+
+// StackOutputs maps the template's Outputs to the variables Load reads (pdctl --stack). The
+// template test checks that template.yaml declares every one of them.
+var StackOutputs = map[string]string{
+	"TokensTableName":        EnvTokensTable,
+	"TokensKeyID":            EnvTokensKeyID,
+	"ClientSecretARN":        EnvClientSecretID,
+	"PipedriveOAuthURL":      EnvOAuthURL,
+	"JobsQueueURL":           EnvJobsQueueURL,
+	"JobsDeadLetterQueueURL": EnvJobsDLQURL,
+	"AlertsTopicARN":         EnvAlertsTopicARN,
+}
+
+// StackDescriber reads a stack's outputs; *cloudformation.Client satisfies it.
+type StackDescriber interface {
+	DescribeStacks(ctx context.Context, in *cloudformation.DescribeStacksInput, optFns ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error)
+}
+
+// StackEnv returns a Getenv that answers the variables of StackOutputs from stack's outputs
+// and every other one from fallback. It fails for a stack that does not exist or is not
+// deployed (no outputs), naming the stack.
+func StackEnv(ctx context.Context, cfn StackDescriber, stack string, fallback func(string) string) (func(string) string, error) {
+	out, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
+	if err != nil {
+		return nil, fmt.Errorf("stack %s: %w", stack, err)
+	}
+	if len(out.Stacks) != 1 {
+		return nil, fmt.Errorf("stack %s: %d stacks found, want 1", stack, len(out.Stacks))
+	}
+	vars := map[string]string{}
+	for _, o := range out.Stacks[0].Outputs {
+		if k, ok := StackOutputs[aws.ToString(o.OutputKey)]; ok {
+			vars[k] = aws.ToString(o.OutputValue)
+		}
+	}
+	if vars[EnvTokensTable] == "" {
+		return nil, fmt.Errorf("stack %s (%s): no %s output: not a stack of this template, or not deployed yet", stack, out.Stacks[0].StackStatus, "TokensTableName")
+	}
+	return func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		return fallback(k)
+	}, nil
 }
 
 // App is what Load built. Fields are nil when their environment is unset (Optional only).
@@ -106,7 +158,19 @@ func Load(ctx context.Context, o Options) (*App, error) {
 	if out == nil {
 		out = os.Stdout
 	}
-	a := &App{Name: name, Log: slog.New(slog.NewJSONHandler(out, nil)), getenv: getenv}
+	a := &App{Name: name, Log: slog.New(slog.NewJSONHandler(out, nil))}
+	var err error
+	if o.AWS != nil {
+		a.AWS = *o.AWS
+	} else if a.AWS, err = config.LoadDefaultConfig(ctx); err != nil { // honours AWS_ENDPOINT_URL for local stacks
+		return nil, fmt.Errorf("%s: load AWS config: %w", name, err)
+	}
+	if o.Stack != "" {
+		if getenv, err = StackEnv(ctx, cloudformation.NewFromConfig(a.AWS), o.Stack, getenv); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	a.getenv = getenv
 	table, secretID := getenv(EnvTokensTable), getenv(EnvClientSecretID)
 	if !o.Optional {
 		var missing []string
@@ -118,12 +182,6 @@ func Load(ctx context.Context, o Options) (*App, error) {
 		if len(missing) > 0 {
 			return nil, fmt.Errorf("%s: %w: %s must be set", name, ErrConfig, strings.Join(missing, " and "))
 		}
-	}
-	var err error
-	if o.AWS != nil {
-		a.AWS = *o.AWS
-	} else if a.AWS, err = config.LoadDefaultConfig(ctx); err != nil { // honours AWS_ENDPOINT_URL for local stacks
-		return nil, fmt.Errorf("%s: load AWS config: %w", name, err)
 	}
 	if secretID != "" {
 		a.Creds = &clientcreds.Source{Client: secretsmanager.NewFromConfig(a.AWS), SecretID: secretID, Logger: a.Log}
