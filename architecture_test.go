@@ -156,7 +156,7 @@ func TestExampleUsesThePublicAPIOnly(t *testing.T) {
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("go list in %s: %v\n%s", exampleDir, err, stderr.String())
+		t.Fatalf("go list in %s: %v\n%s\n(after a change of the kit's dependencies: cd %s && go mod tidy)", exampleDir, err, stderr.String(), exampleDir)
 	}
 	type listed struct {
 		ImportPath, ForTest       string
