@@ -97,4 +97,3 @@ type events struct{ h EventHandler }
 func (e events) HandleEvent(ctx context.Context, ev webhook.Event, c *pdwork.Client) error {
 	return e.h.HandleEvent(ctx, eventOf(ev), &Client{c})
 }
-
