@@ -54,7 +54,7 @@ func Main(a kitapp.App) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	lambda.StartHandler(h)
+	lambda.Start(h)
 }
 
 func withName(o wire.Options, name string) wire.Options {
