@@ -31,7 +31,7 @@ type options struct {
 	rateLimit, dailyBudget, webhookLimit int
 	accessTTL, codeTTL                   time.Duration
 	webhookTimeout                       time.Duration
-	webhookStringIDs                     bool
+	webhookNumericIDs                    bool
 	userID, companyID                    int64
 	companyDomain, companyName           string
 	userName, userEmail, scopes          string
@@ -107,11 +107,11 @@ func parseOptions(args []string, getenv func(string) string, usage io.Writer) (o
 	boolean(&o.v1Retired, "v1-retired", "PDSIM_V1_RETIRED", false, "answer 410 on v1 deals, persons, organizations and activities (out of support since 2026-08-01)")
 	integer(&o.webhookLimit, "webhook-limit", "PDSIM_WEBHOOK_LIMIT", pdsim.DefaultWebhookLimit, "webhooks per user")
 	duration(&o.webhookTimeout, "webhook-timeout", "PDSIM_WEBHOOK_TIMEOUT", pdsim.DefaultWebhookTimeout, "how long a webhook receiver may take to answer")
-	stringIDs, err := strconv.ParseBool(env("PDSIM_WEBHOOK_STRING_IDS", "false"))
+	numericIDs, err := strconv.ParseBool(env("PDSIM_WEBHOOK_NUMERIC_IDS", "false"))
 	if err != nil {
-		envErrs = append(envErrs, fmt.Errorf("PDSIM_WEBHOOK_STRING_IDS: %w", err))
+		envErrs = append(envErrs, fmt.Errorf("PDSIM_WEBHOOK_NUMERIC_IDS: %w", err))
 	}
-	fs.BoolVar(&o.webhookStringIDs, "webhook-string-ids", stringIDs, "render ids in v2 webhook meta as strings (env PDSIM_WEBHOOK_STRING_IDS)")
+	fs.BoolVar(&o.webhookNumericIDs, "webhook-numeric-ids", numericIDs, "render ids in v2 webhook meta as numbers instead of strings (env PDSIM_WEBHOOK_NUMERIC_IDS)")
 	duration(&o.accessTTL, "access-ttl", "PDSIM_ACCESS_TTL", pdsim.DefaultAccessTokenTTL, "access token lifetime")
 	duration(&o.codeTTL, "code-ttl", "PDSIM_CODE_TTL", pdsim.DefaultCodeTTL, "authorization code lifetime")
 	int64v(&o.userID, "user-id", "PDSIM_USER_ID", pdsim.DefaultUserID, "default user id")
@@ -175,7 +175,7 @@ func (o options) config(baseURL string, logger *slog.Logger) pdsim.Config {
 		V1Retired:           o.v1Retired,
 		WebhookLimit:        o.webhookLimit,
 		WebhookTimeout:      o.webhookTimeout,
-		WebhookIDsAsStrings: o.webhookStringIDs,
+		WebhookIDsAsNumbers: o.webhookNumericIDs,
 		GonePaths:           append([]string{}, splitList(o.gone)...),
 		BaseURL:             baseURL,
 		Seed:                o.seed,

@@ -44,11 +44,11 @@ func TestParseOptions(t *testing.T) {
 			return o.clientSecret == "flag-secret"
 		}, false},
 		{"default secret", nil, nil, func(o options) bool { return o.clientSecret == pdsim.DefaultClientSecret }, false},
-		{"webhook defaults", nil, nil, func(o options) bool { return o.webhookTimeout == 10*time.Second && !o.webhookStringIDs }, false},
-		{"webhook environment", nil, map[string]string{"PDSIM_WEBHOOK_TIMEOUT": "2s", "PDSIM_WEBHOOK_STRING_IDS": "true"}, func(o options) bool {
-			return o.webhookTimeout == 2*time.Second && o.webhookStringIDs
+		{"webhook defaults", nil, nil, func(o options) bool { return o.webhookTimeout == 10*time.Second && !o.webhookNumericIDs }, false},
+		{"webhook environment", nil, map[string]string{"PDSIM_WEBHOOK_TIMEOUT": "2s", "PDSIM_WEBHOOK_NUMERIC_IDS": "true"}, func(o options) bool {
+			return o.webhookTimeout == 2*time.Second && o.webhookNumericIDs
 		}, false},
-		{"bad webhook string ids", nil, map[string]string{"PDSIM_WEBHOOK_STRING_IDS": "maybe"}, nil, true},
+		{"bad webhook numeric ids", nil, map[string]string{"PDSIM_WEBHOOK_NUMERIC_IDS": "maybe"}, nil, true},
 		{"bad env number", nil, map[string]string{"PDSIM_RATE_LIMIT": "lots"}, nil, true},
 		{"bad env duration", nil, map[string]string{"PDSIM_ACCESS_TTL": "1 hour"}, nil, true},
 		{"bad flag", []string{"-rate-limit", "x"}, nil, nil, true},

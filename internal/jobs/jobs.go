@@ -232,17 +232,14 @@ func (e *Enqueuer) Enqueue(ctx context.Context, j Job) error {
 	if err := j.ValidateKinds(kinds); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(j); err != nil {
-		return fmt.Errorf("jobs: encode %s: %w", j.ID, err)
+	body, err := Encode(j)
+	if err != nil {
+		return err
 	}
-	body := strings.TrimSuffix(buf.String(), "\n")
 	if len(body) > MaxMessageBytes {
 		return fmt.Errorf("%w %q: encoded job is %d bytes, over %d", ErrInvalidJob, j.ID, len(body), MaxMessageBytes)
 	}
-	_, err := e.SQS.SendMessage(ctx, &sqs.SendMessageInput{
+	_, err = e.SQS.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:          aws.String(e.QueueURL),
 		MessageBody:       aws.String(body),
 		DelaySeconds:      e.delaySeconds(j.NotBefore),
@@ -252,6 +249,19 @@ func (e *Enqueuer) Enqueue(ctx context.Context, j Job) error {
 		return fmt.Errorf("jobs: send %s: %w", j.ID, err)
 	}
 	return nil
+}
+
+// Encode is j as a queue message body: JSON without HTML escaping (json.Marshal would turn each
+// <, > and & of an HTML-heavy note into six bytes) and without a trailing newline. Its length
+// is what counts against MaxMessageBytes.
+func Encode(j Job) (string, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(j); err != nil {
+		return "", fmt.Errorf("jobs: encode %s: %w", j.ID, err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
 
 // DelaySeconds is the SQS delay for a job that should not run before notBefore, as seen at now:

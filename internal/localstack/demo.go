@@ -27,9 +27,10 @@ import (
 //  6. an operator's forced refresher run replaces the tokens;
 //  7. the worker, invoked directly, creates a deal;
 //  8. the worker, under a 429, answers "retry" at the time Pipedrive asked for;
-//  9. a user creates a deal at Pipedrive: the simulator delivers the v2 webhook (Basic auth)
-//     to the receiver, which enqueues it; the worker runs the example app, which adds a note
-//     to the deal through the API;
+//  9. a colleague of the installing user creates a deal at Pipedrive: the simulator delivers
+//     the v2 webhook of the installing user (its owner; Basic auth) to the receiver, which
+//     routes it to the owner's installation and enqueues it; the worker runs the example app,
+//     which adds a note to the colleague's deal through the API;
 //  10. Pipedrive delivers the same event three more times at once: nothing changes, the deal
 //     still has one note;
 //  11. Pipedrive's uninstall request (DELETE /oauth/callback with Basic auth) drops the tokens.
@@ -238,7 +239,7 @@ func redact(u string) string {
 // webhookSteps are steps 9 and 10: the loop from a change at Pipedrive to the app's API call.
 func (st *Stack) webhookSteps(ctx context.Context, step func(string, ...any)) error {
 	st.Simulator.ClearDeliveries()
-	ev, _, err := st.Simulator.ActAsUser(pdsim.UserAction{UserID: DemoUserID, Object: "deal", Action: "create",
+	ev, _, err := st.Simulator.ActAsUser(pdsim.UserAction{UserID: DemoColleagueID, Object: "deal", Action: "create",
 		Fields: map[string]any{"title": "Webhook demo deal"}})
 	if err != nil {
 		return fmt.Errorf("user creates a deal: %w", err)
@@ -267,8 +268,8 @@ func (st *Stack) webhookSteps(ctx context.Context, step func(string, ...any)) er
 			return fmt.Errorf("worker: no note on deal %d 20 s after the webhook was accepted", ev.EntityID)
 		}
 	}
-	step("9. a user creates deal %d at Pipedrive -> webhook answered %s -> receiver -> jobs queue -> worker -> example app",
-		ev.EntityID, strings.Join(first, ", "))
+	step("9. colleague %d creates deal %d at Pipedrive -> installing user %d's webhook answered %s -> receiver (owner %d:%d) -> jobs queue -> worker -> example app",
+		DemoColleagueID, ev.EntityID, DemoUserID, strings.Join(first, ", "), DemoCompanyID, DemoUserID)
 	step("   -> note %d on deal %d: %q", notes[0].ID, ev.EntityID, notes[0].Content)
 
 	copies, err := st.Simulator.Redeliver(ctx, ev.ID, pdsim.RedeliverOptions{Times: 3, Concurrent: true})

@@ -32,6 +32,10 @@ func (st *Stack) startSimulator(cfg Config, redirectURI string) error {
 		AdminEnabled:        true,
 		Logger:              cfg.Log.With("component", "pdsim"),
 	})
+	if err := st.Simulator.AddUser(pdsim.User{ID: DemoColleagueID, CompanyID: DemoCompanyID, CompanyDomain: "acme", CompanyName: "Acme Ltd",
+		Name: "Cole League", Email: "cole@acme.example"}); err != nil {
+		return fmt.Errorf("localstack: simulator colleague: %w", err)
+	}
 	var h http.Handler = st.Simulator
 	if cfg.WrapSimulator != nil {
 		h = cfg.WrapSimulator(h)

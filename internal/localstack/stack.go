@@ -173,10 +173,12 @@ var functionDirs = map[string]string{
 // WebhooksPath is the receiver's route on the gateway (template.yaml's WebhooksFunction).
 const WebhooksPath = "/pipedrive/webhooks"
 
-// Local defaults for the simulated Pipedrive user who installs the app.
+// Local defaults for the simulated Pipedrive user who installs the app, and a colleague of
+// theirs (same company) who has not installed it: in a team, most changes are a colleague's.
 const (
-	DemoUserID    int64 = 5206648
-	DemoCompanyID int64 = 3408256
+	DemoUserID      int64 = 5206648
+	DemoCompanyID   int64 = 3408256
+	DemoColleagueID int64 = 7700001
 )
 
 // Start brings the stack up: moto, resources, simulator, the callback function under the

@@ -3,6 +3,7 @@ package localstack_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -34,6 +35,10 @@ func TestDemoRunsTheRealBootstrap(t *testing.T) {
 	// state, access and refresh token and the forced refresh's new access token.
 	if n := secrets.Len() - before; n < 5 {
 		t.Errorf("the demo registered %d secrets from the simulator, want at least 5 (code, state, tokens)", n)
+	}
+	// The webhook step is a colleague's deal, noted through the installing user's installation.
+	if !strings.Contains(out.String(), fmt.Sprintf("colleague %d creates deal", localstack.DemoColleagueID)) || !strings.Contains(out.String(), "-> note ") {
+		t.Errorf("Demo output does not show a colleague's deal getting its note:\n%s", out.String())
 	}
 	if !strings.HasSuffix(out.String(), "ok\n") {
 		t.Errorf("Demo output does not end with ok:\n%s", out.String())

@@ -113,10 +113,11 @@ type Config struct {
 	// WebhookTimeout is how long a webhook receiver has to answer before the attempt counts
 	// as failed (DefaultWebhookTimeout, 10 s, as Pipedrive).
 	WebhookTimeout time.Duration
-	// WebhookIDsAsStrings renders the ids in v2 webhook meta (entity_id, company_id, user_id,
-	// webhook_id, …) as strings, as Pipedrive's v2 guide example shows; false renders numbers,
-	// as captured payloads show. Receivers must accept both.
-	WebhookIDsAsStrings bool
+	// WebhookIDsAsNumbers renders the ids in v2 webhook meta (entity_id, company_id, user_id,
+	// webhook_owner_id, webhook_id, …) as numbers, as third-party captures show; false (the
+	// default) renders strings, as Pipedrive's v2 guide and migration guide examples do.
+	// Receivers must accept both.
+	WebhookIDsAsNumbers bool
 	// GonePaths are API paths (exact) that answer 410 Gone; nil means DefaultGonePaths and an
 	// empty non-nil slice means none.
 	GonePaths []string

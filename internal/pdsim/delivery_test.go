@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -104,9 +105,10 @@ func (s *sim) created(method, path, tok string, body any) int64 {
 	return int64(r.json(s.t)["data"].(map[string]any)["id"].(float64))
 }
 
-// TestWebhookPayloadV2 checks the v2 body of create, change and delete, and the request.
+// TestWebhookPayloadV2 checks the v2 body of create, change and delete, and the request
+// (ids as numbers here: WebhookIDsAsNumbers).
 func TestWebhookPayloadV2(t *testing.T) {
-	s := newSim(t, Config{})
+	s := newSim(t, Config{WebhookIDsAsNumbers: true})
 	tok := s.install().AccessToken
 	rc := newHookReceiver(t, nil)
 	hookID := s.hook(tok, "deal", "*", rc.URL+"/hooks", map[string]any{"http_auth_user": "pd", "http_auth_password": "s3cret"})
@@ -144,7 +146,7 @@ func TestWebhookPayloadV2(t *testing.T) {
 			want := map[string]any{
 				"action": tt.action, "entity": "deal", "entity_id": float64(id), "company_id": float64(DefaultCompanyID),
 				"user_id": float64(DefaultUserID), "version": "2.0", "webhook_id": float64(hookID), "attempt": float64(1),
-				"host": DefaultCompanyDomain + ".pipedrive.com", "type": "general", "change_source": "api",
+				"host": DefaultCompanyDomain + ".pipedrive.com", "type": "application", "change_source": "api",
 				"timestamp": tt.time.Format("2006-01-02T15:04:05.000Z"), "webhook_owner_id": float64(DefaultUserID),
 			}
 			for k, v := range want {
@@ -185,17 +187,19 @@ func TestWebhookPayloadV2(t *testing.T) {
 	}
 }
 
-// TestWebhookIDsAsStrings checks the string rendering of meta ids.
+// TestWebhookIDsAsStrings checks the default string rendering of meta ids (Pipedrive's
+// examples), and that the owner is the webhook's while user_id is who made the change.
 func TestWebhookIDsAsStrings(t *testing.T) {
-	s := newSim(t, Config{WebhookIDsAsStrings: true})
+	s := newSim(t, Config{})
 	tok := s.install().AccessToken
 	rc := newHookReceiver(t, nil)
 	hookID := s.hook(tok, "person", "create", rc.URL, nil)
 	id := s.created("POST", "/api/v2/persons", tok, map[string]any{"name": "Ann Lee"})
 	s.wait()
 	meta := rc.got()[0].body["meta"].(map[string]any)
-	if meta["entity_id"] != fmt.Sprint(id) || meta["webhook_id"] != fmt.Sprint(hookID) || meta["company_id"] != fmt.Sprint(DefaultCompanyID) {
-		t.Errorf("meta = %v, want ids as strings", meta)
+	if meta["entity_id"] != fmt.Sprint(id) || meta["webhook_id"] != fmt.Sprint(hookID) || meta["company_id"] != fmt.Sprint(DefaultCompanyID) ||
+		meta["webhook_owner_id"] != fmt.Sprint(DefaultUserID) || meta["type"] != "application" {
+		t.Errorf("meta = %v, want ids as strings and type application", meta)
 	}
 }
 
@@ -296,7 +300,7 @@ func TestWebhookMatching(t *testing.T) {
 	got := map[int64][]string{}
 	for _, h := range rc.got() {
 		m := h.body["meta"].(map[string]any)
-		hid := int64(m["webhook_id"].(float64))
+		hid, _ := strconv.ParseInt(m["webhook_id"].(string), 10, 64)
 		got[hid] = append(got[hid], fmt.Sprint(m["action"], ".", m["entity"]))
 	}
 	for i, tt := range tests {
@@ -685,5 +689,44 @@ func TestWebhookObjects(t *testing.T) {
 	}
 	if h := s.Webhooks(DefaultUserID); len(h) != 68 || h[0].Version != "2.0" {
 		t.Errorf("webhooks = %d (version %q), want 68 of version 2.0", len(h), h[0].Version)
+	}
+}
+
+// TestWebhookColleagueChange: a change made by a colleague of the installing user (same
+// company, another user) is delivered to the installing user's webhook with meta.user_id the
+// colleague (who made the change) and meta.webhook_owner_id the installing user (whose webhook
+// it is), as Pipedrive's v2 guide describes; v1 names no owner.
+func TestWebhookColleagueChange(t *testing.T) {
+	s := newSim(t, Config{})
+	const colleague = 7700001
+	if err := s.AddUser(User{ID: colleague, CompanyID: DefaultCompanyID, CompanyDomain: DefaultCompanyDomain, CompanyName: DefaultCompanyName,
+		Name: "Grace Hopper", Email: "grace@acme.example"}); err != nil {
+		t.Fatal(err)
+	}
+	tok := s.install().AccessToken
+	rc := newHookReceiver(t, nil)
+	s.hook(tok, "deal", "create", rc.URL, nil)
+	s.hook(tok, "deal", "create", rc.URL, map[string]any{"version": "1.0"})
+	ev, _, err := s.ActAsUser(UserAction{UserID: colleague, Object: "deal", Action: "create", Fields: map[string]any{"title": "Grace's deal"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wait()
+	hits := rc.got()
+	if len(hits) != 2 {
+		t.Fatalf("deliveries = %d, want 2 (one per webhook)", len(hits))
+	}
+	for _, h := range hits {
+		meta := h.body["meta"].(map[string]any)
+		if h.body["v"] != nil { // v1
+			if _, ok := meta["webhook_owner_id"]; ok || meta["user_id"] != float64(colleague) {
+				t.Errorf("v1 meta = %v, want user_id the colleague and no webhook_owner_id", meta)
+			}
+			continue
+		}
+		if meta["user_id"] != fmt.Sprint(colleague) || meta["webhook_owner_id"] != fmt.Sprint(DefaultUserID) ||
+			meta["entity_id"] != fmt.Sprint(ev.EntityID) || meta["type"] != "application" {
+			t.Errorf("v2 meta = %v, want user_id %d (actor), webhook_owner_id %d (owner), type application", meta, colleague, DefaultUserID)
+		}
 	}
 }

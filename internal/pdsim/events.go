@@ -96,16 +96,24 @@ func (h *Webhook) matches(ev *Event) bool {
 	return a == "*" || a == ev.Action
 }
 
-// payload is the JSON body of attempt of ev to h, in h's version.
+// webhookType is meta.type of every delivery: the simulator's webhooks are all created by an
+// app through the API, and Pipedrive calls those app-specific webhooks "application" (the
+// web app's own are "general").
+const webhookType = "application"
+
+// payload is the JSON body of attempt of ev to h, in h's version. meta.user_id is who made the
+// change (ev.UserID: the installing user, a colleague, another integration) and
+// meta.webhook_owner_id the user whose webhook it is (h.OwnerID): in a team they differ for
+// most deliveries (v2 guide; changelog "Bug fixes in webhooks v2 payload", 2023-09-05).
 func (s *Server) payload(ev *Event, h Webhook, attempt int) map[string]any {
 	if h.Version == "1.0" {
 		return s.payloadV1(ev, h, attempt)
 	}
 	id := func(n int64) any {
-		if s.cfg.WebhookIDsAsStrings {
-			return strconv.FormatInt(n, 10)
+		if s.cfg.WebhookIDsAsNumbers {
+			return n
 		}
-		return n
+		return strconv.FormatInt(n, 10)
 	}
 	meta := map[string]any{
 		"action":             ev.Action,
@@ -121,7 +129,7 @@ func (s *Server) payload(ev *Event, h Webhook, attempt int) map[string]any {
 		"webhook_owner_id":   id(h.OwnerID),
 		"attempt":            attempt,
 		"host":               ev.host,
-		"type":               "general",
+		"type":               webhookType,
 		"is_bulk_edit":       false,
 		"change_source":      ev.Source,
 		"permitted_user_ids": []any{id(h.UserID)},
@@ -142,7 +150,9 @@ func (s *Server) payload(ev *Event, h Webhook, attempt int) map[string]any {
 	return map[string]any{"meta": meta, "data": data, "previous": previous}
 }
 
-// payloadV1 is the v1 body: {"v":1,"event":"added.deal","current","previous","meta",…}.
+// payloadV1 is the v1 body: {"v":1,"event":"added.deal","current","previous","meta",…}. Its
+// meta has no webhook_owner_id (v1's documented fields and captured payloads name none): a
+// receiver knows the owner only from the webhook_id.
 func (s *Server) payloadV1(ev *Event, h Webhook, attempt int) map[string]any {
 	action := v1Actions[ev.Action]
 	matches := map[string]any{"current": []any{}, "previous": []any{}}
@@ -163,8 +173,7 @@ func (s *Server) payloadV1(ev *Event, h Webhook, attempt int) map[string]any {
 		"change_source":          ev.Source,
 		"matches_filters":        matches,
 		"webhook_id":             strconv.FormatInt(h.ID, 10),
-		"webhook_owner_id":       h.OwnerID,
-		"type":                   "general",
+		"type":                   webhookType,
 	}
 	var current, previous any
 	if ev.current.v1 != nil {

@@ -31,6 +31,14 @@ type EventHandler interface {
 	HandleEvent(ctx context.Context, ev webhook.Event, c *Client) error
 }
 
+// EventHandlerFunc adapts a function to an EventHandler.
+type EventHandlerFunc func(ctx context.Context, ev webhook.Event, c *Client) error
+
+// HandleEvent calls f.
+func (f EventHandlerFunc) HandleEvent(ctx context.Context, ev webhook.Event, c *Client) error {
+	return f(ctx, ev, c)
+}
+
 // JobFunc runs one of the app's jobs (and the install hook) with a Client for its
 // installation. Its error is decided as an EventHandler's.
 type JobFunc func(ctx context.Context, j jobs.Job, c *Client) error

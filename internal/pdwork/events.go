@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
@@ -50,6 +52,9 @@ type WebhookEvents struct {
 	Jobs     Enqueuer
 	// EntityTTL: see DefaultEntityTTL.
 	EntityTTL time.Duration
+	// Now is the clock a timestamp from the future is clamped against (webhook.ClampFuture);
+	// time.Now when nil.
+	Now func() time.Time
 }
 
 var (
@@ -68,6 +73,9 @@ func (r *WebhookEvents) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 	if err != nil {
 		return worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonMalformedEvent, Message: err.Error(), Err: err}
 	}
+	// The receiver clamped already; a job from elsewhere (a catch-up, an operator) is held to
+	// the same rule, so no timestamp far ahead becomes the entity's last seen change.
+	ev.ClampFuture(r.now())
 	if ev.Action == webhook.ActionChange || ev.Action == webhook.ActionDelete {
 		// Creates are never skipped: there is one per entity, and a change that overtook it
 		// must not hide it.
@@ -81,6 +89,11 @@ func (r *WebhookEvents) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 		}
 	}
 	c := NewClient(r.Sessions, j, r.Jobs)
+	if ev.DataOmitted {
+		if err := fetchEntity(ctx, c, &ev); err != nil {
+			return VerdictOf(err)
+		}
+	}
 	return appVerdict(r.Handler.HandleEvent(ctx, ev, c), c, ReasonHandled)
 }
 
@@ -121,6 +134,41 @@ func eventOf(j jobs.Job) (webhook.Event, error) {
 		return webhook.Event{}, errors.New("webhook_event is not of the job's installation")
 	}
 	return ev, nil
+}
+
+// fetchEntity fills the Data of an event queued without it (too large for a job) with the
+// entity as the API returns it now (pdapi.EntityPath: the v2 endpoint where there is one), so
+// the app's handler sees the event as a small one would have come. A delete has nothing to
+// fetch; an entity gone since (404) leaves Data empty; an entity type without a single-item
+// endpoint is handed on as it is (DataOmitted tells the handler).
+func fetchEntity(ctx context.Context, c *Client, ev *webhook.Event) error {
+	path, ok := pdapi.EntityPath(ev.Entity, ev.EntityID)
+	if !ok || ev.Action == webhook.ActionDelete {
+		return nil
+	}
+	resp, err := c.Do(ctx, http.MethodGet, path, nil, false)
+	var d *Decided
+	if errors.As(err, &d) && d.Verdict.Status == http.StatusNotFound {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fetch %s %s of an event too large for a job: %w", ev.Entity, ev.EntityID, err)
+	}
+	var body struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(resp.Body, &body); err != nil {
+		return fmt.Errorf("fetch %s %s: malformed answer: %w", ev.Entity, ev.EntityID, err)
+	}
+	ev.Data = body.Data
+	return nil
+}
+
+func (r *WebhookEvents) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 func (r *WebhookEvents) entityTTL() time.Duration {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
@@ -122,6 +123,16 @@ type RegisterWebhooks struct {
 	// Credentials returns the Basic pair Pipedrive must send with each delivery (the
 	// secret's, clientcreds.Credentials.Webhook). It is never logged or returned in a Result.
 	Credentials func(ctx context.Context) (webhook.Credentials, error)
+	// Owners records, for each webhook created or found current, the installation that
+	// registered it: v1 deliveries name no owner, and the receiver routes them by webhook id.
+	// Nil records nothing.
+	Owners WebhookOwners
+}
+
+// WebhookOwners remembers which installation registered a webhook; *tokenstore.Store
+// satisfies it.
+type WebhookOwners interface {
+	RecordWebhookOwner(ctx context.Context, webhookID string, owner installation.ID) error
 }
 
 var (
@@ -232,6 +243,15 @@ func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 			return VerdictOf(err)
 		}
 		sum.Created = append(sum.Created, WebhookRef{created.ID, ev.String()})
+	}
+	if r.Owners != nil {
+		owner := installation.ID{CompanyID: j.CompanyID, UserID: j.UserID}
+		for _, ref := range slices.Concat(sum.Created, sum.Existing) {
+			if err := r.Owners.RecordWebhookOwner(ctx, strconv.FormatInt(ref.ID, 10), owner); err != nil {
+				// The next attempt lists the webhooks (now existing) and records them again.
+				return worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonStoreFailed, Err: err}
+			}
+		}
 	}
 	body, _ := json.Marshal(sum) // ints and strings: cannot fail
 	// The status of the last answer: 201 when something was created, else the list's (or the

@@ -220,10 +220,15 @@ func TestMethodKeyPrefixesAreTheKeysTouched(t *testing.T) {
 			if _, err := s.Install(ctx, installation(live, "e", now.Add(time.Hour))); err != nil {
 				return err
 			}
-			receipt, err = s.AcceptEvent(ctx, live, "event-1", time.Hour)
+			receipt, err = s.AcceptEvent(ctx, live, "event-1", time.Minute, time.Hour)
 			return err
 		}},
+		{"ConfirmEvent", func() error { return s.ConfirmEvent(ctx, receipt, time.Hour) }},
 		{"ForgetEvent", func() error { return s.ForgetEvent(ctx, receipt) }},
+		{"RecordWebhookOwner", func() error {
+			return s.RecordWebhookOwner(ctx, "77", tokenstore.InstallationID{CompanyID: 31, UserID: 33})
+		}},
+		{"WebhookOwner", func() (err error) { _, err = s.WebhookOwner(ctx, 31, "77"); return err }},
 		{"CountAttempt", func() (err error) { _, err = s.CountAttempt(ctx, "ip:1", 5, time.Minute); return err }},
 		{"Gate", func() (err error) { _, err = s.Gate(ctx, 31); return err }},
 		{"PauseCompany", func() (err error) {

@@ -5,9 +5,17 @@
 // identity and enqueues the event; the worker hands it to the app's handler.
 //
 // v2 (the default since 2025): {"meta":{"action":"create|change|delete","entity":"deal",
-// "entity_id":…,"company_id":…,"user_id":…,"id":"<event uuid>","correlation_id":…,
-// "timestamp":"2025-04-15T15:41:43.123Z","version":"2.0","webhook_id":…,"attempt":1,…},
-// "data":{…},"previous":{…}}.
+// "entity_id":…,"company_id":…,"user_id":…,"webhook_owner_id":…,"id":"<event uuid>",
+// "correlation_id":…,"timestamp":"2025-04-15T15:41:43.123Z","version":"2.0","webhook_id":…,
+// "attempt":1,"merged_to_id"|"merged_from_id":…,…},"data":{…},"previous":{…}}. Ids come as
+// strings (Pipedrive's examples) or numbers (captures): both are read.
+//
+// Who is who: meta.user_id is the user who MADE the change (a colleague of the installing user,
+// most of the time in a team: Event.ActorUserID); meta.webhook_owner_id is the user whose
+// webhook it is, for an app the user whose installation registered it (Event.UserID). The event
+// belongs to the installation (company_id, webhook_owner_id). v1 payloads name no owner: Parse
+// leaves UserID zero and the receiver finds the owner from the webhook id recorded when the
+// webhook was registered.
 // v1: {"v":1,"event":"updated.deal","meta":{"v":1,"action":"updated","object":"deal","id":123,
 // "company_id":…,"user_id":…,"timestamp":1597000000,"timestamp_micro":…,"webhook_id":"…"},
 // "current":{…},"previous":{…},"retry":0}; v1 actions added/updated/deleted/merged map to
@@ -63,9 +71,27 @@ type Event struct {
 	Entity string `json:"entity"`
 	// EntityID is the entity's id as text (numbers for most entities, a UUID for leads).
 	EntityID string `json:"entity_id"`
-	// CompanyID and UserID name the installation the webhook belongs to.
+	// CompanyID and UserID name the installation the event belongs to: the company and the
+	// webhook's owner (v2 meta.webhook_owner_id; for v1 the user whose installation registered
+	// the webhook). Parse leaves UserID zero when the payload names no owner (v1).
 	CompanyID int64 `json:"company_id"`
 	UserID    int64 `json:"user_id"`
+	// ActorUserID is the user who made the change (meta.user_id): the installing user or a
+	// colleague; zero when Pipedrive names nobody.
+	ActorUserID int64 `json:"actor_user_id,omitempty"`
+	// MergedToID is set on the delete event of an entity merged into another (v2
+	// meta.merged_to_id: the surviving entity's id); MergedFromID on the change event of the
+	// surviving entity (v2 meta.merged_from_id: the merged-away entity's id). Both are ids as
+	// text, empty when the event is not part of a merge.
+	MergedToID   string `json:"merged_to_id,omitempty"`
+	MergedFromID string `json:"merged_from_id,omitempty"`
+	// CatchUp is set on events the kit made itself while catching up on changes it missed
+	// (a banned or deleted webhook): no delivery carried them.
+	CatchUp bool `json:"catch_up,omitempty"`
+	// DataOmitted is set when the event was too large for a job and was queued without Data
+	// and Previous; the worker fetches the entity again before the app's handler sees it
+	// (Data is then the entity as the API returns it now, Previous stays empty).
+	DataOmitted bool `json:"data_omitted,omitempty"`
 	// Timestamp is when the change happened at Pipedrive; it orders changes of one entity.
 	Timestamp time.Time `json:"timestamp"`
 	// WebhookID is the webhook that delivered it; Attempt counts deliveries (1 = first).
@@ -77,9 +103,25 @@ type Event struct {
 	Previous      json.RawMessage `json:"previous,omitempty"`
 }
 
-// Installation is the installation the event belongs to.
+// Installation is the installation the event belongs to: the company and the webhook's owner.
 func (e Event) Installation() installation.ID {
 	return installation.ID{CompanyID: e.CompanyID, UserID: e.UserID}
+}
+
+// MaxClockSkew is how far in the future a change's timestamp may be, as seen by the receiver's
+// clock, before ClampFuture moves it back: clocks differ by seconds, not minutes, and a
+// timestamp far ahead would make every real later change of the entity look stale.
+const MaxClockSkew = 5 * time.Minute
+
+// ClampFuture sets a Timestamp more than MaxClockSkew after now to now, and reports whether it
+// did. The worker orders the changes of an entity by Timestamp; a forged or broken timestamp in
+// the future must not block the changes that follow.
+func (e *Event) ClampFuture(now time.Time) bool {
+	if e.Timestamp.After(now.Add(MaxClockSkew)) {
+		e.Timestamp = now.UTC()
+		return true
+	}
+	return false
 }
 
 // Key is the event's de-duplication key: one per installation and event identity.
@@ -137,10 +179,16 @@ func parseV2(top, meta map[string]json.RawMessage) (Event, error) {
 	if e.Entity, err = need(meta, "entity"); err != nil {
 		return Event{}, err
 	}
-	if e.EntityID, err = need(meta, "entity_id"); err != nil {
+	if e.EntityID, err = entityID(meta, "entity_id"); err != nil {
 		return Event{}, err
 	}
 	if err := ids(&e, meta); err != nil {
+		return Event{}, err
+	}
+	if e.MergedToID, err = optionalEntityID(meta, "merged_to_id"); err != nil {
+		return Event{}, err
+	}
+	if e.MergedFromID, err = optionalEntityID(meta, "merged_from_id"); err != nil {
 		return Event{}, err
 	}
 	ts, err := need(meta, "timestamp")
@@ -173,7 +221,7 @@ func parseV1(top, meta map[string]json.RawMessage) (Event, error) {
 	if e.Entity, err = need(meta, "object"); err != nil {
 		return Event{}, err
 	}
-	if e.EntityID, err = need(meta, "id"); err != nil {
+	if e.EntityID, err = entityID(meta, "id"); err != nil {
 		return Event{}, err
 	}
 	if err := ids(&e, meta); err != nil {
@@ -205,16 +253,83 @@ func parseV1(top, meta map[string]json.RawMessage) (Event, error) {
 	return e, nil
 }
 
-// ids reads company_id and user_id as installation ids.
+// ids reads company_id (required), webhook_owner_id (the owner: UserID) and user_id (the
+// actor), both optional: v1 names no owner, and a change made by Pipedrive itself may name no
+// user. Present ids must be positive integers, as numbers or strings.
 func ids(e *Event, meta map[string]json.RawMessage) error {
 	var err error
 	if e.CompanyID, err = installation.ParseNumber(meta["company_id"]); err != nil {
 		return fmt.Errorf("%w: meta.company_id %v", ErrMalformed, err)
 	}
-	if e.UserID, err = installation.ParseNumber(meta["user_id"]); err != nil {
+	if e.UserID, err = optionalNumber(meta["webhook_owner_id"]); err != nil {
+		return fmt.Errorf("%w: meta.webhook_owner_id %v", ErrMalformed, err)
+	}
+	if e.ActorUserID, err = optionalNumber(meta["user_id"]); err != nil {
 		return fmt.Errorf("%w: meta.user_id %v", ErrMalformed, err)
 	}
 	return nil
+}
+
+// optionalNumber reads an id that may be absent or null (zero then).
+func optionalNumber(raw json.RawMessage) (int64, error) {
+	n, err := installation.ParseNumber(raw)
+	if errors.Is(err, installation.ErrIDMissing) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// entityID reads a required entity id: a positive integer (as a number or digits) or a UUID
+// (leads). Anything else is not an id Pipedrive sends and must not become a key.
+func entityID(meta map[string]json.RawMessage, key string) (string, error) {
+	s, err := need(meta, key)
+	if err != nil {
+		return "", err
+	}
+	if !ValidEntityID(s) {
+		return "", fmt.Errorf("%w: meta.%s is neither a positive integer nor a UUID", ErrMalformed, key)
+	}
+	return s, nil
+}
+
+// optionalEntityID reads an entity id that may be absent, null or empty ("" then).
+func optionalEntityID(meta map[string]json.RawMessage, key string) (string, error) {
+	if s, ok := str(meta[key]); !ok || s == "" {
+		if raw := bytes.TrimSpace(meta[key]); len(raw) > 0 && string(raw) != "null" && !ok {
+			return "", fmt.Errorf("%w: meta.%s is not a string or a number", ErrMalformed, key)
+		}
+		return "", nil
+	}
+	return entityID(meta, key)
+}
+
+// ValidEntityID reports whether s is an entity id as Pipedrive sends one: a positive int64 in
+// plain digits (no sign, no leading zero, so one entity has one key) or a UUID in its
+// canonical 8-4-4-4-12 hexadecimal form (leads).
+func ValidEntityID(s string) bool {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n > 0 && strconv.FormatInt(n, 10) == s
+	}
+	return isUUID(s)
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // maxField bounds an identifying meta field: ids and names are short; a longer one is garbage
@@ -256,11 +371,25 @@ func str(raw json.RawMessage) (string, bool) {
 	return "", false
 }
 
-// parseTime reads RFC 3339 (with or without fractions) or epoch seconds.
+// Epochs at or above these are read in a finer unit: 1e11 seconds is the year 5138 and 1e14
+// milliseconds the year 5138 again, so no real time in seconds (or milliseconds) reaches them,
+// and a millisecond or microsecond epoch is never read as seconds thousands of years ahead.
+const (
+	epochMillisFrom = 100_000_000_000
+	epochMicrosFrom = 100_000_000_000_000
+)
+
+// parseTime reads RFC 3339 (with or without fractions) or an epoch in seconds, milliseconds or
+// microseconds (told apart by magnitude).
 func parseTime(s string) (time.Time, error) {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n <= 0 {
+		switch {
+		case n <= 0:
 			return time.Time{}, errors.New("not a positive epoch")
+		case n >= epochMicrosFrom:
+			return time.UnixMicro(n).UTC(), nil
+		case n >= epochMillisFrom:
+			return time.UnixMilli(n).UTC(), nil
 		}
 		return time.Unix(n, 0).UTC(), nil
 	}

@@ -27,7 +27,7 @@ func TestParseV2(t *testing.T) {
 	}
 	want := webhook.Event{ID: "6f1e3a52-2b7c-4d8e-9f01-23456789abcd", Version: "2.0", Action: "create", Entity: "deal",
 		EntityID: "101", CompanyID: 3408256, UserID: 5206648, Timestamp: time.Date(2026, 11, 30, 12, 0, 1, 123e6, time.UTC),
-		WebhookID: "77", Attempt: 1, CorrelationID: "0b0c2d5e-8f1a-4a7e-9b8c-1d2e3f405162"}
+		ActorUserID: 5206648, WebhookID: "77", Attempt: 1, CorrelationID: "0b0c2d5e-8f1a-4a7e-9b8c-1d2e3f405162"}
 	got := e
 	got.Data, got.Previous = nil, nil
 	if !equal(got, want) {
@@ -47,7 +47,7 @@ func TestParseV1MapsToTheSameShape(t *testing.T) {
 		t.Fatalf("Parse(v1) = %v", err)
 	}
 	if e.Version != "1.0" || e.Action != webhook.ActionChange || e.Entity != "deal" || e.EntityID != "101" ||
-		e.CompanyID != 3408256 || e.UserID != 5206648 || e.Attempt != 3 || e.WebhookID != "12" ||
+		e.CompanyID != 3408256 || e.UserID != 0 || e.ActorUserID != 5206648 || e.Attempt != 3 || e.WebhookID != "12" ||
 		!e.Timestamp.Equal(time.UnixMicro(1796040001123456)) {
 		t.Errorf("Parse(v1) = %+v", e)
 	}
@@ -80,6 +80,16 @@ func TestParseRejects(t *testing.T) {
 		{"unknown action", strings.Replace(v2, `"action":"create"`, `"action":"explode"`, 1), webhook.ErrMalformed},
 		{"company id not a number", strings.Replace(v2, `"company_id":3408256`, `"company_id":"acme"`, 1), webhook.ErrMalformed},
 		{"user id zero", strings.Replace(v2, `"user_id":5206648`, `"user_id":0`, 1), webhook.ErrMalformed},
+		{"owner id not a number", strings.Replace(v2, `"webhook_owner_id":5206648`, `"webhook_owner_id":"ada"`, 1), webhook.ErrMalformed},
+		{"owner id negative", strings.Replace(v2, `"webhook_owner_id":5206648`, `"webhook_owner_id":-5`, 1), webhook.ErrMalformed},
+		{"entity id text", strings.Replace(v2, `"entity_id":101`, `"entity_id":"deal-101"`, 1), webhook.ErrMalformed},
+		{"entity id leading zero", strings.Replace(v2, `"entity_id":101`, `"entity_id":"0101"`, 1), webhook.ErrMalformed},
+		{"entity id zero", strings.Replace(v2, `"entity_id":101`, `"entity_id":0`, 1), webhook.ErrMalformed},
+		{"entity id signed", strings.Replace(v2, `"entity_id":101`, `"entity_id":"+101"`, 1), webhook.ErrMalformed},
+		{"entity id fraction", strings.Replace(v2, `"entity_id":101`, `"entity_id":101.5`, 1), webhook.ErrMalformed},
+		{"entity id UUID without dashes", strings.Replace(v2, `"entity_id":101`, `"entity_id":"adf21080f3d911ed9b8f1b4e5e5a7e1a"`, 1), webhook.ErrMalformed},
+		{"merged_to_id text", strings.Replace(v2, `"version":"2.0"`, `"version":"2.0","merged_to_id":"the other one"`, 1), webhook.ErrMalformed},
+		{"merged_from_id object", strings.Replace(v2, `"version":"2.0"`, `"version":"2.0","merged_from_id":{"id":7}`, 1), webhook.ErrMalformed},
 		{"bad timestamp", strings.Replace(v2, `"2026-11-30T12:00:01.123Z"`, `"yesterday"`, 1), webhook.ErrMalformed},
 		{"version 3", strings.Replace(v2, `"version":"2.0"`, `"version":"3.0"`, 1), webhook.ErrMalformed},
 		{"key separator in id", strings.Replace(v2, `6f1e3a52-`, `6f1e#3a52-`, 1), webhook.ErrMalformed},
@@ -97,6 +107,105 @@ func TestParseRejects(t *testing.T) {
 				t.Errorf("error quotes the body: %v", err)
 			}
 		})
+	}
+}
+
+// TestParseOwnerActorAndMerges: the event belongs to the webhook's owner, whoever made the
+// change; ids as strings or numbers; merges exposed; entity ids as digits or a UUID.
+func TestParseOwnerActorAndMerges(t *testing.T) {
+	v2 := string(read(t, "v2_deal_create.json"))
+	colleague := strings.Replace(v2, `"user_id":5206648`, `"user_id":"7700001"`, 1)
+	tests := []struct {
+		name                     string
+		body                     string
+		owner, actor             int64
+		entityID, mergedTo, from string
+	}{
+		{"own change, numbers", v2, 5206648, 5206648, "101", "", ""},
+		{"colleague's change", colleague, 5206648, 7700001, "101", "", ""},
+		{"ids as strings", strings.NewReplacer(`"company_id":3408256`, `"company_id":"3408256"`, `"webhook_owner_id":5206648`, `"webhook_owner_id":"5206648"`,
+			`"entity_id":101`, `"entity_id":"101"`).Replace(colleague), 5206648, 7700001, "101", "", ""},
+		{"no owner (older v2)", strings.Replace(v2, `,"webhook_owner_id":5206648`, ``, 1), 0, 5206648, "101", "", ""},
+		{"owner null", strings.Replace(v2, `"webhook_owner_id":5206648`, `"webhook_owner_id":null`, 1), 0, 5206648, "101", "", ""},
+		{"no actor", strings.Replace(v2, `"user_id":5206648,`, ``, 1), 5206648, 0, "101", "", ""},
+		{"lead UUID", strings.Replace(v2, `"entity_id":101`, `"entity_id":"adf21080-f3d9-11ed-9b8f-1b4e5e5a7e1a"`, 1), 5206648, 5206648, "adf21080-f3d9-11ed-9b8f-1b4e5e5a7e1a", "", ""},
+		{"merged away (delete)", strings.Replace(strings.Replace(v2, `"action":"create"`, `"action":"delete"`, 1), `"version":"2.0"`, `"version":"2.0","merged_to_id":"205"`, 1), 5206648, 5206648, "101", "205", ""},
+		{"merge survivor (change)", strings.Replace(strings.Replace(v2, `"action":"create"`, `"action":"change"`, 1), `"version":"2.0"`, `"version":"2.0","merged_from_id":99`, 1), 5206648, 5206648, "101", "", "99"},
+		{"merge fields null", strings.Replace(v2, `"version":"2.0"`, `"version":"2.0","merged_to_id":null,"merged_from_id":""`, 1), 5206648, 5206648, "101", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := webhook.Parse([]byte(tt.body))
+			if err != nil {
+				t.Fatalf("Parse = %v", err)
+			}
+			if e.UserID != tt.owner || e.ActorUserID != tt.actor || e.EntityID != tt.entityID || e.MergedToID != tt.mergedTo || e.MergedFromID != tt.from {
+				t.Errorf("Parse = owner %d actor %d entity %q merged to %q from %q; want %d %d %q %q %q",
+					e.UserID, e.ActorUserID, e.EntityID, e.MergedToID, e.MergedFromID, tt.owner, tt.actor, tt.entityID, tt.mergedTo, tt.from)
+			}
+			if e.CompanyID != 3408256 {
+				t.Errorf("CompanyID = %d, want 3408256", e.CompanyID)
+			}
+		})
+	}
+	// Two installations of one company get their own copy: the keys differ by owner.
+	a, _ := webhook.Parse([]byte(colleague))
+	b, _ := webhook.Parse([]byte(strings.Replace(colleague, `"webhook_owner_id":5206648`, `"webhook_owner_id":7700001`, 1)))
+	if a.Key() == b.Key() || a.EntityKey() == b.EntityKey() || b.Installation().UserID != 7700001 {
+		t.Errorf("keys of two owners' copies: %q / %q, entity %q / %q; want distinct", a.Key(), b.Key(), a.EntityKey(), b.EntityKey())
+	}
+}
+
+// TestParseTimestamps: epochs in seconds, milliseconds and microseconds are told apart, so a
+// millisecond epoch is never read as seconds (the year 57000); ClampFuture brings a timestamp
+// more than MaxClockSkew ahead back to the receiver's clock.
+func TestParseTimestamps(t *testing.T) {
+	v2 := string(read(t, "v2_deal_create.json"))
+	at := time.Date(2026, 11, 30, 12, 0, 1, 0, time.UTC)
+	tests := []struct {
+		name string
+		ts   string
+		want time.Time
+	}{
+		{"RFC 3339 millis", `"2026-11-30T12:00:01.000Z"`, at},
+		{"epoch seconds", `1796040001`, at},
+		{"epoch seconds as text", `"1796040001"`, at},
+		{"epoch milliseconds", `1796040001000`, at},
+		{"epoch microseconds", `1796040001000000`, at},
+		{"date time", `"2026-11-30 12:00:01"`, at},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := webhook.Parse([]byte(strings.Replace(v2, `"2026-11-30T12:00:01.123Z"`, tt.ts, 1)))
+			if err != nil {
+				t.Fatalf("Parse(timestamp %s) = %v", tt.ts, err)
+			}
+			if !e.Timestamp.Equal(tt.want) {
+				t.Errorf("Parse(timestamp %s).Timestamp = %v, want %v", tt.ts, e.Timestamp, tt.want)
+			}
+		})
+	}
+	now := at.Add(time.Hour)
+	clamps := []struct {
+		name    string
+		ts      time.Time
+		clamped bool
+	}{
+		{"past", at, false},
+		{"slightly ahead (clock skew)", now.Add(webhook.MaxClockSkew), false},
+		{"far ahead", now.Add(24 * time.Hour), true},
+		{"year 9999", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), true},
+	}
+	for _, tt := range clamps {
+		e := webhook.Event{Timestamp: tt.ts}
+		got := e.ClampFuture(now)
+		want := tt.ts
+		if tt.clamped {
+			want = now
+		}
+		if got != tt.clamped || !e.Timestamp.Equal(want) {
+			t.Errorf("ClampFuture(%s) = %t, timestamp %v; want %t, %v", tt.name, got, e.Timestamp, tt.clamped, want)
+		}
 	}
 }
 
@@ -147,5 +256,6 @@ func TestDeriveCredentials(t *testing.T) {
 func equal(a, b webhook.Event) bool {
 	return a.ID == b.ID && a.Version == b.Version && a.Action == b.Action && a.Entity == b.Entity && a.EntityID == b.EntityID &&
 		a.CompanyID == b.CompanyID && a.UserID == b.UserID && a.Timestamp.Equal(b.Timestamp) && a.WebhookID == b.WebhookID &&
-		a.Attempt == b.Attempt && a.CorrelationID == b.CorrelationID
+		a.Attempt == b.Attempt && a.CorrelationID == b.CorrelationID && a.ActorUserID == b.ActorUserID &&
+		a.MergedToID == b.MergedToID && a.MergedFromID == b.MergedFromID
 }

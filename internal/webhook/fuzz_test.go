@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 )
@@ -22,6 +23,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(`{"meta":{"id":"1","action":"change","entity":"lead","entity_id":"9a8b","company_id":"1","user_id":2.0,"timestamp":1}}`))
 	f.Add([]byte(`{"v":1,"meta":{"action":"merged","object":"person","id":"5","company_id":1,"user_id":1,"timestamp":"2026-01-01 10:00:00"}}`))
+	f.Add([]byte(`{"meta":{"id":"e","action":"delete","entity":"deal","entity_id":"7","company_id":"1","user_id":"2","webhook_owner_id":"3","merged_to_id":"8","timestamp":1796040001000}}`))
+	f.Add([]byte(`{"meta":{"id":"e","action":"change","entity":"lead","entity_id":"adf21080-f3d9-11ed-9b8f-1b4e5e5a7e1a","company_id":1,"webhook_owner_id":3,"merged_from_id":9,"timestamp":"9999-12-31T23:59:59Z"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e, err := webhook.Parse(body)
 		if err != nil {
@@ -30,8 +33,20 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if e.ID == "" || e.EntityID == "" || e.Entity == "" || e.CompanyID <= 0 || e.UserID <= 0 || e.Timestamp.IsZero() {
+		if e.ID == "" || e.EntityID == "" || e.Entity == "" || e.CompanyID <= 0 || e.UserID < 0 || e.ActorUserID < 0 || e.Timestamp.IsZero() {
 			t.Fatalf("accepted an incomplete event %+v", e)
+		}
+		// Owner ids, entity ids and merge fields are ids: digits or a UUID, nothing else.
+		for _, id := range []string{e.EntityID, e.MergedToID, e.MergedFromID} {
+			if id != "" && !webhook.ValidEntityID(id) {
+				t.Fatalf("accepted entity id %q", id)
+			}
+		}
+		// However the timestamp was written, after ClampFuture it blocks nothing for long.
+		now := time.Now()
+		e.ClampFuture(now)
+		if e.Timestamp.After(now.Add(webhook.MaxClockSkew)) {
+			t.Fatalf("ClampFuture left %v, more than %v after %v", e.Timestamp, webhook.MaxClockSkew, now)
 		}
 		switch e.Action {
 		case webhook.ActionCreate, webhook.ActionChange, webhook.ActionDelete:

@@ -35,15 +35,8 @@ const (
 // note on each created deal, looked for before it is added), written against the worker's
 // Client as the public package adapts an app's handlers to it.
 func (e *env) notesApp() *env {
-	e.h.Engine.Runners[jobs.KindWebhookEvent].(*pdwork.WebhookEvents).Handler = eventFunc(addNote)
+	e.h.Engine.Runners[jobs.KindWebhookEvent].(*pdwork.WebhookEvents).Handler = pdwork.EventHandlerFunc(addNote)
 	return e
-}
-
-// eventFunc adapts a function to pdwork.EventHandler.
-type eventFunc func(ctx context.Context, ev webhook.Event, c *pdwork.Client) error
-
-func (f eventFunc) HandleEvent(ctx context.Context, ev webhook.Event, c *pdwork.Client) error {
-	return f(ctx, ev, c)
 }
 
 // addNote adds testNote to a created deal that lacks it.
@@ -231,25 +224,74 @@ func TestWebhookDealCreatedAddsOneNote(t *testing.T) {
 	}
 }
 
-// TestWebhookV1PayloadAddsTheNote: a webhook made before the move to v2 delivers v1 payloads;
-// the receiver maps them to the same event and the app adds its note.
+// colleagueID is a colleague of the installing user (same company) who has not installed
+// the app: in a team, most changes are a colleague's.
+const colleagueID = 7700001
+
+// addColleague adds colleagueID to the installing user's company at the simulator.
+func (e *env) addColleague() {
+	e.t.Helper()
+	if err := e.sim.AddUser(pdsim.User{ID: colleagueID, CompanyID: pdsim.DefaultCompanyID, CompanyDomain: pdsim.DefaultCompanyDomain,
+		CompanyName: pdsim.DefaultCompanyName, Name: "Grace Hopper", Email: "grace@acme.example"}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestWebhookColleagueDealGetsOneNote: a deal created by a colleague of the installing user
+// (who has not installed the app) reaches the installing user's installation — the webhook's
+// owner — through the real receiver, and the example app adds exactly one note. The event says
+// who made the change.
+func TestWebhookColleagueDealGetsOneNote(t *testing.T) {
+	e := newEnv(t).notesApp()
+	e.addColleague()
+	e.install(pdsim.DefaultUserID)
+	e.subscribe(e.receiver(), pdwork.WebhookEvent{Object: "deal", Action: "create"})
+	created := e.act(pdsim.UserAction{UserID: colleagueID, Object: "deal", Action: "create", Fields: map[string]any{"title": "Grace's deal"}})
+	e.deliveredOK(1)
+	msgs := e.jobsQueued(1, 5*time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("jobs queued for a colleague's deal = %d, want 1", len(msgs))
+	}
+	if ev := eventOf(t, msgs[0]); ev.UserID != pdsim.DefaultUserID || ev.ActorUserID != colleagueID || ev.CompanyID != pdsim.DefaultCompanyID {
+		t.Errorf("queued event installation %d:%d actor %d; want the installing user's %d:%d, actor the colleague %d",
+			ev.CompanyID, ev.UserID, ev.ActorUserID, pdsim.DefaultCompanyID, pdsim.DefaultUserID, colleagueID)
+	}
+	if failed := e.handleSQS(e.sqsEvent(msgs)); len(failed) != 0 {
+		t.Errorf("batch failures = %v, want none", failed)
+	}
+	if got := e.notes(created.EntityID); !slices.Equal(got, []string{testNote}) {
+		t.Errorf("notes of the colleague's deal = %q, want exactly [%q]", got, testNote)
+	}
+}
+
+// TestWebhookV1PayloadAddsTheNote: a webhook made before the move to v2 delivers v1 payloads,
+// which name no owner; the receiver finds the owner from the webhook id recorded when the
+// webhook was registered, maps the payload to the same event, and the app adds its note to a
+// colleague's deal.
 func TestWebhookV1PayloadAddsTheNote(t *testing.T) {
 	e := newEnv(t).notesApp()
+	e.addColleague()
 	in := e.install(pdsim.DefaultUserID)
 	url := e.receiver()
-	if _, err := (&pdapi.Client{HTTP: e.sim.HTTP.Client()}).CreateWebhook(t.Context(), in.APIDomain, in.AccessToken, pdapi.NewWebhook{
+	hook, err := (&pdapi.Client{HTTP: e.sim.HTTP.Client()}).CreateWebhook(t.Context(), in.APIDomain, in.AccessToken, pdapi.NewWebhook{
 		SubscriptionURL: url, EventObject: "deal", EventAction: "added", Name: "v1 deals", Version: "1.0",
-		HTTPAuthUser: webhookCreds.User, HTTPAuthPassword: webhookPassword}); err != nil {
+		HTTPAuthUser: webhookCreds.User, HTTPAuthPassword: webhookPassword})
+	if err != nil {
 		t.Fatal(err)
 	}
-	created := e.act(pdsim.UserAction{Object: "deal", Action: "create", Fields: map[string]any{"title": "Old-style deal"}})
+	// As register_webhooks records every webhook it creates or finds.
+	if err := e.store.RecordWebhookOwner(t.Context(), strconv.FormatInt(hook.ID, 10), in.ID); err != nil {
+		t.Fatal(err)
+	}
+	created := e.act(pdsim.UserAction{UserID: colleagueID, Object: "deal", Action: "create", Fields: map[string]any{"title": "Old-style deal"}})
 	e.deliveredOK(1)
 	msgs := e.jobsQueued(1, 5*time.Second)
 	if len(msgs) != 1 {
 		t.Fatalf("jobs queued = %d, want 1", len(msgs))
 	}
-	if ev := eventOf(t, msgs[0]); ev.Version != "1.0" || ev.Action != "create" || ev.Entity != "deal" || ev.EntityID != strconv.FormatInt(created.EntityID, 10) {
-		t.Errorf("queued event = %+v, want the deal's create read from v1", ev)
+	if ev := eventOf(t, msgs[0]); ev.Version != "1.0" || ev.Action != "create" || ev.Entity != "deal" || ev.EntityID != strconv.FormatInt(created.EntityID, 10) ||
+		ev.UserID != pdsim.DefaultUserID || ev.ActorUserID != colleagueID {
+		t.Errorf("queued event = %+v, want the deal's create read from v1, owned by the installing user, made by the colleague", ev)
 	}
 	if failed := e.handleSQS(e.sqsEvent(msgs)); len(failed) != 0 {
 		t.Errorf("batch failures = %v, want none", failed)
@@ -264,7 +306,7 @@ func TestWebhookV1PayloadAddsTheNote(t *testing.T) {
 func TestWebhookStaleChangeIsSkipped(t *testing.T) {
 	var seen []string
 	e := newEnv(t)
-	e.h.Engine.Runners[jobs.KindWebhookEvent].(*pdwork.WebhookEvents).Handler = eventFunc(
+	e.h.Engine.Runners[jobs.KindWebhookEvent].(*pdwork.WebhookEvents).Handler = pdwork.EventHandlerFunc(
 		func(_ context.Context, ev webhook.Event, _ *pdwork.Client) error {
 			seen = append(seen, ev.Action+"@"+ev.Timestamp.Format(time.RFC3339Nano))
 			return nil

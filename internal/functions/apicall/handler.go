@@ -98,6 +98,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 type store interface {
 	pdwork.Installations
 	pdwork.EntityClock
+	pdwork.WebhookOwners
 	pdwork.Gates
 	worker.Claims
 }
@@ -143,7 +144,7 @@ func newHandler(d deps, c config, a app.App) *Handler {
 			Credentials: func(ctx context.Context) (webhook.Credentials, error) {
 				cc, err := d.Creds.Get(ctx)
 				return cc.Webhook, err
-			}},
+			}, Owners: d.Store},
 		jobs.KindWebhookEvent: &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: a.EventHandler(), Jobs: enqueue},
 	})
 	return &Handler{Engine: &worker.Engine{

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
@@ -50,13 +52,22 @@ type env struct {
 	sqs   *sqs.Client
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, faults ...*fault) *env {
 	t.Helper()
 	cfg := testenv.AWS(t)
 	res := testenv.Provision(t)
-	store := &tokenstore.Store{DB: testenv.SerialWrites(dynamodb.NewFromConfig(cfg)), Table: res.TableName}
+	var ddbFaults, sqsFaults []func(*middleware.Stack) error
+	for _, f := range faults {
+		if f.service == "sqs" {
+			sqsFaults = append(sqsFaults, f.middleware)
+		} else {
+			ddbFaults = append(ddbFaults, f.middleware)
+		}
+	}
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, ddbFaults...) })
+	store := &tokenstore.Store{DB: testenv.SerialWrites(db), Table: res.TableName}
 	src := &clientcreds.Source{Client: secretsmanager.NewFromConfig(cfg), SecretID: res.SecretID}
-	q := sqs.NewFromConfig(cfg)
+	q := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.APIOptions = append(o.APIOptions, sqsFaults...) })
 	e := &env{t: t, res: res, store: store, sqs: q,
 		h: &handler{creds: src, events: store, jobs: &jobs.Enqueuer{SQS: q, QueueURL: res.JobsQueueURL},
 			log: slog.New(slog.NewJSONHandler(&runLog, nil))}}
@@ -71,8 +82,14 @@ func (e *env) install(id tokenstore.InstallationID) {
 	}
 }
 
-// deliver sends body with the given Authorization header, as API Gateway hands it over.
-func (e *env) deliver(auth, body string) events.APIGatewayV2HTTPResponse {
+// invocationTimeout is the deadline deliveries run under, as Lambda gives the receiver
+// (template.yaml's WebhooksFunction Timeout).
+const invocationTimeout = 10 * time.Second
+
+// deliver sends body with the given Authorization header, as API Gateway hands it over, under
+// an invocation deadline, and returns what the receiver decided (logged as the function logs
+// it). The HTTP answer of every decision is checked: okBody for every 200.
+func (e *env) deliver(auth, body string) answer {
 	e.t.Helper()
 	req := events.APIGatewayV2HTTPRequest{
 		RouteKey: "POST /pipedrive/webhooks",
@@ -83,11 +100,14 @@ func (e *env) deliver(auth, body string) events.APIGatewayV2HTTPResponse {
 	if auth != "" {
 		req.Headers["authorization"] = auth
 	}
-	resp, err := e.h.handle(e.t.Context(), req)
-	if err != nil {
-		e.t.Fatalf("handle = %v, want an HTTP answer", err)
+	ctx, cancel := context.WithTimeout(e.t.Context(), invocationTimeout)
+	defer cancel()
+	a := e.h.receive(ctx, req)
+	e.h.logAnswer(ctx, req, a)
+	if resp := respond(a); resp.StatusCode != a.status || (a.status == 200) != (resp.Body == okBody) {
+		e.t.Errorf("answer of %s/%s = %d %s", a.action, a.reason, resp.StatusCode, resp.Body)
 	}
-	return resp
+	return a
 }
 
 // queued drains the jobs queue.
@@ -108,20 +128,26 @@ func basic(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
+// colleague is another user of acme's company: most changes in a team are a colleague's.
+const colleague = 7700001
+
+// v2 is a v2 delivery of event eventID to acme's webhook, made by a colleague (ids as strings,
+// as in Pipedrive's examples).
 func v2(eventID, action string, attempt int) string {
-	return `{"meta":{"action":"` + action + `","entity":"deal","entity_id":101,"company_id":3408256,"user_id":5206648,` +
+	return v2By(eventID, action, attempt, colleague, acme.UserID)
+}
+
+// v2By is a v2 delivery of a change made by actor to owner's webhook in acme's company.
+func v2By(eventID, action string, attempt int, actor, owner int64) string {
+	return `{"meta":{"action":"` + action + `","entity":"deal","entity_id":"101","company_id":"3408256","user_id":"` + strconv.FormatInt(actor, 10) + `",` +
+		`"webhook_owner_id":"` + strconv.FormatInt(owner, 10) + `",` +
 		`"id":"` + eventID + `","correlation_id":"c-1","timestamp":"2026-11-30T12:00:01.123Z","version":"2.0","webhook_id":"77",` +
-		`"attempt":` + strconv.Itoa(attempt) + `,"host":"acme.pipedrive.com","type":"general"},` +
+		`"attempt":` + strconv.Itoa(attempt) + `,"host":"acme.pipedrive.com","type":"application"},` +
 		`"data":{"id":101,"title":"Big deal"},"previous":null}`
 }
 
-func reply(t *testing.T, resp events.APIGatewayV2HTTPResponse) (status int, action, reason string) {
-	t.Helper()
-	var b struct{ Status, Reason string }
-	if err := json.Unmarshal([]byte(resp.Body), &b); err != nil {
-		t.Fatalf("answer body %q is not JSON: %v", resp.Body, err)
-	}
-	return resp.StatusCode, b.Status, b.Reason
+func reply(_ *testing.T, a answer) (status int, action, reason string) {
+	return a.status, a.action, a.reason
 }
 
 func TestAcceptedEventBecomesOneJob(t *testing.T) {
@@ -147,6 +173,109 @@ func TestAcceptedEventBecomesOneJob(t *testing.T) {
 	if err := json.Unmarshal(j.Body, &ev); err != nil || ev.Entity != "deal" || ev.EntityID != "101" || ev.Action != "create" || !strings.Contains(string(ev.Data), "Big deal") {
 		t.Errorf("job body = %s (%v), want the event", j.Body, err)
 	}
+	// A colleague made the change; the event is the owner's (acme), and says who did it.
+	if ev.UserID != acme.UserID || ev.ActorUserID != colleague {
+		t.Errorf("event owner %d, actor %d; want %d (the webhook's owner) and %d (the colleague)", ev.UserID, ev.ActorUserID, acme.UserID, colleague)
+	}
+}
+
+// TestTwoInstallationsOfOneCompanyEachGetTheirCopy: when the colleague installed the app too,
+// Pipedrive delivers one event to both users' webhooks (same meta.id); each installation gets
+// its own job, and neither copy is deduped away as the other's duplicate.
+func TestTwoInstallationsOfOneCompanyEachGetTheirCopy(t *testing.T) {
+	e := newEnv(t)
+	e.install(acme)
+	grace := tokenstore.InstallationID{CompanyID: acme.CompanyID, UserID: colleague}
+	e.install(grace)
+	good := basic(creds.User, creds.Password)
+	for _, owner := range []int64{acme.UserID, colleague} {
+		if st, act, _ := reply(t, e.deliver(good, v2By("ev-both", "create", 1, colleague, owner))); st != 200 || act != "accepted" {
+			t.Fatalf("delivery to %d's webhook = %d %s, want 200 accepted", owner, st, act)
+		}
+	}
+	got := e.queued()
+	var ids []string
+	for _, j := range got {
+		ids = append(ids, j.ID)
+	}
+	slices.Sort(ids)
+	if want := []string{"webhook#3408256:5206648#ev-both", "webhook#3408256:7700001#ev-both"}; !slices.Equal(ids, want) {
+		t.Errorf("jobs = %v, want one per installation %v", ids, want)
+	}
+}
+
+// TestAnswersDoNotRevealInstallations: a delivery for a company that never installed the app
+// is answered exactly like an accepted one; only the log tells them apart.
+func TestAnswersDoNotRevealInstallations(t *testing.T) {
+	e := newEnv(t)
+	e.install(acme)
+	good := basic(creds.User, creds.Password)
+	req := func(body string) events.APIGatewayV2HTTPRequest {
+		r := events.APIGatewayV2HTTPRequest{Headers: map[string]string{"authorization": good}, Body: body}
+		r.RequestContext.HTTP.Method = http.MethodPost
+		return r
+	}
+	installed, err := e.h.handle(t.Context(), req(v2("ev-known", "create", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := e.h.handle(t.Context(), req(strings.ReplaceAll(v2("ev-probe", "create", 1), `"3408256"`, `"999999"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if installed.StatusCode != stranger.StatusCode || installed.Body != stranger.Body || installed.Body != okBody {
+		t.Errorf("answers: installed %d %s, not installed %d %s; want the same", installed.StatusCode, installed.Body, stranger.StatusCode, stranger.Body)
+	}
+}
+
+// TestFutureTimestampIsClamped: a timestamp a day ahead (a forged one, or a millisecond epoch
+// misread) is set to the receiver's clock, so it cannot hide the entity's later changes.
+func TestFutureTimestampIsClamped(t *testing.T) {
+	e := newEnv(t)
+	e.install(acme)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	e.h.now = func() time.Time { return now }
+	body := strings.Replace(v2("ev-future", "change", 1), "2026-11-30T12:00:01.123Z", "2026-12-01T12:00:00.000Z", 1)
+	a := e.deliver(basic(creds.User, creds.Password), body)
+	if a.action != "accepted" || !a.clamped {
+		t.Fatalf("future delivery = %s clamped %t, want accepted and clamped", a.action, a.clamped)
+	}
+	got := e.queued()
+	var ev webhook.Event
+	if len(got) != 1 || json.Unmarshal(got[0].Body, &ev) != nil || !ev.Timestamp.Equal(now) {
+		t.Errorf("queued event timestamp = %v, want the receiver's clock %v", ev.Timestamp, now)
+	}
+	if !strings.Contains(runLog.String(), `"timestamp_clamped":true`) {
+		t.Errorf("the clamp is not logged")
+	}
+}
+
+// TestHTMLHeavyEventIsQueuedUnescaped: a 120 KB delivery of HTML (notes, emails) is queued as
+// it came: no \u003c for each <, so the job stays near the delivery's size and within SQS's.
+func TestHTMLHeavyEventIsQueuedUnescaped(t *testing.T) {
+	e := newEnv(t)
+	e.install(acme)
+	html := strings.Repeat(`<p class=\"x\">A &amp; B <b>bold</b></p>`, 120*1024/40)
+	body := strings.Replace(v2("ev-html", "create", 1), `"title":"Big deal"`, `"title":"Big deal","notes":"`+html+`"`, 1)
+	if len(body) < 120*1024 || len(body) > webhook.MaxBody {
+		t.Fatalf("test body is %d bytes, want about 120 KB", len(body))
+	}
+	if st, act, reason := reply(t, e.deliver(basic(creds.User, creds.Password), body)); st != 200 || act != "accepted" {
+		t.Fatalf("HTML-heavy delivery = %d %s %s, want 200 accepted", st, act, reason)
+	}
+	msgs := testenv.ReceiveAll(t, testenv.AWS(t), e.res.JobsQueueURL, 10, 500*time.Millisecond)
+	if len(msgs) != 1 {
+		t.Fatalf("queued %d, want 1", len(msgs))
+	}
+	m := *msgs[0].Body
+	if strings.Contains(m, `\u003c`) || len(m) > len(body)+2048 {
+		t.Errorf("queued message is %d bytes for a %d-byte delivery (escaped: %t), want about the same", len(m), len(body), strings.Contains(m, `\u003c`))
+	}
+	j, err := jobs.Parse(m)
+	var ev webhook.Event
+	if err != nil || json.Unmarshal(j.Body, &ev) != nil || ev.DataOmitted || !strings.Contains(string(ev.Data), "<b>bold</b>") {
+		t.Errorf("queued event lost its data (omitted %t, %v)", ev.DataOmitted, err)
+	}
 }
 
 func TestConcurrentDeliveriesOfOneEvent(t *testing.T) {
@@ -165,8 +294,9 @@ func TestConcurrentDeliveriesOfOneEvent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if actions["accepted"] != 1 || actions["duplicate"] != 2 {
-		t.Errorf("answers = %v, want 1 accepted and 2 duplicate", actions)
+	// The others find the record pending (503, Pipedrive retries) or, once confirmed, seen.
+	if actions["accepted"] != 1 || actions["duplicate"]+actions["failed"] != 2 {
+		t.Errorf("answers = %v, want 1 accepted and 2 duplicate or failed (in_progress)", actions)
 	}
 	if n := len(e.queued()); n != 1 {
 		t.Errorf("queued %d jobs, want 1", n)
@@ -191,6 +321,7 @@ func TestRejectedDeliveriesEnqueueNothing(t *testing.T) {
 		{"unknown action", good, v2("ev-f", "explode", 1), 400, "malformed"},
 		{"empty body", good, "", 400, "malformed"},
 		{"oversized", good, `{"meta":{},"data":"` + strings.Repeat("x", webhook.MaxBody) + `"}`, 413, "too_large"},
+		{"entity id not an id", good, strings.Replace(v2("ev-g", "create", 1), `"entity_id":"101"`, `"entity_id":"../101"`, 1), 400, "malformed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,6 +337,27 @@ func TestRejectedDeliveriesEnqueueNothing(t *testing.T) {
 	// A rejected (unauthorized) delivery did not mark the event as seen.
 	if _, act, _ := reply(t, e.deliver(good, v2("ev-a", "create", 2))); act != "accepted" {
 		t.Errorf("the authorized retry of an unauthorized delivery = %s, want accepted", act)
+	}
+}
+
+// TestCredentialsOfAnotherInstallationAre401: the join between the credentials and the
+// payload's owner. Credentials that belong to one installation cannot deliver another's event:
+// 401 before any DynamoDB write. (The deployment-wide pair, the zero caller, may deliver all.)
+func TestCredentialsOfAnotherInstallationAre401(t *testing.T) {
+	tests := []struct {
+		name          string
+		caller, owner tokenstore.InstallationID
+		want          bool
+	}{
+		{"deployment-wide pair", tokenstore.InstallationID{}, acme, true},
+		{"own installation", acme, acme, true},
+		{"colleague's installation", tokenstore.InstallationID{CompanyID: acme.CompanyID, UserID: colleague}, acme, false},
+		{"other company", tokenstore.InstallationID{CompanyID: 1, UserID: acme.UserID}, acme, false},
+	}
+	for _, tt := range tests {
+		if got := mayActFor(tt.caller, tt.owner); got != tt.want {
+			t.Errorf("mayActFor(%s) = %t, want %t", tt.name, got, tt.want)
+		}
 	}
 }
 
@@ -234,15 +386,18 @@ func TestV1PayloadAndBase64Body(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// v1 names no owner: until its webhook id is recorded, the event has nowhere to go.
+	if st, act, reason := reply(t, e.deliver(basic(creds.User, creds.Password), string(body))); st != 200 || act != "dropped" || reason != "webhook_unknown" {
+		t.Fatalf("v1 delivery of an unrecorded webhook = %d %s %s, want 200 dropped webhook_unknown", st, act, reason)
+	}
+	if err := e.store.RecordWebhookOwner(t.Context(), "12", acme); err != nil {
+		t.Fatal(err)
+	}
 	req := events.APIGatewayV2HTTPRequest{Headers: map[string]string{"Authorization": basic(creds.User, creds.Password)},
 		Body: base64.StdEncoding.EncodeToString(body), IsBase64Encoded: true}
 	req.RequestContext.HTTP.Method = http.MethodPost
-	resp, err := e.h.handle(t.Context(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, act, _ := reply(t, resp); st != 200 || act != "accepted" {
-		t.Fatalf("v1 delivery = %d %s, want 200 accepted", st, act)
+	if a := e.h.receive(t.Context(), req); a.status != 200 || a.action != "accepted" {
+		t.Fatalf("v1 delivery = %d %s %s, want 200 accepted", a.status, a.action, a.reason)
 	}
 	got := e.queued()
 	if len(got) != 1 {
@@ -250,7 +405,7 @@ func TestV1PayloadAndBase64Body(t *testing.T) {
 	}
 	var ev webhook.Event
 	_ = json.Unmarshal(got[0].Body, &ev)
-	if ev.Version != "1.0" || ev.Action != "change" || ev.Entity != "deal" || ev.EntityID != "101" {
+	if ev.Version != "1.0" || ev.Action != "change" || ev.Entity != "deal" || ev.EntityID != "101" || ev.Installation() != acme || ev.ActorUserID != acme.UserID {
 		t.Errorf("v1 event = %+v, want the v2 shape (change deal 101)", ev)
 	}
 }
@@ -262,28 +417,5 @@ func TestMethodNotAllowed(t *testing.T) {
 	resp, _ := e.h.handle(t.Context(), req)
 	if resp.StatusCode != 405 {
 		t.Errorf("GET = %d, want 405", resp.StatusCode)
-	}
-}
-
-// failingQueue refuses every job, as SQS does during an outage.
-type failingQueue struct{}
-
-func (failingQueue) Enqueue(context.Context, jobs.Job) error { return context.DeadlineExceeded }
-
-func TestEnqueueFailureAnswers503AndKeepsTheEventAcceptable(t *testing.T) {
-	e := newEnv(t)
-	e.install(acme)
-	good := basic(creds.User, creds.Password)
-	working := e.h.jobs
-	e.h.jobs = failingQueue{}
-	if st, act, reason := reply(t, e.deliver(good, v2("ev-retry", "create", 1))); st != 503 || act != "failed" || reason != "enqueue_failed" {
-		t.Fatalf("delivery during a queue outage = %d %s %s, want 503 failed enqueue_failed", st, act, reason)
-	}
-	e.h.jobs = working
-	if st, act, _ := reply(t, e.deliver(good, v2("ev-retry", "create", 2))); st != 200 || act != "accepted" {
-		t.Fatalf("Pipedrive's retry after the outage = %d %s, want 200 accepted", st, act)
-	}
-	if n := len(e.queued()); n != 1 {
-		t.Errorf("queued %d, want 1", n)
 	}
 }
