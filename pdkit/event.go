@@ -52,10 +52,12 @@ type Event struct {
 	// Timestamp is when the change happened at Pipedrive.
 	Timestamp time.Time
 	// Data is the entity after the change, Previous the changed fields before it (Pipedrive's
-	// JSON, as delivered; Previous is empty for a create).
+	// JSON, as delivered; Previous is empty for a create). For an event too large to queue,
+	// Data is the entity as the API returns it when the handler runs, and Previous is empty.
 	Data, Previous json.RawMessage
-	// MergedToID and MergedFromID are set when the change is a merge: the entity that survived
-	// and the one merged into it ("" otherwise).
+	// MergedToID is set on the delete of an entity merged into another (the survivor's id);
+	// MergedFromID on the change of the surviving entity (the merged-away entity's id). Both
+	// are "" when the event is not part of a merge.
 	MergedToID, MergedFromID string
 	// CatchUp is true for an event the kit made up while catching up on changes it missed
 	// (after a webhook was banned or deleted), false for one Pipedrive delivered.
@@ -75,7 +77,8 @@ func (e Event) EntityIDInt() int64 {
 func eventOf(ev webhook.Event) Event {
 	return Event{
 		ID: ev.ID, Entity: ev.Entity, Action: ev.Action, EntityID: ev.EntityID,
-		Installation: installationOf(ev.Installation()),
-		Timestamp:    ev.Timestamp, Data: ev.Data, Previous: ev.Previous,
+		Installation: installationOf(ev.Installation()), ActorUserID: ev.ActorUserID,
+		Timestamp: ev.Timestamp, Data: ev.Data, Previous: ev.Previous,
+		MergedToID: ev.MergedToID, MergedFromID: ev.MergedFromID, CatchUp: ev.CatchUp,
 	}
 }
