@@ -123,10 +123,6 @@ type JobKind struct {
 	// Run does one job with a Client for the job's installation. Its error is decided as an
 	// EventHandler's: retried, or dead-lettered with the reason. Required.
 	Run func(ctx context.Context, job Job, c *Client) error
-	// UseBudgetReserve lets this kind's calls spend the part of a company's daily Pipedrive
-	// budget the kit keeps in reserve for work a user waits for. False (the default) suits
-	// background work: it waits for the budget's reset instead.
-	UseBudgetReserve bool
 }
 
 // Job is one unit of the app's own work for one installation.
