@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +53,11 @@ const DefaultWait = 30 * time.Second
 // at (a 500, an app's error): a second, where the deployed worker waits 30 s, then 1 min, …,
 // so a test sees the retry soon. A 429's Retry-After is kept as Pipedrive sent it.
 const RetryBackoff = time.Second
+
+// ClaimLease is how long a running job's claim holds off its duplicates (a copy queued again
+// while it runs waits for the lease's end, then finds it done): 10 s, where the deployed worker
+// holds 2 min, so Settle sees duplicates settled soon. A handler in a test must finish within it.
+const ClaimLease = 10 * time.Second
 
 // Stack is the kit's backend running one app, with a simulated Pipedrive. Its methods fail
 // the test (t.Fatal) when the stack does not answer as Pipedrive and AWS would.
@@ -100,7 +106,10 @@ func handlers(a kitapp.App, log io.Writer) func(ctx context.Context, id string, 
 		case "RefresherFunction":
 			return refresher.New(ctx, a, o)
 		case "ApiCallFunction":
-			return apicall.New(ctx, a, o, func(c *worker.Config) { c.Backoff = func(int) time.Duration { return RetryBackoff } })
+			return apicall.New(ctx, a, o, func(c *worker.Config) {
+				c.Backoff = func(int) time.Duration { return RetryBackoff }
+				c.ClaimLease = ClaimLease
+			})
 		case "WebhooksFunction":
 			return webhooks.New(ctx, a, o)
 		}
@@ -120,6 +129,17 @@ func (s *Stack) Install() pdkit.Installation {
 	s.WaitFor("the app's webhooks registered at Pipedrive", func() bool { return len(s.st.Simulator.Webhooks(id.UserID)) > 0 })
 	s.Settle()
 	return pdkit.Installation{CompanyID: id.CompanyID, UserID: id.UserID}
+}
+
+// Uninstall sends Pipedrive's uninstall request for the installing user (as Pipedrive does
+// when they remove the app) and waits until its work has run (App.OnUninstall).
+func (s *Stack) Uninstall() {
+	s.t.Helper()
+	status, err := s.st.Simulator.Uninstall(s.t.Context(), s.st.GatewayURL+"/oauth/callback", localstack.DemoUserID)
+	if err != nil || status != http.StatusOK {
+		s.t.Fatalf("pdkittest: uninstall = %d, %v; want 200\nfunction logs:\n%s", status, err, s.Log)
+	}
+	s.Settle()
 }
 
 // CreateDeal creates a deal titled title at Pipedrive as the installing user would in the
@@ -220,7 +240,7 @@ func (s *Stack) WaitFor(what string, cond func() bool) {
 	s.t.Helper()
 	for deadline := time.Now().Add(DefaultWait); !cond(); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("pdkittest: %s: not after %s", what, DefaultWait)
+			s.t.Fatalf("pdkittest: %s: not after %s; the functions' last log lines:\n%s", what, DefaultWait, s.Log.tail(30))
 		}
 	}
 }
@@ -278,4 +298,10 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// tail is the last n lines written.
+func (b *Buffer) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
