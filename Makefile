@@ -25,6 +25,7 @@ FUZZ_TARGETS := \
 	./internal/clientcreds:FuzzParse:50000 \
 	./internal/webhook:FuzzParse:200000 \
 	./internal/jobs:FuzzParse:50000 \
+	./internal/jobs:FuzzWebhookEvent:3000 \
 	./internal/webhook:FuzzAuthorized:300000 \
 	./internal/functions/webhooks:FuzzReceive:40000 \
 	./internal/functions/refresher:FuzzInput:30000
@@ -35,7 +36,7 @@ BIN := bin
 # vetted and tested by the targets below as well.
 EXAMPLE := examples/dealnotes
 
-.PHONY: help build build-local test unit fuzz lint lint-template bench bench-refresh bench-kms run serve sim clean new-app \
+.PHONY: help build build-local test unit fuzz lint lint-template bench bench-refresh bench-kms run serve sim clean deploy outputs new-app \
 	build-CallbackFunction build-RefresherFunction build-ApiCallFunction build-WebhooksFunction
 
 help: ## list targets
@@ -60,6 +61,19 @@ build-ApiCallFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/apicall
 build-WebhooksFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/webhooks
+
+# Deploying: samconfig.toml holds the stack name and settings (no secrets). GUIDED=1 the first
+# time asks for them (sam deploy --guided). STACK overrides the stack name.
+deploy: ## sam build + sam deploy (samconfig.toml; GUIDED=1 the first time), then the URLs for Developer Hub
+	@command -v sam >/dev/null || { echo "sam not found: install the AWS SAM CLI (docs/deploy.md)"; exit 1; }
+	sam build
+	sam deploy $(if $(GUIDED),--guided) $(if $(STACK),--stack-name $(STACK))
+	@$(MAKE) --no-print-directory outputs
+
+outputs: ## the deployed stack's outputs: CallbackURL for Developer Hub, InstallURL, SetupCommand, ...
+	@command -v sam >/dev/null || { echo "sam not found: install the AWS SAM CLI (docs/deploy.md)"; exit 1; }
+	sam list stack-outputs $(if $(STACK),--stack-name $(STACK))
+	@echo "Next: paste CallbackURL into Developer Hub (Callback URL), then run SetupCommand with the app's Client ID and secret."
 
 test: lint lint-template build unit fuzz ## everything CI runs: lint, template check, arm64 build, tests, fuzz smoke
 

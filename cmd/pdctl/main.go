@@ -13,6 +13,7 @@ import (
 	"os/signal"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/opscli"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
@@ -60,6 +61,9 @@ func connect(ctx context.Context, cli *opscli.CLI) error {
 	}
 	if j := app.Jobs(); j != nil { // webhooks register; as for migrate, never a typed nil
 		cli.Jobs = j
+	}
+	if id := app.Getenv(wire.EnvClientSecretID); id != "" {
+		cli.Setup = &opscli.Setup{Secrets: secretsmanager.NewFromConfig(app.AWS), SecretID: id}
 	}
 	cli.Uninstall = uninstaller(app)
 	// decrypt, the only command that reads a token, and only with TOKENS_KEY_ID and a role

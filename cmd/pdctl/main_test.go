@@ -288,6 +288,8 @@ func TestStackAndJSONForEveryCommand(t *testing.T) {
 		stdin   string
 		want    string // in the JSON
 	}{
+		// The secret's own values again: the rows below still run with them.
+		{"setup", []string{"setup", "--client-id", testenv.ClientID, "--json"}, testenv.ClientSecret + "\n", `"client_id": "` + testenv.ClientID + `"`},
 		{"show", []string{"--json", "show", id.String()}, "", `"status": "active"`},
 		{"list", []string{"list", "--json"}, "", `"company_id": ` + company},
 		{"due", []string{"due", "--within", "2h", "-json"}, "", `"company_id": ` + company},

@@ -65,7 +65,17 @@ var (
 	// ErrInvalidSecret: the value is not the expected JSON, a field is empty or still the
 	// placeholder, or the state key is too short.
 	ErrInvalidSecret = errors.New("clientcreds: invalid secret")
+	// ErrNotConfigured: client_id or client_secret is still the Placeholder the stack deploys,
+	// i.e. nobody has set them yet (a first deploy). Such errors also match ErrInvalidSecret.
+	// It is a state to report plainly ("not configured"), not a failure to alert on.
+	ErrNotConfigured = errors.New("clientcreds: client credentials not configured")
 )
+
+// placeholderProblem is how parse reports a field still holding the Placeholder.
+const placeholderProblem = " is still the " + Placeholder + " placeholder: "
+
+// SetupHint says how an operator configures the credentials; part of ErrNotConfigured errors.
+const SetupHint = "set the Developer Hub client id and secret with `pdctl setup` (or in the Secrets Manager console)"
 
 // SecretsManager is the one call the Source needs; *secretsmanager.Client implements it.
 type SecretsManager interface {
@@ -234,6 +244,9 @@ func (s *Source) read(ctx context.Context) (Credentials, error) {
 	}
 	c, problem := parse(*out.SecretString)
 	if problem != "" {
+		if strings.Contains(problem, placeholderProblem) {
+			return Credentials{}, fmt.Errorf("clientcreds: secret %s %s: %w: %w", s.SecretID, problem, ErrNotConfigured, ErrInvalidSecret)
+		}
 		return Credentials{}, s.invalid(problem)
 	}
 	c.VersionID = aws.ToString(out.VersionId)
@@ -274,7 +287,7 @@ func parse(value string) (Credentials, string) {
 		case f.v == "":
 			return Credentials{}, f.name + " is missing or empty"
 		case strings.EqualFold(f.v, Placeholder):
-			return Credentials{}, f.name + " is still the " + Placeholder + " placeholder: set it to the Developer Hub value"
+			return Credentials{}, f.name + placeholderProblem + SetupHint
 		}
 	}
 	if len(c.StateKey) < MinStateKeyLen {

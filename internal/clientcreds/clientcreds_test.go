@@ -175,6 +175,14 @@ func TestLoadRejectsBadSecrets(t *testing.T) {
 			if _, err := src.Get(context.Background()); !errors.Is(err, clientcreds.ErrInvalidSecret) {
 				t.Errorf("Get() after a failed Load = %v, want ErrInvalidSecret", err)
 			}
+			// Only the deployed placeholder means "not configured yet"; every other problem is
+			// a broken secret a person must be alerted to.
+			if got, want := errors.Is(err, clientcreds.ErrNotConfigured), strings.Contains(tt.wantText, "REPLACE_ME"); got != want {
+				t.Errorf("errors.Is(%q, ErrNotConfigured) = %t, want %t", err, got, want)
+			}
+			if errors.Is(err, clientcreds.ErrNotConfigured) && !strings.Contains(err.Error(), "pdctl setup") {
+				t.Errorf("Load() error = %q, want it to say how to configure (pdctl setup)", err)
+			}
 		})
 	}
 }

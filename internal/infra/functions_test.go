@@ -113,8 +113,9 @@ Conditions:
           T_NOT: !Not [!Equals [!Ref SuccessURL, ""]]
           T_FIND: !FindInMap [Limits, jobs, batch]
           T_LONG: {"Fn::Sub": "${TokensTable}!"}
-          T_NO_DEFAULT: !Sub "${RedirectURI}/x"
+          T_NO_DEFAULT: !Sub "${TNoDefault}/x"
 `)
+	tmpl = mutate(t, tmpl, "Parameters:\n", "Parameters:\n  TNoDefault:\n    Type: String\n")
 	spec, err := infra.Parse([]byte(tmpl))
 	if err != nil {
 		t.Fatalf("Parse = %v", err)
@@ -148,7 +149,7 @@ Conditions:
 		}
 	}
 	if v, ok := env["T_NO_DEFAULT"]; ok {
-		t.Errorf("T_NO_DEFAULT = %q, want it left out (RedirectURI has no default)", v)
+		t.Errorf("T_NO_DEFAULT = %q, want it left out (TNoDefault has no default)", v)
 	}
 }
 

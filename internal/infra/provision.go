@@ -183,8 +183,8 @@ type Resources struct {
 // FunctionEnv returns the environment the template gives the function logicalID
 // (ApiCallFunction, …): Globals.Function.Environment overlaid with the function's own
 // Environment.Variables, each !Ref resolved to these resources or to the parameter's
-// default. Variables taken from a parameter without a default (REDIRECT_URI) are left out:
-// they are the caller's. Nil for a function the template does not define. The map is a
+// default. Variables taken from a parameter without a default are left out: they are the
+// caller's. Nil for a function the template does not define. The map is a
 // copy.
 func (r *Resources) FunctionEnv(logicalID string) map[string]string {
 	return maps.Clone(r.FunctionEnvs[logicalID])

@@ -70,8 +70,9 @@ func TestProvisionedResources(t *testing.T) {
 	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
 		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)
 	}
-	// RedirectURI has no default: REDIRECT_URI is the caller's.
+	// RedirectURI defaults to empty: the callback derives its URL from the request's domain.
 	wantCallback := maps.Clone(wantEnv)
+	wantCallback["REDIRECT_URI"] = ""
 	wantCallback["PIPEDRIVE_OAUTH_URL"] = "https://oauth.pipedrive.com"
 	wantCallback["SUCCESS_URL"] = ""
 	wantCallback["REQUIRE_STATE"] = "false"

@@ -122,6 +122,9 @@ type Secret struct {
 	// Keys are the JSON keys of the secret: those of SecretStringTemplate plus
 	// GenerateStringKey, sorted.
 	Keys []string
+	// Template is SecretStringTemplate's fields: the value a fresh deploy holds besides the
+	// generated key (client_id and client_secret still the placeholder).
+	Template map[string]string
 	// GenerateStringKey is the key CloudFormation fills with a random string.
 	GenerateStringKey  string
 	PasswordLength     int
@@ -464,6 +467,7 @@ func parseSecret(p *secretProps, path string) (Secret, error) {
 	if err := json.Unmarshal([]byte(gen.SecretStringTemplate), &fields); err != nil {
 		return s, errAt(join(at, "SecretStringTemplate"), "want a JSON object of strings: %v", err)
 	}
+	s.Template = fields
 	s.GenerateStringKey = string(gen.GenerateStringKey)
 	if s.GenerateStringKey == "" {
 		return s, errAt(at, "missing GenerateStringKey")
@@ -585,6 +589,18 @@ func (q Queue) CreateQueueInput(name, deadLetterARN string) (*sqs.CreateQueueInp
 // CreateTopicInput returns the CreateTopic request for a topic called name.
 func (t Topic) CreateTopicInput(name string) *sns.CreateTopicInput {
 	return &sns.CreateTopicInput{Name: aws.String(name), Attributes: maps.Clone(t.Attributes)}
+}
+
+// FirstValue is the secret's value right after a deploy: SecretStringTemplate's fields with
+// stateKey under GenerateStringKey, as CloudFormation creates it.
+func (s Secret) FirstValue(stateKey string) (string, error) {
+	v := maps.Clone(s.Template)
+	if v == nil {
+		v = map[string]string{}
+	}
+	v[s.GenerateStringKey] = stateKey
+	b, err := json.Marshal(v)
+	return string(b), err
 }
 
 // CreateSecretInput returns the CreateSecret request for a secret called name holding creds

@@ -18,6 +18,7 @@ import (
 // TestEveryCommandWritesJSON cover a new command once it is listed.
 func (c *CLI) commands() []*cobra.Command {
 	return []*cobra.Command{
+		c.setupCommand(),
 		c.showCommand(),
 		c.listCommand(),
 		c.dueCommand(),

@@ -71,7 +71,9 @@ type CLI struct {
 	Pauses Pauses
 	// Jobs serves `webhooks register`: the jobs queue (*jobs.Enqueuer).
 	Jobs Enqueuer
-	// Migrator runs `migrate`; In is where it reads the API tokens (standard input).
+	// Setup serves `setup`: the client id and secret into the stack's secret.
+	Setup *Setup
+	// Migrator runs `migrate`; In is where it and `setup` read secrets (standard input).
 	Migrator *Migrator
 	In       io.Reader
 	Out      io.Writer

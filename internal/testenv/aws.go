@@ -66,8 +66,8 @@ func Env(t testing.TB, r *infra.Resources) []string {
 // FunctionEnv returns KEY=VALUE pairs for running the bootstrap of the template's function
 // logicalID (ApiCallFunction, …) against moto: the server's (*motoserver.Server).Env, then
 // r.FunctionEnv(logicalID) (Globals plus the function's own variables, resources resolved,
-// parameters at their defaults) in key order. Parameters without a default (REDIRECT_URI)
-// and the Pipedrive URL under test are the caller's: append them; later entries win. It
+// parameters at their defaults) in key order. Parameters without a default and the
+// Pipedrive URL under test are the caller's: append them; later entries win. It
 // fails t for a function the template does not define.
 func FunctionEnv(t testing.TB, r *infra.Resources, logicalID string) []string {
 	t.Helper()

@@ -61,7 +61,9 @@ type Options struct {
 	// when either is unset.
 	Optional bool
 	// SkipCredentialCheck does not load the client credentials at start (pdctl loads them on
-	// first use); functions check them at cold start so a broken secret fails loudly.
+	// first use); functions check them at cold start so a broken secret fails loudly. A
+	// secret still holding the deploy's placeholder is not broken: Load then succeeds with
+	// App.NotConfigured set.
 	SkipCredentialCheck bool
 	// LogOutput receives the JSON log; os.Stdout when nil.
 	LogOutput io.Writer
@@ -139,6 +141,11 @@ type App struct {
 	Alerts *alerts.Publisher
 	// Notifier is alert-or-log over Alerts.
 	Notifier oncall.Notifier
+	// NotConfigured is the cold start's clientcreds.ErrNotConfigured error when the secret's
+	// client id or secret was still the deploy's placeholder (logged once, as
+	// action=not_configured); nil otherwise. Creds.Get keeps reporting it until an operator
+	// sets them.
+	NotConfigured error
 
 	getenv func(string) string
 }
@@ -186,7 +193,15 @@ func Load(ctx context.Context, o Options) (*App, error) {
 	if secretID != "" {
 		a.Creds = &clientcreds.Source{Client: secretsmanager.NewFromConfig(a.AWS), SecretID: secretID, Logger: a.Log}
 		if !o.SkipCredentialCheck {
-			if _, err := a.Creds.Load(ctx); err != nil {
+			_, err := a.Creds.Load(ctx)
+			switch {
+			case errors.Is(err, clientcreds.ErrNotConfigured):
+				// A first deploy: the function starts and says so once; each request reads the
+				// secret again, so setting it takes effect without a restart.
+				a.NotConfigured = err
+				a.Log.Warn(name+": not configured: "+clientcreds.SetupHint,
+					"action", "not_configured", "reason", "client_credentials_placeholder", "secret_id", secretID)
+			case err != nil:
 				return nil, fmt.Errorf("%s: client credentials: %w", name, err)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -208,7 +209,7 @@ func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	}
 	switch {
 	case path == installRoute && method == http.MethodGet:
-		return h.authorize(ctx, o)
+		return h.authorize(ctx, req, o)
 	case path == callbackRoute && method == http.MethodGet:
 		return h.callback(ctx, req, o)
 	case path == callbackRoute && method == http.MethodDelete:
@@ -219,17 +220,21 @@ func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 }
 
 // authorize answers GET /oauth/install: a redirect to Pipedrive's consent page with a fresh state.
-func (h *handler) authorize(ctx context.Context, o outcome) (events.APIGatewayV2HTTPResponse, outcome) {
+func (h *handler) authorize(ctx context.Context, req events.APIGatewayV2HTTPRequest, o outcome) (events.APIGatewayV2HTTPResponse, outcome) {
 	creds, err := h.Creds.Get(ctx)
 	if err != nil {
 		return h.configFailure(ctx, o, "credentials_unavailable", "The app's client credentials could not be loaded", err)
+	}
+	redirectURI, ok := h.redirectURI(req)
+	if !ok {
+		return h.configFailure(ctx, o, "redirect_uri_unknown", "The callback URL is neither configured (REDIRECT_URI) nor known from the request's domain", nil)
 	}
 	// The state is bound to this browser: the binding goes in a cookie only it holds.
 	state, binding, err := h.signer(creds).IssueBound()
 	if err != nil {
 		return h.configFailure(ctx, o, "state_key_invalid", "The state key in the client secret is missing or too short", err)
 	}
-	u, err := h.OAuth.AuthorizeURL(ctx, h.Installer.RedirectURI, state)
+	u, err := h.OAuth.AuthorizeURL(ctx, redirectURI, state)
 	if err != nil {
 		return h.configFailure(ctx, o, "authorize_url_failed", "The Pipedrive authorize URL could not be built", err)
 	}
@@ -298,7 +303,18 @@ func (h *handler) callbackAnswer(ctx context.Context, req events.APIGatewayV2HTT
 		return withHeader(renderPage(http.StatusTooManyRequests, pageTooManyAttempts()), "Retry-After", strconv.Itoa(int(h.attemptWindow().Seconds()))), o
 	}
 
-	r := h.Installer.Install(ctx, codes[0])
+	redirectURI, ok := h.redirectURI(req)
+	if !ok {
+		return h.configFailure(ctx, o, "redirect_uri_unknown", "The callback URL is neither configured (REDIRECT_URI) nor known from the request's domain", nil)
+	}
+	in := h.Installer
+	if in.RedirectURI != redirectURI {
+		// Derived from this request's domain: the exchange must name the URL the user came back to.
+		cp := *in
+		cp.RedirectURI = redirectURI
+		in = &cp
+	}
+	r := in.Install(ctx, codes[0])
 	o.reason, o.id, o.pdState, o.err = r.Reason, r.ID, r.PipedriveStatus, r.Err
 	switch r.Outcome {
 	case install.Installed, install.AlreadyInstalled:
@@ -336,8 +352,42 @@ func (h *handler) success() events.APIGatewayV2HTTPResponse {
 	return renderPage(http.StatusOK, pageSuccess())
 }
 
-// configFailure answers 500 for a problem a person must fix, and alerts.
+// redirectURI is the callback URL Pipedrive sends the user back to and the code exchange names:
+// the configured one (REDIRECT_URI, the Installer's), else this route on the domain API Gateway
+// received the request on (its requestContext.domainName: the API's own or a custom domain,
+// never a client's Host header) under the request's named stage, if any. ok is false when
+// neither is known.
+func (h *handler) redirectURI(req events.APIGatewayV2HTTPRequest) (string, bool) {
+	if h.Installer.RedirectURI != "" {
+		return h.Installer.RedirectURI, true
+	}
+	d := req.RequestContext.DomainName
+	if d == "" || strings.ContainsAny(d, "/\\?#@ ") {
+		return "", false
+	}
+	prefix := ""
+	if st := req.RequestContext.Stage; st != "" && st != "$default" {
+		prefix = "/" + st // a named stage is part of the URL (requestPath strips it)
+	}
+	return "https://" + d + prefix + callbackRoute, true
+}
+
+// notConfigured answers while the app's client id and secret are still the deploy's
+// placeholders: a plain page (or JSON for the uninstall API), no alert, no error.
+func (h *handler) notConfigured(o outcome, err error, json bool) (events.APIGatewayV2HTTPResponse, outcome) {
+	o.action, o.reason, o.err = "not_configured", "client_credentials_placeholder", err
+	if json {
+		return jsonResponse(http.StatusServiceUnavailable, `{"success":false,"error":"not configured"}`), o
+	}
+	return renderPage(http.StatusServiceUnavailable, pageNotConfigured()), o
+}
+
+// configFailure answers 500 for a problem a person must fix, and alerts. Credentials still the
+// deploy's placeholders are not a failure: the answer says "not configured".
 func (h *handler) configFailure(ctx context.Context, o outcome, reason, summary string, err error) (events.APIGatewayV2HTTPResponse, outcome) {
+	if errors.Is(err, clientcreds.ErrNotConfigured) {
+		return h.notConfigured(o, err, false)
+	}
 	o.action, o.reason, o.err = "error", reason, err
 	h.Alerts.Notify(ctx, alerts.Alert{Reason: reason, Summary: summary, Detail: alerts.ErrorDetail(err)})
 	return renderPage(http.StatusInternalServerError, pageError()), o
@@ -347,6 +397,8 @@ func (h *handler) configFailure(ctx context.Context, o outcome, reason, summary 
 func (h *handler) logOutcome(ctx context.Context, req events.APIGatewayV2HTTPRequest, status int, o outcome) {
 	level := slog.LevelInfo
 	switch {
+	case o.action == "not_configured":
+		level = slog.LevelWarn // expected until the operator sets the credentials
 	case status >= 500:
 		level = slog.LevelError
 	case status >= 400:

@@ -28,8 +28,9 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 	if err != nil {
 		return nil, err
 	}
+	// Empty: each request derives it from the domain API Gateway received it on (handler.redirectURI).
 	redirectURI := app.Getenv("REDIRECT_URI")
-	if u, err := url.Parse(redirectURI); err != nil || !u.IsAbs() || u.Host == "" {
+	if u, err := url.Parse(redirectURI); redirectURI != "" && (err != nil || !u.IsAbs() || u.Host == "") {
 		return nil, fmt.Errorf("callback: REDIRECT_URI %q is not an absolute URL", redirectURI)
 	}
 	requireState, err := strconv.ParseBool(cmp.Or(app.Getenv("REQUIRE_STATE"), "false"))

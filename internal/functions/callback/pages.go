@@ -170,6 +170,15 @@ func pageTooManyAttempts() page {
 	}}
 }
 
+// pageNotConfigured: the stack is deployed but its operator has not set the app's client id and
+// secret yet. It says so plainly: whoever sees it is the operator trying the first install.
+func pageNotConfigured() page {
+	return page{Title: "This app is not configured yet", Lines: []string{
+		"The app's backend is running, but its Pipedrive client id and secret have not been set.",
+		"Operator: copy them from the app's OAuth settings in Pipedrive's Developer Hub and run `pdctl setup` (or set them in the stack's secret), then try again.",
+	}}
+}
+
 func pageError() page {
 	return page{
 		Title: "Something went wrong",

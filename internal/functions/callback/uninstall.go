@@ -38,6 +38,9 @@ func (h *handler) uninstall(ctx context.Context, req events.APIGatewayV2HTTPRequ
 		return jsonResponse(http.StatusRequestEntityTooLarge, `{"success":false,"error":"request body too large"}`), o
 	}
 	creds, err := h.Creds.Get(ctx)
+	if errors.Is(err, clientcreds.ErrNotConfigured) {
+		return h.notConfigured(o, err, true)
+	}
 	if err != nil {
 		h.Alerts.Notify(ctx, alerts.Alert{Reason: "credentials_unavailable", Summary: "The app's client credentials could not be loaded", Detail: alerts.ErrorDetail(err)})
 		o.action, o.reason, o.err = "error", "credentials_unavailable", err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
@@ -56,6 +57,12 @@ type Handler struct {
 	// Metrics receives, per scheduled or shard run, metrics.DueBacklogAge: how long the
 	// oldest due installation had waited when the run started (the backlog alarm's metric).
 	Metrics *metrics.Emitter
+	// Configured reports whether the app's client credentials are set; an error wrapping
+	// clientcreds.ErrNotConfigured (a first deploy, before `pdctl setup`) makes every
+	// invocation a no-op answered {"not_configured":true} without an error: wire.Load logged
+	// it once at the cold start, and nothing is due before the first install anyway. Other
+	// errors do not stop the run (each refresh reports its own). Nil: always configured.
+	Configured func(ctx context.Context) error
 }
 
 // Summary is the function's result and the run's log event: the counts of refresh.Summary (due,
@@ -71,6 +78,8 @@ type Summary struct {
 	// Outcome and Reason are the single refresh's, for a manual run.
 	Outcome refresh.Outcome `json:"outcome,omitempty"`
 	Reason  string          `json:"reason,omitempty"`
+	// NotConfigured: the client id and secret are not set yet; nothing was done.
+	NotConfigured bool `json:"not_configured,omitempty"`
 }
 
 // shardInput is a fanned-out invocation: {"shard":n}.
@@ -116,6 +125,18 @@ func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, erro
 		s   Summary
 		rep refresh.Report
 	)
+	if h.Configured != nil {
+		if err := h.Configured(ctx); errors.Is(err, clientcreds.ErrNotConfigured) {
+			s = Summary{Mode: "schedule", NotConfigured: true}
+			switch {
+			case manual:
+				s.Mode = "manual"
+			case isShard:
+				s.Mode, s.Shard = "shard", shard
+			}
+			return s, nil
+		}
+	}
 	switch {
 	case manual:
 		s, err = h.one(ctx, id, force)

@@ -37,7 +37,8 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 	}
 	m := metrics.New("refresher")
 	r.Metrics = m
-	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m}
+	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m,
+		Configured: func(ctx context.Context) error { _, err := app.Creds.Get(ctx); return err }}
 	return lambda.NewHandler(h.Handle), nil
 }
 

@@ -95,12 +95,14 @@ func (f *fault) middleware(s *middleware.Stack) error {
 type runs struct {
 	engine *worker.Engine
 	n      atomic.Int32
+	last   webhook.Event // the event of the last run
 }
 
 func (e *env) worker() *runs {
 	r := &runs{}
-	handler := pdwork.EventHandlerFunc(func(context.Context, webhook.Event, *pdwork.Client) error {
+	handler := pdwork.EventHandlerFunc(func(_ context.Context, ev webhook.Event, _ *pdwork.Client) error {
 		r.n.Add(1)
+		r.last = ev
 		return nil
 	})
 	r.engine = &worker.Engine{Name: "test", Claims: e.store, Queue: e.sqs, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -109,8 +111,9 @@ func (e *env) worker() *runs {
 	return r
 }
 
-// drain runs every job on the queue through the worker, as the event source mapping would.
-func (r *runs) drain(t *testing.T, e *env) int {
+// drain runs every job on the queue through the worker, as the event source mapping would,
+// and returns the messages it ran.
+func (r *runs) drain(t *testing.T, e *env) []sqstypes.Message {
 	t.Helper()
 	var msgs []sqstypes.Message
 	for {
@@ -131,7 +134,7 @@ func (r *runs) drain(t *testing.T, e *env) int {
 			t.Errorf("worker batch failures = %v, want none", resp.BatchItemFailures)
 		}
 	}
-	return len(msgs)
+	return msgs
 }
 
 // TestInjectedFailuresEndInOneHandlerRun: at each point where accepting a delivery can fail —

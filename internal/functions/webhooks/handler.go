@@ -95,7 +95,7 @@ type handler struct {
 // answer is what a delivery got, for the response and the one log line.
 type answer struct {
 	status int
-	action string // accepted | duplicate | dropped | rejected | failed
+	action string // accepted | duplicate | dropped | rejected | failed | not_configured
 	reason string
 	ev     webhook.Event
 	err    error
@@ -164,6 +164,10 @@ func (h *handler) receive(ctx context.Context, req events.APIGatewayV2HTTPReques
 // Not ok: the answer to give (401, or 503 when the secret cannot be read).
 func (h *handler) authenticate(ctx context.Context, req events.APIGatewayV2HTTPRequest) (installation.ID, answer, bool) {
 	creds, err := h.creds.Get(ctx)
+	if errors.Is(err, clientcreds.ErrNotConfigured) {
+		// A first deploy before `pdctl setup`: no installation, so no webhook, exists yet.
+		return installation.ID{}, answer{status: http.StatusServiceUnavailable, action: "not_configured", reason: "client_credentials_placeholder"}, false
+	}
 	if err != nil {
 		return installation.ID{}, answer{status: http.StatusServiceUnavailable, action: "failed", reason: "credentials_unavailable", err: err}, false
 	}
@@ -301,6 +305,8 @@ func (h *handler) dedupeTTL() time.Duration {
 func (h *handler) logAnswer(ctx context.Context, req events.APIGatewayV2HTTPRequest, a answer) {
 	level := slog.LevelInfo
 	switch {
+	case a.action == "not_configured":
+		level = slog.LevelWarn // expected until the operator sets the credentials
 	case a.status >= 500:
 		level = slog.LevelError
 	case a.status >= 400:
