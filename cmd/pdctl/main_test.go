@@ -297,6 +297,8 @@ func TestStackAndJSONForEveryCommand(t *testing.T) {
 		{"pause show", []string{"pause", "show", company, "--json"}, "", `"paused": false`},
 		{"pause lift", []string{"--json", "pause", "lift", company}, "", `"lifted": false`},
 		{"webhooks register", []string{"webhooks", "register", id.String(), "--json"}, "", `"enqueued": 1`},
+		{"webhooks check", []string{"webhooks", "check", id.String(), "--json"}, "", `"enqueued": 1`},
+		{"webhooks catch-up", []string{"--json", "webhooks", "catch-up", id.String(), "--since", "24h"}, "", `"enqueued": 1`},
 		{"dlq peek", []string{"--json", "dlq", "peek"}, "", `[]`},
 		{"dlq redrive", []string{"dlq", "redrive", "--json"}, "", `"moved": 0`},
 		{"refresh", []string{"--json", "refresh", "--force", id.String()}, "", `"outcome": "refreshed"`},

@@ -90,6 +90,8 @@ var Kinds = map[string]KindCheck{
 	KindRegisterWebhooks: nil,
 	KindAPICall:          CheckAPICall,
 	KindWebhookEvent:     CheckWebhookEvent,
+	KindCheckWebhooks:    nil,
+	KindCatchUp:          CheckCatchUp,
 	KindAppInstall:       nil,
 	KindAppUninstall:     nil,
 }

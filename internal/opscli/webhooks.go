@@ -15,27 +15,27 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 )
 
-// WebhooksResult is `pdctl webhooks register -json`: the run's job id suffix, how many
-// register_webhooks jobs were enqueued and the installations skipped because they are not
-// active.
+// WebhooksResult is `pdctl webhooks register|check|catch-up --json`: the run's job id suffix,
+// how many jobs were enqueued and the installations skipped because they are not active.
 type WebhooksResult struct {
 	Run      string            `json:"run"`
 	Enqueued int               `json:"enqueued"`
 	Skipped  []WebhooksSkipped `json:"skipped"`
 }
 
-// WebhooksSkipped is an installation `webhooks register` did not enqueue a job for.
+// WebhooksSkipped is an installation a `webhooks` command did not enqueue a job for.
 type WebhooksSkipped struct {
 	CompanyID int64  `json:"company_id"`
 	UserID    int64  `json:"user_id"`
 	Status    string `json:"status"`
 }
 
-// webhooksPage is how many installations `webhooks register -all` lists per page.
+// webhooksPage is how many installations a `webhooks … --all` lists per page.
 const webhooksPage = 100
 
 func (c *CLI) webhooksCommand() *cobra.Command {
-	var all bool
+	var all, checkAll, catchAll bool
+	var since string
 	register := &cobra.Command{
 		Use:   "register (COMPANY:USER | --all)",
 		Short: "queue a register_webhooks job for one installation or every active one",
@@ -43,21 +43,84 @@ func (c *CLI) webhooksCommand() *cobra.Command {
 an upgrade, this replaces v1 and old-Basic-user webhooks on installations made before it. Says
 which installations it skipped (not active). Audited (who, when) on standard error.`,
 		Example: "  pdctl webhooks register 3408256:5206648\n  pdctl webhooks register --all --json",
-		RunE:    c.run(func(ctx context.Context, args []string) error { return c.webhooksRegister(ctx, args, all) }),
+		RunE: c.run(func(ctx context.Context, args []string) error {
+			return c.webhooksQueue(ctx, args, all, webhookRun{verb: "register", kind: jobs.KindRegisterWebhooks, job: jobs.RegisterWebhooks})
+		}),
 	}
 	register.Flags().BoolVar(&all, "all", false, "every active installation")
-	return group("webhooks", "the app's Pipedrive webhooks: register",
-		`The app's webhooks at Pipedrive, registered per installation by the register_webhooks job.`,
-		register)
+	check := &cobra.Command{
+		Use:   "check (COMPANY:USER | --all)",
+		Short: "queue the webhook health check now for one installation or every active one",
+		Long: `Queue a check_webhooks job now (the refresher queues one per installation and day): it lists the
+installation's webhooks and re-creates missing, inactive, banned, v1 or foreign-credential ones,
+and when events were missed queues a catch-up. Audited (who, when) on standard error.`,
+		Example: "  pdctl webhooks check 3408256:5206648",
+		RunE: c.run(func(ctx context.Context, args []string) error {
+			return c.webhooksQueue(ctx, args, checkAll, webhookRun{verb: "check", kind: jobs.KindCheckWebhooks, job: jobs.CheckWebhooks})
+		}),
+	}
+	check.Flags().BoolVar(&checkAll, "all", false, "every active installation")
+	catchUp := &cobra.Command{
+		Use:   "catch-up (COMPANY:USER | --all) [--since TIME]",
+		Short: "queue a catch-up of the events missed since the last one processed",
+		Long: `Queue a catch_up job for one installation, or with --all for every active one: the worker lists
+the subscribed entity types changed since the installation's last processed event (or --since:
+an RFC 3339 time, or a duration such as 72h before now) until now, with Pipedrive's v2 lists,
+and runs each change through the webhook_event path: the app's handler sees CatchUp true, and
+a change already processed is skipped. Audited (who, when) on standard error.`,
+		Example: "  pdctl webhooks catch-up 3408256:5206648\n  pdctl webhooks catch-up --all --since 72h",
+		RunE: c.run(func(ctx context.Context, args []string) error {
+			from, err := parseSince(since, c.now())
+			if err != nil {
+				return err
+			}
+			until := c.now().UTC()
+			if !from.IsZero() && !from.Before(until) {
+				return fmt.Errorf("%w: --since must be before now", ErrUsage)
+			}
+			return c.webhooksQueue(ctx, args, catchAll, webhookRun{verb: "catch-up", kind: jobs.KindCatchUp,
+				job: func(id installation.ID, run string) jobs.Job {
+					return jobs.CatchUpJob(id, run, jobs.CatchUp{Since: from, Until: until, Reason: "operator"})
+				}})
+		}),
+	}
+	catchUp.Flags().BoolVar(&catchAll, "all", false, "every active installation")
+	catchUp.Flags().StringVar(&since, "since", "", "start of the window: RFC 3339 time or a duration before now (default: the last processed event)")
+	return group("webhooks", "the app's Pipedrive webhooks: register, check, catch-up",
+		`The app's webhooks at Pipedrive, registered per installation by the register_webhooks job,
+checked daily by check_webhooks, and caught up by catch_up after they missed events.`,
+		register, check, catchUp)
 }
 
-// webhooksRegister serves `pdctl webhooks register (COMPANY:USER | --all)`: one register_webhooks job
-// for the installation, or for every active one, so a deployment's upgrade (v2 webhooks, a new
-// Basic user) reaches installations made before it. It reads no token: the installations come
+// parseSince reads --since: "" (the last processed event: zero), an RFC 3339 time, or a
+// positive duration before now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%w: --since %q: want an RFC 3339 time or a duration such as 72h", ErrUsage, s)
+}
+
+// webhookRun is one `pdctl webhooks` command that queues a job per installation: its verb
+// (in messages), the job's kind and the job for an installation and the run's id.
+type webhookRun struct {
+	verb, kind string
+	job        func(id installation.ID, run string) jobs.Job
+}
+
+// webhooksQueue serves `pdctl webhooks VERB (COMPANY:USER | --all)`: one job of w for the
+// installation, or for every active one (a deployment's upgrade reaching installations made
+// before it, a check or catch-up after an outage). It reads no token: the installations come
 // from Describe and the inventory's projection, as show and list read them.
-func (c *CLI) webhooksRegister(ctx context.Context, args []string, all bool) error {
+func (c *CLI) webhooksQueue(ctx context.Context, args []string, all bool, w webhookRun) error {
 	if all == (len(args) == 1) || len(args) > 1 {
-		return fmt.Errorf("%w: webhooks register (COMPANY:USER | --all): one installation or --all", ErrUsage)
+		return fmt.Errorf("%w: webhooks %s (COMPANY:USER | --all): one installation or --all", ErrUsage, w.verb)
 	}
 	var id installation.ID
 	var err error
@@ -67,18 +130,18 @@ func (c *CLI) webhooksRegister(ctx context.Context, args []string, all bool) err
 		}
 	}
 	if c.Jobs == nil {
-		return errors.New("webhooks register: JOBS_QUEUE_URL is not set")
+		return fmt.Errorf("webhooks %s: JOBS_QUEUE_URL is not set", w.verb)
 	}
 	if (all && c.Inventory == nil) || (!all && c.Store == nil) {
-		return errors.New("webhooks register: TOKENS_TABLE is not set")
+		return fmt.Errorf("webhooks %s: TOKENS_TABLE is not set", w.verb)
 	}
 	var single installation.Installation
 	if !all {
 		// Before anything is logged or queued: an unknown installation is a mistyped id.
 		if single, err = c.Store.Describe(ctx, id); errors.Is(err, installation.ErrNotFound) {
-			return fmt.Errorf("webhooks register: no installation %s", id)
+			return fmt.Errorf("webhooks %s: no installation %s", w.verb, id)
 		} else if err != nil {
-			return fmt.Errorf("webhooks register %s: %w", id, err)
+			return fmt.Errorf("webhooks %s %s: %w", w.verb, id, err)
 		}
 	}
 
@@ -92,8 +155,8 @@ func (c *CLI) webhooksRegister(ctx context.Context, args []string, all bool) err
 		if c.Audit.Who != nil {
 			who = c.Audit.Who(ctx)
 		}
-		c.Audit.Log.LogAttrs(ctx, slog.LevelInfo, "webhook registration queued by an operator",
-			slog.String("action", "register_webhooks"), slog.String("installations", scope),
+		c.Audit.Log.LogAttrs(ctx, slog.LevelInfo, "webhook "+w.verb+" queued by an operator",
+			slog.String("action", w.kind), slog.String("installations", scope),
 			slog.String("run", res.Run), slog.String("operator", who), slog.Time("at", c.now().UTC()))
 	}
 
@@ -104,9 +167,9 @@ func (c *CLI) webhooksRegister(ctx context.Context, args []string, all bool) err
 		}
 		// A new id per run: the worker's claim is per installation and job id, so the
 		// install's id (or an earlier run's) would be acknowledged as done and never run.
-		err := c.Jobs.Enqueue(ctx, jobs.RegisterWebhooks(in.ID, res.Run))
+		err := c.Jobs.Enqueue(ctx, w.job(in.ID, res.Run))
 		if err != nil {
-			return fmt.Errorf("webhooks register: enqueue for %s: %w (%d job(s) enqueued before it)", in.ID, err, res.Enqueued)
+			return fmt.Errorf("webhooks %s: enqueue for %s: %w (%d job(s) enqueued before it)", w.verb, in.ID, err, res.Enqueued)
 		}
 		res.Enqueued++
 		return nil
@@ -122,7 +185,7 @@ func (c *CLI) webhooksRegister(ctx context.Context, args []string, all bool) err
 	if c.JSON {
 		return writeJSON(c.Out, res)
 	}
-	fmt.Fprintf(c.Out, "enqueued %d register_webhooks job(s) (job ids end in %s)\n", res.Enqueued, res.Run)
+	fmt.Fprintf(c.Out, "enqueued %d %s job(s) (job ids end in %s)\n", res.Enqueued, w.kind, res.Run)
 	for _, s := range res.Skipped {
 		fmt.Fprintf(c.Out, "skipped %d:%d (%s, not active)\n", s.CompanyID, s.UserID, s.Status)
 	}
@@ -136,7 +199,7 @@ func (c *CLI) eachInstallation(ctx context.Context, fn func(installation.Install
 	for {
 		page, next, err := c.Inventory.List(ctx, "", webhooksPage, cursor)
 		if err != nil {
-			return fmt.Errorf("webhooks register: list installations: %w", err)
+			return fmt.Errorf("list installations: %w", err)
 		}
 		for _, in := range page {
 			if err := fn(in); err != nil {
@@ -150,7 +213,7 @@ func (c *CLI) eachInstallation(ctx context.Context, fn func(installation.Install
 	}
 }
 
-// runID names one run of `webhooks register` in its job ids: "op-" and the UTC time, then a
+// runID names one run of a `webhooks` command in its job ids: "op-" and the UTC time, then a
 // random suffix, so two runs within one second (or under a fixed test clock) differ too.
 func runID(now time.Time) string {
 	var b [4]byte

@@ -203,3 +203,49 @@ type enqueueFunc func(ctx context.Context, j jobs.Job) error
 func (f enqueueFunc) Enqueue(ctx context.Context, j jobs.Job) error { return f(ctx, j) }
 
 var _ opscli.Enqueuer = enqueueFunc(nil)
+
+// TestWebhooksCatchUpAndCheck: `webhooks catch-up` queues a catch_up job whose window ends now
+// and starts at --since (an RFC 3339 time or a duration before now; by default the last
+// processed event, left to the worker), and `webhooks check` a check_webhooks job, each with
+// the run's id; malformed --since values are usage errors.
+func TestWebhooksCatchUpAndCheck(t *testing.T) {
+	f, audit := webhooksFixture(t)
+	id := f.install(t, 71, 1, time.Hour)
+	tests := []struct {
+		name      string
+		args      []string
+		wantSince time.Time
+	}{
+		{"since the last processed event", nil, time.Time{}},
+		{"since a duration ago", []string{"--since", "72h"}, f.now.Add(-72 * time.Hour).UTC()},
+		{"since a time", []string{"--since", "2026-11-01T08:00:00Z"}, time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := f.run(t, append([]string{"webhooks", "catch-up", id.String()}, tt.args...)...)
+			if !strings.Contains(out, "enqueued 1 catch_up job(s)") {
+				t.Errorf("webhooks catch-up printed %q, want one catch_up job", out)
+			}
+			js := f.queuedJobs(t)
+			if len(js) != 1 || js[0].Kind != jobs.KindCatchUp || js[0].CompanyID != id.CompanyID || !strings.HasPrefix(js[0].ID, "catch_up:"+id.String()+":op-") {
+				t.Fatalf("queued jobs = %+v, want one catch_up for %s", js, id)
+			}
+			var c jobs.CatchUp
+			if err := json.Unmarshal(js[0].Body, &c); err != nil || !c.Since.Equal(tt.wantSince) || !c.Until.Equal(f.now.UTC()) || c.Reason != "operator" {
+				t.Errorf("catch_up body = %s (%v), want since %s, until %s, reason operator", js[0].Body, err, tt.wantSince, f.now.UTC())
+			}
+		})
+	}
+	if a := audit.String(); !strings.Contains(a, `"action":"catch_up"`) {
+		t.Errorf("audit log %q lacks the catch-up", a)
+	}
+	out := f.run(t, "webhooks", "check", id.String())
+	if js := f.queuedJobs(t); !strings.Contains(out, "enqueued 1 check_webhooks job(s)") || len(js) != 1 || js[0].Kind != jobs.KindCheckWebhooks {
+		t.Errorf("webhooks check printed %q and queued %+v, want one check_webhooks job", out, js)
+	}
+	for _, bad := range []string{"yesterday", "-5h", "2099-01-01T00:00:00Z"} {
+		if err := f.exec(context.Background(), "webhooks", "catch-up", id.String(), "--since", bad); !errors.Is(err, opscli.ErrUsage) {
+			t.Errorf("webhooks catch-up --since %q = %v, want a usage error", bad, err)
+		}
+	}
+}

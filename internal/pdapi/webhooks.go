@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
@@ -29,6 +30,12 @@ type Webhook struct {
 	// HTTPAuthUser is the HTTP Basic user Pipedrive delivers with; "" when the webhook has
 	// none or the answer does not show it (null or absent).
 	HTTPAuthUser string
+	// Inactive is is_active shown as 0 or false; a webhook whose answer has no is_active is
+	// active.
+	Inactive bool
+	// Banned is is_subscription_ban shown true: Pipedrive drops its deliveries for now (30
+	// minutes after 10 failed deliveries), and what happens meanwhile is never delivered.
+	Banned bool
 }
 
 // NewWebhook is what CreateWebhook sends. SubscriptionURL, EventObject, EventAction and Name
@@ -72,12 +79,29 @@ type webhookJSON struct {
 	Version         string  `json:"version"`
 	UserID          flexInt `json:"user_id"`
 	HTTPAuthUser    string  `json:"http_auth_user"`
+	IsActive        *flag   `json:"is_active"`
+	Ban             *flag   `json:"is_subscription_ban"`
+}
+
+// flag decodes a JSON boolean given as true/false, 1/0 or "1"/"0"; null is false.
+type flag bool
+
+func (f *flag) UnmarshalJSON(b []byte) error {
+	switch strings.Trim(string(b), `"`) {
+	case "true", "1":
+		*f = true
+	case "false", "0", "null", "":
+		*f = false
+	default:
+		return fmt.Errorf("not a boolean")
+	}
+	return nil
 }
 
 func (w webhookJSON) webhook() Webhook {
 	return Webhook{ID: int64(w.ID), EventObject: w.EventObject, EventAction: w.EventAction,
 		SubscriptionURL: w.SubscriptionURL, Name: w.Name, Version: w.Version, UserID: int64(w.UserID),
-		HTTPAuthUser: w.HTTPAuthUser}
+		HTTPAuthUser: w.HTTPAuthUser, Inactive: w.IsActive != nil && !bool(*w.IsActive), Banned: w.Ban != nil && bool(*w.Ban)}
 }
 
 // Webhooks lists the webhooks of the token's user for this app (GET /api/v1/webhooks). Errors

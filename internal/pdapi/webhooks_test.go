@@ -190,3 +190,38 @@ func TestNewWebhookNeverPrintsThePassword(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookActiveAndBanned reads is_active and is_subscription_ban in the shapes Pipedrive
+// has shown (1/0, true/false, strings) and their absence (active, not banned).
+func TestWebhookActiveAndBanned(t *testing.T) {
+	tests := []struct {
+		name                   string
+		fields                 string
+		wantInactive, wantBann bool
+	}{
+		{"active, not banned", `"is_active":1,"is_subscription_ban":false`, false, false},
+		{"inactive as 0", `"is_active":0`, true, false},
+		{"inactive as false", `"is_active":false`, true, false},
+		{"inactive as a string", `"is_active":"0"`, true, false},
+		{"banned", `"is_active":1,"is_subscription_ban":true`, false, true},
+		{"neither shown", ``, false, false},
+		{"null", `"is_active":null,"is_subscription_ban":null`, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sep := ""
+			if tt.fields != "" {
+				sep = ","
+			}
+			url, _ := echoServer(t, http.StatusOK, `{"success":true,"data":[{"id":7,"event_object":"deal","event_action":"*"`+sep+tt.fields+`}]}`)
+			hooks, err := (&pdapi.Client{AllowLoopback: true}).Webhooks(context.Background(), url, token)
+			if err != nil || len(hooks) != 1 || hooks[0].Inactive != tt.wantInactive || hooks[0].Banned != tt.wantBann {
+				t.Errorf("Webhooks = %+v, %v; want one with Inactive %t, Banned %t", hooks, err, tt.wantInactive, tt.wantBann)
+			}
+		})
+	}
+	url, _ := echoServer(t, http.StatusOK, `{"success":true,"data":[{"id":7,"is_active":"maybe"}]}`)
+	if _, err := (&pdapi.Client{AllowLoopback: true}).Webhooks(context.Background(), url, token); err == nil {
+		t.Errorf("Webhooks(is_active \"maybe\") = nil error, want a malformed answer")
+	}
+}

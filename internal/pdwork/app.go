@@ -43,11 +43,6 @@ func (f EventHandlerFunc) HandleEvent(ctx context.Context, ev webhook.Event, c *
 // installation. Its error is decided as an EventHandler's.
 type JobFunc func(ctx context.Context, j jobs.Job, c *Client) error
 
-// Enqueuer queues jobs; *jobs.Enqueuer satisfies it.
-type Enqueuer interface {
-	Enqueue(ctx context.Context, j jobs.Job) error
-}
-
 // Client acts for the installation of one job: it calls Pipedrive through the job's Session
 // (opened at the first call, so work that calls nothing reads and refreshes nothing) and
 // queues jobs for the same installation. Its errors are *Decided. Not safe for concurrent use.

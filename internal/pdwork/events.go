@@ -55,6 +55,8 @@ type WebhookEvents struct {
 	// Now is the clock a timestamp from the future is clamped against (webhook.ClampFuture);
 	// time.Now when nil.
 	Now func() time.Time
+	// Log receives the runner's own warnings; nil discards.
+	Log *slog.Logger
 }
 
 var (
@@ -76,9 +78,10 @@ func (r *WebhookEvents) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 	// The receiver clamped already; a job from elsewhere (a catch-up, an operator) is held to
 	// the same rule, so no timestamp far ahead becomes the entity's last seen change.
 	ev.ClampFuture(r.now())
-	if ev.Action == webhook.ActionChange || ev.Action == webhook.ActionDelete {
+	if ev.Action == webhook.ActionChange || ev.Action == webhook.ActionDelete || ev.CatchUp {
 		// Creates are never skipped: there is one per entity, and a change that overtook it
-		// must not hide it.
+		// must not hide it. A caught-up create is: it is the entity as listed, and a webhook
+		// event of the entity processed at or after its time already covered it.
 		fresh, err := r.Entities.AdvanceEntity(ctx, ev.EntityKey(), ev.Timestamp, r.entityTTL())
 		if err != nil {
 			return worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonStoreFailed, Err: err}
@@ -94,8 +97,26 @@ func (r *WebhookEvents) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 			return VerdictOf(err)
 		}
 	}
-	return appVerdict(r.Handler.HandleEvent(ctx, ev, c), c, ReasonHandled)
+	if v := appVerdict(r.Handler.HandleEvent(ctx, ev, c), c, ReasonHandled); v.Outcome != worker.OutcomeSucceeded {
+		return v
+	}
+	// The installation's last processed event: where a catch-up starts. A failed write only
+	// makes a later catch-up start earlier (and skip what it lists twice by the entity clock).
+	if _, err := r.Entities.AdvanceEntity(ctx, LastEventKey(ev.Installation()), ev.Timestamp, LastEventTTL); err != nil && r.Log != nil {
+		r.Log.LogAttrs(ctx, slog.LevelWarn, "last event not recorded", slog.String("action", "mark_last_event"),
+			slog.Int64("company_id", ev.CompanyID), slog.Int64("user_id", ev.UserID), slog.String("error", err.Error()))
+	}
+	return worker.Verdict{Outcome: worker.OutcomeSucceeded, Reason: ReasonHandled, Status: c.status}
 }
+
+// LastEventTTL is how long the time of an installation's last processed event is kept: an
+// installation without events for longer is caught up from its install time.
+const LastEventTTL = 400 * 24 * time.Hour
+
+// LastEventKey is the EntityClock key under which the time of the latest event processed for
+// installation id is kept (the webhook_event runner advances it after each handled event; a
+// catch-up starts there).
+func LastEventKey(id installation.ID) string { return "lastevent#" + id.String() }
 
 // Check is jobs.CheckWebhookEvent plus: the body is a webhook event of the job's installation.
 func (*WebhookEvents) Check(j jobs.Job) []string {
@@ -108,14 +129,19 @@ func (*WebhookEvents) Check(j jobs.Job) []string {
 	return nil
 }
 
-// LogAttrs names the event (ids, entity, action, version), never its data.
+// LogAttrs names the event (ids, entity, action, version, catch_up when it is one), never its
+// data.
 func (*WebhookEvents) LogAttrs(j jobs.Job) []slog.Attr {
 	ev, err := eventOf(j)
 	if err != nil {
 		return nil
 	}
-	return []slog.Attr{slog.String("event_id", ev.ID), slog.String("entity", ev.Entity), slog.String("entity_id", ev.EntityID),
+	attrs := []slog.Attr{slog.String("event_id", ev.ID), slog.String("entity", ev.Entity), slog.String("entity_id", ev.EntityID),
 		slog.String("event_action", ev.Action), slog.String("version", ev.Version)}
+	if ev.CatchUp {
+		attrs = append(attrs, slog.Bool("catch_up", true))
+	}
+	return attrs
 }
 
 // eventOf decodes the event a webhook_event job carries and checks it belongs to the job's

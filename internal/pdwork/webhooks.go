@@ -152,10 +152,12 @@ func (*RegisterWebhooks) ExclusiveKey(j jobs.Job) string {
 //
 // A listed webhook is ours for an event when its subscription_url is Config.URL and its object
 // and action are the event's (a v1-era action such as "added" counts as its v2 name). It is
-// current when its version is WebhookVersion and its Basic user is the one of Credentials; it is
-// stale when Pipedrive shows another version (a v1 webhook of an older deployment) or another
-// Basic user (an older deployment's WEBHOOK_USER: every delivery would get 401 and Pipedrive
-// would ban the webhook). A version or user Pipedrive does not show counts as current, and the
+// current when its version is WebhookVersion, its Basic user is the one of Credentials and
+// Pipedrive shows it active and not banned; it is stale when Pipedrive shows it inactive or
+// banned (is_active 0, is_subscription_ban true: its deliveries are dropped), another version (a
+// v1 webhook of an older deployment) or another Basic user (an older deployment's
+// WEBHOOK_USER: every delivery would get 401 and Pipedrive would ban the webhook). A version,
+// user or state Pipedrive does not show counts as current, and the
 // password is never compared (what Pipedrive shows of it is not documented), so a rotated
 // secret with the same user is not detected. Stale webhooks are deleted, all before any
 // create, so a replacement never needs a slot beyond the 40 per user; a 404 means already
@@ -167,52 +169,103 @@ func (*RegisterWebhooks) ExclusiveKey(j jobs.Job) string {
 // ends the job with its verdict, and the next attempt lists again (what was deleted or created
 // so far is seen then). Skipped without Config.URL; retried when the credentials cannot be read.
 func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
-	cfg := r.Config
-	if cfg.URL == "" {
-		return worker.Verdict{Outcome: worker.OutcomeSkipped, Reason: ReasonWebhookURLUnset, Message: "WEBHOOK_URL is not set: no webhooks to register"}
+	ss, creds, existing, v := r.list(ctx, r.Sessions, j)
+	if v != nil {
+		return *v
+	}
+	p := r.plan(existing, creds.User)
+	sum, v := r.apply(ctx, ss, j, p, creds)
+	if v != nil {
+		return *v
+	}
+	return registered(sum)
+}
+
+// list reads the credentials, opens the session (from sessions) and lists the installation's
+// webhooks; v is the job's verdict when one of them failed.
+func (r *RegisterWebhooks) list(ctx context.Context, sessions *Sessions, j jobs.Job) (ss *Session, creds webhook.Credentials, existing []pdapi.Webhook, v *worker.Verdict) {
+	if r.Config.URL == "" {
+		return nil, creds, nil, &worker.Verdict{Outcome: worker.OutcomeSkipped, Reason: ReasonWebhookURLUnset, Message: "WEBHOOK_URL is not set: no webhooks to register"}
 	}
 	creds, err := r.Credentials(ctx)
 	if err == nil && !creds.Valid() {
 		err = errors.New("the webhook Basic user or password is empty")
 	}
 	if err != nil {
-		return worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonCredentialsUnavailable, Err: err}
+		return nil, creds, nil, &worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonCredentialsUnavailable, Err: err}
 	}
-	ss, err := r.Sessions.Open(ctx, j)
+	ss, err = sessions.Open(ctx, j)
 	if err != nil {
-		return VerdictOf(err)
+		vv := VerdictOf(err)
+		return nil, creds, nil, &vv
 	}
-	var existing []pdapi.Webhook
 	if err := ss.Call(ctx, func(in installation.Installation) error {
 		var err error
 		existing, err = r.Webhooks.Webhooks(ctx, in.APIDomain, in.AccessToken)
 		return err
 	}); err != nil {
-		return VerdictOf(err)
+		vv := VerdictOf(err)
+		return nil, creds, nil, &vv
 	}
-	sum := WebhookSummary{Created: []WebhookRef{}, Existing: []WebhookRef{}, Replaced: []WebhookRef{}}
-	var missing []WebhookEvent
-	var stale []WebhookRef
-	for _, ev := range cfg.Events {
+	return ss, creds, existing, nil
+}
+
+// webhookPlan is what a listing of an installation's webhooks asks for.
+type webhookPlan struct {
+	existing []WebhookRef
+	stale    []WebhookRef
+	missing  []WebhookEvent
+	// lost names why events may have been missed ("webhook_missing", "webhook_inactive",
+	// "webhook_credentials"); "" when every configured event had a webhook that delivers
+	// (a v1 webhook delivers: replacing it loses nothing).
+	lost string
+}
+
+// healthy reports whether the plan changes nothing.
+func (p webhookPlan) healthy() bool { return len(p.stale) == 0 && len(p.missing) == 0 }
+
+// plan compares the listed webhooks with the configured events (see Run).
+func (r *RegisterWebhooks) plan(existing []pdapi.Webhook, user string) webhookPlan {
+	var p webhookPlan
+	lost := func(why string) {
+		if p.lost == "" {
+			p.lost = why
+		}
+	}
+	for _, ev := range r.Config.Events {
 		current := false
 		for _, w := range existing {
-			if !ourWebhookFor(w, cfg.URL, ev) {
+			if !ourWebhookFor(w, r.Config.URL, ev) {
 				continue
 			}
-			switch {
-			case staleWebhook(w, creds.User):
-				stale = append(stale, WebhookRef{w.ID, ev.String()})
+			switch why := staleWebhook(w, user); {
+			case why != "":
+				p.stale = append(p.stale, WebhookRef{w.ID, ev.String()})
+				if why != staleVersion {
+					lost(why)
+				}
 			case !current:
 				current = true
-				sum.Existing = append(sum.Existing, WebhookRef{w.ID, ev.String()})
+				p.existing = append(p.existing, WebhookRef{w.ID, ev.String()})
 			}
 		}
 		if !current {
-			missing = append(missing, ev)
+			p.missing = append(p.missing, ev)
+			if !slices.ContainsFunc(p.stale, func(ref WebhookRef) bool { return ref.Event == ev.String() }) {
+				lost("webhook_missing")
+			}
 		}
 	}
+	return p
+}
+
+// apply deletes the plan's stale webhooks, then creates its missing ones, and records the
+// owner of each webhook it created or kept (Owners); v is the job's verdict when a call or a
+// record failed.
+func (r *RegisterWebhooks) apply(ctx context.Context, ss *Session, j jobs.Job, p webhookPlan, creds webhook.Credentials) (WebhookSummary, *worker.Verdict) {
+	sum := WebhookSummary{Created: []WebhookRef{}, Existing: append([]WebhookRef{}, p.existing...), Replaced: []WebhookRef{}}
 	// Deletes first: the slots they free are there for the creates.
-	for _, ref := range stale {
+	for _, ref := range p.stale {
 		if err := ss.Call(ctx, func(in installation.Installation) error {
 			err := r.Webhooks.DeleteWebhook(ctx, in.APIDomain, in.AccessToken, ref.ID)
 			if pdapi.IsNotFound(err) {
@@ -220,16 +273,17 @@ func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 			}
 			return err
 		}); err != nil {
-			return VerdictOf(err)
+			v := VerdictOf(err)
+			return sum, &v
 		}
 		sum.Replaced = append(sum.Replaced, ref)
 	}
-	for _, ev := range missing {
+	for _, ev := range p.missing {
 		var created pdapi.Webhook
 		if err := ss.Call(ctx, func(in installation.Installation) error {
 			var err error
 			created, err = r.Webhooks.CreateWebhook(ctx, in.APIDomain, in.AccessToken, pdapi.NewWebhook{
-				SubscriptionURL:  cfg.URL,
+				SubscriptionURL:  r.Config.URL,
 				EventObject:      ev.Object,
 				EventAction:      ev.Action,
 				Name:             ev.String(),
@@ -240,7 +294,8 @@ func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 			return err
 		}); err != nil {
 			// Those created so far stay: the next attempt lists them and creates the rest.
-			return VerdictOf(err)
+			v := VerdictOf(err)
+			return sum, &v
 		}
 		sum.Created = append(sum.Created, WebhookRef{created.ID, ev.String()})
 	}
@@ -249,10 +304,15 @@ func (r *RegisterWebhooks) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 		for _, ref := range slices.Concat(sum.Created, sum.Existing) {
 			if err := r.Owners.RecordWebhookOwner(ctx, strconv.FormatInt(ref.ID, 10), owner); err != nil {
 				// The next attempt lists the webhooks (now existing) and records them again.
-				return worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonStoreFailed, Err: err}
+				return sum, &worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonStoreFailed, Err: err}
 			}
 		}
 	}
+	return sum, nil
+}
+
+// registered is the verdict of a registration that ended with sum.
+func registered(sum WebhookSummary) worker.Verdict {
 	body, _ := json.Marshal(sum) // ints and strings: cannot fail
 	// The status of the last answer: 201 when something was created, else the list's (or the
 	// last delete's) 200.
@@ -273,8 +333,25 @@ func ourWebhookFor(w pdapi.Webhook, url string, ev WebhookEvent) bool {
 	return w.SubscriptionURL == url && w.EventObject == ev.Object && act == ev.Action
 }
 
-// staleWebhook reports whether Pipedrive shows w with another version than WebhookVersion or
-// another Basic user than user. What it does not show (an empty version or user) is not stale.
-func staleWebhook(w pdapi.Webhook, user string) bool {
-	return (w.Version != "" && w.Version != WebhookVersion) || (w.HTTPAuthUser != "" && w.HTTPAuthUser != user)
+// Why a webhook is stale (staleWebhook).
+const (
+	staleVersion     = "webhook_version"
+	staleInactive    = "webhook_inactive"
+	staleCredentials = "webhook_credentials"
+)
+
+// staleWebhook says why w must be replaced: Pipedrive shows it inactive or banned (its
+// deliveries are dropped), with another Basic user than user (every delivery gets 401), or
+// with another version than WebhookVersion; "" when it is current. What Pipedrive does not
+// show (an empty version or user, no is_active) is not stale.
+func staleWebhook(w pdapi.Webhook, user string) string {
+	switch {
+	case w.Inactive || w.Banned:
+		return staleInactive
+	case w.HTTPAuthUser != "" && w.HTTPAuthUser != user:
+		return staleCredentials
+	case w.Version != "" && w.Version != WebhookVersion:
+		return staleVersion
+	}
+	return ""
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -34,4 +37,36 @@ func (s *Store) AdvanceEntity(ctx context.Context, entityKey string, at time.Tim
 		return false, fmt.Errorf("tokenstore: advance entity: %w", err)
 	}
 	return ok, nil
+}
+
+// EntityTime returns the time AdvanceEntity last recorded under entityKey, strongly
+// consistent, or the zero time when nothing is recorded or the record expired.
+func (s *Store) EntityTime(ctx context.Context, entityKey string) (time.Time, error) {
+	if entityKey == "" || len(entityKey) > maxOnceKey {
+		return time.Time{}, fmt.Errorf("tokenstore: entity time: %w: a key of 1 to %d bytes is required", ErrInvalid, maxOnceKey)
+	}
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                aws.String(s.Table),
+		Key:                      key(oncePrefix + entityKey),
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     aws.String("#changed_at, #expires_at"),
+		ExpressionAttributeNames: names("#changed_at, #expires_at"),
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("tokenstore: entity time: %w", err)
+	}
+	var rec struct {
+		ChangedAt int64 `dynamodbav:"changed_at"`
+		ExpiresAt int64 `dynamodbav:"expires_at"`
+	}
+	if out.Item == nil {
+		return time.Time{}, nil
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &rec); err != nil {
+		return time.Time{}, fmt.Errorf("tokenstore: entity time: decode: %w", err)
+	}
+	if rec.ChangedAt == 0 || (rec.ExpiresAt != 0 && rec.ExpiresAt <= s.now().Unix()) {
+		return time.Time{}, nil
+	}
+	return time.UnixMicro(rec.ChangedAt).UTC(), nil
 }

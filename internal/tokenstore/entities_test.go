@@ -31,6 +31,12 @@ func TestAdvanceEntity(t *testing.T) {
 			t.Errorf("%s: AdvanceEntity(%s) = %t, %v; want %t", s.name, s.at.Format(time.RFC3339Nano), got, err, s.want)
 		}
 	}
+	if got, err := e.store.EntityTime(t.Context(), deal); err != nil || !got.Equal(at.Add(time.Second)) {
+		t.Errorf("EntityTime = %s, %v; want %s", got, err, at.Add(time.Second))
+	}
+	if got, err := e.store.EntityTime(t.Context(), "entity#3408256:5206648#deal#99"); err != nil || !got.IsZero() {
+		t.Errorf("EntityTime(never recorded) = %s, %v; want zero", got, err)
+	}
 	if item := e.raw(t, "once#"+deal); item == nil || item["expires_at"] == nil {
 		t.Errorf("record = %v, want one with expires_at (TTL'd)", item)
 	}

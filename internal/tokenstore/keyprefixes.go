@@ -32,6 +32,7 @@ var MethodKeyPrefixes = map[string][]string{
 	"ReleaseWork":        {workPrefix},
 	"Once":               {oncePrefix},
 	"AdvanceEntity":      {oncePrefix},
+	"EntityTime":         {oncePrefix},
 	"AcceptEvent":        {instPrefix, oncePrefix},
 	"ForgetEvent":        {oncePrefix},
 	"ConfirmEvent":       {oncePrefix},

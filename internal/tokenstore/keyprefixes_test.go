@@ -215,6 +215,7 @@ func TestMethodKeyPrefixesAreTheKeysTouched(t *testing.T) {
 		}},
 		{"Once", func() (err error) { _, err = s.Once(ctx, "alert", time.Hour); return err }},
 		{"AdvanceEntity", func() (err error) { _, err = s.AdvanceEntity(ctx, "deal:1", now, time.Hour); return err }},
+		{"EntityTime", func() (err error) { _, err = s.EntityTime(ctx, "deal:1"); return err }},
 		{"AcceptEvent", func() (err error) {
 			live := tokenstore.InstallationID{CompanyID: 31, UserID: 33}
 			if _, err := s.Install(ctx, installation(live, "e", now.Add(time.Hour))); err != nil {

@@ -85,8 +85,11 @@ type Event struct {
 	// text, empty when the event is not part of a merge.
 	MergedToID   string `json:"merged_to_id,omitempty"`
 	MergedFromID string `json:"merged_from_id,omitempty"`
-	// CatchUp is set on events the kit made itself while catching up on changes it missed
-	// (a banned or deleted webhook): no delivery carried them.
+	// CatchUp marks an event the kit made itself after it missed Pipedrive's deliveries (a
+	// webhook found deleted or banned, or an operator's catch-up): it was read from a v2 list
+	// of entities changed since the last event processed, so Data is the entity as listed,
+	// Previous is empty, Timestamp is the entity's update_time, and a delete is never caught
+	// up. It is deduplicated against the webhook events by the entity's last processed change.
 	CatchUp bool `json:"catch_up,omitempty"`
 	// DataOmitted is set when the event was too large for a job and was queued without Data
 	// and Previous; the worker fetches the entity again before the app's handler sees it

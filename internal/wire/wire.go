@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -229,6 +230,18 @@ func Load(ctx context.Context, o Options) (*App, error) {
 		a.Notifier.Sender = a.Alerts
 	}
 	return a, nil
+}
+
+// NotifierWithin is Notifier with alerts de-duplicated for window instead of the publisher's
+// default (per reason and installation): for checks that run daily and must alert once.
+func (a *App) NotifierWithin(window time.Duration) oncall.Notifier {
+	n := a.Notifier
+	if a.Alerts != nil {
+		p := *a.Alerts
+		p.Window = window
+		n.Sender = &p
+	}
+	return n
 }
 
 // Getenv reads one variable of the environment Load was given.

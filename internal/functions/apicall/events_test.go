@@ -69,13 +69,24 @@ func addNote(ctx context.Context, ev webhook.Event, c *pdwork.Client) error {
 // /pipedrive/webhooks URL: the simulator delivers there, it enqueues on this test's jobs queue.
 func (e *env) receiver() string {
 	e.t.Helper()
+	return e.receiverBehind(nil)
+}
+
+// receiverBehind is receiver with the local HTTP API wrapped by wrap (nil: none), for tests
+// that take the receiver down.
+func (e *env) receiverBehind(wrap func(http.Handler) http.Handler) string {
+	e.t.Helper()
 	f, _ := testenv.StartFunction(e.t, "./functions/webhooks", lambdarun.Options{
 		Name:    "WebhooksFunction",
 		Env:     testenv.FunctionEnv(e.t, e.res, "WebhooksFunction"),
 		Timeout: 10 * time.Second,
 		Output:  io.MultiWriter(logSink, testenv.TestLogWriter(e.t)),
 	})
-	gw := httptest.NewServer(&apigw.Gateway{Routes: []apigw.Route{{Method: http.MethodPost, Path: "/pipedrive/webhooks", Function: f}}})
+	var h http.Handler = &apigw.Gateway{Routes: []apigw.Route{{Method: http.MethodPost, Path: "/pipedrive/webhooks", Function: f}}}
+	if wrap != nil {
+		h = wrap(h)
+	}
+	gw := httptest.NewServer(h)
 	e.t.Cleanup(gw.Close)
 	return gw.URL + "/pipedrive/webhooks"
 }
@@ -84,7 +95,10 @@ func (e *env) receiver() string {
 // register_webhooks job, as after an install.
 func (e *env) subscribe(url string, events ...pdwork.WebhookEvent) {
 	e.t.Helper()
-	e.h.Engine.Runners[jobs.KindRegisterWebhooks].(*pdwork.RegisterWebhooks).Config = pdwork.WebhookConfig{URL: url, Events: events}
+	cfg := pdwork.WebhookConfig{URL: url, Events: events}
+	// The check shares the registration's runner; the catch-up lists what they subscribe.
+	e.h.Engine.Runners[jobs.KindRegisterWebhooks].(*pdwork.RegisterWebhooks).Config = cfg
+	e.h.Engine.Runners[jobs.KindCatchUp].(*pdwork.CatchUp).Config = cfg
 	if res := e.direct(encode(e.t, registerJob(1))); res.Outcome != worker.OutcomeSucceeded {
 		e.t.Fatalf("register_webhooks = %+v, want succeeded", res)
 	}

@@ -98,6 +98,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 type store interface {
 	pdwork.Installations
 	pdwork.EntityClock
+	pdwork.EventMarks
 	pdwork.WebhookOwners
 	pdwork.Gates
 	worker.Claims
@@ -124,28 +125,40 @@ type deps struct {
 	Creds  credentials
 	Queue  worker.Queue
 	Alerts alerts.Notifier
-	Log    *slog.Logger
+	// CheckAlerts is Alerts for the daily webhook check, de-duplicated for
+	// pdwork.CheckAlertWindow (wire.App.NotifierWithin); Alerts when zero.
+	CheckAlerts alerts.Notifier
+	Log         *slog.Logger
 	// Metrics receives the engine's EMF lines (jobs, 429s, pauses); nil writes none.
 	Metrics *metrics.Emitter
 }
 
 // newHandler builds the engine with the Pipedrive runners: api_call, register_webhooks,
-// webhook_event (the app's event handler) and the app's own work (a.Runners: its job kinds and
-// hooks). The app's code queues jobs on the jobs queue through an enqueuer that knows its kinds.
+// webhook_event (the app's event handler), the webhook health check (check_webhooks,
+// catch_up) and the app's own work (a.Runners: its job kinds and hooks). The app's code queues
+// jobs on the jobs queue through an enqueuer that knows its kinds.
 func newHandler(d deps, c config, a app.App) *Handler {
 	sessions := &pdwork.Sessions{Installations: d.Store, Refresher: d.Refresher, API: d.Pipedrive, Alerts: d.Alerts, Now: c.Engine.Now,
 		// Pipedrive's limits: a paused company's jobs wait, every call is paced to its window.
 		Limits: &pdwork.Limits{Gates: d.Store, Alerts: d.Alerts, Log: d.Log, Now: c.Engine.Now}}
-	enqueue := &jobs.Enqueuer{SQS: d.Queue, QueueURL: c.Engine.JobsQueueURL, Now: c.Engine.Now, Kinds: a.Kinds()}
-	runners := a.Runners(sessions, enqueue)
+	register := &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks,
+		Credentials: func(ctx context.Context) (webhook.Credentials, error) {
+			cc, err := d.Creds.Get(ctx)
+			return cc.Webhook, err
+		}, Owners: d.Store}
+	// The daily check alerts (a 422 webhook limit) once per CheckAlertWindow, not every day.
+	checkSessions := *sessions
+	if d.CheckAlerts.Sender != nil || d.CheckAlerts.Log != nil {
+		checkSessions.Alerts = d.CheckAlerts
+	}
+	followUps := &jobs.Enqueuer{SQS: d.Queue, QueueURL: c.Engine.JobsQueueURL, Now: c.Engine.Now, Kinds: a.Kinds()}
+	runners := a.Runners(sessions, followUps)
 	maps.Copy(runners, map[string]worker.Runner{
-		jobs.KindAPICall: &pdwork.APICall{Sessions: sessions, MaxResultBody: c.MaxResultBody},
-		jobs.KindRegisterWebhooks: &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks,
-			Credentials: func(ctx context.Context) (webhook.Credentials, error) {
-				cc, err := d.Creds.Get(ctx)
-				return cc.Webhook, err
-			}, Owners: d.Store},
-		jobs.KindWebhookEvent: &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: a.EventHandler(), Jobs: enqueue},
+		jobs.KindAPICall:          &pdwork.APICall{Sessions: sessions, MaxResultBody: c.MaxResultBody},
+		jobs.KindRegisterWebhooks: register,
+		jobs.KindWebhookEvent:     &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: a.EventHandler(), Jobs: followUps, Log: d.Log},
+		jobs.KindCheckWebhooks:    &pdwork.CheckWebhooks{Register: register, Sessions: &checkSessions, Jobs: followUps, Now: c.Engine.Now},
+		jobs.KindCatchUp:          &pdwork.CatchUp{Sessions: sessions, Marks: d.Store, Config: c.Webhooks, Jobs: followUps, Log: d.Log},
 	})
 	return &Handler{Engine: &worker.Engine{
 		Name:    name,

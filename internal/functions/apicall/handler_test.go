@@ -399,6 +399,9 @@ type decision struct {
 	Reason       string `json:"reason"`
 	Status       int    `json:"status"`
 	RetryAfterS  int64  `json:"retry_after_s"`
+	EntityID     string `json:"entity_id"`
+	EventAction  string `json:"event_action"`
+	CatchUp      bool   `json:"catch_up"`
 	MessageID    string `json:"message_id"`
 	ReceiveCount int    `json:"receive_count"`
 }

@@ -12,6 +12,7 @@ import (
 	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
@@ -41,8 +42,10 @@ func New(ctx context.Context, a kitapp.App, o wire.Options, tune ...func(*worker
 		Creds:     app.Creds,
 		Queue:     app.SQS(),
 		Alerts:    app.Notifier,
-		Log:       app.Log,
-		Metrics:   metrics.New(name),
+		// The daily webhook check alerts once per window, not once a day.
+		CheckAlerts: app.NotifierWithin(pdwork.CheckAlertWindow),
+		Log:         app.Log,
+		Metrics:     metrics.New(name),
 	}, cfg, a)
 	return lambda.NewHandler(h.Handle), nil
 }

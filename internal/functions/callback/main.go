@@ -18,6 +18,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/uninstall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -43,10 +44,11 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 		in.Jobs = q
 		in.AppInstall = a.OnInstall != nil
 	}
-	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Installations: app.Store, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
+	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in,
+		Uninstall: &uninstall.Uninstaller{Creds: app.Creds, Store: app.Store, Alerts: app.Notifier, Log: app.Log}, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
 		Config: config{SuccessURL: app.Getenv("SUCCESS_URL"), RequireState: requireState}}
 	if q := app.Jobs(); q != nil && a.OnUninstall != nil {
-		h.Uninstalled = appUninstall(q, app.Notifier, app.Log)
+		h.Uninstall.Uninstalled = appUninstall(q, app.Notifier, app.Log)
 	}
 	return lambda.NewHandler(h.Handle), nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhookcheck"
 )
 
 // ErrBadInput matches (errors.Is) every *InputError.
@@ -57,6 +58,9 @@ type Handler struct {
 	// Metrics receives, per scheduled or shard run, metrics.DueBacklogAge: how long the
 	// oldest due installation had waited when the run started (the backlog alarm's metric).
 	Metrics *metrics.Emitter
+	// WebhookChecks, when set, queues the daily webhook health checks of the shards whose hour
+	// it is, after each scheduled run's refreshes (webhookcheck.Sweep).
+	WebhookChecks *webhookcheck.Sweep
 	// Configured reports whether the app's client credentials are set; an error wrapping
 	// clientcreds.ErrNotConfigured (a first deploy, before `pdctl setup`) makes every
 	// invocation a no-op answered {"not_configured":true} without an error: wire.Load logged
@@ -78,6 +82,8 @@ type Summary struct {
 	// Outcome and Reason are the single refresh's, for a manual run.
 	Outcome refresh.Outcome `json:"outcome,omitempty"`
 	Reason  string          `json:"reason,omitempty"`
+	// WebhookChecks is what a scheduled run's webhook-check sweep queued.
+	WebhookChecks *webhookcheck.Summary `json:"webhook_checks,omitempty"`
 	// NotConfigured: the client id and secret are not set yet; nothing was done.
 	NotConfigured bool `json:"not_configured,omitempty"`
 }
@@ -144,6 +150,21 @@ func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, erro
 		s, rep, err = h.due(ctx, shard)
 	default:
 		s, rep, err = h.due(ctx, refresh.AllShards)
+		if h.WebhookChecks != nil {
+			// After the refreshes: they are due now, the checks any time in their hour. A
+			// failed sweep is logged, not the run's error: the refreshes succeeded.
+			sum, cerr := h.WebhookChecks.Run(ctx)
+			s.WebhookChecks = &sum
+			level := slog.LevelInfo
+			attrs := []slog.Attr{slog.String("action", "webhook_checks"), slog.Any("shards", sum.Shards), slog.Int("queued", sum.Queued)}
+			if cerr != nil {
+				level = slog.LevelError
+				attrs = append(attrs, slog.String("error", cerr.Error()))
+			}
+			if cerr != nil || len(sum.Shards) > 0 {
+				h.logger().LogAttrs(ctx, level, "webhook checks queued", attrs...)
+			}
+		}
 	}
 	attrs := []slog.Attr{
 		slog.String("action", "run"), slog.String("mode", s.Mode),

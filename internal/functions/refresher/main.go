@@ -2,7 +2,8 @@
 // minutes and it refreshes every installation due (in use and about to expire, or idle and due
 // its keep-alive), fanning the shards of the due list out to parallel invocations of itself
 // when much is due; invoked with {"company_id":…,"user_id":…,"force":true} it refreshes that
-// one installation now. See Handler for the behaviour; this file only wires it.
+// one installation now. Each scheduled run also queues the day's webhook health checks of the
+// shards whose hour it is (webhookcheck). See Handler for the behaviour; this file only wires it.
 package refresher
 
 import (
@@ -15,6 +16,7 @@ import (
 	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/webhookcheck"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -39,6 +41,10 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 	r.Metrics = m
 	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m,
 		Configured: func(ctx context.Context) error { _, err := app.Creds.Get(ctx); return err }}
+	if q := app.Jobs(); q != nil {
+		// The daily webhook health check, spread over the due shards' hours.
+		h.WebhookChecks = &webhookcheck.Sweep{Store: app.Store, Marks: app.Store, Jobs: q}
+	}
 	return lambda.NewHandler(h.Handle), nil
 }
 
