@@ -70,7 +70,8 @@ func (c *Client) Installation() installation.ID {
 // verdict its pderrors.Decision asks for (retry at Pipedrive's time, dead letter, alert). A
 // POST not marked retrySafe whose outcome is unknown (a timeout, a lost answer, a 5xx other
 // than 503) is dead-lettered as outcome_unknown with an alert instead of being retried: it
-// may have created something.
+// may have created something; so is one whose run died during it (its claim is marked first,
+// and the run that takes the job over ends it as outcome_unknown).
 func (c *Client) Do(ctx context.Context, method, path string, body []byte, retrySafe bool) (pdapi.Response, error) {
 	if c.ss == nil {
 		ss, err := c.sessions.Open(ctx, c.job)
@@ -79,7 +80,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, retry
 		}
 		c.ss = ss
 	}
-	resp, err := c.ss.Do(ctx, method, path, body)
+	do := c.ss.Do
+	if method == http.MethodPost && !retrySafe {
+		do = c.ss.DoUnrepeatable // a crash during it must not lead to a second POST
+	}
+	resp, err := do(ctx, method, path, body)
 	if err == nil {
 		c.status = resp.Status
 		return resp, nil

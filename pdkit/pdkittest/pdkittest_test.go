@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -131,5 +132,27 @@ func TestAppErrorIsRetried(t *testing.T) {
 	defer mu.Unlock()
 	if runs != 2 || st.DeadLetters() != 0 {
 		t.Errorf("runs = %d, dead letters = %d; want 2 and 0", runs, st.DeadLetters())
+	}
+}
+
+// TestUnmarkedPostIsNotRepeated: a POST the app did not mark RetrySafe, answered 500 (Pipedrive
+// may have saved it), is not sent again: the event is dead-lettered as outcome_unknown.
+func TestUnmarkedPostIsNotRepeated(t *testing.T) {
+	mux := pdkit.NewEventMux()
+	mux.HandleFunc("deal.create", func(ctx context.Context, ev pdkit.Event, c *pdkit.Client) error {
+		_, err := c.Post(ctx, "/api/v1/notes", map[string]any{"deal_id": ev.EntityIDInt(), "content": "hello"})
+		return err
+	})
+	st := pdkittest.Start(t, &pdkit.App{Events: mux})
+	st.Install()
+	st.Fail(pdkittest.Fault{Method: "POST", Path: "/api/v1/notes", Status: 500, Times: 1})
+	st.CreateDeal("Once")
+	st.WaitFor("the dead letter", func() bool { return st.DeadLetters() == 1 })
+	st.Settle()
+	if n := st.Requests("POST /api/v1/notes"); n != 1 {
+		t.Errorf("POST /api/v1/notes requests = %d, want 1 (not repeated)", n)
+	}
+	if !strings.Contains(st.Log.String(), `"reason":"outcome_unknown"`) {
+		t.Errorf("log has no outcome_unknown decision")
 	}
 }

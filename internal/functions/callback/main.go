@@ -38,15 +38,23 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 	if err != nil {
 		return nil, fmt.Errorf("callback: REQUIRE_STATE %q is not true or false", app.Getenv("REQUIRE_STATE"))
 	}
-	in := &install.Installer{OAuth: app.OAuth, Users: &pdapi.Client{}, Claims: app.Store, Store: app.Store,
+	caps, err := install.CapsFromEnv(app.Getenv)
+	if err != nil {
+		log.Fatal(err)
+	}
+	in := &install.Installer{OAuth: app.OAuth, Users: &pdapi.Client{}, Claims: app.Store, Store: app.Store, Existing: app.Store,
 		InvalidateCredentials: app.Creds.Invalidate, Alerts: app.Notifier, Log: app.Log, RedirectURI: redirectURI}
 	if q := app.Jobs(); q != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
 		in.Jobs = q
 		in.AppInstall = a.OnInstall != nil
 	}
-	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in,
-		Uninstall: &uninstall.Uninstaller{Creds: app.Creds, Store: app.Store, Alerts: app.Notifier, Log: app.Log}, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
-		Config: config{SuccessURL: app.Getenv("SUCCESS_URL"), RequireState: requireState}}
+	h := &handler{
+		Flow: &install.Flow{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log,
+			RequireState: requireState, AttemptsPerIP: caps.PerIP, AttemptsPerState: caps.PerState, AttemptWindow: caps.Window},
+		Uninstall: &uninstall.Uninstaller{Creds: app.Creds, Store: app.Store, Alerts: app.Notifier, Log: app.Log},
+		Alerts:    app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
+		Config: config{SuccessURL: app.Getenv("SUCCESS_URL")},
+	}
 	if q := app.Jobs(); q != nil && a.OnUninstall != nil {
 		h.Uninstall.Uninstalled = appUninstall(q, app.Notifier, app.Log)
 	}
