@@ -1,5 +1,6 @@
 // Package wire builds, once per cold start, what every function and pdctl share: the AWS
-// configuration, the JSON logger, the client credentials from Secrets Manager, the token store,
+// configuration, the JSON logger (internal/lambdalog: level from AWS_LAMBDA_LOG_LEVEL, request
+// id on every line of an invocation), the client credentials from Secrets Manager, the token store,
 // the OAuth client, the refresher and the alerts publisher. The functions' main.go and pdctl
 // call Load and then only build their handler, so the environment is read in one place and
 // every component is configured the same way everywhere.
@@ -30,6 +31,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdalog"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
@@ -49,6 +51,9 @@ const (
 	// EnvTokensKeyID is the KMS key that seals the tokens (TokensKey). Required wherever
 	// TOKENS_TABLE is, except for pdctl, which then only reads what needs no key.
 	EnvTokensKeyID = "TOKENS_KEY_ID"
+	// EnvRefusePlaintext, "true", makes the store refuse token attributes stored in clear
+	// (tokenstore.Store.RefusePlaintext; template parameter RefusePlaintextTokens).
+	EnvRefusePlaintext = "REFUSE_PLAINTEXT_TOKENS"
 )
 
 // Options say what a caller cannot run without. Functions need everything; pdctl runs the
@@ -164,8 +169,13 @@ func Load(ctx context.Context, o Options) (*App, error) {
 	if out == nil {
 		out = os.Stdout
 	}
-	a := &App{Name: name, Log: slog.New(slog.NewJSONHandler(out, nil))}
-	var err error
+	// Lambda sets the level from the template's LogLevel; every line of an invocation carries
+	// its request id (lambdalog).
+	level, err := lambdalog.ParseLevel(getenv(lambdalog.EnvLevel))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrConfig, err)
+	}
+	a := &App{Name: name, Log: lambdalog.New(out, level)}
 	a.AWS, err = config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL for local stacks
 	if err != nil {
 		return nil, fmt.Errorf("%s: load AWS config: %w", name, err)
@@ -222,6 +232,13 @@ func Load(ctx context.Context, o Options) (*App, error) {
 		case !o.Optional:
 			// Why: a function without the key would store tokens in clear.
 			return nil, fmt.Errorf("%s: %w: %s must be set with %s", name, ErrConfig, EnvTokensKeyID, EnvTokensTable)
+		}
+		switch v := getenv(EnvRefusePlaintext); v {
+		case "", "false":
+		case "true":
+			a.Store.RefusePlaintext = true
+		default:
+			return nil, fmt.Errorf("%s: %w: %s = %q, want true or false", name, ErrConfig, EnvRefusePlaintext, v)
 		}
 	}
 	if arn := getenv(EnvAlertsTopicARN); arn != "" {

@@ -3,6 +3,7 @@ package wire_test
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -38,6 +39,40 @@ func TestTokensKey(t *testing.T) {
 	}
 	if pdctl.Store == nil || pdctl.Store.Cipher != nil || pdctl.Refresher("pdctl") != nil {
 		t.Errorf("Load(pdctl without TOKENS_KEY_ID): store %v, cipher %v, want a store without cipher and no refresher", pdctl.Store, pdctl.Store.Cipher)
+	}
+}
+
+// TestLogLevel: the logger follows AWS_LAMBDA_LOG_LEVEL (what Lambda sets from the template's
+// LogLevel); INFO when unset; a value Lambda does not define is a configuration error.
+func TestLogLevel(t *testing.T) {
+	for _, tt := range []struct {
+		level     string
+		debug     bool
+		info      bool
+		wantError bool
+	}{
+		{"", false, true, false},
+		{"INFO", false, true, false},
+		{"DEBUG", true, true, false},
+		{"TRACE", true, true, false},
+		{"WARN", false, false, false},
+		{"LOUD", false, false, true},
+	} {
+		vars := map[string]string{"AWS_REGION": "us-east-1", "AWS_LAMBDA_LOG_LEVEL": tt.level}
+		app, err := wire.Load(t.Context(), wire.Options{Name: "pdctl", Getenv: env(vars), Optional: true, SkipCredentialCheck: true, LogOutput: io.Discard})
+		if tt.wantError {
+			if !errors.Is(err, wire.ErrConfig) {
+				t.Errorf("Load(AWS_LAMBDA_LOG_LEVEL=%s) = %v, want ErrConfig", tt.level, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Load(AWS_LAMBDA_LOG_LEVEL=%s) = %v", tt.level, err)
+		}
+		ctx := t.Context()
+		if d, i := app.Log.Enabled(ctx, slog.LevelDebug), app.Log.Enabled(ctx, slog.LevelInfo); d != tt.debug || i != tt.info {
+			t.Errorf("AWS_LAMBDA_LOG_LEVEL=%q: debug %t, info %t; want %t, %t", tt.level, d, i, tt.debug, tt.info)
+		}
 	}
 }
 

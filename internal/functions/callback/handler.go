@@ -269,7 +269,7 @@ func (h *handler) logOutcome(ctx context.Context, req events.APIGatewayV2HTTPReq
 		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{slog.String("route", o.route), slog.String("method", req.RequestContext.HTTP.Method),
-		slog.String("request_id", req.RequestContext.RequestID), slog.String("action", o.action), slog.String("reason", o.reason),
+		slog.String("api_request_id", req.RequestContext.RequestID) /* the HTTP API access log's requestId */, slog.String("action", o.action), slog.String("reason", o.reason),
 		slog.Int("status", status), slog.Int64("company_id", o.id.CompanyID), slog.Int64("user_id", o.id.UserID)}
 	if o.pdState != 0 {
 		attrs = append(attrs, slog.Int("pipedrive_status", o.pdState))
