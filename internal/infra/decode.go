@@ -183,17 +183,23 @@ type secretProps struct {
 
 // functionSettings are Globals.Function and an AWS::Serverless::Function's Properties.
 type functionSettings struct {
-	CodeUri       text     `yaml:"CodeUri"`
-	Description   text     `yaml:"Description"`
-	Runtime       text     `yaml:"Runtime"`
-	Architectures []text   `yaml:"Architectures"`
-	Handler       text     `yaml:"Handler"`
-	MemorySize    *integer `yaml:"MemorySize"`
-	Timeout       *integer `yaml:"Timeout"`
+	CodeUri       text           `yaml:"CodeUri"`
+	Description   text           `yaml:"Description"`
+	Runtime       text           `yaml:"Runtime"`
+	Architectures []text         `yaml:"Architectures"`
+	Handler       text           `yaml:"Handler"`
+	MemorySize    *integer       `yaml:"MemorySize"`
+	Timeout       *integer       `yaml:"Timeout"`
+	LoggingConfig *loggingConfig `yaml:"LoggingConfig"`
 	// ReservedConcurrentExecutions matters to Lambda only (no local stack reserves any).
-	ReservedConcurrentExecutions *Value         `yaml:"ReservedConcurrentExecutions"`
-	LoggingConfig                *loggingConfig `yaml:"LoggingConfig"`
-	Environment                  *struct {
+	ReservedConcurrentExecutions *Value `yaml:"ReservedConcurrentExecutions"`
+	// AutoPublishAlias, DeploymentPreference and Tracing shape deployments and tracing in AWS
+	// (an alias moved by CodeDeploy, X-Ray); the emulator runs the code as it is, so infra
+	// reads them without applying them.
+	AutoPublishAlias     text      `yaml:"AutoPublishAlias"`
+	DeploymentPreference yaml.Node `yaml:"DeploymentPreference"`
+	Tracing              *Value    `yaml:"Tracing"`
+	Environment          *struct {
 		Variables map[string]Value `yaml:"Variables"`
 	} `yaml:"Environment"`
 	// Policies are SAM policy templates ({Name: {…}}); infra does not apply them.

@@ -129,6 +129,9 @@ type Session struct {
 	refreshedAfter401 bool
 	// probe is set when this job probes its paused company: a success lifts the pause.
 	probe bool
+	// unrepeatable marks the call in progress as one that must not be repeated, whatever the
+	// job says (DoUnrepeatable).
+	unrepeatable bool
 	// header is the last answer's headers, when the call reported them (Do does).
 	header http.Header
 }
@@ -200,13 +203,22 @@ func (ss *Session) Installation() installation.Installation { return ss.in }
 // For a job that is not Repeatable its claim is marked first (markCalling).
 func (ss *Session) Do(ctx context.Context, method, path string, body []byte) (pdapi.Response, error) {
 	var resp pdapi.Response
-	err := ss.call(ctx, path, func(in installation.Installation) error {
+	err := ss.call(ctx, method, path, func(in installation.Installation) error {
 		var err error
 		resp, err = ss.s.API.Do(ctx, method, in.APIDomain, path, in.AccessToken, body)
 		ss.header = resp.Header
 		return err
 	})
 	return resp, err
+}
+
+// DoUnrepeatable is Do for one call that must not be repeated whatever its job says (an app's
+// POST not marked retry-safe): the job's claim is marked before it is sent (markCalling), so a
+// run that dies during it leaves the job to end as outcome_unknown.
+func (ss *Session) DoUnrepeatable(ctx context.Context, method, path string, body []byte) (pdapi.Response, error) {
+	ss.unrepeatable = true
+	defer func() { ss.unrepeatable = false }()
+	return ss.Do(ctx, method, path, body)
 }
 
 // Call runs call with the session's current tokens. A 401 (pderrors.RefreshAndRetry) refreshes
@@ -217,12 +229,13 @@ func (ss *Session) Do(ctx context.Context, method, path string, body []byte) (pd
 // call is paced to the token's burst window first. The error is a *Decided; nil means call
 // succeeded.
 func (ss *Session) Call(ctx context.Context, call func(in installation.Installation) error) error {
-	return ss.call(ctx, "", call)
+	return ss.call(ctx, "", "", call)
 }
 
-// call is Call for a call to path ("" when unknown: paced as a non-search call).
-func (ss *Session) call(ctx context.Context, path string, call func(in installation.Installation) error) error {
-	v, err := ss.attempt(ctx, path, call)
+// call is Call for a call of method to path ("" when unknown: paced as a non-search call,
+// costed as a change).
+func (ss *Session) call(ctx context.Context, method, path string, call func(in installation.Installation) error) error {
+	v, err := ss.attempt(ctx, method, path, call)
 	if v != nil {
 		return decided(*v)
 	}
@@ -241,7 +254,7 @@ func (ss *Session) call(ctx context.Context, path string, call func(in installat
 			return decided(*v)
 		}
 		ss.in = res.Installation
-		if v, err = ss.attempt(ctx, path, call); v != nil {
+		if v, err = ss.attempt(ctx, method, path, call); v != nil {
 			return decided(*v)
 		}
 		if err == nil {
@@ -263,7 +276,7 @@ func (ss *Session) call(ctx context.Context, path string, call func(in installat
 
 // attempt runs call once, paced by Sessions.Limits: v is a deferral when the token's window
 // has no room within the wait allowed.
-func (ss *Session) attempt(ctx context.Context, path string, call func(in installation.Installation) error) (v *worker.Verdict, err error) {
+func (ss *Session) attempt(ctx context.Context, method, path string, call func(in installation.Installation) error) (v *worker.Verdict, err error) {
 	ss.header = nil
 	l := ss.s.Limits
 	if l == nil {
@@ -272,7 +285,7 @@ func (ss *Session) attempt(ctx context.Context, path string, call func(in instal
 		}
 		return nil, call(ss.in)
 	}
-	done, v := l.Acquire(ctx, ss.job, path)
+	done, v := l.Acquire(ctx, ss.job, method, path)
 	if v != nil {
 		return v, nil
 	}
@@ -290,7 +303,7 @@ func (ss *Session) attempt(ctx context.Context, path string, call func(in instal
 // leaves the job to be dead-lettered as outcome_unknown, not sent again. A mark that cannot be
 // written retries the job without calling.
 func (ss *Session) markCalling(ctx context.Context) *worker.Verdict {
-	if Repeatable(ss.job) {
+	if Repeatable(ss.job) && !ss.unrepeatable {
 		return nil
 	}
 	if err := worker.MarkCalling(ctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -74,14 +75,15 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 type config struct {
 	Engine   worker.Config
 	Webhooks pdwork.WebhookConfig
-	// App is the app's event handling (internal/app: EXAMPLE_APP, APP_NAME).
-	App app.Config
 	// DirectInvoke lets a direct invocation run a job (DIRECT_INVOKE, template parameter
 	// WorkerDirectInvoke); off, only the jobs queue's events run jobs.
 	DirectInvoke bool
 	// PathPrefixes limits api_call jobs to these API paths (API_PATH_PREFIXES, template
 	// parameter ApiCallPathPrefixes); empty: any.
 	PathPrefixes []string
+	// BudgetReserve is the share of a company's daily budget left to the customer
+	// (BUDGET_RESERVE_PERCENT / 100; pdwork.Limits.BudgetReserve).
+	BudgetReserve float64
 }
 
 // The variables configFromEnv reads besides wire's.
@@ -92,12 +94,14 @@ const (
 	envWebhookEvents = "WEBHOOK_EVENTS"
 	envDirectInvoke  = "DIRECT_INVOKE"
 	envPathPrefixes  = "API_PATH_PREFIXES"
+	envBudgetReserve = "BUDGET_RESERVE_PERCENT"
 )
 
 // configFromEnv reads JOBS_QUEUE_URL, JOBS_DLQ_URL and JOBS_MAX_RECEIVES (all required; the
 // last is the jobs queue's maxReceiveCount, a positive integer), WEBHOOK_URL and WEBHOOK_EVENTS
-// (read only when WEBHOOK_URL is set), and the app's EXAMPLE_APP and APP_NAME. The webhooks'
-// Basic credentials are not configuration: they are derived from the webhook key (deps.WebhookKeys).
+// (read only when WEBHOOK_URL is set) and BUDGET_RESERVE_PERCENT (0 to 90; empty: no reserve).
+// The webhooks' Basic credentials are not configuration: they are derived from the webhook key
+// (deps.WebhookKeys).
 func configFromEnv(getenv func(string) string) (config, error) {
 	c := config{Engine: worker.Config{JobsQueueURL: getenv(wire.EnvJobsQueueURL), DeadLetterQueueURL: getenv(envDLQURL)}}
 	if c.Engine.JobsQueueURL == "" || c.Engine.DeadLetterQueueURL == "" {
@@ -118,8 +122,12 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	if c.PathPrefixes, err = pdwork.ParsePathPrefixes(getenv(envPathPrefixes)); err != nil {
 		return config{}, fmt.Errorf("%s: %s: %w", name, envPathPrefixes, err)
 	}
-	if c.App, err = app.ConfigFromEnv(getenv); err != nil {
-		return config{}, fmt.Errorf("%s: %w", name, err)
+	if v := getenv(envBudgetReserve); v != "" {
+		pct, err := strconv.ParseFloat(v, 64)
+		if err != nil || pct < 0 || pct > 90 {
+			return config{}, fmt.Errorf("%s: %s = %q, want a percentage from 0 to 90 (the template's BudgetReservePercent)", name, envBudgetReserve, v)
+		}
+		c.BudgetReserve = pct / 100
 	}
 	c.Webhooks = pdwork.WebhookConfig{URL: getenv(envWebhookURL)}
 	if c.Webhooks.URL != "" {
@@ -174,12 +182,13 @@ type deps struct {
 }
 
 // newHandler builds the engine with the Pipedrive runners: api_call, register_webhooks,
-// webhook_event (the app's handler, app.New), and the webhook health check (check_webhooks,
-// catch_up).
-func newHandler(d deps, c config) *Handler {
+// webhook_event (the app's event handler), the webhook health check (check_webhooks,
+// catch_up) and the app's own work (a.Runners: its job kinds and hooks). The app's code queues
+// jobs on the jobs queue through an enqueuer that knows its kinds.
+func newHandler(d deps, c config, a app.App) *Handler {
 	sessions := &pdwork.Sessions{Installations: d.Store, Refresher: d.Refresher, API: d.Pipedrive, Alerts: d.Alerts, Now: c.Engine.Now,
 		// Pipedrive's limits: a paused company's jobs wait, every call is paced to its window.
-		Limits: &pdwork.Limits{Gates: d.Store, Alerts: d.Alerts, Log: d.Log, Now: c.Engine.Now}}
+		Limits: &pdwork.Limits{Gates: d.Store, Alerts: d.Alerts, Log: d.Log, Now: c.Engine.Now, BudgetReserve: c.BudgetReserve}}
 	register := &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks,
 		Keys: d.WebhookKeys.Load, Owners: d.Store}
 	// The daily check alerts (a 422 webhook limit) once per CheckAlertWindow, not every day.
@@ -187,16 +196,18 @@ func newHandler(d deps, c config) *Handler {
 	if d.CheckAlerts.Sender != nil || d.CheckAlerts.Log != nil {
 		checkSessions.Alerts = d.CheckAlerts
 	}
-	followUps := &jobs.Enqueuer{SQS: d.Queue, QueueURL: c.Engine.JobsQueueURL, Now: c.Engine.Now}
+	followUps := &jobs.Enqueuer{SQS: d.Queue, QueueURL: c.Engine.JobsQueueURL, Now: c.Engine.Now, Kinds: a.Kinds()}
+	runners := a.Runners(sessions, followUps)
+	maps.Copy(runners, map[string]worker.Runner{
+		jobs.KindAPICall:          &pdwork.APICall{Sessions: sessions, PathPrefixes: c.PathPrefixes},
+		jobs.KindRegisterWebhooks: register,
+		jobs.KindWebhookEvent:     &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: a.EventHandler(), Jobs: followUps, Log: d.Log},
+		jobs.KindCheckWebhooks:    &pdwork.CheckWebhooks{Register: register, Sessions: &checkSessions, Jobs: followUps, Now: c.Engine.Now},
+		jobs.KindCatchUp:          &pdwork.CatchUp{Sessions: sessions, Marks: d.Store, Config: c.Webhooks, Jobs: followUps, Log: d.Log},
+	})
 	return &Handler{DirectInvoke: c.DirectInvoke, Engine: &worker.Engine{
-		Name: name,
-		Runners: map[string]worker.Runner{
-			jobs.KindAPICall:          &pdwork.APICall{Sessions: sessions, PathPrefixes: c.PathPrefixes},
-			jobs.KindRegisterWebhooks: register,
-			jobs.KindWebhookEvent:     &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: app.New(c.App), Log: d.Log},
-			jobs.KindCheckWebhooks:    &pdwork.CheckWebhooks{Register: register, Sessions: &checkSessions, Jobs: followUps, Now: c.Engine.Now},
-			jobs.KindCatchUp:          &pdwork.CatchUp{Sessions: sessions, Marks: d.Store, Config: c.Webhooks, Jobs: followUps, Log: d.Log},
-		},
+		Name:    name,
+		Runners: runners,
 		Claims:  d.Store,
 		Queue:   d.Queue,
 		Alerts:  d.Alerts,

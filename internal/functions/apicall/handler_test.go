@@ -22,6 +22,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
@@ -147,7 +148,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 		Queue:       e.queue,
 		Alerts:      alerts.Notifier{Sender: publisher, Log: logger},
 		Log:         logger,
-	}, hc)
+	}, hc, kitapp.App{})
 	// Every token the store held, old and refreshed, joins the secrets before the table goes.
 	t.Cleanup(func() {
 		for _, id := range e.handled {

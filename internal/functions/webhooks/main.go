@@ -5,10 +5,13 @@ package webhooks
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
@@ -17,23 +20,40 @@ import (
 // accepted (the template's WebhookLegacyUntil); empty: never.
 const envLegacyUntil = "WEBHOOK_LEGACY_UNTIL"
 
-// Main wires the function from its environment and runs it under Lambda; it does not return.
-func Main() {
-	ctx := context.Background()
+// New wires the function for app a from its environment (o.Getenv, the process environment
+// by default): the Lambda handler, or the configuration error.
+func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, error) {
 	// The receiver's role reads the webhook key secret, and the client secret only while the
 	// legacy pair is accepted (WEBHOOK_LEGACY_UNTIL).
-	app, err := wire.Load(ctx, wire.Options{Name: "webhooks", ClientSecretOptional: true})
+	o = withName(o, "webhooks")
+	o.ClientSecretOptional = true
+	app, err := wire.Load(ctx, o)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	q := app.Jobs()
 	if q == nil {
-		log.Fatal("webhooks: JOBS_QUEUE_URL must be set")
+		return nil, errors.New("webhooks: JOBS_QUEUE_URL must be set")
 	}
 	auth, err := newAuthenticator(app.WebhookKeys, app.Creds, app.Getenv(envLegacyUntil))
 	if err != nil {
-		log.Fatal("webhooks: ", err)
+		return nil, fmt.Errorf("webhooks: %w", err)
 	}
 	h := &handler{auth: auth, events: app.Store, jobs: q, log: app.Log, metrics: metrics.New("webhooks")}
-	lambda.Start(h.handle)
+	return lambda.NewHandler(h.handle), nil
+}
+
+// Main runs the function for app a under Lambda; a configuration error ends the process at
+// cold start (log.Fatal). It does not return.
+func Main(a kitapp.App) {
+	h, err := New(context.Background(), a, wire.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
+}
+
+func withName(o wire.Options, name string) wire.Options {
+	o.Name = name
+	return o
 }
