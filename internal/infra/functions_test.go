@@ -163,11 +163,11 @@ func TestParseFunctionErrors(t *testing.T) {
 		wantPath string
 	}{
 		{"unknown function property",
-			"      Timeout: 30\n", "      Timeout: 30\n      ReservedConcurrentExecutions: 5\n",
-			"Resources.ApiCallFunction.Properties.ReservedConcurrentExecutions"},
+			"      Timeout: 30\n", "      Timeout: 30\n      EphemeralStorage: 5\n",
+			"Resources.ApiCallFunction.Properties.EphemeralStorage"},
 		{"unknown Globals setting",
-			"    Handler: bootstrap\n", "    Handler: bootstrap\n    ReservedConcurrentExecutions: 5\n",
-			"Globals.Function.ReservedConcurrentExecutions"},
+			"    Handler: bootstrap\n", "    Handler: bootstrap\n    EphemeralStorage: 5\n",
+			"Globals.Function.EphemeralStorage"},
 		{"unknown event property",
 			"            BatchSize: 10\n", "            BatchSize: 10\n            Enabled: false\n",
 			"Resources.ApiCallFunction.Properties.Events.Jobs.Properties.Enabled"},

@@ -5,6 +5,7 @@ package apicall
 
 import (
 	"context"
+	"errors"
 	"log"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -36,7 +37,7 @@ func New(ctx context.Context, a kitapp.App, o wire.Options, tune ...func(*worker
 		f(&cfg.Engine)
 	}
 	if app.WebhookKeys == nil {
-		log.Fatal(name + ": WEBHOOK_KEY_SECRET_ID must be set (register_webhooks derives the webhooks' credentials from it)")
+		return nil, errors.New(name + ": WEBHOOK_KEY_SECRET_ID must be set (register_webhooks derives the webhooks' credentials from it)")
 	}
 	h := newHandler(deps{
 		Store:       app.Store,
