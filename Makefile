@@ -16,7 +16,7 @@ FUZZ_TARGETS := \
 	./pkg/pderrors:FuzzClassifyOAuth:100000 \
 	./internal/oauthstate:FuzzVerify:200000 \
 	./internal/oauthstate:FuzzVerifyBound:200000 \
-	./internal/functions/callback:FuzzUninstallBody:3000 \
+	./internal/uninstall:FuzzParseBody:50000 \
 	./internal/functions/callback:FuzzCallbackRequest:30000 \
 	./internal/pdoauth:FuzzParseToken:100000 \
 	./internal/pdoauth:FuzzValidateAPIDomain:80000 \

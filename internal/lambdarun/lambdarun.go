@@ -256,6 +256,23 @@ func (f *Function) Close() error {
 	return nil
 }
 
+// Kill ends the emulator and its function at once (SIGKILL to the process group), as an
+// out-of-memory kill or a crashed host ends a Lambda instance mid-call: nothing runs after it.
+// An invocation in flight fails.
+func (f *Function) Kill() {
+	select {
+	case <-f.done:
+		return
+	default:
+	}
+	// The function first (the emulator would not get to stop it), then the emulator's group.
+	for _, pid := range descendants(f.cmd.Process.Pid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
+	<-f.done
+}
+
 // ErrNoPort is returned when no loopback port can be reserved.
 var ErrNoPort = errors.New("lambdarun: no free loopback port")
 

@@ -1,9 +1,12 @@
 package pdsim
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,6 +40,11 @@ type Fault struct {
 	Hang bool `json:"hang,omitempty"`
 	// Drop hijacks the connection and closes it without an answer.
 	Drop bool `json:"drop,omitempty"`
+	// Complete, with Hang or Latency, carries the request out when the hold ends (a hang ends
+	// when the client goes away, or at ReleaseHung), even when the client has gone away (its
+	// answer is then lost): a request Pipedrive received and did after its caller died.
+	// Without it a held request is abandoned.
+	Complete bool `json:"complete,omitempty"`
 }
 
 // faultJSON is Fault's JSON form, with Latency as a duration string.
@@ -89,6 +97,12 @@ func (f Fault) Validate() error {
 	if f.Latency < 0 {
 		errs = append(errs, fmt.Errorf("latency %v is negative", f.Latency))
 	}
+	if f.Complete && !f.Hang && f.Latency == 0 {
+		errs = append(errs, errors.New("complete needs hang or latency"))
+	}
+	if f.Complete && (f.Status != 0 || f.Drop) {
+		errs = append(errs, errors.New("complete carries the request out: no status or drop with it"))
+	}
 	if f.Path != "" && !strings.HasPrefix(f.Path, "/") && f.Path != "*" {
 		errs = append(errs, fmt.Errorf("path %q must start with /", f.Path))
 	}
@@ -111,6 +125,9 @@ func (f Fault) matches(r *http.Request) bool {
 	}
 	return r.URL.Path == f.Path
 }
+
+// maxFaultBody bounds the body a Complete fault holds in memory.
+const maxFaultBody = 1 << 20
 
 // faultEntry is an injected fault and its firing count.
 type faultEntry struct {
@@ -213,6 +230,32 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	s.log.Info("fault", "action", "fault", "fault_id", id, "method", r.Method, "path", r.URL.Path, "status", f.Status)
+	if f.Complete {
+		// Held (the whole latency; a hang until the client goes or ReleaseHung), then carried
+		// out whatever became of the client: the body is read first, as a server that
+		// received the request has it.
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxFaultBody))
+		if err != nil {
+			abort(w)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if f.Latency > 0 {
+			t := time.NewTimer(f.Latency)
+			select {
+			case <-t.C:
+			case <-release:
+			}
+			t.Stop()
+		}
+		if f.Hang {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}
+		s.mux.ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
+		return true
+	}
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		defer t.Stop()

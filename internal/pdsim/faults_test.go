@@ -188,6 +188,40 @@ func TestFaultHang(t *testing.T) {
 	}
 }
 
+// TestFaultHangComplete checks that a held request marked Complete is carried out when its
+// client goes away: the deal exists though the caller never saw an answer.
+func TestFaultHangComplete(t *testing.T) {
+	s := newSim(t, Config{})
+	tok := s.install().AccessToken
+	id := s.Inject(Fault{Method: "POST", Path: "/api/v2/deals", Hang: true, Complete: true, Times: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/api/v2/deals", strings.NewReader(`{"title":"held"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan error, 1)
+	go func() {
+		_, err := http.DefaultClient.Do(req)
+		done <- err
+	}()
+	waitFor(t, func() bool { return s.Counters().Faults[id] == 1 }, "POST held")
+	if got := s.api("GET", "/api/v2/deals", tok, nil); strings.Contains(string(got.body), "held") {
+		t.Fatalf("deals while the POST is held = %s, want none named held", got.body)
+	}
+	cancel() // the caller dies
+	if err := <-done; err == nil {
+		t.Errorf("held call error = nil, want the cancellation")
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(string(s.api("GET", "/api/v2/deals", tok, nil).body), `"title":"held"`)
+	}, "the held POST carried out after its caller went away")
+	if err := (Fault{Complete: true}).Validate(); err == nil {
+		t.Errorf("Validate(complete without hang or latency) = nil, want error")
+	}
+}
+
 // TestFaultDrop checks that a dropped connection gives the client an error, not a response.
 func TestFaultDrop(t *testing.T) {
 	s := newSim(t, Config{})

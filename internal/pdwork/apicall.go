@@ -69,16 +69,23 @@ func (r *APICall) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 }
 
 // ReasonOutcomeUnknown dead-letters a non-idempotent call whose answer was lost or was a server
-// error: it may have been carried out.
-const ReasonOutcomeUnknown = "outcome_unknown"
+// error, or whose worker died during the call: it may have been carried out.
+const ReasonOutcomeUnknown = worker.ReasonOutcomeUnknown
 
-// OutcomeUnknown reports whether a failed attempt of j must not be sent again blindly: j is a
-// POST (creating something; PUT, PATCH and DELETE of one resource repeat harmlessly), it does
-// not say RetrySafe, and the failure does not prove Pipedrive left it undone — a timeout, a
-// broken connection, a cancelled call or a 5xx other than 503 (which Pipedrive answers
-// before doing anything). A 429, a 503 or any 4xx means it was not carried out.
+// Repeatable reports whether j's call may be sent again after an attempt whose outcome is
+// unknown: every job but a POST (an api_call creating something; GET, PUT, PATCH and DELETE
+// of one resource repeat harmlessly, and other kinds have no Method) that does not say
+// RetrySafe.
+func Repeatable(j jobs.Job) bool {
+	return j.Method != http.MethodPost || j.RetrySafe
+}
+
+// OutcomeUnknown reports whether a failed attempt of j must not be sent again blindly: j is not
+// Repeatable, and the failure does not prove Pipedrive left it undone — a timeout, a broken
+// connection, a cancelled call or a 5xx other than 503 (which Pipedrive answers before doing
+// anything). A 429, a 503 or any 4xx means it was not carried out.
 func OutcomeUnknown(j jobs.Job, reason pderrors.Reason) bool {
-	if j.Method != http.MethodPost || j.RetrySafe {
+	if Repeatable(j) {
 		return false
 	}
 	switch reason {

@@ -188,6 +188,7 @@ func (ss *Session) Installation() installation.Installation { return ss.in }
 
 // Do performs method path (relative to the installation's api_domain) with body through Call,
 // pacing it to the window of its kind (search or not) with every answer's rate-limit headers.
+// For a job that is not Repeatable its claim is marked first (markCalling).
 func (ss *Session) Do(ctx context.Context, method, path string, body []byte) (pdapi.Response, error) {
 	var resp pdapi.Response
 	err := ss.call(ctx, path, func(in installation.Installation) error {
@@ -257,15 +258,36 @@ func (ss *Session) attempt(ctx context.Context, path string, call func(in instal
 	ss.header = nil
 	l := ss.s.Limits
 	if l == nil {
+		if v := ss.markCalling(ctx); v != nil {
+			return v, nil
+		}
 		return nil, call(ss.in)
 	}
 	done, v := l.Acquire(ctx, ss.job, path)
 	if v != nil {
 		return v, nil
 	}
+	if v := ss.markCalling(ctx); v != nil {
+		done(nil, pderrors.Decision{})
+		return v, nil
+	}
 	err = call(ss.in)
 	done(ss.header, pderrors.DecisionOf(err))
 	return nil, err
+}
+
+// markCalling marks the job's claim (worker.MarkCalling) just before a call of a job that is
+// not Repeatable is sent, after any refresh and pacing wait: a worker that dies from then on
+// leaves the job to be dead-lettered as outcome_unknown, not sent again. A mark that cannot be
+// written retries the job without calling.
+func (ss *Session) markCalling(ctx context.Context) *worker.Verdict {
+	if Repeatable(ss.job) {
+		return nil
+	}
+	if err := worker.MarkCalling(ctx); err != nil {
+		return &worker.Verdict{Outcome: worker.OutcomeRetry, Reason: worker.ReasonClaimFailed, Err: err}
+	}
+	return nil
 }
 
 // succeeded notes a successful call: a probe's success lifts its company's pause, and an

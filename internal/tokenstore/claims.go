@@ -46,6 +46,8 @@ const (
 //	nonce         S  which call wrote the claim (recognises the SDK's resend of its own put)
 //	took_over     BOOL true when this claim replaced a live in-progress claim whose lease had
 //	                   passed (written by the takeover put itself, so a resend still knows)
+//	calling       BOOL the owner started a call that must not be repeated (MarkWorkCalling);
+//	                   a takeover inherits it
 type WorkClaim struct {
 	Key   string
 	State WorkState
@@ -65,6 +67,11 @@ type WorkClaim struct {
 	// work cannot be repeated safely (a single-use code) decide on it. False on a claim
 	// returned with ErrWorkClaimed.
 	TookOver bool
+	// Calling is true when an owner of the work marked it (MarkWorkCalling) before starting a
+	// call that must not be repeated, and nothing settled the claim since. A claim taken over
+	// from such an owner keeps it: TookOver with Calling means the previous owner died while
+	// that call may have been carried out, and the work must not simply run again.
+	Calling bool
 }
 
 // Abandoned reports whether an in-progress claim's lease has passed at now: its owner died,
@@ -85,6 +92,7 @@ type claimItem struct {
 	CompanyID   int64  `dynamodbav:"company_id,omitempty"`
 	UserID      int64  `dynamodbav:"user_id,omitempty"`
 	TookOver    bool   `dynamodbav:"took_over,omitempty"`
+	Calling     bool   `dynamodbav:"calling,omitempty"`
 }
 
 func decodeWork(prefix string, av map[string]types.AttributeValue) (WorkClaim, error) {
@@ -101,6 +109,7 @@ func decodeWork(prefix string, av map[string]types.AttributeValue) (WorkClaim, e
 		CompletedAt: fromText(it.CompletedAt),
 		ExpiresAt:   fromUnix(it.ExpiresAt),
 		ID:          installation.ID{CompanyID: it.CompanyID, UserID: it.UserID},
+		Calling:     it.Calling,
 	}, nil
 }
 
@@ -150,6 +159,44 @@ func (s *Store) ReleaseWork(ctx context.Context, workKey, owner string) error {
 	return nil
 }
 
+// ForgetWork deletes the claim of workKey whatever its state, so that the work can run again:
+// for an operator who checked that work dead-lettered with an unknown outcome was not carried
+// out and sends it again. A missing claim is not an error. Never for a live run's claim.
+func (s *Store) ForgetWork(ctx context.Context, workKey string) error {
+	if !validWorkKey(workKey) {
+		return fmt.Errorf("tokenstore: forget work: %w: a key of 1 to %d bytes is required", ErrInvalid, maxOnceKey)
+	}
+	if _, err := s.deleteIf(ctx, workPrefix+workKey, "attribute_exists(#pk)", nil); err != nil {
+		return fmt.Errorf("tokenstore: forget work: %w", err)
+	}
+	return nil
+}
+
+// MarkWorkCalling records on owner's in-progress claim, before a call that must not be
+// repeated (a POST that creates something), that the call is starting: a later ClaimWork that
+// takes the claim over (this owner died) returns TookOver with Calling. ErrLeaseLost (which
+// matches ErrConflict) when owner no longer holds a live claim: the call must not be made.
+func (s *Store) MarkWorkCalling(ctx context.Context, workKey, owner string) error {
+	if !validWorkKey(workKey) || owner == "" {
+		return fmt.Errorf("tokenstore: mark work calling: %w: a key and an owner are required", ErrInvalid)
+	}
+	attrs, ok, err := s.update(ctx, workPrefix+workKey, "SET #calling = :true",
+		"#state = :in_progress AND #owner = :owner AND #lease_until > :now",
+		map[string]types.AttributeValue{
+			":true": &types.AttributeValueMemberBOOL{Value: true}, ":in_progress": str(string(WorkInProgress)),
+			":owner": str(owner), ":now": num(s.now().Unix()),
+		})
+	switch {
+	case err != nil:
+		return fmt.Errorf("tokenstore: mark work calling: %w", err)
+	case ok:
+		return nil
+	case attrs == nil:
+		return fmt.Errorf("tokenstore: mark work calling: %w", ErrNotFound)
+	}
+	return fmt.Errorf("tokenstore: mark work calling: %w: the claim's lease lapsed or another owner holds it", ErrLeaseLost)
+}
+
 // claim is the protocol's claim step for the record prefix+key (arguments validated).
 func (s *Store) claim(ctx context.Context, prefix, key, owner string, lease, ttl time.Duration) (WorkClaim, error) {
 	now := s.now()
@@ -167,10 +214,15 @@ func (s *Store) claim(ctx context.Context, prefix, key, owner string, lease, ttl
 		// second put, conditioned on that, records took_over in the item itself, so that the
 		// SDK's resend of this put (its answer lost) still learns it was a takeover.
 		if prev, derr := decodeWork(prefix, attrs); derr == nil && prev.Abandoned(now) {
-			item.TookOver = true
-			const takeOver = "#state = :in_progress AND #lease_until <= :now"
+			// The dead owner's call mark passes on: its call may have been carried out. The
+			// put requires the mark as read, so a mark landing meanwhile is not lost.
+			item.TookOver, item.Calling = true, prev.Calling
+			takeOver := "#state = :in_progress AND #lease_until <= :now AND attribute_not_exists(#calling)"
+			if prev.Calling {
+				takeOver = "#state = :in_progress AND #lease_until <= :now AND #calling = :true"
+			}
 			attrs, ok, err = s.putUnlessLive(ctx, item, now, takeOver,
-				map[string]types.AttributeValue{":in_progress": str(string(WorkInProgress))})
+				map[string]types.AttributeValue{":in_progress": str(string(WorkInProgress)), ":true": &types.AttributeValueMemberBOOL{Value: true}})
 		}
 	}
 	switch {

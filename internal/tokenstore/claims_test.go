@@ -91,6 +91,66 @@ func TestClaimWorkTakesOverALapsedLease(t *testing.T) {
 	}
 }
 
+// TestMarkWorkCallingPassesToTheTakeover: an owner that marked its claim before a call that
+// must not be repeated, and died, leaves the mark to the delivery that takes over; a takeover
+// of an unmarked claim has none; a lapsed or foreign owner cannot mark.
+func TestMarkWorkCallingPassesToTheTakeover(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if _, err := e.store.ClaimWork(t.Context(), workKey, "crashed", workLease, dayTTL); err != nil {
+		t.Fatalf("ClaimWork(crashed) = %v", err)
+	}
+	if err := e.store.MarkWorkCalling(t.Context(), workKey, "other"); !errors.Is(err, tokenstore.ErrLeaseLost) {
+		t.Errorf("MarkWorkCalling by another owner = %v, want ErrLeaseLost", err)
+	}
+	if err := e.store.MarkWorkCalling(t.Context(), workKey, "crashed"); err != nil {
+		t.Fatalf("MarkWorkCalling(crashed) = %v", err)
+	}
+	e.clock.Advance(workLease)
+	if err := e.store.MarkWorkCalling(t.Context(), workKey, "crashed"); !errors.Is(err, tokenstore.ErrLeaseLost) {
+		t.Errorf("MarkWorkCalling after the lease ended = %v, want ErrLeaseLost", err)
+	}
+	c, err := e.store.ClaimWork(t.Context(), workKey, "next", workLease, dayTTL)
+	if err != nil || !c.TookOver || !c.Calling {
+		t.Fatalf("ClaimWork over a marked, abandoned claim = %+v, %v; want TookOver and Calling", c, err)
+	}
+	// The mark stays with the claim until it is settled: a second takeover still sees it.
+	e.clock.Advance(workLease)
+	if c, err := e.store.ClaimWork(t.Context(), workKey, "third", workLease, dayTTL); err != nil || !c.TookOver || !c.Calling {
+		t.Errorf("second takeover = %+v, %v; want TookOver and Calling", c, err)
+	}
+	if err := e.store.ReleaseWork(t.Context(), workKey, "third"); err != nil {
+		t.Fatalf("ReleaseWork(third) = %v", err)
+	}
+	if c, err := e.store.ClaimWork(t.Context(), workKey, "fresh", workLease, dayTTL); err != nil || c.TookOver || c.Calling {
+		t.Errorf("ClaimWork after release = %+v, %v; want a fresh claim without the mark", c, err)
+	}
+
+	// A done claim is forgotten on an operator's word: the work can be claimed afresh.
+	if err := e.store.CompleteWork(t.Context(), workKey, "fresh", dayTTL); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.ForgetWork(t.Context(), workKey); err != nil {
+		t.Fatalf("ForgetWork = %v", err)
+	}
+	if err := e.store.ForgetWork(t.Context(), workKey); err != nil {
+		t.Errorf("ForgetWork of a missing claim = %v, want nil", err)
+	}
+	if c, err := e.store.ClaimWork(t.Context(), workKey, "after", workLease, dayTTL); err != nil || c.TookOver || c.Calling {
+		t.Errorf("ClaimWork after ForgetWork = %+v, %v; want a fresh claim", c, err)
+	}
+
+	// A claim taken over before its owner marked it carries no mark: the job runs again.
+	const unmarked = "apicall#job#1:2#unmarked"
+	if _, err := e.store.ClaimWork(t.Context(), unmarked, "crashed", workLease, dayTTL); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(workLease)
+	if c, err := e.store.ClaimWork(t.Context(), unmarked, "next", workLease, dayTTL); err != nil || !c.TookOver || c.Calling {
+		t.Errorf("takeover of an unmarked claim = %+v, %v; want TookOver without Calling", c, err)
+	}
+}
+
 func TestReleaseWorkLetsTheNextDeliveryClaim(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -10,15 +10,19 @@
 // new installation or a re-install; Uninstall deletes its tokens. Every write is a conditional
 // write, and every write to an installation increments its Version.
 //
-// The callback uses ClaimCode, CompleteCode and ReleaseCode so that a single-use authorization
-// code is exchanged once even when the callback is delivered twice, and any function uses Once
+// The callback uses ClaimCode, CompleteCode, RetireCode and ReleaseCode so that a single-use
+// authorization code is exchanged once even when the callback is delivered twice, and any function uses Once
 // for idempotency and alert de-duplication.
 //
 // # Table
 //
 // One table, TokensTable in template.yaml: partition key pk (S), no sort key, TTL on
-// expires_at, and the global secondary index refresh-due. Four kinds of item share it,
-// told apart by the pk prefix. Attribute names in expressions always go through #name
+// expires_at, and the global secondary index refresh-due. Ten kinds of item share it, told
+// apart by the pk prefix (MethodKeyPrefixes maps each Store method to the prefixes it
+// reaches; TestDocNamesEveryKind keeps this list complete): installations (inst#), code claims
+// (code#), work claims (work#), once records, webhook event records, entity records and
+// webhook owner records (all once#), shard claims (shard#), attempt counters (attempt#) and
+// company gates (gate#). Attribute names in expressions always go through #name
 // placeholders (status, state and many others are reserved words).
 //
 // Installation, pk "inst#<company_id>#<user_id>", one per Pipedrive user that installed the app:
@@ -72,7 +76,8 @@
 // they need no kms:Decrypt. Installations never carry expires_at: TTL must not delete them. Times that conditions or
 // the index compare are Unix seconds (N); times only people read are RFC 3339 text (S).
 //
-// Code claim, pk "code#<sha256 hex of the authorization code>" (never the code itself):
+// Code claim, pk "code#<sha256 hex of the authorization code>" (never the code itself; a
+// claim whose exchange was abandoned is retired: done without an installation):
 //
 //	state         S  exchanging | done
 //	company_id    N  installation the code produced            done only
@@ -91,7 +96,40 @@
 //	claimed_at    S  RFC 3339
 //	completed_at  S  RFC 3339; done only
 //
-// Once record, pk "once#<key>": expires_at N (TTL), created_at S (RFC 3339).
+// Once record, pk "once#<key>" (Once; idempotency and alert de-duplication): expires_at N
+// (TTL), created_at S (RFC 3339).
+//
+// Webhook event record, pk "once#<event key>" (AcceptEvent, ConfirmEvent, ForgetEvent; the
+// receiver's de-duplication of Pipedrive's deliveries, written in one transaction with a check
+// that the installation is active):
+//
+//	state         S  pending (being enqueued) | queued; absent in older records: queued
+//	lease_until   N  Unix milliseconds; a pending record past it may be taken over
+//	nonce         S  the writer's random id, so an SDK retry recognises its own record
+//	created_at    S  RFC 3339
+//	expires_at    N  Unix seconds; TTL (a day after it is queued)
+//
+// Entity record, pk "once#<entity key>" (AdvanceEntity, EntityTime; the worker skips a change
+// older than one already processed): changed_at N (Pipedrive's change time, Unix
+// microseconds), expires_at N (TTL).
+//
+// Webhook owner record, pk "once#webhook-owner#<company_id>#<webhook id>" (RecordWebhookOwner,
+// WebhookOwner; v1 payloads name no user, so the receiver looks up who registered the
+// webhook): company_id N, user_id N, created_at S. No expiry.
+//
+// Attempt counter, pk "attempt#<name>#<window start, Unix seconds>" (CountAttempt; the
+// callback's caps on token-endpoint calls per client IP and per state): attempts N (counted up
+// to the limit), expires_at N (TTL, the window's end).
+//
+// Company gate, pk "gate#<company_id>" (Gate, PauseCompany, ClaimProbe, LiftPause, HoldToken;
+// what stops or slows a company's Pipedrive calls, read by every worker):
+//
+//	pause_reason        S  why the company is paused (pderrors reason)     while paused
+//	pause_since         N  Unix milliseconds                                while paused
+//	probe_at            N  Unix milliseconds: the next probe call           while paused
+//	hold_<user_id>      N  Unix milliseconds: no call with that user's      a 429's hold
+//	hold_<user_id>_search  token before then (its search window)
+//	expires_at          N  Unix seconds; TTL, GateTTL after the last write
 //
 // Shard claim, pk "shard#<n>" (LeaseShard, ReleaseShard; one refresher run per shard of the
 // refresh-due index at a time): owner S, lease_until N (Unix seconds), expires_at N (TTL, a

@@ -53,6 +53,9 @@ type Claims interface {
 	ClaimWork(ctx context.Context, key, owner string, lease, ttl time.Duration) (tokenstore.WorkClaim, error)
 	CompleteWork(ctx context.Context, key, owner string, ttl time.Duration) error
 	ReleaseWork(ctx context.Context, key, owner string) error
+	// MarkWorkCalling records on owner's live claim that a call which must not be repeated is
+	// starting (see MarkCalling); an error means the call must not be made.
+	MarkWorkCalling(ctx context.Context, key, owner string) error
 }
 
 // Queue is the part of SQS the engine uses; *sqs.Client satisfies it.
@@ -65,8 +68,12 @@ type Queue interface {
 const (
 	// DefaultClaimLease outlives one run (the function's 30 s timeout) and ends before the
 	// queue's 180 s visibility timeout brings a crashed run's message back, so that delivery
-	// can take the claim over.
+	// can take the claim over. An invocation with a deadline leases only until that deadline
+	// plus ClaimLeaseMargin, when that is sooner: past it the run cannot be alive.
 	DefaultClaimLease = 2 * time.Minute
+	// ClaimLeaseMargin is added to the invocation's remaining time for its claims' lease: the
+	// clocks of two instances may differ by that much.
+	ClaimLeaseMargin = 10 * time.Second
 	// DefaultClaimTTL is how long a done job is remembered: duplicates from webhooks and
 	// retried producers arrive within minutes, not days.
 	DefaultClaimTTL = 24 * time.Hour

@@ -129,7 +129,8 @@ func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict)
 	}
 	runner := e.Runners[j.Kind]
 	key, owner := ClaimKey(e.Name, j), newOwner(d)
-	claim, err := e.Claims.ClaimWork(ctx, key, owner, e.claimLease(), e.claimTTL())
+	lease := e.leaseFor(ctx)
+	claim, err := e.Claims.ClaimWork(ctx, key, owner, lease, e.claimTTL())
 	switch {
 	case errors.Is(err, tokenstore.ErrWorkClaimed) && claim.State == tokenstore.WorkDone:
 		return Verdict{Outcome: OutcomeDuplicate, Reason: ReasonDuplicate}
@@ -145,12 +146,29 @@ func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict)
 			e.logPanic(ctx, j, p)
 			v = Verdict{Outcome: OutcomeRetry, Reason: ReasonPanic, Err: fmt.Errorf("panic: %v", p)}
 		}
+		if v.Outcome == OutcomeDeadLettered && v.Reason == ReasonOutcomeUnknown {
+			// Kept, with its call mark, until the dead letter is sent (apply then marks it
+			// done): should that fail, the next delivery takes the claim over and
+			// dead-letters the job again instead of making the call a second time.
+			v.claim = &heldClaim{key: key, owner: owner}
+			return
+		}
 		e.settleClaim(ctx, j, key, owner, v)
 	}()
+	if claim.TookOver && claim.Calling {
+		// The run that held this claim died after MarkCalling: its call may have been
+		// carried out. Like a call whose answer was lost, it is not made again.
+		e.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonOutcomeUnknown, Severity: alerts.SeverityWarning,
+			CompanyID: j.CompanyID, UserID: j.UserID,
+			Summary: "A job's worker died during a call that must not be repeated; it may or may not have been carried out and was dead-lettered, not run again",
+			Detail:  "job " + j.ID + " (" + j.Kind + "): check the remote service, then redrive that job by its message id or drop it"})
+		return Verdict{Outcome: OutcomeDeadLettered, Reason: ReasonOutcomeUnknown,
+			Message: "the run that made this job's call died before its answer was recorded; not run again"}
+	}
 	if x, ok := runner.(Exclusive); ok {
 		if k := x.ExclusiveKey(j); k != "" {
 			lock := e.Name + "#lock#" + k
-			held, err := e.Claims.ClaimWork(ctx, lock, owner, e.claimLease(), e.claimLease())
+			held, err := e.Claims.ClaimWork(ctx, lock, owner, lease, lease)
 			switch {
 			case errors.Is(err, tokenstore.ErrWorkClaimed):
 				return inProgress(held, now)
@@ -164,7 +182,56 @@ func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict)
 	// the work stops early enough for the claim, the queue and the answer to come after it.
 	wctx, cancel := deadline.Reserve(ctx, min(settleTime, e.deadlineReserve()/2))
 	defer cancel()
+	wctx = context.WithValue(wctx, callMarkKey{}, &callMark{mark: func(ctx context.Context) error {
+		return e.Claims.MarkWorkCalling(ctx, key, owner)
+	}})
 	return runner.Run(wctx, j)
+}
+
+// leaseFor is the lease of a run's claims: Config.ClaimLease, or less when the invocation ends
+// sooner (its deadline plus ClaimLeaseMargin), so that a run that died is taken over as soon
+// as it surely is dead.
+func (e *Engine) leaseFor(ctx context.Context) time.Duration {
+	lease := e.claimLease()
+	if dl, ok := ctx.Deadline(); ok {
+		lease = min(lease, max(time.Until(dl), 0)+ClaimLeaseMargin)
+	}
+	return lease
+}
+
+// callMarkKey is the context key of a run's callMark.
+type callMarkKey struct{}
+
+// callMark marks a run's claim once (MarkCalling).
+type callMark struct {
+	mu     sync.Mutex
+	marked bool
+	mark   func(ctx context.Context) error
+}
+
+// MarkCalling is called by a Runner just before it starts a call that must not be repeated
+// (one whose effect cannot be recognised afterwards, such as a POST that creates a deal). The
+// engine records it in the job's claim (Claims.MarkWorkCalling), once per run: should the run
+// die before it settles, the delivery that takes the claim over dead-letters the job with
+// ReasonOutcomeUnknown and alerts, instead of running it again. A run that dies before
+// marking is simply run again. An error means the mark could not be written (the claim was
+// lost or the store failed): the call must not be made; return a retry. Outside a run of the
+// engine MarkCalling does nothing.
+func MarkCalling(ctx context.Context) error {
+	m, ok := ctx.Value(callMarkKey{}).(*callMark)
+	if !ok {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.marked {
+		return nil
+	}
+	if err := m.mark(ctx); err != nil {
+		return fmt.Errorf("worker: mark the job's claim before a call that must not be repeated: %w", err)
+	}
+	m.marked = true
+	return nil
 }
 
 // inProgress defers a job whose claim (or exclusive lock) another delivery holds until that
@@ -271,7 +338,20 @@ func (e *Engine) apply(ctx context.Context, d delivery, j jobs.Job, v Verdict) V
 	}
 	switch v.Outcome {
 	case OutcomeDeadLettered:
-		if err := e.deadLetter(ctx, d, j, v); err != nil {
+		err := e.deadLetter(ctx, d, j, v)
+		if err == nil && v.claim != nil {
+			// Done as far as deliveries go: a copy of this message delivered again (its
+			// acknowledgement lost) is a duplicate, not a second call. Only an operator who
+			// checked the remote service runs it again (pdctl dlq redrive -id forgets the
+			// claim, tokenstore.ForgetWork).
+			sctx, cancel := deadline.Detached(ctx, bookkeepingTimeout)
+			if cerr := e.Claims.CompleteWork(sctx, v.claim.key, v.claim.owner, e.claimTTL()); cerr != nil {
+				e.logger().LogAttrs(ctx, slog.LevelWarn, "job claim not settled", slog.String("job_id", j.ID),
+					slog.String("action", string(v.Outcome)), slog.String("error", cerr.Error()))
+			}
+			cancel()
+		}
+		if err != nil {
 			// Not acknowledged, so not lost: SQS delivers it again (and at worst its own
 			// redrive moves it to the dead-letter queue).
 			e.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonDeadLetterFailed, Summary: "A job could not be sent to the dead-letter queue", Detail: alerts.ErrorDetail(err)})

@@ -56,6 +56,11 @@ const (
 	ReasonDeadLetterFailed   = "dead_letter_failed"
 	ReasonRequeueFailed      = "requeue_failed"
 	ReasonPanic              = "panic"
+	// ReasonOutcomeUnknown dead-letters a job whose call must not be repeated and may have been
+	// carried out: its answer was lost (a timeout, a broken connection, a 5xx after the work),
+	// or the run that made it died (its claim, marked by MarkCalling, was taken over). A person
+	// checks the remote service, then redrives that job by name or drops it.
+	ReasonOutcomeUnknown = "outcome_unknown"
 )
 
 // Verdict is a runner's decision for one job, and what the log, the dead-letter attributes and
@@ -84,7 +89,13 @@ type Verdict struct {
 	BodyOmitted bool
 	// Err is logged and becomes the dead letter's error attribute; it must never hold a secret.
 	Err error
+	// claim is the job's claim kept for an outcome_unknown dead letter: released only once the
+	// dead letter is sent (see Engine.apply).
+	claim *heldClaim
 }
+
+// heldClaim names a job's claim.
+type heldClaim struct{ key, owner string }
 
 // Result is the answer to a direct invocation: what happened to the job. As JSON:
 // {"job_id","kind","outcome","reason","status","message","retry_after_seconds","body",

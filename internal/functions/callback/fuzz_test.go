@@ -2,7 +2,6 @@ package callback
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"net/url"
 	"strings"
@@ -18,30 +17,8 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/uninstall"
 )
-
-// FuzzUninstallBody: the uninstall body and Basic header parsers never panic; an accepted body
-// names positive ids; a well-formed Basic header round-trips.
-func FuzzUninstallBody(f *testing.F) {
-	f.Add([]byte(`{"client_id":"x","company_id":3408256,"user_id":"5206648","timestamp":"2026-11-27T12:30:00Z"}`), "id", "secret")
-	f.Add([]byte(`{"company_id":1e3,"user_id":2,"timestamp":1795782600000}`), "", ":")
-	f.Add([]byte(`[`), "a:b", "")
-	f.Fuzz(func(t *testing.T, body []byte, user, pass string) {
-		if u, err := parseUninstall(body); err == nil && (u.CompanyID <= 0 || u.UserID <= 0) {
-			t.Fatalf("parseUninstall accepted ids %d:%d", u.CompanyID, u.UserID)
-		} else if err != nil && !errors.Is(err, errBadUninstall) {
-			t.Fatalf("parseUninstall error %v does not wrap errBadUninstall", err)
-		}
-		basicCredentials(string(body)) // arbitrary header text
-		if strings.Contains(user, ":") {
-			return
-		}
-		gu, gp, ok := basicCredentials("Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
-		if !ok || gu != user || gp != pass {
-			t.Fatalf("basicCredentials(Basic %q:%q) = %q, %q, %t", user, pass, gu, gp, ok)
-		}
-	})
-}
 
 // fuzzCreds are static credentials.
 type fuzzCreds struct{ c clientcreds.Credentials }
@@ -80,8 +57,8 @@ func FuzzCallbackRequest(f *testing.F) {
 		OAuth: &pdoauth.Client{Credentials: pdoauth.StaticCredentials("id", "secret")},
 		Installer: &install.Installer{OAuth: &pdoauth.Client{Credentials: pdoauth.StaticCredentials("id", "secret")},
 			Users: &pdapi.Client{}, Claims: downClaims{}, Store: nil, RedirectURI: "https://app.example/oauth/callback"},
-		Installations: failingUninstaller{err: errDown},
-		Config:        config{RequireState: true},
+		Uninstall: &uninstall.Uninstaller{Creds: fuzzCreds{clientcreds.Credentials{ClientID: "id", ClientSecret: "secret", StateKey: []byte(key)}}, Store: failingUninstaller{err: errDown}},
+		Config:    config{RequireState: true},
 	}
 	f.Fuzz(func(t *testing.T, method, path, rawQuery, cookie, body string, b64 bool) {
 		ev := events.APIGatewayV2HTTPRequest{

@@ -12,7 +12,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -23,6 +22,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oauthstate"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/uninstall"
 )
 
 // The routes this function serves (API Gateway forwards exactly these).
@@ -31,12 +31,9 @@ const (
 	callbackRoute = "/oauth/callback"
 )
 
-// Request limits: the callback's query holds a code and a state (under 200 bytes) and the
-// uninstall body four small fields, so anything near these limits is not Pipedrive.
-const (
-	maxQueryBytes = 8 << 10
-	maxBodyBytes  = 8 << 10
-)
+// maxQueryBytes: the callback's query holds a code and a state (under 200 bytes), so anything
+// near this limit is not Pipedrive.
+const maxQueryBytes = 8 << 10
 
 // credentials supplies the app's current client credentials; clientcreds' cached source
 // satisfies it. It must be safe for concurrent use.
@@ -49,14 +46,6 @@ type credentials interface {
 // authorizer builds Pipedrive's consent URL; *pdoauth.Client satisfies it.
 type authorizer interface {
 	AuthorizeURL(ctx context.Context, redirectURI, state string) (string, error)
-}
-
-// uninstaller removes an installation; *tokenstore.Store satisfies it. UninstallAsOf returns
-// tokenstore.ErrNotFound (wrapped) for an installation never stored, and
-// tokenstore.ErrUninstallPredates (wrapped, nothing changed) when the current installation was
-// made after at; a zero at uninstalls unconditionally.
-type uninstaller interface {
-	UninstallAsOf(ctx context.Context, id installation.ID, at time.Time) (installation.Installation, error)
 }
 
 // attempts caps costly work per source; *tokenstore.Store satisfies it. CountAttempt counts
@@ -97,30 +86,15 @@ type config struct {
 	InstallPath string
 	// StateTTL is how long an issued state is accepted; oauthstate.DefaultTTL when zero.
 	StateTTL time.Duration
-	// Now is the clock for states and the credential re-read limit; time.Now when nil.
+	// Now is the clock for states; time.Now when nil.
 	Now func() time.Time
-	// CredentialReread is the least time between two re-reads of the client secret that an
-	// uninstall with non-matching Basic credentials triggers, per container (so a stream of
-	// forged requests costs at most one Secrets Manager call per interval);
-	// defaultCredentialReread when zero.
-	CredentialReread time.Duration
 	// AttemptWindow, AttemptsPerIP and AttemptsPerState cap the callbacks that may reach the
 	// token endpoint: per client IP and per state, in fixed windows of AttemptWindow. Defaults
 	// (zero): 10 minutes, 30 per IP, 5 per state. A real user needs one, a reload or two more.
 	AttemptWindow    time.Duration
 	AttemptsPerIP    int
 	AttemptsPerState int
-	// UninstallSkew is the tolerance for the clock difference between Pipedrive and us: an
-	// uninstall is ignored only when dated more than this before the installation was made;
-	// defaultUninstallSkew when zero.
-	UninstallSkew time.Duration
 }
-
-// Defaults for zero config fields.
-const (
-	defaultCredentialReread = 10 * time.Second
-	defaultUninstallSkew    = 30 * time.Second
-)
 
 // handler serves the OAuth install redirect, the OAuth callback and Pipedrive's uninstall
 // request for API Gateway HTTP API (payload format 2.0). The callback's work is the install
@@ -134,8 +108,8 @@ type handler struct {
 	OAuth authorizer
 	// Installer exchanges codes and stores installations.
 	Installer *install.Installer
-	// Installations removes uninstalled installations.
-	Installations uninstaller
+	// Uninstall is the uninstall use case (DELETE on the callback route).
+	Uninstall *uninstall.Uninstaller
 	// Attempts counts callbacks per source before the token endpoint is called; nil does not
 	// cap them (tests). main.go always sets it.
 	Attempts attempts
@@ -146,10 +120,6 @@ type handler struct {
 	// Metrics counts OAuthRequests by outcome and reason (EMF); nil writes none.
 	Metrics *metrics.Emitter
 	Config  config
-
-	// rereadMu guards lastReread, when a Basic mismatch last re-read the secret.
-	rereadMu   sync.Mutex
-	lastReread time.Time
 }
 
 // outcome is what the handler decided for one request, logged as one event.
@@ -482,11 +452,4 @@ func (h *handler) installPath() string {
 		return h.Config.InstallPath
 	}
 	return installRoute
-}
-
-func (h *handler) now() time.Time {
-	if h.Config.Now != nil {
-		return h.Config.Now()
-	}
-	return time.Now()
 }

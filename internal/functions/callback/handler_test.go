@@ -37,6 +37,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsimtest"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/uninstall"
 )
 
 // redirectURI is the callback URL registered with the simulator, as in Developer Hub.
@@ -127,10 +128,10 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			RedirectURI:           redirectURI,
 			Retry:                 install.RetryPolicy{Attempts: 3, Backoff: func(int) time.Duration { return 10 * time.Millisecond }},
 		},
-		Installations: store,
-		Alerts:        notifier,
-		Log:           log,
-		Config:        config{Now: clock.Now},
+		Uninstall: &uninstall.Uninstaller{Creds: creds, Store: store, Alerts: notifier, Log: log, Now: clock.Now},
+		Alerts:    notifier,
+		Log:       log,
+		Config:    config{Now: clock.Now},
 	}
 	for _, o := range opts {
 		o(e.h)
@@ -1050,7 +1051,7 @@ func TestUninstallEvents(t *testing.T) {
 		{"empty body", "uninstall.json", right, body(``), 400, false},
 		{"JSON array", "uninstall.json", right, body(`[1,2]`), 400, false},
 		{"garbage base64 body", "uninstall.json", right, func(ev *events.APIGatewayV2HTTPRequest) { ev.Body, ev.IsBase64Encoded = "!!not base64!!", true }, 400, false},
-		{"oversized body", "uninstall.json", right, body(`{"company_id":3408256,"user_id":5206648,"pad":"` + strings.Repeat("x", maxBodyBytes) + `"}`), 413, false},
+		{"oversized body", "uninstall.json", right, body(`{"company_id":3408256,"user_id":5206648,"pad":"` + strings.Repeat("x", uninstall.MaxBodyBytes) + `"}`), 413, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

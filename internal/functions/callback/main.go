@@ -16,6 +16,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/uninstall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -39,7 +40,8 @@ func Main() {
 	if jobs := app.Jobs(); jobs != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
 		in.Jobs = jobs
 	}
-	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Installations: app.Store, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
+	h := &handler{Creds: app.Creds, OAuth: app.OAuth, Installer: in,
+		Uninstall: &uninstall.Uninstaller{Creds: app.Creds, Store: app.Store, Alerts: app.Notifier, Log: app.Log}, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
 		Config: config{SuccessURL: app.Getenv("SUCCESS_URL"), RequireState: requireState}}
 	lambda.Start(h.Handle)
 }

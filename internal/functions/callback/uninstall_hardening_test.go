@@ -14,6 +14,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/uninstall"
 )
 
 // uninstallEvent is the fixture's DELETE with the given Basic credentials and body.
@@ -64,7 +65,7 @@ func TestUninstallSecretRereadIsRateLimited(t *testing.T) {
 	e := newEnv(t)
 	before := e.installDefault()
 	cc := &countingCreds{credentials: e.h.Creds}
-	e.h.Creds = cc
+	e.h.Uninstall.Creds = cc
 	forged := uninstallEvent(t, basicAuth(testenv.ClientID, "guessed-secret"), defaultUserBody)
 	for i := range 5 {
 		if resp := e.handle(forged); resp.StatusCode != http.StatusUnauthorized {
@@ -74,7 +75,7 @@ func TestUninstallSecretRereadIsRateLimited(t *testing.T) {
 	if n := cc.invalidations.Load(); n != 1 {
 		t.Errorf("secret re-reads after 5 forged uninstalls = %d, want 1", n)
 	}
-	e.clock.Advance(defaultCredentialReread)
+	e.clock.Advance(uninstall.DefaultCredentialReread)
 	if resp := e.handle(forged); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("forged uninstall after the interval = %d, want 401", resp.StatusCode)
 	}
@@ -152,12 +153,12 @@ func (f failingUninstaller) UninstallAsOf(context.Context, installation.ID, time
 	return installation.Installation{}, f.err
 }
 
-var _ uninstaller = failingUninstaller{}
+var _ uninstall.Store = failingUninstaller{}
 
 // Finding 3: Pipedrive never resends an uninstall, so a store failure alerts a person.
 func TestUninstallStoreFailureAlerts(t *testing.T) {
 	e := newEnv(t)
-	e.h.Installations = failingUninstaller{err: errors.New("dynamodb: throttled")}
+	e.h.Uninstall.Store = failingUninstaller{err: errors.New("dynamodb: throttled")}
 	resp := e.handle(uninstallEvent(t, basicAuth(testenv.ClientID, testenv.ClientSecret), defaultUserBody))
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("uninstall with a failing store = %d, want 500", resp.StatusCode)

@@ -1,4 +1,4 @@
-package callback
+package uninstall
 
 import (
 	"encoding/json"
