@@ -674,6 +674,8 @@ func TestAdminUserActionsAndRedeliver(t *testing.T) {
 	if n := len(s.Deliveries()); n != 0 {
 		t.Errorf("deliveries after clear = %d, want 0", n)
 	}
+	// The change's delivery is asynchronous: wait for it before counting.
+	wantStatus(t, "wait", s.admin("POST", "/_sim/deliveries/wait", `{"timeout":"5s"}`), 204)
 	if c := s.Counters(); c.WebhookDeliveries[OutcomeDelivered] != 5 || c.WebhookByStatus[200] != 5 {
 		t.Errorf("counters = %v %v, want 5 delivered with 200", c.WebhookDeliveries, c.WebhookByStatus)
 	}
