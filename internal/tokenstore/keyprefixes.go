@@ -30,6 +30,8 @@ var MethodKeyPrefixes = map[string][]string{
 	"ClaimWork":          {workPrefix},
 	"CompleteWork":       {workPrefix},
 	"ReleaseWork":        {workPrefix},
+	"MarkWorkCalling":    {workPrefix},
+	"ForgetWork":         {workPrefix},
 	"Once":               {oncePrefix},
 	"AdvanceEntity":      {oncePrefix},
 	"EntityTime":         {oncePrefix},

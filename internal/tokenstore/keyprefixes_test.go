@@ -213,6 +213,13 @@ func TestMethodKeyPrefixesAreTheKeysTouched(t *testing.T) {
 			}
 			return s.ReleaseWork(ctx, "job2", "o")
 		}},
+		{"MarkWorkCalling", func() error {
+			if _, err := s.ClaimWork(ctx, "job3", "o", time.Minute, time.Hour); err != nil {
+				return err
+			}
+			return s.MarkWorkCalling(ctx, "job3", "o")
+		}},
+		{"ForgetWork", func() error { return s.ForgetWork(ctx, "job3") }},
 		{"Once", func() (err error) { _, err = s.Once(ctx, "alert", time.Hour); return err }},
 		{"AdvanceEntity", func() (err error) { _, err = s.AdvanceEntity(ctx, "deal:1", now, time.Hour); return err }},
 		{"EntityTime", func() (err error) { _, err = s.EntityTime(ctx, "deal:1"); return err }},
