@@ -2,6 +2,7 @@ package pdkit_test
 
 import (
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -77,6 +78,32 @@ func TestSamconfigHasNoSecrets(t *testing.T) {
 			if strings.Contains(line, bad) {
 				t.Errorf("samconfig.toml line %q holds %q: no credentials or derived settings here", line, bad)
 			}
+		}
+	}
+}
+
+// TestMakeDeploy: `make deploy` is sam build, then sam deploy (--guided with GUIDED=1, another
+// stack with STACK=name), then the stack's outputs; checked with make -n (nothing runs).
+func TestMakeDeploy(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+		not  string
+	}{
+		{[]string{"deploy"}, []string{"sam build\n", "sam deploy ", "sam list stack-outputs"}, "--guided"},
+		{[]string{"deploy", "GUIDED=1", "STACK=pdkit-test"}, []string{"sam build\n", "sam deploy --guided --stack-name pdkit-test", "sam list stack-outputs --stack-name pdkit-test"}, ""},
+	} {
+		out, err := exec.Command("make", append([]string{"-n"}, tt.args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("make -n %v: %v\n%s", tt.args, err, out)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("make -n %v lacks %q:\n%s", tt.args, w, out)
+			}
+		}
+		if tt.not != "" && strings.Contains(string(out), tt.not) {
+			t.Errorf("make -n %v has %q:\n%s", tt.args, tt.not, out)
 		}
 	}
 }

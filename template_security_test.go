@@ -437,3 +437,142 @@ func TestTemplateDynamoDBLeadingKeys(t *testing.T) {
 		}
 	}
 }
+
+// tokenUse are the KMS actions that open or seal tokens: whoever holds one of them (or a
+// wildcard matching it) on the tokens key can read, or forge, every installation's tokens.
+var tokenUse = []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
+
+// strs is a scalar or a sequence of scalars as a list.
+func strs(n *yaml.Node) []string {
+	switch {
+	case n == nil:
+		return nil
+	case n.Kind == yaml.ScalarNode:
+		return []string{n.Value}
+	}
+	var out []string
+	for _, c := range n.Content {
+		out = append(out, c.Value)
+	}
+	return out
+}
+
+// grants reports the actions of tokenUse (or want) that the action patterns allow.
+func grants(patterns []string, want ...string) []string {
+	var out []string
+	for _, a := range want {
+		for _, p := range patterns {
+			if ok, _ := filepath.Match(strings.ToLower(p), strings.ToLower(a)); ok {
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// statements lists a policy document's statements, taking the "then" branch of an !If.
+func statements(doc *yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	for _, st := range node(doc, "Statement").Content {
+		if st.Tag == "!If" && len(st.Content) == 3 {
+			st = st.Content[1]
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// TestTokensKeyPolicy: the account administers the tokens key but cannot use it; only roles on
+// the refresher's and the worker's path (and the optional break-glass role) may decrypt, the
+// callback's path may only seal, and each path belongs to exactly those functions.
+func TestTokensKeyPolicy(t *testing.T) {
+	resources, fns := functionResources(t)
+	policy := node(resources, "TokensKey", "Properties", "KeyPolicy")
+	if policy == nil {
+		t.Fatal("TokensKey has no KeyPolicy")
+	}
+	decrypters := map[string]bool{}
+	for _, st := range statements(policy) {
+		sid := node(st, "Sid").Value
+		if node(st, "Effect").Value != "Allow" {
+			continue
+		}
+		actions := strs(node(st, "Action"))
+		used := grants(actions, tokenUse...)
+		principal := node(st, "Principal", "AWS")
+		cond := node(st, "Condition", "ArnLike", "aws:PrincipalArn")
+		switch {
+		case len(used) == 0:
+			// administration only
+		case principal != nil && principal.Value == "BreakGlassRoleARN":
+			decrypters["break-glass"] = true
+		case cond == nil:
+			t.Errorf("key policy statement %s gives %v to %s without naming the roles (aws:PrincipalArn)", sid, used, principal.Value)
+		case strings.HasSuffix(cond.Value, "/token-users/*"):
+			decrypters["token-users"] = true
+		case strings.HasSuffix(cond.Value, "/token-sealers/*"):
+			if d := grants(actions, "kms:Decrypt", "kms:ReEncryptFrom"); len(d) > 0 {
+				t.Errorf("key policy statement %s lets the callback's roles %v", sid, d)
+			}
+		default:
+			t.Errorf("key policy statement %s gives %v to roles %s, want only the token-users or token-sealers path", sid, used, cond.Value)
+		}
+		if principal != nil && strings.Contains(principal.Value, ":root") && cond == nil && len(used) > 0 {
+			t.Errorf("the account root may use the key (%v) in statement %s", used, sid)
+		}
+	}
+	if !decrypters["token-users"] || !decrypters["break-glass"] {
+		t.Errorf("decrypting statements = %v, want the token-users path and the optional break-glass role", decrypters)
+	}
+	wantPath := map[string]string{"RefresherFunction": "token-users", "ApiCallFunction": "token-users", "CallbackFunction": "token-sealers"}
+	for _, fn := range fns {
+		got := ""
+		if p := node(resources, fn, "Properties", "RolePath"); p != nil {
+			for _, kind := range []string{"token-users", "token-sealers"} {
+				if strings.Contains(p.Value, "/"+kind+"/") {
+					got = kind
+				}
+			}
+		}
+		if got != wantPath[fn] {
+			t.Errorf("%s role path is in %q, want %q", fn, got, wantPath[fn])
+		}
+	}
+}
+
+// TestOnCallCannotActAsACustomer: the documented on-call policy can neither put a job on the
+// jobs queue nor invoke the worker nor use the tokens key; redrive, which must send to the
+// jobs queue, is a separate policy; and direct invocation of the worker is off by default.
+func TestOnCallCannotActAsACustomer(t *testing.T) {
+	resources, _ := functionResources(t)
+	onCall := node(resources, "OnCallPolicy", "Properties", "PolicyDocument")
+	if onCall == nil {
+		t.Fatal("template.yaml defines no OnCallPolicy")
+	}
+	for _, st := range statements(onCall) {
+		actions := strs(node(st, "Action"))
+		if bad := grants(actions, append([]string{"sqs:SendMessage", "sqs:SendMessageBatch", "lambda:InvokeFunction", "lambda:InvokeAsync", "dynamodb:PutItem", "dynamodb:UpdateItem"}, tokenUse...)...); len(bad) > 0 {
+			t.Errorf("OnCallPolicy statement %s allows %v", node(st, "Sid").Value, bad)
+		}
+	}
+	redrive := node(resources, "RedrivePolicy", "Properties", "PolicyDocument")
+	if redrive == nil {
+		t.Fatal("template.yaml defines no RedrivePolicy")
+	}
+	for _, st := range statements(redrive) {
+		if bad := grants(strs(node(st, "Action")), append([]string{"lambda:InvokeFunction"}, tokenUse...)...); len(bad) > 0 {
+			t.Errorf("RedrivePolicy statement %s allows %v", node(st, "Sid").Value, bad)
+		}
+	}
+	if got := node(resources, "ApiCallFunction", "Properties", "Environment", "Variables", "DIRECT_INVOKE"); got == nil || got.Value != "WorkerDirectInvoke" {
+		t.Errorf("ApiCallFunction DIRECT_INVOKE = %v, want !Ref WorkerDirectInvoke", got)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(pdkit.Template, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if def := node(&doc, "Parameters", "WorkerDirectInvoke", "Default"); def == nil || def.Value != "false" {
+		t.Errorf("WorkerDirectInvoke default = %v, want \"false\"", def)
+	}
+}

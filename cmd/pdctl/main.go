@@ -70,13 +70,19 @@ func connect(ctx context.Context, cli *opscli.CLI) error {
 	// allowed kms:Decrypt; every use is logged to stderr and alerted.
 	cli.Audit = &opscli.Auditor{Log: slog.New(slog.NewJSONHandler(os.Stderr, nil)), Who: operator(app.AWS)}
 	if app.Alerts != nil {
-		cli.Audit.Alerts = app.Alerts
+		// Every decryption alerts: the audit copy of the publisher has no dedupe marks.
+		audit := *app.Alerts
+		audit.Marks = nil
+		cli.Audit.Alerts = &audit
 	}
 	if app.Store != nil && app.Store.Cipher != nil {
 		cli.Tokens = app.Store
 	}
 	if cli.JobsQueueURL != "" || cli.DeadLetterURL != "" {
 		cli.SQS = app.SQS()
+	}
+	if app.Store != nil { // dlq redrive --id of an outcome_unknown job clears its claim
+		cli.Claims = app.Store
 	}
 	return nil
 }

@@ -182,27 +182,35 @@ type secretProps struct {
 
 // functionSettings are Globals.Function and an AWS::Serverless::Function's Properties.
 type functionSettings struct {
-	CodeUri       text     `yaml:"CodeUri"`
-	Description   text     `yaml:"Description"`
-	Runtime       text     `yaml:"Runtime"`
-	Architectures []text   `yaml:"Architectures"`
-	Handler       text     `yaml:"Handler"`
-	MemorySize    *integer `yaml:"MemorySize"`
-	Timeout       *integer `yaml:"Timeout"`
-	LoggingConfig *struct {
-		LogFormat text `yaml:"LogFormat"`
-		// LogGroup is the function's own log group (!Ref of an AWS::Logs::LogGroup).
-		LogGroup *Value `yaml:"LogGroup"`
-	} `yaml:"LoggingConfig"`
-	Environment *struct {
+	CodeUri       text           `yaml:"CodeUri"`
+	Description   text           `yaml:"Description"`
+	Runtime       text           `yaml:"Runtime"`
+	Architectures []text         `yaml:"Architectures"`
+	Handler       text           `yaml:"Handler"`
+	MemorySize    *integer       `yaml:"MemorySize"`
+	Timeout       *integer       `yaml:"Timeout"`
+	LoggingConfig *loggingConfig `yaml:"LoggingConfig"`
+	Environment   *struct {
 		Variables map[string]Value `yaml:"Variables"`
 	} `yaml:"Environment"`
 	// Policies are SAM policy templates ({Name: {…}}); infra does not apply them.
 	Policies []map[string]Value `yaml:"Policies"`
+	// RolePath is the IAM path of the function's role (the tokens key policy names it);
+	// infra does not apply it.
+	RolePath *Value `yaml:"RolePath"`
 	Events   map[string]struct {
 		Type       text        `yaml:"Type"`
 		Properties eventSource `yaml:"Properties"`
 	} `yaml:"Events"`
+}
+
+// loggingConfig is a function's LoggingConfig.
+type loggingConfig struct {
+	LogFormat text `yaml:"LogFormat"`
+	// LogGroup is the function's own log group (!Ref of an AWS::Logs::LogGroup).
+	LogGroup *Value `yaml:"LogGroup"`
+	// ApplicationLogLevel becomes the function's AWS_LAMBDA_LOG_LEVEL, as Lambda sets it.
+	ApplicationLogLevel *Value `yaml:"ApplicationLogLevel"`
 }
 
 // eventSource holds the properties of the event types infra understands; which apply

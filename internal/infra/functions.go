@@ -79,6 +79,9 @@ func (q QueueSource) ReportsBatchItemFailures() bool {
 	return slices.Contains(q.FunctionResponseTypes, "ReportBatchItemFailures")
 }
 
+// EnvLogLevel is the variable Lambda derives from LoggingConfig.ApplicationLogLevel.
+const EnvLogLevel = "AWS_LAMBDA_LOG_LEVEL"
+
 // SAM's defaults for what neither the function nor Globals set.
 const (
 	defaultTimeout    = 3
@@ -156,6 +159,14 @@ func (s *Spec) function(g, p functionSettings, path string) (Function, error) {
 	}
 	if p.Environment != nil {
 		maps.Copy(fn.Environment, p.Environment.Variables)
+	}
+	// Lambda sets AWS_LAMBDA_LOG_LEVEL from LoggingConfig.ApplicationLogLevel (the function's,
+	// else the Globals'); the emulator and the local stack get it the same way.
+	for _, lc := range []*loggingConfig{p.LoggingConfig, g.LoggingConfig} {
+		if lc != nil && lc.ApplicationLogLevel != nil {
+			fn.Environment[EnvLogLevel] = *lc.ApplicationLogLevel
+			break
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.Events)) {
 		ev := p.Events[name]

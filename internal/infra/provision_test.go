@@ -67,6 +67,11 @@ func TestProvisionedResources(t *testing.T) {
 		"WEBHOOK_EVENTS": "deal.*,person.*",
 		"EXAMPLE_APP":    "false",
 		"APP_NAME":       "Pipedrive Lambda Kit",
+		// Lambda's own, from LoggingConfig.ApplicationLogLevel (the LogLevel parameter).
+		"AWS_LAMBDA_LOG_LEVEL": "INFO",
+		// Off unless the stack says so: invoking the worker must not act as a customer.
+		"DIRECT_INVOKE":     "false",
+		"API_PATH_PREFIXES": "",
 	}
 	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
 		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)
@@ -77,6 +82,11 @@ func TestProvisionedResources(t *testing.T) {
 	wantCallback["PIPEDRIVE_OAUTH_URL"] = "https://oauth.pipedrive.com"
 	wantCallback["SUCCESS_URL"] = ""
 	wantCallback["REQUIRE_STATE"] = "false"
+	wantCallback["AWS_LAMBDA_LOG_LEVEL"] = "INFO"
+	// The install caps' documented defaults (install.CapsFromEnv).
+	wantCallback["INSTALL_ATTEMPTS_PER_IP"] = "30"
+	wantCallback["INSTALL_ATTEMPTS_PER_STATE"] = "5"
+	wantCallback["INSTALL_ATTEMPT_WINDOW_MINUTES"] = "10"
 	if got := r.FunctionEnv("CallbackFunction"); !maps.Equal(got, wantCallback) {
 		t.Errorf("FunctionEnv(CallbackFunction) = %v, want %v", got, wantCallback)
 	}

@@ -53,6 +53,12 @@ type Store interface {
 	Install(ctx context.Context, in installation.Installation) (installation.Installation, error)
 }
 
+// Existing looks up a user's installation without its tokens; *tokenstore.Store satisfies it.
+// Describe returns an error matching installation.ErrNotFound for a user never installed.
+type Existing interface {
+	Describe(ctx context.Context, id installation.ID) (installation.Installation, error)
+}
+
 // Enqueuer queues work for the worker; *jobs.Enqueuer satisfies it.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, j jobs.Job) error
@@ -88,6 +94,10 @@ type Installer struct {
 	Users  Users
 	Claims Claims
 	Store  Store
+	// Existing tells a failed install whether its user already has a working installation,
+	// so that its clean-up never revokes what that installation depends on; nil: assume one
+	// may exist (only the new access token is revoked). *tokenstore.Store satisfies it.
+	Existing Existing
 	// Jobs receives a register_webhooks job per install; nil queues nothing.
 	Jobs Enqueuer
 	// InvalidateCredentials drops cached client credentials when Pipedrive rejects them, so
@@ -275,27 +285,60 @@ func (in *Installer) enqueue(ctx context.Context, r Result) {
 }
 
 // revoke revokes tokens this install could not keep (users/me or the store failed after a
-// successful exchange): tokens nobody holds must not stay valid at Pipedrive. The refresh
-// token revokes all of the user's tokens (and ends the app's installation there: the user
-// installs again anyway); without one, the access token. Detached from the request's
-// cancellation; a failure is logged (the tokens were never stored, so nothing here leaks).
+// successful exchange): tokens nobody holds must not stay valid at Pipedrive. Revoking the
+// refresh token revokes all of the user's tokens and uninstalls the app at Pipedrive, which
+// would also end a working installation of the same user (a failed reinstall must not break
+// it). So the refresh token is revoked only when the user is known (id) and has no working
+// installation (Existing says none, or not active); otherwise only the new access token is
+// revoked, which touches nothing else, and the new refresh token lapses unused. Detached from
+// the request's cancellation; a failure is logged (the tokens were never stored, so nothing
+// here leaks).
 func (in *Installer) revoke(ctx context.Context, tok *pdoauth.Token, id installation.ID) {
-	token, hint := tok.RefreshToken, "refresh_token"
-	if token == "" {
-		token, hint = tok.AccessToken, "access_token"
+	token, hint, why := tok.AccessToken, "access_token", in.keepReason(ctx, id)
+	if why == "" && tok.RefreshToken != "" {
+		token, hint = tok.RefreshToken, "refresh_token"
 	}
 	if token == "" {
-		return
+		token, hint = tok.RefreshToken, "refresh_token"
+		if why != "" || token == "" {
+			return // only a refresh token, and revoking it could end a working installation
+		}
 	}
 	dctx, cancel := deadline.Detached(ctx, detachedTimeout)
 	defer cancel()
 	attrs := []slog.Attr{slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),
 		slog.String("action", "revoke"), slog.String("reason", "tokens_not_kept"), slog.String("token_type", hint)}
+	if why != "" {
+		attrs = append(attrs, slog.String("refresh_token_kept", why))
+	}
 	if err := in.OAuth.Revoke(dctx, token, hint); err != nil {
 		in.logger().LogAttrs(ctx, slog.LevelWarn, "revoke of unkept tokens failed", append(attrs, slog.String("error", err.Error()))...)
 		return
 	}
 	in.logger().LogAttrs(ctx, slog.LevelInfo, "revoked tokens that could not be kept", attrs...)
+}
+
+// keepReason says why the refresh token of a failed install must not be revoked ("" when it
+// may be): the user is unknown, or may have a working installation.
+func (in *Installer) keepReason(ctx context.Context, id installation.ID) string {
+	if !id.Valid() {
+		return "user_unknown"
+	}
+	if in.Existing == nil {
+		return "existing_unknown"
+	}
+	dctx, cancel := deadline.Detached(ctx, detachedTimeout)
+	defer cancel()
+	cur, err := in.Existing.Describe(dctx, id)
+	switch {
+	case errors.Is(err, installation.ErrNotFound):
+		return ""
+	case err != nil:
+		return "existing_unknown"
+	case cur.Status == installation.StatusActive:
+		return "working_installation"
+	}
+	return ""
 }
 
 // settle runs a claim clean-up detached from the request's cancellation (a closed tab must not

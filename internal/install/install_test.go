@@ -103,6 +103,7 @@ func newEnv(t *testing.T) *env {
 		Users:                 &pdapi.Client{HTTP: sim.HTTP.Client()},
 		Claims:                store,
 		Store:                 store,
+		Existing:              store,
 		Jobs:                  e.rec,
 		InvalidateCredentials: func() { e.invalidated++ },
 		Alerts:                oncall.Notifier{Sender: e.rec, Log: log},

@@ -33,6 +33,17 @@ const (
 	ConfigError
 	// Failed: our own storage failed; the detail is in Result.Err.
 	Failed
+	// The Flow's outcomes around Install:
+	//
+	// Authorize: Begin issued a state; redirect the browser to Pipedrive's consent page.
+	Authorize
+	// NotConfigured: the app's client id and secret are still the deploy's placeholders.
+	NotConfigured
+	// InvalidState: the state is forged, expired, malformed, another browser's, or missing
+	// where RequireState wants one (Reason says which); the user must start again.
+	InvalidState
+	// TooManyAttempts: a cap on callbacks per client IP or per state refused this one.
+	TooManyAttempts
 )
 
 var outcomeNames = [...]string{
@@ -46,6 +57,10 @@ var outcomeNames = [...]string{
 	IdentityFailed:   "identity_failed",
 	ConfigError:      "config_error",
 	Failed:           "failed",
+	Authorize:        "authorize",
+	NotConfigured:    "not_configured",
+	InvalidState:     "invalid_state",
+	TooManyAttempts:  "too_many_attempts",
 }
 
 // String is the outcome's snake_case name; "unknown" for a value not listed above.

@@ -26,6 +26,10 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 )
 
+// Engine names the worker engine that runs the jobs queue's jobs (the apicall function): its
+// claim keys (worker.ClaimKey), errors and alerts carry it.
+const Engine = "apicall"
+
 // Kinds of job.
 const (
 	// KindRegisterWebhooks asks the worker to create the app's webhooks for a new installation.

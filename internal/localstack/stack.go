@@ -239,13 +239,15 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	// Each function runs with the timeout and the environment template.yaml gives it, except
 	// for what really differs locally: Pipedrive is the simulator, the callback and webhook
-	// URLs are the local gateway's (the simulator delivers to the receiver there), and the
-	// worked example app is on.
+	// URLs are the local gateway's (the simulator delivers to the receiver there), the
+	// worked example app is on, and the worker may be invoked directly (the walk-through does;
+	// a deployed stack keeps WorkerDirectInvoke off).
 	local := map[string]string{
 		"PIPEDRIVE_OAUTH_URL": st.SimulatorURL,
 		"REDIRECT_URI":        redirectURI,
 		"WEBHOOK_URL":         st.GatewayURL + WebhooksPath,
 		"EXAMPLE_APP":         "true",
+		"DIRECT_INVOKE":       "true",
 	}
 	if cfg.App != nil {
 		maps.Copy(local, cfg.App.env()) // the real app's OAuth server and public URLs

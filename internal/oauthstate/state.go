@@ -88,6 +88,10 @@ type Signer struct {
 	Skew time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// RequireBinding refuses an unbound state (one from Issue) with ErrStateUnbound: when
+	// states are required (REQUIRE_STATE=true), only a state bound to the browser that
+	// started the install counts.
+	RequireBinding bool
 }
 
 // Issue returns a new state, not bound to a browser. It fails only with ErrWeakKey.
@@ -144,7 +148,8 @@ func (s *Signer) Verify(state string) error {
 // VerifyBound is Verify for a state that may be bound to a browser: a state from IssueBound
 // is accepted only when binding is the value IssueBound returned with it (ErrStateUnbound
 // otherwise, checked after the signature and the validity window, so ErrStateUnbound means an
-// authentic state presented by another browser). An unbound state (Issue) ignores binding.
+// authentic state presented by another browser). An unbound state (Issue) ignores binding,
+// unless RequireBinding refuses it (ErrStateUnbound).
 func (s *Signer) VerifyBound(state, binding string) error {
 	if len(s.Key) < MinKeyLen {
 		return fmt.Errorf("verify state: %w", ErrWeakKey)
@@ -177,6 +182,9 @@ func (s *Signer) VerifyBound(state, binding string) error {
 	}
 	if age := now.Sub(issued); age > s.ttl() {
 		return fmt.Errorf("verify state: age %s exceeds %s: %w", age.Round(time.Second), s.ttl(), ErrStateExpired)
+	}
+	if raw[0] == version && s.RequireBinding {
+		return fmt.Errorf("verify state: issued without a browser binding: %w", ErrStateUnbound)
 	}
 	if raw[0] == versionBound {
 		// Constant time: how much of a guessed binding matched must not show.

@@ -197,6 +197,17 @@ func TestVerifyBound(t *testing.T) {
 	if err := s.Verify(state); !errors.Is(err, oauthstate.ErrStateUnbound) {
 		t.Errorf("Verify(bound state) = %v, want ErrStateUnbound", err)
 	}
+	// With RequireBinding (REQUIRE_STATE=true) only a bound state with its binding counts.
+	strict := &oauthstate.Signer{Key: testKey, Now: fixedClock(t0), RequireBinding: true}
+	if err := strict.VerifyBound(unbound, binding); !errors.Is(err, oauthstate.ErrStateUnbound) {
+		t.Errorf("RequireBinding: VerifyBound(unbound state) = %v, want ErrStateUnbound", err)
+	}
+	if err := strict.VerifyBound(state, binding); err != nil {
+		t.Errorf("RequireBinding: VerifyBound(bound state, its binding) = %v, want nil", err)
+	}
+	if err := strict.VerifyBound(flip(t, unbound, 5), ""); !errors.Is(err, oauthstate.ErrStateForged) {
+		t.Errorf("RequireBinding: VerifyBound(tampered unbound state) = %v, want ErrStateForged (checked first)", err)
+	}
 }
 
 // FuzzVerifyBound: no mutation of a bound state signed under another key, with any binding,

@@ -24,8 +24,10 @@ type TokenReader interface {
 type Auditor struct {
 	// Log receives the structured audit line (pdctl: JSON on stderr). Required.
 	Log *slog.Logger
-	// Alerts, when set, publishes the "tokens_decrypted" alert; a failed publish refuses the
-	// decryption (no token is shown without the audit trail).
+	// Alerts publishes the "tokens_decrypted" alert for every decryption; it must not
+	// de-duplicate (pdctl wires the alerts publisher without its dedupe marks). A failed
+	// publish refuses the decryption (no token is shown without the audit trail); without
+	// Alerts decrypt refuses unless told --no-audit, which is logged.
 	Alerts oncall.Sender
 	// Who names the operator (the AWS caller identity and the local user); "unknown" if nil.
 	Who func(ctx context.Context) string
@@ -53,35 +55,41 @@ func auditedTarget(cmd string, arg string, reason string) (installation.ID, stri
 
 func (c *CLI) decryptCommand() *cobra.Command {
 	var reason string
-	var withRefresh bool
+	var withRefresh, noAudit bool
 	cmd := &cobra.Command{
 		Use:   "decrypt COMPANY:USER --reason \"…\"",
 		Short: "print an installation's access token, audited and alerted",
 		Long: fmt.Sprintf(`Print one installation's access token (and its refresh token only with --refresh-token), for
 reproducing a customer's problem by hand. The only command that prints a token: before it reads
 one it logs who (the AWS caller identity and the local user), when and why (--reason, at least
-%d characters) to standard error and publishes the %q alert; a failed alert decrypts nothing.
-Needs TOKENS_KEY_ID and a role allowed kms:Decrypt.`, minReason, AlertTokensDecrypted),
+%d characters) to standard error and publishes the %q alert, every time (never
+de-duplicated); a failed alert decrypts nothing, and without an alerts topic (ALERTS_TOPIC_ARN)
+decrypt refuses unless told --no-audit, which the audit line records. Needs TOKENS_KEY_ID and
+a role allowed kms:Decrypt (the stack's BreakGlassRoleARN).`, minReason, AlertTokensDecrypted),
 		Example: "  pdctl decrypt 3408256:5206648 --reason \"ticket 4711: reproduce a 403\"",
 		Args:    exactArgs(1),
 		RunE: c.run(func(ctx context.Context, args []string) error {
-			return c.decrypt(ctx, args[0], reason, withRefresh)
+			return c.decrypt(ctx, args[0], reason, withRefresh, noAudit)
 		}),
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why the token is needed (audited; required)")
 	cmd.Flags().BoolVar(&withRefresh, "refresh-token", false, "also print the refresh token")
+	cmd.Flags().BoolVar(&noAudit, "no-audit", false, "decrypt without an alerts topic (only the audit log line records it)")
 	return cmd
 }
 
 // decrypt prints an installation's access token (and its refresh token with --refresh-token),
 // after recording who, when and why.
-func (c *CLI) decrypt(ctx context.Context, arg, reason string, withRefresh bool) error {
+func (c *CLI) decrypt(ctx context.Context, arg, reason string, withRefresh, noAudit bool) error {
 	id, reason, err := auditedTarget("decrypt", arg, reason)
 	if err != nil {
 		return err
 	}
 	if c.Tokens == nil || c.Audit == nil || c.Audit.Log == nil {
 		return errors.New("decrypt: TOKENS_TABLE and TOKENS_KEY_ID must be set (and the role allowed kms:Decrypt)")
+	}
+	if c.Audit.Alerts == nil && !noAudit {
+		return errors.New("decrypt: no alerts topic (ALERTS_TOPIC_ARN or --stack) for the audit alert: nothing decrypted; --no-audit decrypts with the audit log line only")
 	}
 	fields := "access_token"
 	if withRefresh {
@@ -95,7 +103,7 @@ func (c *CLI) decrypt(ctx context.Context, arg, reason string, withRefresh bool)
 	c.Audit.Log.LogAttrs(ctx, slog.LevelWarn, "tokens decrypted by an operator",
 		slog.String("action", "decrypt_tokens"), slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),
 		slog.String("operator", who), slog.String("reason", reason), slog.String("fields", fields),
-		slog.Time("at", c.now().UTC()))
+		slog.Time("at", c.now().UTC()), slog.Bool("audit_alert", c.Audit.Alerts != nil))
 	if c.Audit.Alerts != nil {
 		err := c.Audit.Alerts.Alert(ctx, oncall.Alert{
 			Reason: AlertTokensDecrypted, Severity: oncall.SeverityWarning, CompanyID: id.CompanyID, UserID: id.UserID,

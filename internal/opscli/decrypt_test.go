@@ -99,6 +99,28 @@ func TestDecryptIsAuditedAndExplicit(t *testing.T) {
 		t.Errorf("audit of -refresh-token = %s, want fields access_token,refresh_token", audit.String())
 	}
 
+	// Every decryption alerts: two in a row, two alerts (never de-duplicated).
+	alerts = nil
+	for range 2 {
+		if _, err := run("decrypt", id.String(), "--reason", "customer ticket 4711: once more"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(alerts) != 2 {
+		t.Errorf("alerts for two decryptions = %d, want 2", len(alerts))
+	}
+
+	// No alerts topic: refused unless told --no-audit, which the audit line records.
+	f.cli.Audit.Alerts = nil
+	audit.Reset()
+	if out, err := run("decrypt", id.String(), "--reason", "customer ticket 4714"); err == nil || out != "" || !strings.Contains(err.Error(), "--no-audit") || audit.Len() != 0 {
+		t.Errorf("decrypt without an alerts topic = %q, %v (audit %q); want a refusal naming --no-audit and nothing printed", out, err, audit.String())
+	}
+	if out, err := run("decrypt", id.String(), "--reason", "customer ticket 4714", "--no-audit"); err != nil || !strings.Contains(out, access) ||
+		!strings.Contains(audit.String(), `"audit_alert":false`) {
+		t.Errorf("decrypt --no-audit = %v (audit %q); want the token and an audit line saying no alert was sent", err, audit.String())
+	}
+
 	// No audit trail, no token.
 	f.cli.Audit.Alerts = alertsFunc(func(context.Context, oncall.Alert) error { return errors.New("sns down") })
 	if out, err := run("decrypt", id.String(), "-reason", "customer ticket 4712"); err == nil || out != "" {

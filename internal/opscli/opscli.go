@@ -23,6 +23,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
 // Store is what the CLI reads from the tokens table; *tokenstore.Store satisfies it. Describe
@@ -44,6 +45,7 @@ type Queues interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 }
 
 // RefreshFunc refreshes one installation now: (*refresh.Refresher).Refresh, the refresher's
@@ -59,7 +61,9 @@ type CLI struct {
 	// JobsQueueURL and DeadLetterURL are the jobs queue and its dead-letter queue.
 	JobsQueueURL  string
 	DeadLetterURL string
-	Refresh       RefreshFunc
+	// Claims serves `dlq redrive --id` of an outcome_unknown job (the tokens table).
+	Claims  Claims
+	Refresh RefreshFunc
 	// Warm serves `warm` (the always-warm flag).
 	Warm WarmFunc
 	// Uninstall serves `uninstall`: revoke at Pipedrive, then mark uninstalled.
@@ -463,32 +467,63 @@ func (c *CLI) dlqPeek(ctx context.Context, max int) error {
 
 func (c *CLI) dlqRedriveCommand() *cobra.Command {
 	var max int
+	var ids []string
 	cmd := &cobra.Command{
 		Use:   "redrive",
-		Short: "move dead-lettered jobs back to the jobs queue",
+		Short: "move dead-lettered jobs back to the jobs queue (never outcome_unknown unless named)",
 		Long: `Move up to --max dead-lettered jobs back to the jobs queue (JOBS_QUEUE_URL), each with its own
 attributes and without the dead-letter verdict, once the cause (dlq peek) is fixed. The worker
-is idempotent per job id, so a job moved twice after an interruption runs once.`,
-		Example: "  pdctl dlq redrive --max 10\n  pdctl --json dlq redrive",
+is idempotent per job id, so a job moved twice after an interruption runs once.
+
+Jobs dead-lettered as outcome_unknown are skipped (the count is reported): their call may have
+been carried out, and sending it again could, for example, create a second deal. Check
+Pipedrive first; if the call did not happen, name the message with --id (repeatable): only the
+named messages are moved then, and for an outcome_unknown one the worker's record of the job
+is cleared so that it runs again.`,
+		Example: "  pdctl dlq redrive --max 10\n  pdctl dlq redrive --id 8f0c6a1e-… \n  pdctl --json dlq redrive",
 		Args:    noArgs,
-		RunE:    c.run(func(ctx context.Context, _ []string) error { return c.dlqRedrive(ctx, max) }),
+		RunE:    c.run(func(ctx context.Context, _ []string) error { return c.dlqRedrive(ctx, max, ids) }),
 	}
 	cmd.Flags().IntVar(&max, "max", 100, "at most this many")
+	cmd.Flags().StringSliceVar(&ids, "id", nil, "move only this dead letter (message id from dlq peek), outcome_unknown included; repeatable")
 	return cmd
 }
 
-func (c *CLI) dlqRedrive(ctx context.Context, max int) error {
+// Redrive is what one dlq redrive did.
+type Redrive struct {
+	// Moved counts the jobs moved back to the jobs queue.
+	Moved int `json:"moved"`
+	// SkippedUnknown counts outcome_unknown jobs left in the dead-letter queue (not named).
+	SkippedUnknown int `json:"skipped_outcome_unknown"`
+	// NotFound lists the named message ids not seen in the dead-letter queue.
+	NotFound []string `json:"not_found,omitempty"`
+}
+
+// Claims forgets a job's claim so that a named outcome_unknown job runs again;
+// *tokenstore.Store satisfies it.
+type Claims interface {
+	ForgetWork(ctx context.Context, workKey string) error
+}
+
+func (c *CLI) dlqRedrive(ctx context.Context, max int, ids []string) error {
 	if max <= 0 {
-		return fmt.Errorf("%w: dlq redrive [--max N>0]", ErrUsage)
+		return fmt.Errorf("%w: dlq redrive [--max N>0] [--id MESSAGE_ID ...]", ErrUsage)
 	}
 	if c.SQS == nil || c.DeadLetterURL == "" || c.JobsQueueURL == "" {
 		return errors.New("dlq redrive: JOBS_DLQ_URL and JOBS_QUEUE_URL must be set")
 	}
-	moved := 0
-	for moved < max {
+	named, found := map[string]bool{}, map[string]bool{}
+	for _, id := range ids {
+		named[id] = true
+	}
+	var r Redrive
+	var left []sqstypes.Message
+	defer func() { c.showAgain(ctx, left) }()
+	for r.Moved < max {
 		// Visibility long enough to send and delete; a crash in between redelivers (the
-		// worker is idempotent per job ID, so a duplicate is harmless).
-		msgs, err := c.receive(ctx, c.DeadLetterURL, min(10, max-moved), 60)
+		// worker is idempotent per job ID, so a duplicate is harmless). Messages left alone
+		// stay hidden until the end, so the loop sees each once, and then come back.
+		msgs, err := c.receive(ctx, c.DeadLetterURL, min(10, max-r.Moved), 60)
 		if err != nil {
 			return err
 		}
@@ -496,25 +531,67 @@ func (c *CLI) dlqRedrive(ctx context.Context, max int) error {
 			break
 		}
 		for _, m := range msgs {
+			id, dl := aws.ToString(m.MessageId), deadLetterOf(m)
+			switch {
+			case len(named) > 0 && !named[id]:
+				left = append(left, m)
+				continue
+			case len(named) == 0 && dl.Reason == worker.ReasonOutcomeUnknown:
+				r.SkippedUnknown++
+				left = append(left, m)
+				continue
+			case dl.Reason == worker.ReasonOutcomeUnknown:
+				// Named after a check at Pipedrive: the worker recorded the job as done so
+				// that no copy of it runs again; forget that, or the job is a duplicate.
+				if c.Claims == nil {
+					return errors.New("dlq redrive: an outcome_unknown job needs TOKENS_TABLE to clear its record")
+				}
+				key := worker.ClaimKey(jobs.Engine, jobs.Job{ID: dl.JobID, CompanyID: dl.CompanyID, UserID: dl.UserID})
+				if err := c.Claims.ForgetWork(ctx, key); err != nil {
+					return fmt.Errorf("dlq redrive: clear the record of job %s: %w (moved %d so far)", dl.JobID, err, r.Moved)
+				}
+			}
+			found[id] = true
 			// The job goes back with its own attributes, without the dead-letter verdict.
 			if _, err := c.SQS.SendMessage(ctx, &sqs.SendMessageInput{
 				QueueUrl: aws.String(c.JobsQueueURL), MessageBody: m.Body, MessageAttributes: jobs.RedriveAttributes(m.MessageAttributes),
 			}); err != nil {
-				return fmt.Errorf("dlq redrive: send %s: %w (moved %d so far)", aws.ToString(m.MessageId), err, moved)
+				return fmt.Errorf("dlq redrive: send %s: %w (moved %d so far)", id, err, r.Moved)
 			}
 			if _, err := c.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{
 				QueueUrl: aws.String(c.DeadLetterURL), ReceiptHandle: m.ReceiptHandle,
 			}); err != nil {
-				return fmt.Errorf("dlq redrive: delete %s after sending it: %w (moved %d so far)", aws.ToString(m.MessageId), err, moved)
+				return fmt.Errorf("dlq redrive: delete %s after sending it: %w (moved %d so far)", id, err, r.Moved)
 			}
-			moved++
+			r.Moved++
+		}
+	}
+	for _, id := range ids {
+		if !found[id] {
+			r.NotFound = append(r.NotFound, id)
 		}
 	}
 	if c.JSON {
-		return writeJSON(c.Out, map[string]int{"moved": moved})
+		return writeJSON(c.Out, r)
 	}
-	fmt.Fprintf(c.Out, "moved %d job(s) from the dead-letter queue back to the jobs queue\n", moved)
+	fmt.Fprintf(c.Out, "moved %d job(s) from the dead-letter queue back to the jobs queue\n", r.Moved)
+	if r.SkippedUnknown > 0 {
+		fmt.Fprintf(c.Out, "skipped %d outcome_unknown job(s): their call may have been carried out at Pipedrive, and sending it again could repeat it (a second deal). Check Pipedrive; then redrive one that did not happen with --id MESSAGE_ID (dlq peek lists them), or leave it\n", r.SkippedUnknown)
+	}
+	if len(r.NotFound) > 0 {
+		fmt.Fprintf(c.Out, "not in the dead-letter queue (or hidden by another reader): %s\n", strings.Join(r.NotFound, ", "))
+	}
 	return nil
+}
+
+// showAgain makes messages a redrive left in the dead-letter queue visible again at once.
+// Best effort: otherwise they come back when their visibility ends.
+func (c *CLI) showAgain(ctx context.Context, msgs []sqstypes.Message) {
+	for _, m := range msgs {
+		_, _ = c.SQS.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+			QueueUrl: aws.String(c.DeadLetterURL), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0,
+		})
+	}
 }
 
 func (c *CLI) receive(ctx context.Context, queueURL string, max int, visibility int32) ([]sqstypes.Message, error) {

@@ -28,6 +28,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokencrypt"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
 type fixture struct {
@@ -272,6 +273,59 @@ func TestDLQRedriveMovesJobsBack(t *testing.T) {
 	}
 	if left := testenv.ReceiveAll(t, testenv.AWS(t), f.dlq, 10, 0); len(left) != 0 {
 		t.Errorf("DLQ still holds %d messages", len(left))
+	}
+}
+
+// TestDLQRedriveSkipsOutcomeUnknownUntilNamed: redrive moves the jobs safe to re-run and
+// leaves an outcome_unknown one, saying how many and why; named by its message id (after the
+// operator checked Pipedrive) it goes back, its done claim cleared so that the worker runs it.
+func TestDLQRedriveSkipsOutcomeUnknownUntilNamed(t *testing.T) {
+	f := newFixture(t)
+	f.cli.Claims = f.store
+	f.deadLetter(t, job("retry-me"), "server_error")
+	unknown := jobs.Job{ID: "post-1", Kind: jobs.KindAPICall, CompanyID: 7, UserID: 1}
+	if _, err := f.sqs.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(f.dlq), MessageBody: aws.String(job("post-1")),
+		MessageAttributes: jobs.DeadLetter{Reason: worker.ReasonOutcomeUnknown, CompanyID: 7, UserID: 1, JobID: "post-1", Kind: jobs.KindAPICall}.Attributes()}); err != nil {
+		t.Fatal(err)
+	}
+	// The worker left the job's claim done when it dead-lettered it.
+	key := worker.ClaimKey(jobs.Engine, unknown)
+	if _, err := f.store.ClaimWork(t.Context(), key, "worker", time.Minute, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CompleteWork(t.Context(), key, "worker", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+
+	out := f.run(t, "dlq", "redrive")
+	if !strings.Contains(out, "moved 1 ") || !strings.Contains(out, "skipped 1 outcome_unknown") || !strings.Contains(out, "--id") {
+		t.Errorf("redrive = %q, want 1 moved and 1 outcome_unknown skipped with what to do", out)
+	}
+	if msgs := testenv.ReceiveAll(t, testenv.AWS(t), f.jobs, 10, time.Second); len(msgs) != 1 || !strings.Contains(aws.ToString(msgs[0].Body), "retry-me") {
+		t.Fatalf("jobs queue after redrive = %d messages, want only retry-me", len(msgs))
+	}
+	// The skipped job is visible again at once (received here, then shown again).
+	left, err := f.sqs.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(f.dlq), MaxNumberOfMessages: 10})
+	if err != nil || len(left.Messages) != 1 || !strings.Contains(aws.ToString(left.Messages[0].Body), "post-1") {
+		t.Fatalf("dead-letter queue after redrive = %+v, %v; want the outcome_unknown job, visible", left, err)
+	}
+	msgID := aws.ToString(left.Messages[0].MessageId)
+	if _, err := f.sqs.ChangeMessageVisibility(t.Context(), &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(f.dlq),
+		ReceiptHandle: left.Messages[0].ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+		t.Fatal(err)
+	}
+	var r opscli.Redrive
+	if err := json.Unmarshal([]byte(f.run(t, "--json", "dlq", "redrive", "--id", msgID, "--id", "no-such-message")), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Moved != 1 || r.SkippedUnknown != 0 || len(r.NotFound) != 1 || r.NotFound[0] != "no-such-message" {
+		t.Errorf("redrive --id = %+v, want the named job moved and the unknown id reported", r)
+	}
+	if msgs := testenv.ReceiveAll(t, testenv.AWS(t), f.jobs, 10, time.Second); len(msgs) != 1 || !strings.Contains(aws.ToString(msgs[0].Body), "post-1") {
+		t.Errorf("jobs queue after the named redrive = %d messages, want post-1", len(msgs))
+	}
+	if c, err := f.store.ClaimWork(t.Context(), key, "next", time.Minute, time.Hour); err != nil || c.TookOver {
+		t.Errorf("ClaimWork after the named redrive = %+v, %v; want a fresh claim (the done record cleared)", c, err)
 	}
 }
 

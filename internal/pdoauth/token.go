@@ -267,3 +267,23 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && (ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback))
 }
+
+// CheckBaseURL refuses an OAuth server URL that would carry the client secret and the tokens
+// in clear: it must be https (with a host, no user info, query or fragment). Plain http is
+// accepted only for a loopback host (the simulator) and only with allowLoopback (the local
+// flag, EnvAllowLoopback).
+func CheckBaseURL(raw string, allowLoopback bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("pdoauth: OAuth URL %q: want https://host, e.g. %s", raw, DefaultBaseURL)
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && allowLoopback && isLoopback(u.Hostname()):
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return fmt.Errorf("pdoauth: OAuth URL %q: plain http only for a loopback simulator with %s=true", raw, EnvAllowLoopback)
+	}
+	return fmt.Errorf("pdoauth: OAuth URL %q: must be https: the client secret and the tokens must never travel in clear", raw)
+}

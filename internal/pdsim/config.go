@@ -24,7 +24,11 @@ const (
 	DefaultCodeTTL         = 5 * time.Minute
 	DefaultRateLimit       = 80
 	DefaultRateWindow      = 2 * time.Second
-	DefaultWebhookLimit    = 40
+	// DefaultBurstPenalty is how long a token's window refuses every call once a call went
+	// over its limit: Pipedrive's burst 429 carries Retry-After: 10 and x-ratelimit-reset: 10
+	// ("Our APIs have a penalty set when the rate limit is reached", Pipedrive staff).
+	DefaultBurstPenalty = 10 * time.Second
+	DefaultWebhookLimit = 40
 )
 
 // DefaultScopes are the scopes granted when neither Config.Scopes nor User.Scopes says otherwise.
@@ -75,6 +79,12 @@ type Config struct {
 	SearchRateLimit int
 	// RateWindow is the rolling window's length (2 s).
 	RateWindow time.Duration
+	// BurstPenalty is how long a token's window (general or search) refuses every call after
+	// a call went over its limit (DefaultBurstPenalty, 10 s): each 429 meanwhile carries
+	// Retry-After and x-ratelimit-reset of the penalty's time left, in whole seconds rounded
+	// up. Calls during the penalty do not extend it. Negative: no penalty (a 429 only until
+	// the window's oldest call leaves it).
+	BurstPenalty time.Duration
 	// DailyBudget, when positive, is every company's daily token budget. Zero: with
 	// TokenBudget the documented BaseDailyTokens × plan multiplier × Seats + TopUpTokens,
 	// without it no budget. Each call costs tokens by kind (CallCost); a call is served while
@@ -174,6 +184,9 @@ func (c Config) withDefaults() Config {
 	c.BlockWindow = positiveOr(c.BlockWindow, DefaultBlockWindow)
 	c.BlockFor = positiveOr(c.BlockFor, DefaultBlockFor)
 	c.RateWindow = positiveOr(c.RateWindow, DefaultRateWindow)
+	if c.BurstPenalty == 0 {
+		c.BurstPenalty = DefaultBurstPenalty
+	}
 	c.WebhookLimit = positiveOr(c.WebhookLimit, DefaultWebhookLimit)
 	c.WebhookTimeout = positiveOr(c.WebhookTimeout, DefaultWebhookTimeout)
 	if c.GonePaths == nil {

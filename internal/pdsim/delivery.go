@@ -3,7 +3,6 @@ package pdsim
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -360,7 +359,7 @@ func (s *Server) record(d Delivery, j job) Delivery {
 // no redirects followed, Config.WebhookTimeout (real time, like latency faults: it exists to
 // catch slow receivers). It returns the status and the outcome.
 func (s *Server) post(ctx context.Context, h Webhook, body map[string]any) (status int, outcome, errText string) {
-	b, err := json.Marshal(body)
+	b, err := marshal(body)
 	if err != nil {
 		return 0, OutcomeFailed, "encode payload: " + err.Error()
 	}

@@ -20,6 +20,7 @@ import (
 
 // hit is one webhook request a receiver got.
 type hit struct {
+	raw         []byte
 	body        map[string]any
 	user, pass  string
 	basic       bool
@@ -50,7 +51,7 @@ func newHookReceiver(t *testing.T, answer func(n int) int) *receiver {
 		}
 		u, p, ok := r.BasicAuth()
 		rc.mu.Lock()
-		rc.hits = append(rc.hits, hit{body: m, user: u, pass: p, basic: ok, contentType: r.Header.Get("Content-Type")})
+		rc.hits = append(rc.hits, hit{raw: b, body: m, user: u, pass: p, basic: ok, contentType: r.Header.Get("Content-Type")})
 		n := len(rc.hits)
 		rc.mu.Unlock()
 		status := rc.answer(n)
@@ -755,5 +756,26 @@ func TestAgeFailures(t *testing.T) {
 	}
 	if err := s.AgeFailures(failing, time.Hour); !errors.Is(err, ErrUnknownWebhook) {
 		t.Errorf("AgeFailures(deleted) = %v, want ErrUnknownWebhook", err)
+	}
+}
+
+// TestWebhookPayloadKeepsHTML: HTML in an entity is delivered as Pipedrive writes JSON (<, >
+// and & as they are, not \u003c), so a receiver sees an HTML-heavy event at its real size; the
+// API answers the same way.
+func TestWebhookPayloadKeepsHTML(t *testing.T) {
+	s := newSim(t, Config{})
+	tok := s.install().AccessToken
+	rc := newHookReceiver(t, nil)
+	s.hook(tok, "deal", "create", rc.URL, nil)
+	const title = `<b>Big</b> & <i>bold</i>`
+	id := s.created("POST", "/api/v2/deals", tok, map[string]any{"title": title})
+	s.wait()
+	hits := rc.got()
+	if len(hits) != 1 || !strings.Contains(string(hits[0].raw), title) || strings.Contains(string(hits[0].raw), `\u003c`) {
+		t.Fatalf("delivery body = %.300s, want the title %q as it is", hits[0].raw, title)
+	}
+	r := s.api("GET", fmt.Sprintf("/api/v2/deals/%d", id), tok, nil)
+	if !strings.Contains(string(r.body), title) {
+		t.Errorf("GET deal = %.300s, want the title %q as it is", r.body, title)
 	}
 }

@@ -208,6 +208,8 @@ func (s *Server) nextMidnight(now time.Time) time.Time {
 // window is a rolling window of one token's calls of one kind.
 type window struct {
 	calls []time.Time // ascending
+	// penaltyUntil: every call before it is refused (Config.BurstPenalty after going over).
+	penaltyUntil time.Time
 }
 
 // prune drops calls at or before now-size.
@@ -239,23 +241,28 @@ type tokenLimits struct {
 type rateVerdict struct {
 	limit, remaining int
 	reset            time.Duration
-	budget           bool // a daily budget is configured
-	budgetLimit      int
-	budgetLeft       int
-	budgetHeaders    bool
-	overLimit        bool
-	overBudget       bool
-	blocked          bool
-	account          AccountState
+	// penalty is the time left of the window's burst penalty (a 429's Retry-After), 0 if none.
+	penalty       time.Duration
+	budget        bool // a daily budget is configured
+	budgetLimit   int
+	budgetLeft    int
+	budgetHeaders bool
+	overLimit     bool
+	overBudget    bool
+	blocked       bool
+	account       AccountState
 }
 
 // setHeaders writes the rate-limit headers: the burst window's always, the budget's when a
-// budget is configured and this answer carries them. Never Retry-After: Pipedrive documents
-// none.
+// budget is configured and this answer carries them. Retry-After only on a burst 429 with its
+// penalty (the spent budget's 429 has none: Pipedrive documents none).
 func (v rateVerdict) setHeaders(h http.Header) {
 	h.Set("X-RateLimit-Limit", strconv.Itoa(v.limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(v.remaining))
 	h.Set("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(v.reset)))
+	if v.penalty > 0 {
+		h.Set("Retry-After", strconv.Itoa(ceilSeconds(v.penalty)))
+	}
 	if v.budget && v.budgetHeaders {
 		h.Set("X-Daily-Ratelimit-Token-Limit", strconv.Itoa(v.budgetLimit))
 		h.Set("X-Daily-Ratelimit-Token-Remaining", strconv.Itoa(v.budgetLeft))
@@ -269,8 +276,9 @@ func ceilSeconds(d time.Duration) int {
 
 // rateLocked decides one request of token tok: Cloudflare's block, the account's state, the
 // company's daily budget (served while any is left, the call's whole cost charged), then the
-// token's rolling window for the call's kind (search or not). A refused call charges neither
-// the window nor the budget; a 429 counts toward the Cloudflare block.
+// token's rolling window for the call's kind (search or not), whose burst penalty refuses
+// every call for Config.BurstPenalty once one went over. A refused call charges neither the
+// window nor the budget; a 429 counts toward the Cloudflare block.
 func (s *Server) rateLocked(tok string, at *accessToken, method, path string, now time.Time) rateVerdict {
 	tl := s.limits[tok]
 	if tl == nil {
@@ -286,6 +294,10 @@ func (s *Server) rateLocked(tok string, at *accessToken, method, path string, no
 	}
 	w.prune(now, s.cfg.RateWindow)
 	v := rateVerdict{limit: limit, remaining: max(limit-len(w.calls), 0), reset: w.reset(now, s.cfg.RateWindow)}
+	if now.Before(w.penaltyUntil) {
+		v.remaining, v.penalty = 0, w.penaltyUntil.Sub(now)
+		v.reset = v.penalty
+	}
 	if st, ok := s.accounts[at.companyID]; ok {
 		v.account = st
 		return v
@@ -298,13 +310,22 @@ func (s *Server) rateLocked(tok string, at *accessToken, method, path string, no
 			v.overBudget = true
 			return v
 		}
-		if len(w.calls) < limit {
+		if len(w.calls) < limit && v.penalty == 0 {
 			d.spent += CallCost(method, path)
 			v.budgetLeft = max(bl-d.spent, 0)
 		}
 	}
+	if v.penalty > 0 {
+		v.overLimit = true
+		s.noteRejectedLocked(tl, now)
+		return v
+	}
 	if len(w.calls) >= limit {
 		v.overLimit = true
+		if s.cfg.BurstPenalty > 0 {
+			w.penaltyUntil = now.Add(s.cfg.BurstPenalty)
+			v.remaining, v.penalty, v.reset = 0, s.cfg.BurstPenalty, s.cfg.BurstPenalty
+		}
 		s.noteRejectedLocked(tl, now)
 		return v
 	}

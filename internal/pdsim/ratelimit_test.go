@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// TestRateLimitWindow checks the headers, the 429 and recovery after the 2-second window.
+// TestRateLimitWindow checks the headers, the 429 and recovery after the 2-second window
+// (without the burst penalty, which TestBurstPenalty covers).
 func TestRateLimitWindow(t *testing.T) {
-	s := newSim(t, Config{RateLimit: 3})
+	s := newSim(t, Config{RateLimit: 3, BurstPenalty: -1})
 	tok := s.install()
 	for i := 1; i <= 3; i++ {
 		r := s.api("GET", "/api/v1/users/me", tok.AccessToken, nil)
@@ -167,9 +168,9 @@ func TestBudgetHeadersSometimesAbsent(t *testing.T) {
 }
 
 // TestRollingWindow: the window rolls (a call leaves it 2 s after it was made), and search
-// calls have their own window of 10.
+// calls have their own window of 10 (without the burst penalty).
 func TestRollingWindow(t *testing.T) {
-	s := newSim(t, Config{RateLimit: 4})
+	s := newSim(t, Config{RateLimit: 4, BurstPenalty: -1})
 	tok := s.install()
 	for range 2 {
 		s.api("GET", "/api/v2/deals", tok.AccessToken, nil)
@@ -194,6 +195,60 @@ func TestRollingWindow(t *testing.T) {
 		r := s.api("GET", "/api/v2/deals/search?term=xy", tok.AccessToken, nil)
 		if (r.status == 429) != (i == 10) || (r.status != 200) != (i == 10) || r.header.Get("x-ratelimit-limit") != "10" {
 			t.Fatalf("search %d = %d limit %q, want 429 only for the 11th, limit 10", i, r.status, r.header.Get("x-ratelimit-limit"))
+		}
+	}
+}
+
+// TestBurstPenalty: going over the window answers 429 with Retry-After: 10 and
+// x-ratelimit-reset: 10 (Pipedrive's penalty), and every call of that window is refused until
+// the penalty ends, even after the window's own calls left it, with the time left rounded up;
+// the calls during the penalty neither extend it nor charge the budget; the search window and
+// other tokens are not affected; at the penalty's end the window serves again.
+func TestBurstPenalty(t *testing.T) {
+	s := newSim(t, Config{RateLimit: 2, DailyBudget: 1000})
+	tok := s.install()
+	other := s.install()
+	for range 2 {
+		if r := s.api("GET", "/api/v2/deals", tok.AccessToken, nil); r.status != 200 {
+			t.Fatalf("call in the window = %d, want 200", r.status)
+		}
+	}
+	r := s.api("GET", "/api/v2/deals", tok.AccessToken, nil)
+	wantAPIError(t, r, 429, MsgRequestOverLimit)
+	if r.header.Get("Retry-After") != "10" || r.header.Get("x-ratelimit-reset") != "10" || r.header.Get("x-ratelimit-remaining") != "0" {
+		t.Errorf("going over: Retry-After %q, reset %q, remaining %q; want 10, 10, 0",
+			r.header.Get("Retry-After"), r.header.Get("x-ratelimit-reset"), r.header.Get("x-ratelimit-remaining"))
+	}
+	// Only the window that went over: search and other tokens are not penalised.
+	if r := s.api("GET", "/api/v2/deals/search?term=xy", tok.AccessToken, nil); r.status != 200 || r.header.Get("Retry-After") != "" {
+		t.Errorf("search during a general penalty = %d Retry-After %q, want 200 without", r.status, r.header.Get("Retry-After"))
+	}
+	if r := s.api("GET", "/api/v2/deals", other.AccessToken, nil); r.status != 200 {
+		t.Errorf("another token = %d, want 200", r.status)
+	}
+	spent := 1000 - s.CompanyBudget(DefaultCompanyID).Remaining
+	for _, tt := range []struct {
+		after time.Duration
+		want  string // Retry-After, "" for a served call
+	}{
+		{2500 * time.Millisecond, "8"}, // the window's calls have left it; the penalty holds
+		{7 * time.Second, "1"},         // 9.5 s in: half a second left, rounded up
+		{500*time.Millisecond - time.Nanosecond, "1"},
+		{time.Nanosecond, ""}, // exactly at its end: served
+	} {
+		s.clock.Advance(tt.after)
+		r := s.api("GET", "/api/v2/deals", tok.AccessToken, nil)
+		switch {
+		case tt.want == "" && r.status != 200:
+			t.Errorf("at the penalty's end = %d, want 200", r.status)
+		case tt.want != "" && (r.status != 429 || r.header.Get("Retry-After") != tt.want || r.header.Get("x-ratelimit-reset") != tt.want):
+			t.Errorf("during the penalty = %d Retry-After %q reset %q, want 429 with %s", r.status, r.header.Get("Retry-After"), r.header.Get("x-ratelimit-reset"), tt.want)
+		}
+		if tt.want == "" {
+			continue
+		}
+		if got := 1000 - s.CompanyBudget(DefaultCompanyID).Remaining; got != spent {
+			t.Errorf("budget spent during the penalty = %d, want %d (refused calls are free)", got, spent)
 		}
 	}
 }

@@ -1,15 +1,29 @@
 package pdsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"html"
 	"net/http"
 	"strings"
 )
 
+// marshal is v as JSON the way Pipedrive writes it: <, > and & as they are (JSON.stringify
+// does not escape them; Go's json.Marshal would write \u003c), so an HTML-heavy note or email
+// arrives at a receiver at its real size.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 // writeJSON writes v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		// Only our own types reach here; a failure is a simulator bug.
 		http.Error(w, "pdsim: encode response: "+err.Error(), http.StatusInternalServerError)

@@ -3,9 +3,11 @@ package pdwork
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
@@ -13,16 +15,14 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
 
-// DefaultMaxResultBody bounds an api_call's Result body.
-const DefaultMaxResultBody = 256 << 10
-
 // APICall runs api_call jobs: Method Path with Body on the installation's api_domain. Sessions
 // is required. Safe for concurrent use.
 type APICall struct {
 	Sessions *Sessions
-	// MaxResultBody bounds the answer returned in the verdict's Body (DefaultMaxResultBody when
-	// zero); a larger answer, or one that is not JSON, is left out and BodyOmitted set.
-	MaxResultBody int
+	// PathPrefixes, when set, are the only API paths jobs may call (each "/api/…"; a path
+	// matches a prefix equal to it or followed by "/"): a job outside them is dead-lettered
+	// (ReasonPathNotAllowed) and alerts, without calling Pipedrive. Empty: any path.
+	PathPrefixes []string
 }
 
 var (
@@ -31,9 +31,22 @@ var (
 	_ worker.LogAttrer = (*APICall)(nil)
 )
 
-// Run performs the job's call: succeeded with Pipedrive's status and answer on 2xx, otherwise
-// the verdict of the Session (refresh after a 401, retry or dead-letter per pderrors).
+// ReasonPathNotAllowed dead-letters an api_call outside APICall.PathPrefixes.
+const ReasonPathNotAllowed = "path_not_allowed"
+
+// Run performs the job's call: succeeded with Pipedrive's status on 2xx, otherwise the verdict
+// of the Session (refresh after a 401, retry or dead-letter per pderrors). Pipedrive's answer
+// body is never part of the verdict: whoever can hand the worker a job must not read a
+// customer's data through it.
 func (r *APICall) Run(ctx context.Context, j jobs.Job) worker.Verdict {
+	if !r.allowed(j.Path) {
+		r.Sessions.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonPathNotAllowed, Severity: alerts.SeverityWarning,
+			CompanyID: j.CompanyID, UserID: j.UserID,
+			Summary: "An api_call job asked for an API path outside ApiCallPathPrefixes; it was dead-lettered without calling Pipedrive",
+			Detail:  "job " + j.ID + " (" + j.Method + " " + route(j.Path) + "): find who sent it"})
+		return worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonPathNotAllowed,
+			Message: "path " + route(j.Path) + " is outside the allowed API path prefixes"}
+	}
 	ss, err := r.Sessions.Open(ctx, j)
 	if err != nil {
 		return VerdictOf(err)
@@ -51,21 +64,49 @@ func (r *APICall) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 			r.Sessions.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonOutcomeUnknown, Severity: alerts.SeverityWarning,
 				CompanyID: j.CompanyID, UserID: j.UserID,
 				Summary: "A non-idempotent Pipedrive call may or may not have been carried out; it was dead-lettered, not sent again",
-				Detail:  "job " + j.ID + " (" + j.Method + " " + route(j.Path) + "): " + v.Reason + "; check Pipedrive, then redrive or drop it"})
+				Detail:  "job " + j.ID + " (" + j.Method + " " + route(j.Path) + "): " + v.Reason + "; check Pipedrive, then pdctl dlq redrive --id MESSAGE_ID if it did not happen, or drop it"})
 			return worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonOutcomeUnknown, Status: v.Status,
 				Message: "the call's outcome is unknown (" + v.Reason + "); not sent again (set retry_safe on jobs that may be repeated)", Err: v.Err}
 		}
 		return v
 	}
-	v := worker.Verdict{Outcome: worker.OutcomeSucceeded, Reason: string(pderrors.ReasonOK), Status: resp.Status}
-	switch {
-	case len(resp.Body) == 0:
-	case resp.Truncated || len(resp.Body) > r.maxResultBody() || !json.Valid(resp.Body):
-		v.BodyOmitted = true
-	default:
-		v.Body = resp.Body
+	return worker.Verdict{Outcome: worker.OutcomeSucceeded, Reason: string(pderrors.ReasonOK), Status: resp.Status}
+}
+
+// allowed reports whether path is within PathPrefixes. A path that is not already clean (dot
+// segments, doubled slashes) or hides them encoded is outside every prefix.
+func (r *APICall) allowed(p string) bool {
+	if len(r.PathPrefixes) == 0 {
+		return true
 	}
-	return v
+	p = route(p)
+	if lower := strings.ToLower(p); path.Clean(p) != p || strings.Contains(lower, "%2e") || strings.Contains(lower, "%2f") {
+		return false
+	}
+	for _, prefix := range r.PathPrefixes {
+		prefix = strings.TrimSuffix(prefix, "/")
+		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// ParsePathPrefixes reads ApiCallPathPrefixes (API_PATH_PREFIXES): comma-separated API path
+// prefixes, each starting with "/api/" and clean; "" is none (any path).
+func ParsePathPrefixes(s string) ([]string, error) {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.HasPrefix(p, "/api/") || path.Clean(p) != strings.TrimSuffix(p, "/") || strings.ContainsAny(p, "?#%") {
+			return nil, fmt.Errorf("pdwork: API path prefix %q: want a clean path starting with /api/, e.g. /api/v2/deals", p)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // ReasonOutcomeUnknown dead-letters a non-idempotent call whose answer was lost or was a server
@@ -102,11 +143,4 @@ func (*APICall) Check(j jobs.Job) []string { return jobs.CheckAPICall(j) }
 // filters or ids) to the job's decision event.
 func (*APICall) LogAttrs(j jobs.Job) []slog.Attr {
 	return []slog.Attr{slog.String("method", j.Method), slog.String("route", route(j.Path))}
-}
-
-func (r *APICall) maxResultBody() int {
-	if r.MaxResultBody > 0 {
-		return r.MaxResultBody
-	}
-	return DefaultMaxResultBody
 }

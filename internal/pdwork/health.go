@@ -12,7 +12,6 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/catchup"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
@@ -257,7 +256,9 @@ func (r *CatchUp) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 				if !ok {
 					continue
 				}
-				ej, err := eventJob(ev)
+				// As the receiver queues one: no HTML escaping, measured once encoded, and an
+				// entity too large for a job queued without its data (the runner fetches it).
+				ej, err := jobs.WebhookEvent(ev)
 				if err == nil {
 					err = r.Jobs.Enqueue(ctx, ej)
 				}
@@ -274,15 +275,6 @@ func (r *CatchUp) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 		}
 	}
 	return r.done(ctx, j, sum, ReasonCaughtUp)
-}
-
-// eventJob is the webhook_event job of ev, as the webhook receiver queues one.
-func eventJob(ev webhook.Event) (jobs.Job, error) {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return jobs.Job{}, err
-	}
-	return jobs.Job{ID: ev.Key(), Kind: jobs.KindWebhookEvent, CompanyID: ev.CompanyID, UserID: ev.UserID, Body: body}, nil
 }
 
 // runOf is the run part of a catch_up job id ("catch_up:<c>:<u>:<run>"), without an earlier

@@ -41,7 +41,10 @@ const (
 	// lately, and a pause reaches every instance within this time.
 	DefaultGateCacheTTL = time.Second
 	// DefaultMaxWait is the longest a job waits in-process for its token's burst window; a
-	// longer hold defers the job instead.
+	// longer hold defers the job instead. It equals Pipedrive's burst penalty (a 429's
+	// Retry-After: 10) on purpose: a job that asks for a slot right as the penalty starts
+	// waits it out in-process (a wait of exactly MaxWait waits), one that finds the slot
+	// further away than that is deferred (no attempt spent).
 	DefaultMaxWait = 10 * time.Second
 	// DefaultBurstWindow is the length of Pipedrive's rolling burst window (2 s for every
 	// plan; the headers give the limit and what remains, not the length).
@@ -120,6 +123,12 @@ type tokenState struct {
 	share float64
 	// next is the earliest time of this instance's next call (the token bucket's spacing).
 	next time.Time
+	// spacing is the latest spacing of this instance's calls on the window.
+	spacing time.Duration
+	// deferUntil is when the latest job deferred for lack of a slot comes back: each deferral
+	// comes back a spacing after the one before, so jobs deferred through a long hold return
+	// at the window's pace rather than all at its end.
+	deferUntil time.Time
 	// sent are the times of this instance's calls (sent or scheduled) within the window,
 	// ascending.
 	sent []time.Time
@@ -239,8 +248,9 @@ func (l *Limits) Acquire(ctx context.Context, j jobs.Job, path string) (done fun
 	wait := at.Sub(now)
 	if wait > 0 && (wait > l.maxWait() || deadline.Short(ctx, wait+DefaultMaxWait/2)) {
 		l.unschedule(st, at)
+		retry := l.deferral(st, at, now)
 		l.mu.Unlock()
-		return nil, &worker.Verdict{Outcome: worker.OutcomeDeferred, Reason: ReasonPaced, RetryAfter: wait,
+		return nil, &worker.Verdict{Outcome: worker.OutcomeDeferred, Reason: ReasonPaced, RetryAfter: retry,
 			Message: "the token's burst window is full"}
 	}
 	st.inflight++
@@ -259,6 +269,16 @@ func (l *Limits) Acquire(ctx context.Context, j jobs.Job, path string) (done fun
 	return func(h http.Header, d pderrors.Decision) { l.observe(ctx, j.CompanyID, key, id, h, d) }, nil
 }
 
+// deferral is how long a job that found no slot within the wait allowed (its slot would have
+// been at) waits before it comes back: behind the jobs deferred before it, a spacing apart, so
+// a hold's deferrals do not all return at its end; callers hold l.mu.
+func (l *Limits) deferral(st *tokenState, at, now time.Time) time.Duration {
+	st.deferUntil = maxTime(st.deferUntil, at)
+	wait := st.deferUntil.Sub(now)
+	st.deferUntil = st.deferUntil.Add(max(st.spacing, l.burstWindow()/time.Duration(minBurstLimit)))
+	return wait
+}
+
 // schedule reserves the time of this instance's next call on st's window; callers hold l.mu.
 //
 // The latest answer said how much of the window every instance together used; this
@@ -268,8 +288,10 @@ func (l *Limits) Acquire(ctx context.Context, j jobs.Job, path string) (done fun
 // and one that calls less leaves its share to the others at their next answers. The window's
 // own departures are not in the headers (the reset is whole seconds, the oldest call's only),
 // so when the latest answer's remaining calls are spent the next call waits for one of this
-// instance's calls to leave the window. Before any answer (or after one older than the window)
-// calls are spaced by the lowest plan's limit until one tells.
+// instance's calls to leave the window. Before any answer calls are spaced by the lowest
+// plan's limit until one tells; after one older than the window (a quiet spell, a penalty's
+// hold) by the share the latest answer gave, so instances that all resume at the end of a
+// hold do not together go over the window and earn another penalty.
 func (l *Limits) schedule(st *tokenState, now time.Time) time.Time {
 	w := l.burstWindow()
 	// Our calls that left the window since the latest answer made room in it.
@@ -285,11 +307,16 @@ func (l *Limits) schedule(st *tokenState, now time.Time) time.Time {
 	if !st.known {
 		at := maxTime(maxTime(now, st.holdUntil), st.next)
 		st.sent = insertTime(st.sent, at)
-		st.next = at.Add(w / time.Duration(max(st.limit, minBurstLimit)))
+		st.spacing = w / time.Duration(max(st.limit, minBurstLimit))
+		if st.share > 0 {
+			st.spacing = time.Duration(float64(w) / l.rate(st))
+		}
+		st.next = at.Add(st.spacing)
 		return at
 	}
-	rate := max(float64(max(st.limit-l.reserve(st.limit), 1))*st.share, 1) // this instance's calls per window
+	rate := l.rate(st)
 	spacing := time.Duration(float64(w) / rate)
+	st.spacing = spacing
 	// A slot left unused (no job ready) may be caught up on, a few at most: the bucket's depth.
 	base := maxTime(st.next, now.Add(-bucketDepth*spacing))
 	at := maxTime(maxTime(now, st.holdUntil), base)
@@ -307,6 +334,12 @@ func (l *Limits) schedule(st *tokenState, now time.Time) time.Time {
 	}
 	st.remaining--
 	return at
+}
+
+// rate is this instance's calls per window on st: its share of the window's target
+// (limit − Reserve), at least one; callers hold l.mu.
+func (l *Limits) rate(st *tokenState) float64 {
+	return max(float64(max(st.limit-l.reserve(st.limit), 1))*st.share, 1)
 }
 
 // bucketDepth is how many unused slots of its spacing an instance may catch up on.
@@ -339,9 +372,12 @@ func insertTime(ts []time.Time, t time.Time) []time.Time {
 	return slices.Insert(ts, i, t)
 }
 
-// observe records an answer: the window's use and remaining calls, and after a 429 a hold,
-// short at first and doubling while the window keeps refusing, shared through the gate record
-// once it reaches the answer's own retry hint.
+// observe records an answer: the window's use and remaining calls, and after a 429 a hold.
+// A 429 whose hint is longer than the window is Pipedrive's burst penalty (Retry-After: 10):
+// the window refuses every call until it ends, so the token is held for all of it at once and
+// the hold shared through the gate record. A shorter hint is the window's reset (its oldest
+// call's, in whole seconds) while calls keep leaving it: the hold is short at first and
+// doubles while the window keeps refusing, shared once it reaches the hint.
 func (l *Limits) observe(ctx context.Context, companyID int64, key, id string, h http.Header, d pderrors.Decision) {
 	now := l.now()
 	rl := pderrors.RateLimitOf(h)
@@ -370,6 +406,9 @@ func (l *Limits) observe(ctx context.Context, companyID int64, key, id string, h
 		// The window frees a call every window/limit or so while it is used evenly; the reset
 		// (whole seconds) only bounds when its oldest call leaves.
 		hold := min(hint, l.burstWindow()*time.Duration(l.reserve(st.limit))/time.Duration(max(st.limit, 1))<<min(st.refused-1, 10))
+		if hint > l.burstWindow() {
+			hold = hint // a penalty: no call gets through before it ends
+		}
 		st.holdUntil = maxTime(st.holdUntil, now.Add(hold))
 		if hold == hint && st.holdUntil.After(st.written) {
 			st.written, write = st.holdUntil, st.holdUntil

@@ -1,5 +1,6 @@
 // Package wire builds, once per cold start, what every function and pdctl share: the AWS
-// configuration, the JSON logger, the client credentials from Secrets Manager, the token store,
+// configuration, the JSON logger (internal/lambdalog: level from AWS_LAMBDA_LOG_LEVEL, request
+// id on every line of an invocation), the client credentials from Secrets Manager, the token store,
 // the OAuth client, the refresher and the alerts publisher. The functions' main.go and pdctl
 // call Load and then only build their handler, so the environment is read in one place and
 // every component is configured the same way everywhere.
@@ -14,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +31,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdalog"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
@@ -163,8 +166,13 @@ func Load(ctx context.Context, o Options) (*App, error) {
 	if out == nil {
 		out = os.Stdout
 	}
-	a := &App{Name: name, Log: slog.New(slog.NewJSONHandler(out, nil))}
-	var err error
+	// Lambda sets the level from the template's LogLevel; every line of an invocation carries
+	// its request id (lambdalog).
+	level, err := lambdalog.ParseLevel(getenv(lambdalog.EnvLevel))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, ErrConfig, err)
+	}
+	a := &App{Name: name, Log: lambdalog.New(out, level)}
 	a.AWS, err = config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL for local stacks
 	if err != nil {
 		return nil, fmt.Errorf("%s: load AWS config: %w", name, err)
@@ -175,6 +183,14 @@ func Load(ctx context.Context, o Options) (*App, error) {
 		}
 	}
 	a.getenv = getenv
+	if u := getenv(EnvOAuthURL); u != "" {
+		// Refused at start: an http:// URL would send the client secret and every refresh
+		// token in clear.
+		loopback, _ := strconv.ParseBool(getenv(pdoauth.EnvAllowLoopback))
+		if err := pdoauth.CheckBaseURL(u, loopback); err != nil {
+			return nil, fmt.Errorf("%s: %w: %s: %w", name, ErrConfig, EnvOAuthURL, err)
+		}
+	}
 	table, secretID := getenv(EnvTokensTable), getenv(EnvClientSecretID)
 	if !o.Optional {
 		var missing []string

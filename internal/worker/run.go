@@ -161,7 +161,7 @@ func (e *Engine) decide(ctx context.Context, d delivery, j jobs.Job) (v Verdict)
 		e.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonOutcomeUnknown, Severity: alerts.SeverityWarning,
 			CompanyID: j.CompanyID, UserID: j.UserID,
 			Summary: "A job's worker died during a call that must not be repeated; it may or may not have been carried out and was dead-lettered, not run again",
-			Detail:  "job " + j.ID + " (" + j.Kind + "): check the remote service, then redrive that job by its message id or drop it"})
+			Detail:  "job " + j.ID + " (" + j.Kind + "): check the remote service, then pdctl dlq redrive --id MESSAGE_ID if it did not happen, or drop it"})
 		return Verdict{Outcome: OutcomeDeadLettered, Reason: ReasonOutcomeUnknown,
 			Message: "the run that made this job's call died before its answer was recorded; not run again"}
 	}

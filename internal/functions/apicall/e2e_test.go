@@ -2,7 +2,6 @@ package apicall
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -89,25 +88,17 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 		t.Errorf("refreshes = %d, want 1 (after the 401)", got)
 	}
 
-	// A direct invocation returns the Result.
-	var r struct {
-		JobID, Outcome, Reason string
-		Status                 int
-		Body                   json.RawMessage
-	}
+	// A direct invocation is refused with the template's default (WorkerDirectInvoke=false):
+	// invoking the worker must not be a way to act as a customer.
 	payload := map[string]any{"id": "e2e-direct", "kind": jobs.KindAPICall, "company_id": acme.CompanyID, "user_id": acme.UserID, "method": "GET", "path": "/api/v1/webhooks"}
-	if err := f.InvokeJSON(ctx, payload, &r); err != nil {
-		t.Fatalf("direct invoke = %v", err)
-	}
-	if r.Outcome != "succeeded" || r.Status != 200 || !strings.Contains(string(r.Body), `"event_object":"deal"`) {
-		t.Errorf("direct invoke = %+v, want succeeded 200 with the webhooks", r)
-	}
-
-	// A payload that is not a job is a clear error.
-	err = f.InvokeJSON(ctx, map[string]any{"id": "e2e-bad", "kind": "api_call"}, nil)
+	calls := sim.Counters().APIByRoute["GET /api/v1/webhooks"]
+	err = f.InvokeJSON(ctx, payload, nil)
 	var fe *lambdarun.FunctionError
-	if !errors.As(err, &fe) || fe.Type != "InvalidJobError" || !strings.Contains(fe.Message, "api_call needs method and path") {
-		t.Errorf("invalid payload = %v; want an InvalidJobError naming the problem", err)
+	if !errors.As(err, &fe) || fe.Type != "DirectInvokeOffError" || !strings.Contains(fe.Message, "jobs queue") {
+		t.Errorf("direct invoke = %v; want a DirectInvokeOffError", err)
+	}
+	if got := sim.Counters().APIByRoute["GET /api/v1/webhooks"]; got != calls {
+		t.Errorf("GET /api/v1/webhooks calls after a refused direct invoke = %d, want %d", got, calls)
 	}
 
 	if now, err := store.Get(ctx, acme); err == nil {
@@ -115,12 +106,16 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 		secrets.Add("refresh token", now.RefreshToken)
 	}
 	outLog := logs.String()
-	for _, want := range []string{`"msg":"job succeeded"`, `"reason":"webhooks_registered"`, `"msg":"refresh refreshed"`} {
+	for _, want := range []string{`"msg":"job succeeded"`, `"reason":"webhooks_registered"`, `"msg":"refresh refreshed"`, `"reason":"direct_invoke_off"`} {
 		if !strings.Contains(outLog, want) {
 			t.Errorf("function log lacks %s", want)
 		}
 	}
 	for _, leak := range secrets.FoundIn(outLog) {
 		t.Errorf("function log contains %s", leak)
+	}
+	// Every line of every invocation carries its Lambda request id.
+	if n := testenv.CheckRequestIDs(t, logs); n < 3 {
+		t.Errorf("checked %d log lines of the invocations for their request id, want at least the job, the refresh and the webhooks", n)
 	}
 }

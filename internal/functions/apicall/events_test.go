@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -413,5 +414,41 @@ func TestWebhookPipedriveDown(t *testing.T) {
 	}
 	if c := e.sim.Counters().APIByRoute["POST /api/v1/notes"]; c != 1 {
 		t.Errorf("POST /api/v1/notes answered by Pipedrive = %d, want 1", c)
+	}
+}
+
+// TestWebhookHTMLHeavyNoteIsHandled: a colleague writes a 120 KB HTML note (an email pasted
+// into a deal). The simulator delivers it as Pipedrive does, HTML as it is; the real receiver
+// queues it unescaped (a job about the delivery's size, within SQS's limit, where json.Marshal's
+// escaping made six bytes of each <, > and &), and the app's handler runs once with the whole
+// note.
+func TestWebhookHTMLHeavyNoteIsHandled(t *testing.T) {
+	var got []webhook.Event
+	e := newEnv(t)
+	e.h.Engine.Runners[jobs.KindWebhookEvent].(*pdwork.WebhookEvents).Handler = app.HandlerFunc(
+		func(_ context.Context, ev webhook.Event, _ app.Client) error {
+			got = append(got, ev)
+			return nil
+		})
+	e.addColleague()
+	e.install(pdsim.DefaultUserID)
+	e.subscribe(e.receiver(), pdwork.WebhookEvent{Object: "note", Action: "create"})
+	deal := e.act(pdsim.UserAction{UserID: colleagueID, Object: "deal", Action: "create", Fields: map[string]any{"title": "Inbox"}})
+	html := strings.Repeat(`<p style="margin:0">Hi &amp; thanks, <b>see below</b></p>`, 120*1024/56)
+	e.act(pdsim.UserAction{UserID: colleagueID, Object: "note", Action: "create", Fields: map[string]any{"content": html, "deal_id": deal.EntityID}})
+	e.deliveredOK(1)
+	msgs := e.jobsQueued(1, 5*time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("jobs queued = %d, want 1", len(msgs))
+	}
+	if n := len(*msgs[0].Body); n > len(html)+8*1024 || strings.Contains(*msgs[0].Body, `\u003c`) {
+		t.Errorf("job for a %d-byte note is %d bytes (escaped %t), want about the note's size", len(html), n, strings.Contains(*msgs[0].Body, `\u003c`))
+	}
+	if failed := e.handleSQS(e.sqsEvent(msgs)); len(failed) != 0 {
+		t.Errorf("batch failures = %v, want none", failed)
+	}
+	var data struct{ Content string }
+	if len(got) != 1 || json.Unmarshal(got[0].Data, &data) != nil || data.Content != html || got[0].ActorUserID != colleagueID {
+		t.Fatalf("handler runs = %d, want one with the whole %d-byte note by the colleague", len(got), len(html))
 	}
 }

@@ -1,6 +1,7 @@
 package apicall
 
 import (
+	"encoding/json"
 	"io"
 	"strings"
 	"testing"
@@ -32,13 +33,17 @@ func TestBootstrapNotConfigured(t *testing.T) {
 	if err := f.InvokeJSON(t.Context(), events.SQSEvent{}, &batch); err != nil || len(batch.BatchItemFailures) != 0 {
 		t.Errorf("empty SQS batch = %v, %v; want no failures, no error", batch.BatchItemFailures, err)
 	}
-	var r struct{ Outcome, Reason string }
-	payload := map[string]any{"id": "first-deploy", "kind": jobs.KindAPICall, "company_id": acme.CompanyID, "user_id": acme.UserID, "method": "GET", "path": "/api/v1/users/me"}
-	if err := f.InvokeJSON(t.Context(), payload, &r); err != nil {
-		t.Fatalf("direct invoke = %v, want a result, no function error", err)
+	body, err := json.Marshal(map[string]any{"id": "first-deploy", "kind": jobs.KindAPICall, "company_id": acme.CompanyID, "user_id": acme.UserID, "method": "GET", "path": "/api/v1/users/me"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r.Outcome != "dead_lettered" || r.Reason != "installation_not_found" {
-		t.Errorf("direct invoke = %+v, want dead_lettered installation_not_found", r)
+	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m-first-deploy", ReceiptHandle: "r-first-deploy", Body: string(body),
+		EventSource: "aws:sqs", EventSourceARN: res.JobsQueueARN}}}
+	if err := f.InvokeJSON(t.Context(), ev, &batch); err != nil || len(batch.BatchItemFailures) != 0 {
+		t.Fatalf("a job = %v, %v; want it answered (dead-lettered), no function error", batch.BatchItemFailures, err)
+	}
+	if !strings.Contains(logs.String(), `"reason":"installation_not_found"`) {
+		t.Errorf("the job's decision is not installation_not_found:\n%s", logs.String())
 	}
 	if got := strings.Count(logs.String(), "apicall: not configured: "); got != 1 {
 		t.Errorf("not-configured lines = %d, want 1 (the cold start):\n%s", got, logs.String())

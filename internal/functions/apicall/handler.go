@@ -21,18 +21,32 @@ import (
 )
 
 // name names the function in claim keys, errors and alerts.
-const name = "apicall"
+const name = jobs.Engine
 
 // Handler maps the Lambda event to the job engine: an SQS batch from the jobs queue, or one
-// job given by a direct invocation.
+// job given by a direct invocation when DirectInvoke allows it.
 type Handler struct {
 	Engine *worker.Engine
+	// DirectInvoke lets a direct invocation run one job (config.DirectInvoke). Off, such an
+	// invocation is a *DirectInvokeOffError: a job run that way acts with a customer's token,
+	// so the right to invoke the function must not be the right to act as any customer.
+	DirectInvoke bool
+}
+
+// DirectInvokeOffError answers a direct invocation while direct invocation is off. Lambda
+// reports its type name as errorType.
+type DirectInvokeOffError struct{}
+
+// Error says what to do instead.
+func (*DirectInvokeOffError) Error() string {
+	return name + ": direct invocation is off (template parameter WorkerDirectInvoke); send the job through the jobs queue"
 }
 
 // Handle is the Lambda entry point. A payload with "Records" is an SQS event: its jobs run and
 // the answer is an events.SQSEventResponse naming the messages to retry. Any other payload is
-// one job, run synchronously: the answer is a worker.Result, or a *worker.InvalidJobError when
-// it is not a valid job (nothing else is an error).
+// one job, run synchronously when DirectInvoke is on: the answer is a worker.Result (the
+// outcome, never Pipedrive's body), or a *worker.InvalidJobError when it is not a valid job.
+// With DirectInvoke off it is a *DirectInvokeOffError and nothing runs.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	var probe map[string]json.RawMessage
 	if json.Unmarshal(raw, &probe) == nil {
@@ -43,6 +57,12 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 			}
 			return h.Engine.RunBatch(ctx, ev), nil
 		}
+	}
+	if !h.DirectInvoke {
+		if h.Engine.Log != nil {
+			h.Engine.Log.LogAttrs(ctx, slog.LevelWarn, "direct invocation refused", slog.String("action", "rejected"), slog.String("reason", "direct_invoke_off"))
+		}
+		return nil, &DirectInvokeOffError{}
 	}
 	res, err := h.Engine.RunJob(ctx, raw)
 	if err != nil {
@@ -57,8 +77,12 @@ type config struct {
 	Webhooks pdwork.WebhookConfig
 	// App is the app's event handling (internal/app: EXAMPLE_APP, APP_NAME).
 	App app.Config
-	// MaxResultBody bounds an api_call's Result body (pdwork.DefaultMaxResultBody when zero).
-	MaxResultBody int
+	// DirectInvoke lets a direct invocation run a job (DIRECT_INVOKE, template parameter
+	// WorkerDirectInvoke); off, only the jobs queue's events run jobs.
+	DirectInvoke bool
+	// PathPrefixes limits api_call jobs to these API paths (API_PATH_PREFIXES, template
+	// parameter ApiCallPathPrefixes); empty: any.
+	PathPrefixes []string
 }
 
 // The variables configFromEnv reads besides wire's.
@@ -67,6 +91,8 @@ const (
 	envMaxReceives   = "JOBS_MAX_RECEIVES"
 	envWebhookURL    = "WEBHOOK_URL"
 	envWebhookEvents = "WEBHOOK_EVENTS"
+	envDirectInvoke  = "DIRECT_INVOKE"
+	envPathPrefixes  = "API_PATH_PREFIXES"
 )
 
 // configFromEnv reads JOBS_QUEUE_URL, JOBS_DLQ_URL and JOBS_MAX_RECEIVES (all required; the
@@ -83,6 +109,16 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		return config{}, fmt.Errorf("%s: %s = %q, want the jobs queue's maxReceiveCount (a positive integer)", name, envMaxReceives, getenv(envMaxReceives))
 	}
 	c.Engine.MaxReceives = n
+	switch v := getenv(envDirectInvoke); v {
+	case "", "false":
+	case "true":
+		c.DirectInvoke = true
+	default:
+		return config{}, fmt.Errorf("%s: %s = %q, want true or false", name, envDirectInvoke, v)
+	}
+	if c.PathPrefixes, err = pdwork.ParsePathPrefixes(getenv(envPathPrefixes)); err != nil {
+		return config{}, fmt.Errorf("%s: %s: %w", name, envPathPrefixes, err)
+	}
 	if c.App, err = app.ConfigFromEnv(getenv); err != nil {
 		return config{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -155,10 +191,10 @@ func newHandler(d deps, c config) *Handler {
 		checkSessions.Alerts = d.CheckAlerts
 	}
 	followUps := &jobs.Enqueuer{SQS: d.Queue, QueueURL: c.Engine.JobsQueueURL, Now: c.Engine.Now}
-	return &Handler{Engine: &worker.Engine{
+	return &Handler{DirectInvoke: c.DirectInvoke, Engine: &worker.Engine{
 		Name: name,
 		Runners: map[string]worker.Runner{
-			jobs.KindAPICall:          &pdwork.APICall{Sessions: sessions, MaxResultBody: c.MaxResultBody},
+			jobs.KindAPICall:          &pdwork.APICall{Sessions: sessions, PathPrefixes: c.PathPrefixes},
 			jobs.KindRegisterWebhooks: register,
 			jobs.KindWebhookEvent:     &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: app.New(c.App), Log: d.Log},
 			jobs.KindCheckWebhooks:    &pdwork.CheckWebhooks{Register: register, Sessions: &checkSessions, Jobs: followUps, Now: c.Engine.Now},

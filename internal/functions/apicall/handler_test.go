@@ -113,6 +113,9 @@ func newEnv(t *testing.T, opts ...option) *env {
 		t.Fatalf("configFromEnv(template environment) = %v", err)
 	}
 	hc.Engine.Now = clock.Now
+	// The tests invoke the handler directly, as the local stack does (WorkerDirectInvoke=true);
+	// TestDirectInvokeRefusedByDefault checks the template's default.
+	hc.DirectInvoke = true
 	// Webhooks are each test's own (the webhooks option): none unless asked for.
 	hc.Webhooks = pdwork.WebhookConfig{}
 	for _, o := range opts {

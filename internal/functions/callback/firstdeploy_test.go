@@ -16,7 +16,7 @@ import (
 )
 
 // withoutRedirectURI is a first deploy's callback: no RedirectURI parameter.
-func withoutRedirectURI(h *handler) { h.Installer.RedirectURI = "" }
+func withoutRedirectURI(h *handler) { h.Flow.Installer.RedirectURI = "" }
 
 // TestRedirectURIFromTheRequestDomain: without REDIRECT_URI the callback URL is the request's
 // API Gateway domain (and named stage) plus /oauth/callback, the same in the authorize

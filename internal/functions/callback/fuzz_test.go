@@ -53,12 +53,14 @@ func FuzzCallbackRequest(f *testing.F) {
 	f.Add("DELETE", "/oauth/callback", "", "", `{"company_id":1,"user_id":2}`, true)
 	f.Add("GET", "/prod/oauth/callback/", "error=user_denied&code=%zz", "", "", false)
 	h := &handler{
-		Creds: fuzzCreds{clientcreds.Credentials{ClientID: "id", ClientSecret: "secret", StateKey: []byte(key)}},
-		OAuth: &pdoauth.Client{Credentials: pdoauth.StaticCredentials("id", "secret")},
-		Installer: &install.Installer{OAuth: &pdoauth.Client{Credentials: pdoauth.StaticCredentials("id", "secret")},
-			Users: &pdapi.Client{}, Claims: downClaims{}, Store: nil, RedirectURI: "https://app.example/oauth/callback"},
+		Flow: &install.Flow{
+			Creds: fuzzCreds{clientcreds.Credentials{ClientID: "id", ClientSecret: "secret", StateKey: []byte(key)}},
+			OAuth: &pdoauth.Client{Credentials: pdoauth.StaticCredentials("id", "secret")},
+			Installer: &install.Installer{OAuth: &pdoauth.Client{Credentials: pdoauth.StaticCredentials("id", "secret")},
+				Users: &pdapi.Client{}, Claims: downClaims{}, Store: nil, RedirectURI: "https://app.example/oauth/callback"},
+			RequireState: true,
+		},
 		Uninstall: &uninstall.Uninstaller{Creds: fuzzCreds{clientcreds.Credentials{ClientID: "id", ClientSecret: "secret", StateKey: []byte(key)}}, Store: failingUninstaller{err: errDown}},
-		Config:    config{RequireState: true},
 	}
 	f.Fuzz(func(t *testing.T, method, path, rawQuery, cookie, body string, b64 bool) {
 		ev := events.APIGatewayV2HTTPRequest{

@@ -114,24 +114,28 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Log: log,
 	}
 	e.h = &handler{
-		Creds: creds,
-		OAuth: oauth,
-		Installer: &install.Installer{
-			OAuth:                 oauth,
-			Users:                 newUsersClient(sim),
-			Claims:                store,
-			Store:                 store,
-			Jobs:                  &jobs.Enqueuer{SQS: e.sqs, QueueURL: res.JobsQueueURL},
-			InvalidateCredentials: creds.Invalidate,
-			Alerts:                notifier,
-			Log:                   log,
-			RedirectURI:           redirectURI,
-			Retry:                 install.RetryPolicy{Attempts: 3, Backoff: func(int) time.Duration { return 10 * time.Millisecond }},
+		Flow: &install.Flow{
+			Creds: creds,
+			OAuth: oauth,
+			Installer: &install.Installer{
+				OAuth:                 oauth,
+				Users:                 newUsersClient(sim),
+				Claims:                store,
+				Store:                 store,
+				Jobs:                  &jobs.Enqueuer{SQS: e.sqs, QueueURL: res.JobsQueueURL},
+				InvalidateCredentials: creds.Invalidate,
+				Alerts:                notifier,
+				Log:                   log,
+				RedirectURI:           redirectURI,
+				Retry:                 install.RetryPolicy{Attempts: 3, Backoff: func(int) time.Duration { return 10 * time.Millisecond }},
+			},
+			Alerts: notifier,
+			Log:    log,
+			Now:    clock.Now,
 		},
 		Uninstall: &uninstall.Uninstaller{Creds: creds, Store: store, Alerts: notifier, Log: log, Now: clock.Now},
 		Alerts:    notifier,
 		Log:       log,
-		Config:    config{Now: clock.Now},
 	}
 	for _, o := range opts {
 		o(e.h)
@@ -443,7 +447,7 @@ func TestHappyPathEndToEnd(t *testing.T) {
 		t.Errorf("CodeHash = %q, want the code's SHA-256", in.CodeHash)
 	}
 	// The stored access token works against the API domain.
-	if _, err := e.h.Installer.Users.Me(t.Context(), in.APIDomain, in.AccessToken); err != nil {
+	if _, err := e.h.Flow.Installer.Users.Me(t.Context(), in.APIDomain, in.AccessToken); err != nil {
 		t.Errorf("Me(stored access token) = %v, want nil", err)
 	}
 
@@ -463,7 +467,7 @@ func TestHappyPathEndToEnd(t *testing.T) {
 func TestSuccessURLRedirects(t *testing.T) {
 	e := newEnv(t, func(h *handler) {
 		h.Config.SuccessURL = "https://app.example/installed?from=pipedrive"
-		h.Installer.Jobs = nil
+		h.Flow.Installer.Jobs = nil
 	})
 	resp := e.callback(e.issueCode(), e.issueState())
 	if resp.StatusCode != http.StatusFound || resp.Headers["Location"] != "https://app.example/installed?from=pipedrive" {
@@ -560,13 +564,13 @@ func TestOAuthErrorRows(t *testing.T) {
 		},
 		{
 			name:   "redirect_uri invalid: differs from Developer Hub",
-			opts:   []envOption{func(h *handler) { h.Installer.RedirectURI = "https://other.example/oauth/callback" }},
+			opts:   []envOption{func(h *handler) { h.Flow.Installer.RedirectURI = "https://other.example/oauth/callback" }},
 			setup:  func(e *env) string { return e.issueCode() },
 			status: http.StatusInternalServerError, page: "Something went wrong", alerts: []string{"redirect_uri_mismatch"}, tokenCalls: 1,
 		},
 		{
 			name:   "redirect_uri is not a valid URI",
-			opts:   []envOption{func(h *handler) { h.Installer.RedirectURI = "not a uri" }},
+			opts:   []envOption{func(h *handler) { h.Flow.Installer.RedirectURI = "not a uri" }},
 			setup:  func(e *env) string { return e.issueCode() },
 			status: http.StatusInternalServerError, page: "Something went wrong", alerts: []string{"redirect_uri_not_valid_uri"}, tokenCalls: 1,
 		},
@@ -698,7 +702,9 @@ func TestState(t *testing.T) {
 		ok           bool
 	}{
 		{"valid state", false, (*env).issueState, true},
-		{"valid state, RequireState on", true, (*env).issueState, true},
+		// A state issued without a browser binding (the older form) is refused when states
+		// are required: only /oauth/install's bound state, with its cookie, counts then.
+		{"unbound state, RequireState on", true, (*env).issueState, false},
 		{"forged state", false, func(e *env) string {
 			forgedSigner.Now = e.clock.Now
 			s, err := forgedSigner.Issue()
@@ -718,7 +724,7 @@ func TestState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(h *handler) { h.Config.RequireState = tt.requireState })
+			e := newEnv(t, func(h *handler) { h.Flow.RequireState = tt.requireState })
 			state := tt.state(e)
 			code := e.issueCode() // after any clock move, so the code itself is fresh
 			resp := e.callback(code, state)
@@ -765,8 +771,8 @@ func TestOutageReleasesClaimSoReloadCanSucceed(t *testing.T) {
 
 func TestRetriesStopAtTheDeadline(t *testing.T) {
 	e := newEnv(t, func(h *handler) {
-		h.Installer.Retry = install.RetryPolicy{Attempts: 5, Backoff: func(int) time.Duration { return 2 * time.Second }}
-		h.Installer.DeadlineReserve = 500 * time.Millisecond
+		h.Flow.Installer.Retry = install.RetryPolicy{Attempts: 5, Backoff: func(int) time.Duration { return 2 * time.Second }}
+		h.Flow.Installer.DeadlineReserve = 500 * time.Millisecond
 	})
 	e.inject(pdsim.Fault{Path: "/oauth/token", Status: 503})
 	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
@@ -794,11 +800,11 @@ func TestSlowAttemptsLeaveTheReserve(t *testing.T) {
 	for _, path := range []string{"/oauth/token", "/api/v1/users/me"} {
 		t.Run(path, func(t *testing.T) {
 			const reserve = 500 * time.Millisecond
-			e := newEnv(t, func(h *handler) { h.Installer.DeadlineReserve = reserve })
+			e := newEnv(t, func(h *handler) { h.Flow.Installer.DeadlineReserve = reserve })
 			slow := *e.sim.HTTP.Client()
 			slow.Timeout = time.Second
-			e.h.Installer.OAuth.(*pdoauth.Client).HTTP = &slow
-			e.h.Installer.Users = &pdapi.Client{HTTP: &slow}
+			e.h.Flow.Installer.OAuth.(*pdoauth.Client).HTTP = &slow
+			e.h.Flow.Installer.Users = &pdapi.Client{HTTP: &slow}
 			e.inject(pdsim.Fault{Path: path, Hang: true})
 			ctx, cancel := context.WithTimeout(t.Context(), 1800*time.Millisecond)
 			defer cancel()
@@ -847,8 +853,8 @@ func TestConcurrentCallbacksWithSameCode(t *testing.T) {
 
 func TestBusyWhenOtherExchangeOutlastsTheWait(t *testing.T) {
 	e := newEnv(t, func(h *handler) {
-		h.Installer.ClaimWait = 200 * time.Millisecond
-		h.Installer.ClaimPoll = 50 * time.Millisecond
+		h.Flow.Installer.ClaimWait = 200 * time.Millisecond
+		h.Flow.Installer.ClaimPoll = 50 * time.Millisecond
 	})
 	code := e.issueCode()
 	// Another instance holds the claim and never finishes (it crashed).
@@ -868,8 +874,8 @@ func TestBusyWhenOtherExchangeOutlastsTheWait(t *testing.T) {
 // offered a restart instead.
 func TestAbandonedClaimOffersARestart(t *testing.T) {
 	e := newEnv(t, func(h *handler) {
-		h.Installer.ClaimWait = 200 * time.Millisecond
-		h.Installer.ClaimPoll = 50 * time.Millisecond
+		h.Flow.Installer.ClaimWait = 200 * time.Millisecond
+		h.Flow.Installer.ClaimPoll = 50 * time.Millisecond
 	})
 	code := e.issueCode()
 	if _, err := e.store.ClaimCode(t.Context(), tokenstore.HashCode(code), install.DefaultClaimTTL); err != nil {
@@ -907,7 +913,7 @@ func TestTwoCodesForTheSameUserConcurrently(t *testing.T) {
 		t.Errorf("Version, Status = %d, %s; want 2, active", in.Version, in.Status)
 	}
 	// Whichever install won, its tokens are a working pair.
-	if _, err := e.h.Installer.Users.Me(t.Context(), in.APIDomain, in.AccessToken); err != nil {
+	if _, err := e.h.Flow.Installer.Users.Me(t.Context(), in.APIDomain, in.AccessToken); err != nil {
 		t.Errorf("Me(stored access token) = %v, want nil", err)
 	}
 	if !slices.Contains([]string{tokenstore.HashCode(codes[0]), tokenstore.HashCode(codes[1])}, in.CodeHash) {
@@ -1192,7 +1198,7 @@ func TestLogNeverContainsSecrets(t *testing.T) {
 	e := newEnv(t)
 	var own testenv.Buffer
 	e.h.Log = slog.New(slog.NewJSONHandler(io.MultiWriter(&own, logSink), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.h.Installer.Log = e.h.Log
+	e.h.Flow.Installer.Log = e.h.Log
 	install := e.handle(loadEvent(t, "install.json"))
 	back := e.authorize(install.Headers["Location"])
 	secrets.AddWhole("state", back.Get("state"))

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
 )
 
 // stateCookieOf returns the state binding the install answer sets, after checking the
@@ -91,7 +93,7 @@ func TestStateBoundToBrowser(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(h *handler) { h.Config.RequireState = tt.requireState })
+			e := newEnv(t, func(h *handler) { h.Flow.RequireState = tt.requireState })
 			_, _, other := e.startInstall() // another browser's install, abandoned
 			code, state, own := e.startInstall()
 			resp := e.callbackWithCookie(code, state, tt.cookie(own, other))
@@ -114,7 +116,7 @@ func TestStateBoundToBrowser(t *testing.T) {
 // The cookie header form (literal events, other gateways) binds as well; a duplicated cookie
 // (one planted by a sibling) binds nothing.
 func TestStateCookieFromHeader(t *testing.T) {
-	e := newEnv(t, func(h *handler) { h.Config.RequireState = true })
+	e := newEnv(t, func(h *handler) { h.Flow.RequireState = true })
 	code, state, own := e.startInstall()
 	ev := callbackEvent(t, url.Values{"code": {code}, "state": {state}})
 	ev.Headers["cookie"] = stateCookie + "=" + own + "; " + stateCookie + "=" + own
@@ -128,8 +130,8 @@ func TestStateCookieFromHeader(t *testing.T) {
 // 429 without a token call.
 func TestTokenEndpointCallsAreCapped(t *testing.T) {
 	t.Run("per state", func(t *testing.T) {
-		e := newEnv(t, func(h *handler) { h.Config.AttemptsPerState = 3 })
-		e.h.Attempts = e.store
+		e := newEnv(t, func(h *handler) { h.Flow.AttemptsPerState = 3 })
+		e.h.Flow.Attempts = e.store
 		_, state, own := e.startInstall()
 		for i := range 6 {
 			resp := e.callbackWithCookie("random-code-"+strings.Repeat("x", i), state, own)
@@ -145,8 +147,8 @@ func TestTokenEndpointCallsAreCapped(t *testing.T) {
 		}
 	})
 	t.Run("per IP, without a state", func(t *testing.T) {
-		e := newEnv(t, func(h *handler) { h.Config.AttemptsPerIP = 4 })
-		e.h.Attempts = e.store
+		e := newEnv(t, func(h *handler) { h.Flow.AttemptsPerIP = 4 })
+		e.h.Flow.Attempts = e.store
 		for i := range 7 {
 			resp := e.handle(callbackEvent(t, url.Values{"code": {"random-code-" + strings.Repeat("y", i)}}))
 			if i >= 4 && resp.StatusCode != http.StatusTooManyRequests {
@@ -160,7 +162,7 @@ func TestTokenEndpointCallsAreCapped(t *testing.T) {
 		ev := callbackEvent(t, url.Values{"code": {e.issueCode()}})
 		ev.RequestContext.HTTP.SourceIP = "198.51.100.23"
 		wantPage(t, e.handle(ev), http.StatusOK, "The app is installed")
-		e.clock.Advance(defaultAttemptWindow)
+		e.clock.Advance(install.DefaultAttemptWindow)
 		wantPage(t, e.callback(e.issueCode(), ""), http.StatusOK, "The app is installed")
 	})
 }

@@ -7,13 +7,15 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/httpapi"
+
 	"github.com/pdkit/pipedrive-lambda-kit/internal/uninstall"
 )
 
 // uninstall answers Pipedrive's DELETE /oauth/callback: the uninstall use case decides, this
 // maps its Result to the JSON answer (Pipedrive ignores it; the log and alerts carry the rest).
 func (h *handler) uninstall(ctx context.Context, req events.APIGatewayV2HTTPRequest, o outcome) (events.APIGatewayV2HTTPResponse, outcome) {
-	r := h.Uninstall.Uninstall(ctx, uninstall.Request{Authorization: header(req.Headers, "Authorization"), Body: req.Body, Base64: req.IsBase64Encoded})
+	r := h.Uninstall.Uninstall(ctx, uninstall.Request{Authorization: httpapi.Header(req.Headers, "Authorization"), Body: req.Body, Base64: req.IsBase64Encoded})
 	o.reason, o.id, o.err = r.Outcome.String(), r.ID, r.Err
 	switch r.Outcome {
 	case uninstall.Uninstalled, uninstall.Unknown:

@@ -30,13 +30,13 @@ const defaultUserBody = `{"company_id":3408256,"user_id":5206648,"timestamp":"20
 
 // countingCreds counts how often the handler makes the secret be read again.
 type countingCreds struct {
-	credentials
+	uninstall.Credentials
 	invalidations atomic.Int32
 }
 
 func (c *countingCreds) Invalidate() {
 	c.invalidations.Add(1)
-	c.credentials.Invalidate()
+	c.Credentials.Invalidate()
 }
 
 // Finding 3: an uninstall signed with a secret rotated after the container cached the old one
@@ -64,7 +64,7 @@ func TestUninstallWithJustRotatedSecret(t *testing.T) {
 func TestUninstallSecretRereadIsRateLimited(t *testing.T) {
 	e := newEnv(t)
 	before := e.installDefault()
-	cc := &countingCreds{credentials: e.h.Creds}
+	cc := &countingCreds{Credentials: e.h.Uninstall.Creds}
 	e.h.Uninstall.Creds = cc
 	forged := uninstallEvent(t, basicAuth(testenv.ClientID, "guessed-secret"), defaultUserBody)
 	for i := range 5 {

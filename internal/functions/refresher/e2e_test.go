@@ -124,4 +124,8 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	for _, leak := range secrets.FoundIn(out) {
 		t.Errorf("function log contains %s", leak)
 	}
+	// Every line of every invocation carries its Lambda request id.
+	if n := testenv.CheckRequestIDs(t, logs); n < 2 {
+		t.Errorf("checked %d log lines of the invocations for their request id, want at least the run and the refresh", n)
+	}
 }

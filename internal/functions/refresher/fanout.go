@@ -2,7 +2,6 @@ package refresher
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,7 +29,7 @@ var _ refresh.FanOut = selfInvoke{}
 
 // Dispatch starts the run over shard in another invocation.
 func (f selfInvoke) Dispatch(ctx context.Context, shard int) error {
-	payload, err := json.Marshal(shardInput{Shard: &shard})
+	payload, err := refresh.ShardPayload(shard)
 	if err != nil {
 		return fmt.Errorf("refresher: fan out shard %d: %w", shard, err)
 	}

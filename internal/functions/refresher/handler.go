@@ -1,7 +1,6 @@
 package refresher
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,19 +13,6 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhookcheck"
 )
-
-// ErrBadInput matches (errors.Is) every *InputError.
-var ErrBadInput = errors.New("refresher: malformed input")
-
-// InputError is returned for a malformed manual invocation; Lambda reports its errorType as
-// "InputError". Problem never quotes more of the input than a field name.
-type InputError struct{ Problem string }
-
-// Error describes the problem; it quotes no input beyond a field name.
-func (e *InputError) Error() string { return "refresher: malformed input: " + e.Problem }
-
-// Is makes errors.Is(err, ErrBadInput) true.
-func (e *InputError) Is(target error) bool { return target == ErrBadInput }
 
 // RunError is returned when the run as a whole failed: the due index could not be read, or the
 // one refresh of a manual invocation failed. Lambda reports its errorType as "RunError".
@@ -88,45 +74,23 @@ type Summary struct {
 	NotConfigured bool `json:"not_configured,omitempty"`
 }
 
-// shardInput is a fanned-out invocation: {"shard":n}.
-type shardInput struct {
-	Shard *int `json:"shard"`
-}
-
-// manualInput is a manual invocation: {"company_id":…,"user_id":…,"force":true}.
-type manualInput struct {
-	CompanyID json.RawMessage `json:"company_id"`
-	UserID    json.RawMessage `json:"user_id"`
-	Force     *bool           `json:"force"`
-}
-
-// Handle runs once. An input holding company_id, user_id or force is a manual invocation:
-// both ids are required (positive integers, as numbers or strings; installation.ParseNumber),
-// force is optional (default false), and nothing else is accepted; malformed input is an
-// *InputError. {"shard":n} (what a fanning-out run sends) refreshes what is due in that shard
-// of the due list. Any other input (the scheduler's payload, {} or empty) refreshes everything
-// due.
+// Handle runs once, as refresh.ParseInvocation reads the input: a manual refresh of one
+// installation, the due installations of one shard ({"shard":n}, what a fanning-out run
+// sends), or (the scheduler's payload, {} or empty) everything due.
 //
-// The error is non-nil only when the run as a whole failed (*InputError; *RunError when the
+// The error is non-nil only when the run as a whole failed (*refresh.InputError; *RunError when the
 // due index is unreadable or the one manual refresh failed), so the function's error metric
 // means something; failures of single installations in a scheduled run are counted in the Summary
 // and alerted by the refresher.
 func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, error) {
 	start := time.Now()
-	shard, isShard, err := parseShard(in)
-	var (
-		manual bool
-		id     installation.ID
-		force  bool
-	)
-	if err == nil && !isShard {
-		manual, id, force, err = parseInput(in)
-	}
+	inv, err := refresh.ParseInvocation(in)
 	if err != nil {
 		h.logger().LogAttrs(ctx, slog.LevelError, "refresher run rejected",
 			slog.String("action", "reject"), slog.String("reason", "bad_input"), slog.String("error", err.Error()))
 		return Summary{Mode: "manual"}, err
 	}
+	manual, isShard, shard := inv.Mode == refresh.ModeManual, inv.Mode == refresh.ModeShard, inv.Shard
 	var (
 		s   Summary
 		rep refresh.Report
@@ -145,7 +109,7 @@ func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, erro
 	}
 	switch {
 	case manual:
-		s, err = h.one(ctx, id, force)
+		s, err = h.one(ctx, inv.ID, inv.Force)
 	case isShard:
 		s, rep, err = h.due(ctx, shard)
 	default:
@@ -182,8 +146,8 @@ func (h *Handler) Handle(ctx context.Context, in json.RawMessage) (Summary, erro
 		level = slog.LevelWarn
 	}
 	if manual {
-		attrs = append(attrs, slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),
-			slog.Bool("force", force), slog.String("reason", s.Reason))
+		attrs = append(attrs, slog.Int64("company_id", inv.ID.CompanyID), slog.Int64("user_id", inv.ID.UserID),
+			slog.Bool("force", inv.Force), slog.String("reason", s.Reason))
 	} else if err == nil {
 		now := h.now()
 		age := time.Duration(0)
@@ -226,7 +190,7 @@ func (h *Handler) due(ctx context.Context, shard int) (Summary, refresh.Report, 
 	s := Summary{Mode: "schedule"}
 	if shard != refresh.AllShards {
 		if shard >= h.Store.DueShards() {
-			return Summary{Mode: "shard"}, refresh.Report{}, &InputError{Problem: "shard out of range"}
+			return Summary{Mode: "shard"}, refresh.Report{}, &refresh.InputError{Problem: "shard out of range"}
 		}
 		s = Summary{Mode: "shard", Shard: shard}
 	}
@@ -236,68 +200,6 @@ func (h *Handler) due(ctx context.Context, shard int) (Summary, refresh.Report, 
 		return s, rep, &RunError{Op: "list due installations", Err: err}
 	}
 	return s, rep, nil
-}
-
-// parseShard recognises a fanned-out invocation, {"shard":n} and nothing else; n must be a
-// non-negative integer.
-func parseShard(in json.RawMessage) (shard int, ok bool, err error) {
-	in = bytes.TrimSpace(in)
-	var keys map[string]json.RawMessage
-	if len(in) == 0 || in[0] != '{' || json.Unmarshal(in, &keys) != nil {
-		return 0, false, nil
-	}
-	if _, has := keys["shard"]; !has {
-		return 0, false, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(in))
-	dec.DisallowUnknownFields()
-	var m shardInput
-	if err := dec.Decode(&m); err != nil || m.Shard == nil || *m.Shard < 0 {
-		return 0, true, &InputError{Problem: `want {"shard":<non-negative integer>}`}
-	}
-	return *m.Shard, true, nil
-}
-
-// parseInput tells a manual invocation from the scheduler's and validates the former.
-func parseInput(in json.RawMessage) (manual bool, id installation.ID, force bool, err error) {
-	in = bytes.TrimSpace(in)
-	if len(in) == 0 || bytes.Equal(in, []byte("null")) {
-		return false, id, false, nil
-	}
-	if !json.Valid(in) {
-		return false, id, false, &InputError{Problem: "not JSON"}
-	}
-	var keys map[string]json.RawMessage
-	if in[0] != '{' || json.Unmarshal(in, &keys) != nil {
-		return false, id, false, nil // a scheduler payload that is not an object
-	}
-	_, hasCompany := keys["company_id"]
-	_, hasUser := keys["user_id"]
-	_, hasForce := keys["force"]
-	if !hasCompany && !hasUser && !hasForce {
-		return false, id, false, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(in))
-	dec.DisallowUnknownFields()
-	var m manualInput
-	if err := dec.Decode(&m); err != nil {
-		return true, id, false, &InputError{Problem: `want {"company_id":<id>,"user_id":<id>,"force":<bool>}: ` + err.Error()}
-	}
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-		dst  *int64
-	}{{"company_id", m.CompanyID, &id.CompanyID}, {"user_id", m.UserID, &id.UserID}} {
-		if *f.dst, err = installation.ParseNumber(f.raw); err != nil {
-			// The field's name, never its value.
-			problem := f.name + " must be a positive integer"
-			if errors.Is(err, installation.ErrIDMissing) {
-				problem = f.name + " is required"
-			}
-			return true, installation.ID{}, false, &InputError{Problem: problem}
-		}
-	}
-	return true, id, m.Force != nil && *m.Force, nil
 }
 
 func (h *Handler) logger() *slog.Logger {

@@ -153,9 +153,9 @@ func TestInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := e.h.Handle(t.Context(), json.RawMessage(tt.in))
 			if tt.wantErr {
-				var ie *InputError
-				if !errors.As(err, &ie) || !errors.Is(err, ErrBadInput) {
-					t.Errorf("Handle(%s) = %+v, %v; want an *InputError", tt.in, s, err)
+				var ie *refresh.InputError
+				if !errors.As(err, &ie) || !errors.Is(err, refresh.ErrBadInput) {
+					t.Errorf("Handle(%s) = %+v, %v; want an *refresh.InputError", tt.in, s, err)
 				}
 				return
 			}

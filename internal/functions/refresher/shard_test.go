@@ -35,7 +35,7 @@ func TestShardInvocations(t *testing.T) {
 		t.Errorf("refreshed %d with %d token calls over every shard, want %d and %d", total, e.refreshCalls(), n, n)
 	}
 	for _, in := range []string{`{"shard":-1}`, `{"shard":8}`, `{"shard":"1"}`, `{"shard":1,"force":true}`, `{"shard":null}`} {
-		if _, err := e.h.Handle(t.Context(), json.RawMessage(in)); !errors.Is(err, ErrBadInput) {
+		if _, err := e.h.Handle(t.Context(), json.RawMessage(in)); !errors.Is(err, refresh.ErrBadInput) {
 			t.Errorf("Handle(%s) = %v, want an *InputError", in, err)
 		}
 	}

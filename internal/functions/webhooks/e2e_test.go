@@ -21,7 +21,7 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	defer cancel()
 	e := newEnv(t)
 	e.install(acme)
-	f, _ := testenv.StartFunction(t, "./functions/webhooks", lambdarun.Options{
+	f, logs := testenv.StartFunction(t, "./functions/webhooks", lambdarun.Options{
 		Name:    "WebhooksFunction",
 		Env:     testenv.FunctionEnv(t, e.res, "WebhooksFunction"),
 		Timeout: 10 * time.Second,
@@ -49,5 +49,9 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 	}
 	if got := e.queued(); len(got) != 1 || got[0].ID != "webhook#3408256:5206648#ev-e2e" {
 		t.Fatalf("queued %v, want the one accepted event", got)
+	}
+	// Every line of every invocation carries its Lambda request id (one line per delivery).
+	if n := testenv.CheckRequestIDs(t, logs); n < 3 {
+		t.Errorf("checked %d log lines of the invocations for their request id, want one per delivery (3)", n)
 	}
 }

@@ -314,7 +314,7 @@ func (h *handler) logAnswer(ctx context.Context, req events.APIGatewayV2HTTPRequ
 	}
 	attrs := []slog.Attr{
 		slog.String("action", a.action), slog.String("reason", a.reason), slog.Int("status", a.status),
-		slog.String("request_id", req.RequestContext.RequestID),
+		slog.String("api_request_id", req.RequestContext.RequestID), // the HTTP API access log's requestId
 	}
 	if a.ev.ID != "" {
 		attrs = append(attrs, slog.Int64("company_id", a.ev.CompanyID), slog.Int64("user_id", a.ev.UserID),

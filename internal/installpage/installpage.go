@@ -1,23 +1,42 @@
-package callback
+// Package installpage holds the HTML pages of the install flow (the OAuth callback's answers to
+// a browser): fixed, friendly text, rendered through html/template, with the headers every
+// such answer carries. No page shows request data, internal error text, a token, a code or a
+// state: each is a function of at most a link the caller chose.
+package installpage
 
 import (
 	"bytes"
 	"html/template"
-	"net/http"
-	"strings"
-
-	"github.com/aws/aws-lambda-go/events"
+	"strconv"
+	"time"
 )
 
-// page is one fixed, friendly HTML answer. Pages never show internal error text, tokens, codes
-// or state: only the fixed words below and a link the handler chose.
-type page struct {
+// Page is one fixed HTML answer.
+type Page struct {
 	Title string
 	// Lines are paragraphs of fixed text.
 	Lines []string
 	// Link, when set, is shown as a button-like link with LinkText.
 	Link     string
 	LinkText string
+}
+
+// HTML is the Content-Type of a rendered page.
+const HTML = "text/html; charset=utf-8"
+
+// Render returns p as an HTML document. ok is false only if the template failed (it and the
+// page values are fixed, so it cannot); the body is then a plain error document.
+func Render(p Page) (body string, ok bool) {
+	var buf bytes.Buffer
+	if err := pageTemplate.Execute(&buf, p); err != nil {
+		return "<!doctype html><title>Error</title><p>Something went wrong.</p>", false
+	}
+	return buf.String(), true
+}
+
+// Redirecting is the body of a redirect to location, for a browser that does not follow it.
+func Redirecting(location string) Page {
+	return Page{Title: "Redirecting", Lines: []string{"You are being redirected."}, Link: location, LinkText: "Continue"}
 }
 
 // pageTemplate escapes every value (html/template), including the link's URL.
@@ -45,9 +64,9 @@ a.button{display:inline-block;margin-top:1rem;padding:.6rem 1.1rem;background:#0
 </html>
 `))
 
-// securityHeaders are sent with every answer: nothing is cached (a page may follow a one-time
+// SecurityHeaders are sent with every answer: nothing is cached (a page may follow a one-time
 // code), nothing is sniffed, and the page may load nothing but its inline style.
-func securityHeaders(contentType string) map[string]string {
+func SecurityHeaders(contentType string) map[string]string {
 	return map[string]string{
 		"Content-Type":            contentType,
 		"Cache-Control":           "no-store",
@@ -57,45 +76,10 @@ func securityHeaders(contentType string) map[string]string {
 	}
 }
 
-// renderPage answers status with p as HTML.
-func renderPage(status int, p page) events.APIGatewayV2HTTPResponse {
-	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, p); err != nil {
-		// The template and the page values are fixed, so this cannot happen; answer plainly
-		// rather than panic.
-		buf.Reset()
-		buf.WriteString("<!doctype html><title>Error</title><p>Something went wrong.</p>")
-		status = http.StatusInternalServerError
-	}
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: status,
-		Headers:    securityHeaders("text/html; charset=utf-8"),
-		Body:       buf.String(),
-	}
-}
-
-// redirect answers 302 to location, with the same no-store headers as a page.
-func redirect(location string) events.APIGatewayV2HTTPResponse {
-	h := securityHeaders("text/html; charset=utf-8")
-	h["Location"] = location
-	var buf bytes.Buffer
-	_ = pageTemplate.Execute(&buf, page{Title: "Redirecting", Lines: []string{"You are being redirected."}, Link: location, LinkText: "Continue"})
-	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusFound, Headers: h, Body: buf.String()}
-}
-
-// jsonResponse answers status with a fixed JSON body (used for the uninstall API).
-func jsonResponse(status int, body string) events.APIGatewayV2HTTPResponse {
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: status,
-		Headers:    securityHeaders("application/json"),
-		Body:       body,
-	}
-}
-
 // The pages. Each is a function of the restart link only, so no request data reaches a page.
 
-func pageInvalidLink(restart string) page {
-	return page{
+func InvalidLink(restart string) Page {
+	return Page{
 		Title:    "This install link is invalid or expired",
 		Lines:    []string{"The link you followed cannot be used any more. Start the installation again to continue."},
 		Link:     restart,
@@ -103,8 +87,8 @@ func pageInvalidLink(restart string) page {
 	}
 }
 
-func pageCodeExpired(restart string) page {
-	return page{
+func CodeExpired(restart string) Page {
+	return Page{
 		Title:    "This install link has expired",
 		Lines:    []string{"The authorization took too long to complete and has expired. Start the installation again to continue."},
 		Link:     restart,
@@ -112,8 +96,8 @@ func pageCodeExpired(restart string) page {
 	}
 }
 
-func pageCancelled(restart string) page {
-	return page{
+func Cancelled(restart string) Page {
+	return Page{
 		Title:    "Installation cancelled",
 		Lines:    []string{"You did not allow the app to access your Pipedrive account, so nothing was installed.", "You can start the installation again at any time."},
 		Link:     restart,
@@ -121,15 +105,15 @@ func pageCancelled(restart string) page {
 	}
 }
 
-func pageSuccess() page {
-	return page{
+func Success() Page {
+	return Page{
 		Title: "The app is installed",
 		Lines: []string{"The installation is complete. You can close this window and return to Pipedrive."},
 	}
 }
 
-func pagePipedriveDown(restart string) page {
-	return page{
+func PipedriveDown(restart string) Page {
+	return Page{
 		Title:    "Pipedrive is not answering, try again",
 		Lines:    []string{"Pipedrive did not answer in time, so the installation could not be finished. Please try again in a minute."},
 		Link:     restart,
@@ -137,15 +121,15 @@ func pagePipedriveDown(restart string) page {
 	}
 }
 
-func pageBusy() page {
-	return page{
+func Busy() Page {
+	return Page{
 		Title: "Still working on it, try again",
 		Lines: []string{"Your installation is still being completed. Reload this page in a few seconds."},
 	}
 }
 
-func pageNotInstallable() page {
-	return page{
+func NotInstallable() Page {
+	return Page{
 		Title: "The app cannot be installed for this company",
 		Lines: []string{
 			"Pipedrive does not allow this app to be installed for the company you are signed in to.",
@@ -154,8 +138,8 @@ func pageNotInstallable() page {
 	}
 }
 
-func pageIdentityFailed(restart string) page {
-	return page{
+func IdentityFailed(restart string) Page {
+	return Page{
 		Title:    "We could not finish the installation",
 		Lines:    []string{"Pipedrive accepted the installation, but we could not read your user details from Pipedrive. Please try again in a minute."},
 		Link:     restart,
@@ -163,52 +147,48 @@ func pageIdentityFailed(restart string) page {
 	}
 }
 
-func pageTooManyAttempts() page {
-	return page{Title: "Too many attempts", Lines: []string{
-		"This install was tried too many times in a short while.",
-		"Please wait a few minutes, then start the installation again from Pipedrive.",
+// TooManyAttempts: a cap on install callbacks (per network address or per install) refused
+// this one. It tells the user when to retry: the cap's window, retryAfter.
+func TooManyAttempts(retryAfter time.Duration) Page {
+	minutes := max(int((retryAfter+time.Minute-1)/time.Minute), 1)
+	wait := "a minute"
+	if minutes > 1 {
+		wait = strconv.Itoa(minutes) + " minutes"
+	}
+	return Page{Title: "Too many attempts", Lines: []string{
+		"This install was tried too many times in a short while from your network or browser.",
+		"Nothing is wrong with your account: please wait " + wait + ", then start the installation again from Pipedrive.",
 	}}
 }
 
-// pageNotConfigured: the stack is deployed but its operator has not set the app's client id and
+// NotConfigured: the stack is deployed but its operator has not set the app's client id and
 // secret yet. It says so plainly: whoever sees it is the operator trying the first install.
-func pageNotConfigured() page {
-	return page{Title: "This app is not configured yet", Lines: []string{
+func NotConfigured() Page {
+	return Page{Title: "This app is not configured yet", Lines: []string{
 		"The app's backend is running, but its Pipedrive client id and secret have not been set.",
 		"Operator: copy them from the app's OAuth settings in Pipedrive's Developer Hub and run `pdctl setup` (or set them in the stack's secret), then try again.",
 	}}
 }
 
-func pageError() page {
-	return page{
+func Error() Page {
+	return Page{
 		Title: "Something went wrong",
 		Lines: []string{"The installation could not be completed because of a problem on our side. We have been notified. Please try again later."},
 	}
 }
 
-func pageBadRequest() page {
-	return page{Title: "Bad request", Lines: []string{"The request could not be understood."}}
+func BadRequest() Page {
+	return Page{Title: "Bad request", Lines: []string{"The request could not be understood."}}
 }
 
-func pageNotFound() page {
-	return page{Title: "Not found", Lines: []string{"There is nothing at this address."}}
+func NotFound() Page {
+	return Page{Title: "Not found", Lines: []string{"There is nothing at this address."}}
 }
 
-func pageMethodNotAllowed() page {
-	return page{Title: "Method not allowed", Lines: []string{"This address does not accept that kind of request."}}
+func MethodNotAllowed() Page {
+	return Page{Title: "Method not allowed", Lines: []string{"This address does not accept that kind of request."}}
 }
 
-func pageURITooLong() page {
-	return page{Title: "Address too long", Lines: []string{"The address of the request is longer than this service accepts."}}
-}
-
-// methodNotAllowed answers 405 with the Allow header.
-func methodNotAllowed(allow []string) events.APIGatewayV2HTTPResponse {
-	return withHeader(renderPage(http.StatusMethodNotAllowed, pageMethodNotAllowed()), "Allow", strings.Join(allow, ", "))
-}
-
-// withHeader returns r with header name set to value (Retry-After, WWW-Authenticate, …).
-func withHeader(r events.APIGatewayV2HTTPResponse, name, value string) events.APIGatewayV2HTTPResponse {
-	r.Headers[name] = value
-	return r
+func URITooLong() Page {
+	return Page{Title: "Address too long", Lines: []string{"The address of the request is longer than this service accepts."}}
 }
