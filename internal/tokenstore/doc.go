@@ -86,8 +86,8 @@
 //	claimed_at    S  RFC 3339
 //	completed_at  S  RFC 3339                                  done only
 //
-// Work claim, pk "work#<key>" (ClaimWork, CompleteWork, ReleaseWork; the API worker's
-// per-job idempotency), schema on WorkClaim:
+// Work claim, pk "work#<key>" (ClaimWork, CompleteWork, ReleaseWork, MarkWorkCalling,
+// ForgetWork; the API worker's per-job idempotency), schema on WorkClaim:
 //
 //	state         S  in_progress | done
 //	owner         S  who claimed it (kept when done)
