@@ -77,6 +77,8 @@ func connect(ctx context.Context, cli *opscli.CLI) error {
 	}
 	if app.Store != nil && app.Store.Cipher != nil {
 		cli.Tokens = app.Store
+		db := dynamodb.NewFromConfig(app.AWS)
+		cli.Seal = func(ctx context.Context) (int, error) { return app.Store.SealPlaintext(ctx, db) }
 	}
 	if cli.JobsQueueURL != "" || cli.DeadLetterURL != "" {
 		cli.SQS = app.SQS()

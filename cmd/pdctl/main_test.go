@@ -301,6 +301,7 @@ func TestStackAndJSONForEveryCommand(t *testing.T) {
 		{"webhooks catch-up", []string{"--json", "webhooks", "catch-up", id.String(), "--since", "24h"}, "", `"enqueued": 1`},
 		{"dlq peek", []string{"--json", "dlq", "peek"}, "", `[]`},
 		{"dlq redrive", []string{"dlq", "redrive", "--json"}, "", `"moved": 0`},
+		{"tokens seal", []string{"tokens", "seal", "--json"}, "", `"sealed": 0`},
 		{"refresh", []string{"--json", "refresh", "--force", id.String()}, "", `"outcome": "refreshed"`},
 		{"decrypt", []string{"decrypt", id.String(), "--reason", "prove --stack and --json", "--json"}, "", `"access_token": "`},
 		{"migrate", []string{"--json", "migrate"}, sim.AddAPIToken(pdsim.DefaultUserID) + "\n", `"outcome": "installed"`},

@@ -72,6 +72,8 @@ func TestProvisionedResources(t *testing.T) {
 		// Off unless the stack says so: invoking the worker must not act as a customer.
 		"DIRECT_INVOKE":     "false",
 		"API_PATH_PREFIXES": "",
+		// Tokens in clear are refused in every function (RefusePlaintextTokens).
+		"REFUSE_PLAINTEXT_TOKENS": "true",
 	}
 	if got := r.FunctionEnv("ApiCallFunction"); !maps.Equal(got, wantWorker) {
 		t.Errorf("FunctionEnv(ApiCallFunction) = %v, want %v", got, wantWorker)
@@ -82,6 +84,7 @@ func TestProvisionedResources(t *testing.T) {
 	wantCallback["PIPEDRIVE_OAUTH_URL"] = "https://oauth.pipedrive.com"
 	wantCallback["SUCCESS_URL"] = ""
 	wantCallback["REQUIRE_STATE"] = "false"
+	wantCallback["REFUSE_PLAINTEXT_TOKENS"] = "true"
 	wantCallback["AWS_LAMBDA_LOG_LEVEL"] = "INFO"
 	// The install caps' documented defaults (install.CapsFromEnv).
 	wantCallback["INSTALL_ATTEMPTS_PER_IP"] = "30"

@@ -18,6 +18,9 @@ var (
 	ErrLeaseHeld = errors.New("installation: lease held by another owner")
 	// ErrNotActive: the installation needs reauthorization or was uninstalled.
 	ErrNotActive = errors.New("installation: not active")
+	// ErrTokenInClear: a token attribute is stored in clear (planted by someone who can write
+	// the table, or written before encryption) and the store refuses such tokens.
+	ErrTokenInClear = errors.New("installation: token stored in clear")
 )
 
 // conflictError is a sentinel that also matches ErrConflict.

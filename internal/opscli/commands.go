@@ -30,6 +30,7 @@ func (c *CLI) commands() []*cobra.Command {
 		c.webhooksCommand(),
 		c.dlqCommand(),
 		c.migrateCommand(),
+		c.tokensCommand(),
 	}
 }
 

@@ -77,6 +77,8 @@ type CLI struct {
 	Jobs Enqueuer
 	// Setup serves `setup`: the client id and secret into the stack's secret.
 	Setup *Setup
+	// Seal serves `tokens seal` (tokens still in clear, sealed).
+	Seal SealFunc
 	// Migrator runs `migrate`; In is where it and `setup` read secrets (standard input).
 	Migrator *Migrator
 	In       io.Reader

@@ -33,6 +33,9 @@ const (
 	ReasonRefreshInProgress        = "refresh_in_progress"
 	ReasonRefreshFailed            = "refresh_failed"
 	ReasonUnauthorizedAfterRefresh = "unauthorized_after_refresh"
+	// ReasonTokenInClear: the installation's token is stored in clear and the store refuses
+	// it (tokenstore.Store.RefusePlaintext).
+	ReasonTokenInClear = "token_in_clear"
 )
 
 // Installations reads installations; *tokenstore.Store satisfies it. Get returns an error
@@ -141,6 +144,12 @@ func (s *Sessions) Open(ctx context.Context, j jobs.Job) (*Session, error) {
 	switch {
 	case errors.Is(err, installation.ErrNotFound):
 		return nil, decided(worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonInstallationNotFound, Message: "no installation " + id.String()})
+	case errors.Is(err, installation.ErrTokenInClear):
+		// Planted by someone who can write the table, or a table not sealed yet: never used.
+		s.Alerts.Notify(ctx, alerts.Alert{Reason: ReasonTokenInClear, Severity: alerts.SeverityCritical, CompanyID: id.CompanyID, UserID: id.UserID,
+			Summary: "An installation's token is stored in clear and was refused; its jobs are dead-lettered",
+			Detail:  "job " + j.ID + " (" + j.Kind + "): find who wrote the item, or seal an older table with pdctl tokens seal"})
+		return nil, decided(worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonTokenInClear, Message: "the installation's token is stored in clear", Err: err})
 	case err != nil:
 		return nil, decided(worker.Verdict{Outcome: worker.OutcomeRetry, Reason: ReasonStoreFailed, Err: err})
 	}

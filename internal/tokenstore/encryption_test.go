@@ -216,3 +216,44 @@ func TestMetaAttributesExcludeTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestPlantedPlaintextTokenIsRefused: with RefusePlaintext (every deployment of the template),
+// a token someone wrote into the table in clear is refused, not used; SealPlaintext (pdctl
+// tokens seal) seals an older table's plain tokens so the switch can be turned on, and the
+// tokens read back unchanged.
+func TestPlantedPlaintextTokenIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	legacy := &tokenstore.Store{DB: e.store.DB, Table: e.table, Now: e.clock.Now} // writes in clear
+	planted, err := legacy.Install(ctx, installation(acme, "planted", e.clock.Now().Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict := &tokenstore.Store{DB: e.store.DB, Table: e.table, Now: e.clock.Now, Cipher: e.store.Cipher, RefusePlaintext: true}
+	if in, err := strict.Get(ctx, acme); !errors.Is(err, tokenstore.ErrTokenInClear) || in.AccessToken != "" {
+		t.Errorf("Get(planted plaintext token) = token returned %t, %v; want ErrTokenInClear", in.AccessToken != "", err)
+	}
+	if _, err := strict.Lease(ctx, acme, "refresher-1", time.Minute); !errors.Is(err, tokenstore.ErrTokenInClear) {
+		t.Errorf("Lease(planted plaintext token) = %v, want ErrTokenInClear", err)
+	}
+	if _, err := strict.Describe(ctx, acme); err != nil {
+		t.Errorf("Describe(planted plaintext token) = %v, want it described (no token read)", err)
+	}
+
+	// An older table: seal, then the switch reads every token.
+	n, err := strict.SealPlaintext(ctx, e.db)
+	if err != nil || n != 1 {
+		t.Fatalf("SealPlaintext = %d, %v; want 1 item sealed", n, err)
+	}
+	if found := testenv.AttributesInClear(e.raw(t, "inst#3408256#5206648"), planted.AccessToken, planted.RefreshToken); len(found) > 0 {
+		t.Errorf("after SealPlaintext the item holds a token in clear in %v", found)
+	}
+	got, err := strict.Get(ctx, acme)
+	if err != nil || got.AccessToken != planted.AccessToken || got.RefreshToken != planted.RefreshToken {
+		t.Errorf("Get after SealPlaintext: tokens match = %t, %v; want the same tokens", got.AccessToken == planted.AccessToken && got.RefreshToken == planted.RefreshToken, err)
+	}
+	if n, err := strict.SealPlaintext(ctx, e.db); err != nil || n != 0 {
+		t.Errorf("SealPlaintext again = %d, %v; want 0", n, err)
+	}
+}

@@ -13,6 +13,7 @@ var MethodKeyPrefixes = map[string][]string{
 	"Install":            {instPrefix},
 	"Get":                {instPrefix},
 	"Describe":           {instPrefix},
+	"SealPlaintext":      {instPrefix},
 	"Lease":              {instPrefix},
 	"SaveRefreshed":      {instPrefix},
 	"Release":            {instPrefix},

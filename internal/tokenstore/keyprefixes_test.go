@@ -158,6 +158,15 @@ func TestMethodKeyPrefixesAreTheKeysTouched(t *testing.T) {
 		{"Install", func() (err error) { in, err = s.Install(ctx, installation(id, "a", now.Add(time.Hour))); return err }},
 		{"Get", func() (err error) { _, err = s.Get(ctx, id); return err }},
 		{"Describe", func() (err error) { _, err = s.Describe(ctx, id); return err }},
+		{"SealPlaintext", func() error {
+			// One item written in clear, as before encryption (not through the recorder).
+			legacy := &tokenstore.Store{DB: e.store.DB, Table: e.store.Table, Now: e.store.Now}
+			if _, err := legacy.Install(ctx, installation(tokenstore.InstallationID{CompanyID: 31, UserID: 35}, "plain", now.Add(time.Hour))); err != nil {
+				return err
+			}
+			_, err := s.SealPlaintext(ctx, e.db)
+			return err
+		}},
 		{"MarkUse", func() (err error) { _, err = s.MarkUse(ctx, in); return err }},
 		{"SetAlwaysWarm", func() (err error) { _, err = s.SetAlwaysWarm(ctx, id, true); return err }},
 		{"Lease", func() (err error) { in, err = s.Lease(ctx, id, "o", time.Minute); return err }},

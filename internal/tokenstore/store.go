@@ -55,6 +55,8 @@ var (
 	ErrLeaseHeld = installation.ErrLeaseHeld
 	// ErrNotActive: the installation needs reauthorization or was uninstalled.
 	ErrNotActive = installation.ErrNotActive
+	// ErrTokenInClear: a token attribute stored in clear, refused (Store.RefusePlaintext).
+	ErrTokenInClear = installation.ErrTokenInClear
 	// ErrCodeClaimed: another caller claimed the authorization code first.
 	ErrCodeClaimed = errors.New("tokenstore: authorization code already claimed")
 	// ErrInvalid: an argument is missing or malformed; retrying will not help.
@@ -83,6 +85,12 @@ type Store struct {
 	// sealed at their next write. Nil stores plain strings: only for tests that do not
 	// exercise encryption (internal/wire always sets one).
 	Cipher Cipher
+	// RefusePlaintext refuses a token attribute stored in clear (ErrTokenInClear) instead of
+	// reading it: anyone who can write the table could otherwise plant a token the functions
+	// would use. On in every deployment of this template (REFUSE_PLAINTEXT_TOKENS, parameter
+	// RefusePlaintextTokens); a table from before encryption is sealed first with
+	// SealPlaintext (pdctl tokens seal).
+	RefusePlaintext bool
 
 	pageSize int // Due's Query page size, maxPage if zero; tests set it small to page
 

@@ -43,13 +43,16 @@ func (s *Store) sealToken(ctx context.Context, pk, token string) (types.Attribut
 	return &types.AttributeValueMemberB{Value: b}, nil
 }
 
-// openToken reads a token attribute: "" when absent, a legacy plain string as is, a sealed
-// value through s.Cipher.
+// openToken reads a token attribute: "" when absent, a legacy plain string as is (refused with
+// RefusePlaintext), a sealed value through s.Cipher.
 func (s *Store) openToken(ctx context.Context, pk string, av types.AttributeValue) (string, error) {
 	switch v := av.(type) {
 	case nil:
 		return "", nil
 	case *types.AttributeValueMemberS:
+		if s.RefusePlaintext {
+			return "", fmt.Errorf("%w: refused (seal older tables with pdctl tokens seal)", ErrTokenInClear)
+		}
 		return v.Value, nil
 	case *types.AttributeValueMemberB:
 		if s.Cipher == nil {
@@ -140,4 +143,58 @@ func (s *Store) Describe(ctx context.Context, id InstallationID) (Installation, 
 		return Installation{}, fmt.Errorf("tokenstore: describe %s: %w", id, err)
 	}
 	return in, nil
+}
+
+// SealPlaintext seals every token attribute still stored in clear (an item written before
+// encryption), so that RefusePlaintext can be turned on: a Scan of the installations, and for
+// each item holding a plain string a conditional update that writes the sealed value only
+// while the attribute is still that string. It returns how many items it sealed. Requires
+// Cipher; scan is the table's client (the functions' Store never scans).
+func (s *Store) SealPlaintext(ctx context.Context, scan Scanner) (int, error) {
+	if s.Cipher == nil {
+		return 0, fmt.Errorf("tokenstore: seal plaintext: %w", ErrNoCipher)
+	}
+	filter := "begins_with(#pk, :inst) AND (attribute_type(#access_token, :s) OR attribute_type(#refresh_token, :s))"
+	sealed := 0
+	var start map[string]types.AttributeValue
+	for {
+		out, err := scan.Scan(ctx, &dynamodb.ScanInput{
+			TableName: aws.String(s.Table), FilterExpression: aws.String(filter), ExclusiveStartKey: start,
+			ExpressionAttributeNames:  names(filter),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":inst": str(instPrefix), ":s": str("S")},
+		})
+		if err != nil {
+			return sealed, fmt.Errorf("tokenstore: seal plaintext: scan: %w", err)
+		}
+		for _, item := range out.Items {
+			pk, _ := item["pk"].(*types.AttributeValueMemberS)
+			if pk == nil {
+				continue
+			}
+			did := false
+			for _, attr := range []string{attrAccessToken, attrRefreshToken} {
+				plain, ok := item[attr].(*types.AttributeValueMemberS)
+				if !ok {
+					continue
+				}
+				v, err := s.sealToken(ctx, pk.Value, plain.Value)
+				if err != nil {
+					return sealed, fmt.Errorf("tokenstore: seal plaintext %s: %w", pk.Value, err)
+				}
+				_, ok, err = s.update(ctx, pk.Value, "SET #"+attr+" = :sealed", "#"+attr+" = :plain",
+					map[string]types.AttributeValue{":sealed": v, ":plain": plain})
+				if err != nil {
+					return sealed, fmt.Errorf("tokenstore: seal plaintext %s: %w", pk.Value, err)
+				}
+				did = did || ok // not ok: rewritten meanwhile (sealed by a normal write)
+			}
+			if did {
+				sealed++
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return sealed, nil
+		}
+		start = out.LastEvaluatedKey
+	}
 }

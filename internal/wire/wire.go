@@ -51,6 +51,9 @@ const (
 	// EnvTokensKeyID is the KMS key that seals the tokens (TokensKey). Required wherever
 	// TOKENS_TABLE is, except for pdctl, which then only reads what needs no key.
 	EnvTokensKeyID = "TOKENS_KEY_ID"
+	// EnvRefusePlaintext, "true", makes the store refuse token attributes stored in clear
+	// (tokenstore.Store.RefusePlaintext; template parameter RefusePlaintextTokens).
+	EnvRefusePlaintext = "REFUSE_PLAINTEXT_TOKENS"
 )
 
 // Options say what a caller cannot run without. Functions need everything; pdctl runs the
@@ -229,6 +232,13 @@ func Load(ctx context.Context, o Options) (*App, error) {
 		case !o.Optional:
 			// Why: a function without the key would store tokens in clear.
 			return nil, fmt.Errorf("%s: %w: %s must be set with %s", name, ErrConfig, EnvTokensKeyID, EnvTokensTable)
+		}
+		switch v := getenv(EnvRefusePlaintext); v {
+		case "", "false":
+		case "true":
+			a.Store.RefusePlaintext = true
+		default:
+			return nil, fmt.Errorf("%s: %w: %s = %q, want true or false", name, ErrConfig, EnvRefusePlaintext, v)
 		}
 	}
 	if arn := getenv(EnvAlertsTopicARN); arn != "" {

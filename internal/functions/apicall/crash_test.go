@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -252,5 +253,47 @@ func TestKilledWorkerRetrySafePOSTRunsAgain(t *testing.T) {
 	}
 	if dl := testenv.ReceiveAll(t, testenv.AWS(t), w.dlqURL, -1, 0); len(dl) != 0 {
 		t.Errorf("dead letters = %d, want none", len(dl))
+	}
+}
+
+// TestPlantedPlaintextTokenIsRefused: someone who can write the table plants an installation
+// whose tokens are in clear. The deployed worker (REFUSE_PLAINTEXT_TOKENS from the template's
+// default) refuses it: the job is dead-lettered with token_in_clear and an alert, and the
+// planted token never reaches Pipedrive.
+func TestPlantedPlaintextTokenIsRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	w := newCrashWorld(t)
+	tok, err := w.sim.IssueToken(pdsim.DefaultUserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets.Add("access token", tok.AccessToken)
+	secrets.Add("refresh token", tok.RefreshToken)
+	// Written in clear, over the sealed installation, as a store without the key writes.
+	planter := &tokenstore.Store{DB: w.store.DB, Table: w.store.Table}
+	if _, err := planter.Install(ctx, tokenstore.Installation{ID: acme, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
+		APIDomain: tok.APIDomain, Scopes: strings.Split(tok.Scope, ","), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	body := encode(t, job("planted", http.MethodGet, "/api/v1/users/me", ""))
+	if _, err := w.q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(w.queueURL), MessageBody: aws.String(body)}); err != nil {
+		t.Fatal(err)
+	}
+	calls := w.sim.Counters().APIByStatus
+	f := w.start("planted")
+	var batch events.SQSEventResponse
+	if err := f.InvokeJSON(ctx, w.receive(ctx), &batch); err != nil || len(batch.BatchItemFailures) != 0 {
+		t.Fatalf("delivery = %+v, %v; want it dead-lettered and acknowledged", batch, err)
+	}
+	dl := testenv.ReceiveAll(t, testenv.AWS(t), w.dlqURL, 1, 5*time.Second)
+	if len(dl) != 1 || attr(dl[0], jobs.AttrReason) != "token_in_clear" {
+		t.Fatalf("dead letters = %+v, want the job with reason token_in_clear", dl)
+	}
+	if alerts := w.inbox.Wait(t, 1, 5*time.Second); len(alerts) != 1 || alerts[0].Attributes["reason"] != "token_in_clear" {
+		t.Errorf("alerts = %+v, want one token_in_clear alert", alerts)
+	}
+	if got := w.sim.Counters().APIByStatus; !maps.Equal(got, calls) {
+		t.Errorf("simulator answers = %v, were %v: the planted token must not be used", got, calls)
 	}
 }
