@@ -32,18 +32,22 @@ FUZZ_TARGETS := \
 # FUZZTIME (a duration, e.g. 60s) runs every target for that long instead, for longer local runs.
 FUZZTIME ?=
 BIN := bin
+# The worked example app: a module of its own (the root's ./... does not reach it), built,
+# vetted and tested by the targets below as well.
+EXAMPLE := examples/dealnotes
 
-.PHONY: help build build-local test unit fuzz lint lint-template bench bench-refresh bench-kms run serve sim clean deploy outputs \
+.PHONY: help build build-local test unit fuzz lint lint-template bench bench-refresh bench-kms run serve sim clean deploy outputs new-app \
 	build-CallbackFunction build-RefresherFunction build-ApiCallFunction build-WebhooksFunction
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 24
 
-build: ## build every function as bin/<name>/bootstrap for AWS (linux/arm64)
+build: ## build every function as bin/<name>/bootstrap for AWS (linux/arm64), and the example app's as $(EXAMPLE)/bin/<name>/bootstrap
 	@for f in $(FUNCTIONS); do \
 		echo "build $$f ($(LAMBDA_ARCH))"; \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_LAMBDA) -o $(BIN)/$$f/bootstrap ./functions/$$f || exit 1; \
 	done
+	@$(MAKE) --no-print-directory -C $(EXAMPLE) build LAMBDA_ARCH=$(LAMBDA_ARCH) GO=$(GO)
 
 build-local: ## build every function for this machine, to run under the Runtime Interface Emulator
 	@$(MAKE) --no-print-directory build LAMBDA_ARCH=$$($(GO) env GOARCH) BIN=$(BIN)/local
@@ -73,8 +77,9 @@ outputs: ## the deployed stack's outputs: CallbackURL for Developer Hub, Install
 
 test: lint lint-template build unit fuzz ## everything CI runs: lint, template check, arm64 build, tests, fuzz smoke
 
-unit: ## go test, race detector on, nothing cached
+unit: ## go test, race detector on, nothing cached (the kit, then the example app's module)
 	$(GO) test -race -count=1 ./...
+	cd $(EXAMPLE) && $(GO) test -race -count=1 ./...
 
 fuzz: ## run each fuzz target for its execution budget (or for FUZZTIME when set, e.g. FUZZTIME=60s)
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -88,16 +93,17 @@ lint: ## gofmt, go vet, staticcheck, go.mod tidy
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
+	cd $(EXAMPLE) && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./... && $(GO) mod tidy -diff
 
 lint-template: ## cfn-lint template.yaml
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: pip install cfn-lint"; exit 1; }
 	cfn-lint template.yaml
 
-run: ## the main job locally: moto + simulator + callback bootstrap under the emulator, one install flow
-	$(GO) run ./cmd/pdlocal $(ARGS)
+run: ## the walk-through locally: moto + simulator + the example app's bootstraps under the emulator
+	$(GO) run ./cmd/pdlocal -app $(EXAMPLE) $(ARGS)
 
 serve: ## like run, then keep the stack up (gateway :8080, simulator :8787) until Ctrl-C
-	$(GO) run ./cmd/pdlocal -serve $(ARGS)
+	$(GO) run ./cmd/pdlocal -app $(EXAMPLE) -serve $(ARGS)
 
 sim: ## the Pipedrive simulator alone on 127.0.0.1:8787
 	$(GO) run ./cmd/pdsim $(ARGS)
@@ -111,5 +117,15 @@ bench-refresh: ## refresh benchmark (minutes; not part of test): one line per sc
 bench-kms: ## KMS requests per refresh and per job (tokens sealed under TokensKey), against moto
 	$(GO) test -run='^$$' -bench=KMSRequests -benchtime=20x ./internal/tokencrypt/
 
+new-app: ## start an app from the example: make new-app DIR=../myapp MODULE=example.com/myapp
+	@test -n "$(DIR)" -a -n "$(MODULE)" || { echo "usage: make new-app DIR=../myapp MODULE=example.com/myapp"; exit 1; }
+	@test ! -e "$(DIR)" || { echo "$(DIR) exists"; exit 1; }
+	mkdir -p $(DIR)
+	cd $(EXAMPLE) && git ls-files -co --exclude-standard | grep -v -e '^bin/' -e '^\.local/' | tar -cf - -T - | tar -xf - -C $(abspath $(DIR))
+	cd $(DIR) && grep -rl 'github.com/pdkit/pipedrive-lambda-kit/examples/dealnotes' . | xargs sed -i 's#github.com/pdkit/pipedrive-lambda-kit/examples/dealnotes#$(MODULE)#g'
+	cd $(DIR) && sed -i 's#=> \.\./\.\.$$#=> $(CURDIR)#' go.mod
+	@echo "new app in $(DIR) (module $(MODULE)); its go.mod uses this checkout of the kit: replace it with a released version (go get github.com/pdkit/pipedrive-lambda-kit@latest) when you like"
+
 clean:
 	rm -rf $(BIN) .aws-sam .local
+	$(MAKE) --no-print-directory -C $(EXAMPLE) clean

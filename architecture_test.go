@@ -58,19 +58,22 @@ func internalPkg(name string) func(string) bool {
 	return func(path string) bool { return path == module+"/internal/"+name }
 }
 
+// testOnlyPkg reports whether path is a package only tests may link: the simulator, the test
+// harness, the local stack and the public test package.
+func testOnlyPkg(path string) bool {
+	for _, n := range []string{"pdsim", "pdsimtest", "testenv", "motoserver", "fakeclock", "lambdarun", "localstack"} {
+		if internalPkg(n)(path) {
+			return true
+		}
+	}
+	return path == module+"/pdkit/pdkittest"
+}
+
 // TestArchitecture enforces the layering docs/layout.md and docs/architecture.md
 // describe. Each rule names the packages it constrains and what they must not depend on.
 func TestArchitecture(t *testing.T) {
 	pkgs := listPackages(t)
-	testOnly := []string{"pdsim", "pdsimtest", "testenv", "motoserver", "fakeclock", "lambdarun"}
-	isTestOnly := func(path string) bool {
-		for _, n := range testOnly {
-			if internalPkg(n)(path) {
-				return true
-			}
-		}
-		return false
-	}
+	isTestOnly := testOnlyPkg
 	type rule struct {
 		name       string
 		pkgs       func(rel string, p pkgInfo) bool
@@ -90,11 +93,11 @@ func TestArchitecture(t *testing.T) {
 			func(p string) bool { return strings.Contains(strings.SplitN(p, "/", 2)[0], ".") }},
 		{"no function imports another", prefix("internal/functions"), false,
 			func(p string) bool { return strings.HasPrefix(p, module+"/internal/functions/") }},
-		{"a function's main imports only its own function package",
+		{"a function's main imports only the public package (it starts the empty app)",
 			prefix("functions"), false,
-			func(p string) bool {
-				return strings.HasPrefix(p, module+"/") && !strings.HasPrefix(p, module+"/internal/functions/")
-			}},
+			func(p string) bool { return project(p) && p != module+"/pdkit" }},
+		{"the public package links no simulator, test harness or local stack",
+			exact("pdkit"), true, isTestOnly},
 		{"production code links no simulator, test harness or fake clock",
 			func(rel string, _ pkgInfo) bool {
 				return strings.HasPrefix(rel, "functions/") || rel == "cmd/pdctl"
@@ -134,5 +137,61 @@ func TestArchitecture(t *testing.T) {
 				t.Errorf("rule matched no package: the layout changed, update the rule")
 			}
 		})
+	}
+}
+
+// exampleModule is the worked example app, a module of its own inside the repository.
+const (
+	exampleDir    = "examples/dealnotes"
+	exampleModule = module + "/" + exampleDir
+)
+
+// TestExampleUsesThePublicAPIOnly: the example app is what an app developer writes, so it may
+// import the kit's public packages (pdkit, pdkit/pdkittest, pkg/) and nothing under internal/:
+// Go's internal rule does not stop it (its import path is under the kit's), this test does.
+// Its functions link no test-only package.
+func TestExampleUsesThePublicAPIOnly(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", "-test", "-json", "./...")
+	cmd.Dir = exampleDir
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go list in %s: %v\n%s\n(after a change of the kit's dependencies: cd %s && go mod tidy)", exampleDir, err, stderr.String(), exampleDir)
+	}
+	type listed struct {
+		ImportPath, ForTest       string
+		Imports, Deps             []string
+		TestImports, XTestImports []string
+	}
+	own, functions := 0, 0
+	dec := json.NewDecoder(&out)
+	for {
+		var p listed
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("go list output: %v", err)
+		}
+		path, _, _ := strings.Cut(p.ImportPath, " ") // "pkg [pkg.test]" for a test variant
+		if path != exampleModule && !strings.HasPrefix(path, exampleModule+"/") {
+			continue
+		}
+		own++
+		for _, imp := range slices.Concat(p.Imports, p.TestImports, p.XTestImports) {
+			if strings.HasPrefix(imp, module+"/internal/") {
+				t.Errorf("%s imports %s: an app uses the kit's public API only (pdkit, pdkit/pdkittest, pkg/)", p.ImportPath, imp)
+			}
+		}
+		if strings.HasPrefix(p.ImportPath, exampleModule+"/functions/") && p.ForTest == "" && !strings.Contains(p.ImportPath, " ") {
+			functions++
+			for _, d := range p.Deps {
+				if testOnlyPkg(d) || d == "testing" {
+					t.Errorf("%s links %s, which only tests may", p.ImportPath, d)
+				}
+			}
+		}
+	}
+	if own == 0 || functions != 4 {
+		t.Errorf("go list found %d packages of %s and %d of its functions, want its packages and 4 functions", own, exampleModule, functions)
 	}
 }

@@ -1,8 +1,8 @@
 // Command pdlocal runs the backend locally on its embedded defaults: moto_server for AWS,
 // the Pipedrive simulator, and the functions' real bootstraps under the Lambda Runtime
 // Interface Emulator (the callback and the webhook receiver behind a local HTTP API, the
-// worker fed by the jobs queue, the refresher invoked as its schedule would), with the worked
-// example app on. It walks one installation through install, webhook registration, reload,
+// worker fed by the jobs queue, the refresher invoked as its schedule would), built from the
+// worked example app (examples/dealnotes; -app names another app's module). It walks one installation through install, webhook registration, reload,
 // refreshes, API calls, a webhook from a deal a user creates to the note the example app adds
 // (and duplicate deliveries that change nothing), and uninstall, and exits 0 when every step
 // answered as expected.
@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -41,6 +42,7 @@ func main() {
 	clientID := flag.String("client-id", "", "a real Pipedrive app's client id (or "+localstack.EnvAppClientID+"); the secret comes from "+localstack.EnvAppClientSecret+" only")
 	redirectURI := flag.String("redirect-uri", "", "with a real app: its public callback URL, https://<tunnel>/oauth/callback (or "+localstack.EnvAppRedirectURI+")")
 	oauthURL := flag.String("oauth-url", "", "with a real app: Pipedrive's OAuth server (or "+localstack.EnvAppOAuthURL+"; default "+localstack.DefaultAppOAuthURL+")")
+	appDir := flag.String("app", "", "the Go module of the app whose functions/<name> to run (default: the kit's "+localstack.ExampleAppDir+")")
 	every := flag.Duration("refresh-every", 0, "with -serve, run the refresher at this interval instead of template.yaml's RefreshSchedule")
 	flag.Parse()
 
@@ -51,7 +53,18 @@ func main() {
 	if err != nil {
 		log.Fatalf("pdlocal: %v", err)
 	}
-	cfg := localstack.Config{GatewayAddr: *gateway, SimulatorAddr: *sim, RotateRefreshTokens: *rotate, App: app}
+	root, err := localstack.ModuleRoot()
+	if err != nil {
+		log.Fatalf("pdlocal: %v", err)
+	}
+	dir := *appDir
+	if dir == "" {
+		dir = filepath.Join(root, localstack.ExampleAppDir)
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		log.Fatalf("pdlocal: -app: %v", err)
+	}
+	cfg := localstack.Config{Root: root, AppDir: dir, GatewayAddr: *gateway, SimulatorAddr: *sim, RotateRefreshTokens: *rotate, App: app}
 	if *serve || app != nil {
 		cfg.Schedules, cfg.RefreshEvery = true, *every
 	}

@@ -1,6 +1,7 @@
-// Command apicall is the apicall Lambda function: internal/functions/apicall.
+// Command apicall is the kit's apicall Lambda function, running the empty app (events acknowledged,
+// no hooks, no job kinds). An app built on the kit has its own main: see examples/dealnotes.
 package main
 
-import "github.com/pdkit/pipedrive-lambda-kit/internal/functions/apicall"
+import "github.com/pdkit/pipedrive-lambda-kit/pdkit"
 
-func main() { apicall.Main() }
+func main() { pdkit.StartWorker(&pdkit.App{}) }

@@ -1,6 +1,7 @@
-// Command callback is the callback Lambda function: internal/functions/callback.
+// Command callback is the kit's callback Lambda function, running the empty app (events acknowledged,
+// no hooks, no job kinds). An app built on the kit has its own main: see examples/dealnotes.
 package main
 
-import "github.com/pdkit/pipedrive-lambda-kit/internal/functions/callback"
+import "github.com/pdkit/pipedrive-lambda-kit/pdkit"
 
-func main() { callback.Main() }
+func main() { pdkit.StartCallback(&pdkit.App{}) }

@@ -1,6 +1,7 @@
-// Command webhooks is the webhooks Lambda function: internal/functions/webhooks.
+// Command webhooks is the kit's webhooks Lambda function, running the empty app (events acknowledged,
+// no hooks, no job kinds). An app built on the kit has its own main: see examples/dealnotes.
 package main
 
-import "github.com/pdkit/pipedrive-lambda-kit/internal/functions/webhooks"
+import "github.com/pdkit/pipedrive-lambda-kit/pdkit"
 
-func main() { webhooks.Main() }
+func main() { pdkit.StartWebhooks(&pdkit.App{}) }

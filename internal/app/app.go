@@ -1,111 +1,94 @@
-// Package app is your app: what it does when Pipedrive tells it something changed. Edit this
-// package. The kit does the rest: the webhook receiver authenticates and de-duplicates
-// Pipedrive's deliveries, the worker runs each event once (a retried or repeated delivery of
-// the same event is not run again), skips a change older than one already handled, and calls
-// New's Handler with a Client for the installation the event belongs to. Every call through
-// that Client gets the worker's safety: the access token refreshed when it expires and once
-// after a 401, a 429 retried at the time Pipedrive asks for, 5xx retried with backoff, dead
-// letters with their reason when retrying cannot help, and alerts when a person must act.
-//
-// A handler's contract: return nil when the event is handled (or of no interest); return the
-// Client's error, wrapped with %w, when a call failed (the worker decides from it: retry later
-// or dead-letter); return any other error to have the event retried with backoff and, after
-// the jobs queue's last receive, dead-lettered with an alert. A retried event runs the handler
-// again from the start, so make each step safe to repeat (see DealNotes).
+// Package app is an app as the functions run it: the handlers the public package pdkit builds
+// from an app developer's pdkit.App, in the worker's terms (internal/pdwork). The functions
+// take an App in their Main; the kit's own functions/ run the empty App (events acknowledged,
+// no hooks, no job kinds).
 package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
+	"maps"
+	"slices"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhook"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
-// Client calls the Pipedrive API as the installation an event belongs to: method path
-// (relative to the installation's api_domain, e.g. "/api/v1/notes") with an optional JSON body.
-// It returns the 2xx answer; any other outcome is an error to return from HandleEvent (the
-// worker turns it into a retry at Pipedrive's time or a dead letter). Not safe for concurrent
-// use: make an event's calls one after another.
-type Client interface {
-	Do(ctx context.Context, method, path string, body []byte) (pdapi.Response, error)
+// App is what the functions run of an app. The zero App does nothing but acknowledge events.
+type App struct {
+	// Events handles webhook events (the worker's webhook_event jobs); nil acknowledges them.
+	Events pdwork.EventHandler
+	// Jobs are the app's job kinds, by name (the job kind is jobs.AppKind(name)).
+	Jobs map[string]pdwork.JobFunc
+	// OnInstall runs on the worker (an app_install job) after each install stored a new
+	// installation version; nil queues no such job.
+	OnInstall pdwork.JobFunc
+	// OnUninstall runs on the worker (an app_uninstall job) after an uninstall is recorded;
+	// nil queues no such job.
+	OnUninstall pdwork.UninstallFunc
 }
 
-// Handler reacts to one Pipedrive webhook event (v1 and v2 deliveries arrive in one shape,
-// webhook.Event). HandleEvent runs at most once at a time per event, and again only when an
-// earlier run returned an error.
-type Handler interface {
-	HandleEvent(ctx context.Context, ev webhook.Event, api Client) error
-}
-
-// HandlerFunc adapts a function to a Handler.
-type HandlerFunc func(ctx context.Context, ev webhook.Event, api Client) error
-
-// HandleEvent calls f.
-func (f HandlerFunc) HandleEvent(ctx context.Context, ev webhook.Event, api Client) error {
-	return f(ctx, ev, api)
-}
-
-// Handlers runs several handlers on each event, in order, stopping at the first error (the
-// event is retried, and every handler runs again: each must be safe to repeat).
-type Handlers []Handler
-
-// HandleEvent runs each handler in order.
-func (hs Handlers) HandleEvent(ctx context.Context, ev webhook.Event, api Client) error {
-	for _, h := range hs {
-		if err := h.HandleEvent(ctx, ev, api); err != nil {
-			return err
+// Validate reports an App the worker cannot run: a job kind name jobs.ValidAppKindName refuses,
+// or one without a function.
+func (a App) Validate() error {
+	for _, name := range slices.Sorted(maps.Keys(a.Jobs)) {
+		if !jobs.ValidAppKindName(name) {
+			return fmt.Errorf("app: job kind %q: want 1 to %d lowercase letters, digits or underscores, starting with a letter", name, jobs.MaxAppKindName)
+		}
+		if a.Jobs[name] == nil {
+			return fmt.Errorf("app: job kind %q has no function", name)
 		}
 	}
 	return nil
 }
 
-// Config is the app's settings, from the worker's environment (template.yaml's
-// ApiCallFunction, set by the ExampleApp and AppName parameters).
-type Config struct {
-	// ExampleApp turns the worked example (DealNotes) on.
-	ExampleApp bool
-	// AppName is how the app names itself to users (DefaultAppName when empty).
-	AppName string
+// Kinds are the job kinds a producer in the worker may queue: the kit's and the app's.
+func (a App) Kinds() map[string]jobs.KindCheck {
+	out := maps.Clone(jobs.Kinds)
+	for name := range a.Jobs {
+		out[jobs.AppKind(name)] = nil
+	}
+	return out
 }
 
-// The environment variables ConfigFromEnv reads.
-const (
-	EnvExampleApp = "EXAMPLE_APP"
-	EnvAppName    = "APP_NAME"
-)
-
-// DefaultAppName names the app when APP_NAME is empty.
-const DefaultAppName = "Pipedrive Lambda Kit"
-
-// ErrConfig is wrapped by ConfigFromEnv's errors.
-var ErrConfig = errors.New("app: invalid configuration")
-
-// ConfigFromEnv reads EXAMPLE_APP ("true" or "false"; empty is false) and APP_NAME.
-func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	c := Config{AppName: strings.TrimSpace(getenv(EnvAppName))}
-	if c.AppName == "" {
-		c.AppName = DefaultAppName
+// Runners are the worker's runners of the app's work (the kit's own runners come from the
+// worker): each job kind, app_install and app_uninstall (a no-op without a hook: a job queued
+// before a deploy removed the hook still ends).
+func (a App) Runners(s *pdwork.Sessions, enqueue pdwork.Enqueuer) map[string]worker.Runner {
+	out := map[string]worker.Runner{}
+	for name, f := range a.Jobs {
+		out[jobs.AppKind(name)] = &pdwork.AppJobs{Sessions: s, Jobs: enqueue, Func: f}
 	}
-	switch v := strings.TrimSpace(getenv(EnvExampleApp)); v {
-	case "true":
-		c.ExampleApp = true
-	case "false", "":
-	default:
-		return Config{}, fmt.Errorf("%w: %s = %q, want true or false", ErrConfig, EnvExampleApp, v)
+	install := a.OnInstall
+	if install == nil {
+		install = func(context.Context, jobs.Job, *pdwork.Client) error { return nil }
 	}
-	return c, nil
+	out[jobs.KindAppInstall] = &pdwork.AppJobs{Sessions: s, Jobs: enqueue, Func: install}
+	uninstall := a.OnUninstall
+	if uninstall == nil {
+		uninstall = func(context.Context, installation.ID) error { return nil }
+	}
+	out[jobs.KindAppUninstall] = &pdwork.AppUninstall{Func: uninstall}
+	return out
 }
 
-// New returns the Handler the worker runs for every webhook event. Add your own handlers
-// here; with none, events are acknowledged and nothing else happens.
-func New(c Config) Handler {
-	var hs Handlers
-	if c.ExampleApp {
-		hs = append(hs, &DealNotes{AppName: c.AppName})
+// EventHandler is a.Events, or one that acknowledges every event when it is nil.
+func (a App) EventHandler() pdwork.EventHandler {
+	if a.Events == nil {
+		return acknowledge{}
 	}
-	// hs = append(hs, &YourHandler{…})
-	return hs
+	return a.Events
 }
+
+// acknowledge handles every event by doing nothing.
+type acknowledge struct{}
+
+func (acknowledge) HandleEvent(context.Context, webhook.Event, *pdwork.Client) error { return nil }
+
+// Of converts the public package's *pdkit.App into an App; pdkit sets it when it is linked
+// (it imports this package, so this package cannot import it). pdkittest uses it to run an
+// app's handlers in process.
+var Of func(publicApp any) (App, error)

@@ -65,7 +65,6 @@ func TestProvisionedResources(t *testing.T) {
 		// The stack's own receiver; outside AWS the gateway's id is a stand-in.
 		"WEBHOOK_URL":    "https://" + infra.LocalHTTPAPIID + ".execute-api." + testenv.AWS(t).Region + ".amazonaws.com/pipedrive/webhooks",
 		"WEBHOOK_EVENTS": "deal.*,person.*",
-		"EXAMPLE_APP":    "false",
 		"APP_NAME":       "Pipedrive Lambda Kit",
 		// Lambda's own, from LoggingConfig.ApplicationLogLevel (the LogLevel parameter).
 		"AWS_LAMBDA_LOG_LEVEL": "INFO",

@@ -100,6 +100,9 @@ type Installer struct {
 	Existing Existing
 	// Jobs receives a register_webhooks job per install; nil queues nothing.
 	Jobs Enqueuer
+	// AppInstall also queues the app's install hook (an app_install job) per install, after
+	// the installation is stored: the worker runs it with a Pipedrive client and retries.
+	AppInstall bool
 	// InvalidateCredentials drops cached client credentials when Pipedrive rejects them, so
 	// an operator's rotated secret is read on the next request; nil does nothing.
 	InvalidateCredentials func()
@@ -267,20 +270,29 @@ func (in *Installer) exchangeFailure(ctx context.Context, err error) Result {
 	return r
 }
 
-// enqueue queues the register_webhooks job of a new installation version.
+// enqueue queues the register_webhooks job of a new installation version (and the app_install
+// job, with AppInstall).
 func (in *Installer) enqueue(ctx context.Context, r Result) {
 	if in.Jobs == nil {
 		return
 	}
 	id := r.ID
 	// One job per install version: a reload enqueues nothing, a reinstall registers again.
-	j := jobs.RegisterWebhooks(id, "v"+strconv.FormatInt(r.Version, 10))
+	run := "v" + strconv.FormatInt(r.Version, 10)
+	in.enqueueOne(ctx, id, jobs.RegisterWebhooks(id, run), "Webhook registration could not be queued for a new installation")
+	if in.AppInstall {
+		in.enqueueOne(ctx, id, jobs.AppInstall(id, run), "The app's install hook could not be queued for a new installation")
+	}
+}
+
+// enqueueOne queues j, logging and alerting (summary) when it cannot.
+func (in *Installer) enqueueOne(ctx context.Context, id installation.ID, j jobs.Job, summary string) {
 	if err := in.Jobs.Enqueue(ctx, j); err != nil {
-		in.logger().LogAttrs(ctx, slog.LevelError, "enqueue register_webhooks failed",
+		in.logger().LogAttrs(ctx, slog.LevelError, "enqueue "+j.Kind+" failed",
 			slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID),
 			slog.String("action", "enqueue"), slog.String("reason", "enqueue_failed"), slog.String("error", err.Error()))
 		in.Alerts.Notify(ctx, oncall.Alert{Reason: "enqueue_failed", Severity: oncall.SeverityWarning, CompanyID: id.CompanyID, UserID: id.UserID,
-			Summary: "Webhook registration could not be queued for a new installation", Detail: oncall.ErrorDetail(err)})
+			Summary: summary, Detail: oncall.ErrorDetail(err)})
 	}
 }
 

@@ -96,6 +96,8 @@ var Kinds = map[string]KindCheck{
 	KindWebhookEvent:     CheckWebhookEvent,
 	KindCheckWebhooks:    nil,
 	KindCatchUp:          CheckCatchUp,
+	KindAppInstall:       nil,
+	KindAppUninstall:     nil,
 }
 
 // CheckAPICall is the KindCheck of KindAPICall: Method and Path are required.
@@ -221,12 +223,19 @@ type Enqueuer struct {
 	QueueURL string
 	// Now is the clock used to turn NotBefore into a delay; time.Now when nil.
 	Now func() time.Time
+	// Kinds are the kinds it sends (ValidateKinds); Kinds (the kit's) when nil. The worker's
+	// enqueuer adds the app's own kinds.
+	Kinds map[string]KindCheck
 }
 
 // Enqueue validates j and sends it. The message carries j.Attributes() (kind, job_id,
 // company_id, user_id, attempt) and is delayed until j.NotBefore (at most MaxDelay).
 func (e *Enqueuer) Enqueue(ctx context.Context, j Job) error {
-	if err := j.Validate(); err != nil {
+	kinds := e.Kinds
+	if kinds == nil {
+		kinds = Kinds
+	}
+	if err := j.ValidateKinds(kinds); err != nil {
 		return err
 	}
 	body, err := Encode(j)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/localstack"
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.MainCheckingLogs(m, &runLog, &secr
 func stackConfig(t *testing.T, logs io.Writer) localstack.Config {
 	t.Helper()
 	return localstack.Config{
-		Root: testenv.ModuleRoot(t), WorkDir: t.TempDir(),
+		Root: testenv.ModuleRoot(t), AppDir: filepath.Join(testenv.ModuleRoot(t), localstack.ExampleAppDir), WorkDir: t.TempDir(),
 		FunctionOutput: io.MultiWriter(logs, &runLog),
 		Log:            slog.New(slog.NewJSONHandler(&runLog, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		WrapSimulator:  func(h http.Handler) http.Handler { return testenv.RecordSecrets(&secrets, h) },

@@ -3,13 +3,16 @@
 // template.yaml), the Pipedrive simulator, and every function's real `bootstrap` under the
 // AWS Lambda Runtime Interface Emulator (the callback and the webhook receiver behind a local
 // HTTP API gateway, the worker fed by the jobs queue, the refresher invoked directly). The
-// simulator delivers webhooks to the local receiver, and the worked example app is on.
+// simulator delivers webhooks to the local receiver. The functions are the kit's own (the empty
+// app) or an app's built on the kit (Config.AppDir: `make run` runs examples/dealnotes).
 package localstack
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,9 +47,18 @@ import (
 
 // Config configures a local stack. The zero value (plus Root) runs on free loopback ports.
 type Config struct {
-	// Root is the module root (where go.mod is); the functions are built from it. Empty means
-	// the nearest folder holding go.mod, from the working directory up.
+	// Root is the kit's module root (where go.mod is): the emulator is built from it. Empty
+	// means the nearest folder holding go.mod, from the working directory up.
 	Root string
+	// AppDir is the Go module whose functions/<name> main packages are built: an app built on
+	// the kit (examples/dealnotes, whose functions start its App through package pdkit). Root
+	// (the kit's own functions, the empty app) when empty.
+	AppDir string
+	// Handlers, when set, runs every function in this process instead of as a bootstrap: it is
+	// called once per function (template.yaml's logical id) with the environment the template
+	// gives it and the stack's AWS configuration (moto), and returns its handler. Nothing is
+	// built and no emulator runs (pdkittest runs an app's handlers this way).
+	Handlers func(ctx context.Context, id string, env map[string]string, aws aws.Config) (Invoker, error)
 	// WorkDir holds built binaries and moto's log; default Root/.local.
 	WorkDir string
 	// GatewayAddr is where the HTTP API listens (default 127.0.0.1:0, a free port).
@@ -93,12 +105,12 @@ type Stack struct {
 	Store *tokenstore.Store
 	// Credentials are the app's client credentials, shared by the secret and the simulator.
 	Credentials infra.ClientCredentials
-	// Refresher is the refresher function under the emulator; invoke it as EventBridge would
-	// (`{}`) or as an operator would (`{"company_id":…,"user_id":…,"force":true}`).
-	Refresher *lambdarun.Function
-	// Worker is the apicall function under the emulator. The jobs queue feeds it through an
-	// SQS poller; it can also be invoked directly with one job.
-	Worker *lambdarun.Function
+	// Refresher is the refresher function; invoke it as EventBridge would (`{}`) or as an
+	// operator would (`{"company_id":…,"user_id":…,"force":true}`).
+	Refresher *Function
+	// Worker is the apicall function. The jobs queue feeds it through an SQS poller; it can
+	// also be invoked directly with one job.
+	Worker *Function
 
 	// receiverDown makes the gateway answer 503 on WebhooksPath (ReceiverOutage).
 	receiverDown atomic.Bool
@@ -118,6 +130,53 @@ func (st *Stack) outage(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// ExampleAppDir is the worked example app, relative to the kit's root: `make run` and the
+// walk-through's test run its functions.
+const ExampleAppDir = "examples/dealnotes"
+
+// Invoker runs a function with a JSON event and returns its answer: a bootstrap under the
+// emulator (*lambdarun.Function) or a handler in process (aws-lambda-go's lambda.Handler).
+type Invoker interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+// Function is one function of the stack.
+type Function struct {
+	// Name is its logical id in template.yaml.
+	Name    string
+	inv     Invoker
+	timeout time.Duration // in process: the template's timeout, as Lambda's deadline
+}
+
+// Invoke runs the function with payload and returns its answer; a function error is an error.
+func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	return f.inv.Invoke(ctx, payload)
+}
+
+// InvokeJSON runs the function with event as JSON and decodes its answer into out (nil skips).
+func (f *Function) InvokeJSON(ctx context.Context, event, out any) error {
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return fmt.Errorf("localstack: invoke %s: marshal event: %w", f.Name, err)
+	}
+	body, err := f.Invoke(ctx, payload)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("localstack: invoke %s: decode result: %w", f.Name, err)
+	}
+	return nil
 }
 
 // functionDirs maps the template's functions to their code under functions/ (SAM builds
@@ -151,7 +210,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		cfg.Root = root
 	}
 	if cfg.WorkDir == "" {
-		cfg.WorkDir = filepath.Join(cfg.Root, ".local")
+		cfg.WorkDir = filepath.Join(cmp.Or(cfg.AppDir, cfg.Root), ".local")
 	}
 	if cfg.GatewayAddr == "" {
 		cfg.GatewayAddr = "127.0.0.1:0"
@@ -176,28 +235,31 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		}
 	}()
 
-	// Build first: the slowest step, and the one most likely to fail on a broken tree.
-	rie, err := lambdarun.RIEPath(ctx, cfg.Root)
-	if err != nil {
-		return nil, err
-	}
 	spec, err := infra.Parse(pdkit.Template)
 	if err != nil {
 		return nil, fmt.Errorf("localstack: %w", err)
 	}
+	// Build first: the slowest step, and the one most likely to fail on a broken tree.
+	var rie string
 	bins := map[string]string{}
-	for _, id := range slices.Sorted(maps.Keys(spec.Functions)) {
-		dir, ok := functionDirs[id]
-		if !ok {
-			return nil, fmt.Errorf("localstack: template.yaml defines %s, which localstack cannot build (add it to functionDirs)", id)
-		}
-		bin, err := lambdarun.Build(ctx, cfg.Root, "./functions/"+dir, filepath.Join(cfg.WorkDir, "bin", dir))
-		if err != nil {
+	if cfg.Handlers == nil {
+		if rie, err = lambdarun.RIEPath(ctx, cfg.Root); err != nil {
 			return nil, err
 		}
-		bins[id] = bin
+		appDir := cmp.Or(cfg.AppDir, cfg.Root)
+		for _, id := range slices.Sorted(maps.Keys(spec.Functions)) {
+			dir, ok := functionDirs[id]
+			if !ok {
+				return nil, fmt.Errorf("localstack: template.yaml defines %s, which localstack cannot build (add it to functionDirs)", id)
+			}
+			bin, err := lambdarun.Build(ctx, appDir, "./functions/"+dir, filepath.Join(cfg.WorkDir, "bin", dir))
+			if err != nil {
+				return nil, err
+			}
+			bins[id] = bin
+		}
+		cfg.Log.Info("built functions", "rie", rie, "app", appDir, "functions", len(bins))
 	}
-	cfg.Log.Info("built functions", "rie", rie, "functions", len(bins))
 
 	moto, err := motoserver.Start(ctx, motoserver.Options{LogFile: filepath.Join(cfg.WorkDir, "moto.log")})
 	if err != nil {
@@ -239,25 +301,24 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 
 	// Each function runs with the timeout and the environment template.yaml gives it, except
 	// for what really differs locally: Pipedrive is the simulator, the callback and webhook
-	// URLs are the local gateway's (the simulator delivers to the receiver there), the
-	// worked example app is on, and the worker may be invoked directly (the walk-through does;
-	// a deployed stack keeps WorkerDirectInvoke off).
+	// URLs are the local gateway's (the simulator delivers to the receiver there), and the
+	// worker may be invoked directly (the walk-through does; a deployed stack keeps
+	// WorkerDirectInvoke off).
 	local := map[string]string{
 		"PIPEDRIVE_OAUTH_URL": st.SimulatorURL,
 		"REDIRECT_URI":        redirectURI,
 		"WEBHOOK_URL":         st.GatewayURL + WebhooksPath,
-		"EXAMPLE_APP":         "true",
 		"DIRECT_INVOKE":       "true",
 	}
 	if cfg.App != nil {
 		maps.Copy(local, cfg.App.env()) // the real app's OAuth server and public URLs
 	}
-	functions := map[string]*lambdarun.Function{}
+	functions := map[string]*Function{}
 	var routes []apigw.Route
 	var pollers []*sqspoller.Poller
 	type scheduled struct {
 		every time.Duration
-		fn    *lambdarun.Function
+		fn    *Function
 	}
 	var schedules []scheduled
 	for _, id := range slices.Sorted(maps.Keys(spec.Functions)) {
@@ -271,14 +332,23 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		// The simulator's api_domain is http on loopback, which the functions accept only when
 		// told (pdoauth's PIPEDRIVE_ALLOW_LOOPBACK); a real app's never is.
 		env["PIPEDRIVE_ALLOW_LOOPBACK"] = strconv.FormatBool(cfg.App == nil || cfg.App.AllowLoopback)
-		f, err := lambdarun.Start(ctx, lambdarun.Options{
-			RIE: rie, Bootstrap: bins[id], Name: id, Env: append(moto.Env(), envList(env)...),
-			Timeout: def.Timeout, Output: cfg.FunctionOutput,
-		})
-		if err != nil {
-			return nil, err
+		f := &Function{Name: id}
+		if cfg.Handlers != nil {
+			if f.inv, err = cfg.Handlers(ctx, id, env, st.AWS); err != nil {
+				return nil, fmt.Errorf("localstack: %s: %w", id, err)
+			}
+			f.timeout = def.Timeout
+		} else {
+			bf, err := lambdarun.Start(ctx, lambdarun.Options{
+				RIE: rie, Bootstrap: bins[id], Name: id, Env: append(moto.Env(), envList(env)...),
+				Timeout: def.Timeout, Output: cfg.FunctionOutput,
+			})
+			if err != nil {
+				return nil, err
+			}
+			st.closers = append(st.closers, func() { bf.Close() })
+			f.inv = bf
 		}
-		st.closers = append(st.closers, func() { f.Close() })
 		functions[id] = f
 
 		// The event sources, from the function's Events.
@@ -371,7 +441,7 @@ func randomHex(n int) string {
 }
 
 // schedule invokes the refresher with an empty event every interval until ctx ends.
-func schedule(ctx context.Context, every time.Duration, f *lambdarun.Function, log *slog.Logger) {
+func schedule(ctx context.Context, every time.Duration, f *Function, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

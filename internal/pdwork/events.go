@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
@@ -45,11 +44,12 @@ type EntityClock interface {
 // then hands the event to the app's Handler with a Client for the installation whose calls go
 // through a Session (token refresh, Pipedrive's retry times, dead letters, alerts). Each event
 // runs once: the job's ID is the event's identity and the engine claims it. Sessions, Entities
-// and Handler are required. Safe for concurrent use.
+// and Handler are required; Jobs lets the handler queue the app's jobs. Safe for concurrent use.
 type WebhookEvents struct {
 	Sessions *Sessions
 	Entities EntityClock
-	Handler  app.Handler
+	Handler  EventHandler
+	Jobs     Enqueuer
 	// EntityTTL: see DefaultEntityTTL.
 	EntityTTL time.Duration
 	// Now is the clock a timestamp from the future is clamped against (webhook.ClampFuture);
@@ -91,18 +91,13 @@ func (r *WebhookEvents) Run(ctx context.Context, j jobs.Job) worker.Verdict {
 				Message: fmt.Sprintf("a change of %s %s later than %s was processed already", ev.Entity, ev.EntityID, ev.Timestamp.Format(time.RFC3339Nano))}
 		}
 	}
-	c := &eventClient{sessions: r.Sessions, job: j}
+	c := NewClient(r.Sessions, j, r.Jobs)
 	if ev.DataOmitted {
 		if err := fetchEntity(ctx, c, &ev); err != nil {
 			return VerdictOf(err)
 		}
 	}
-	if err := r.Handler.HandleEvent(ctx, ev, c); err != nil {
-		v := VerdictOf(err)
-		switch v.Reason {
-		case ReasonInstallationUninstalled, ReasonInstallationNotFound:
-			v.Outcome = worker.OutcomeSkipped
-		}
+	if v := appVerdict(r.Handler.HandleEvent(ctx, ev, c), c, ReasonHandled); v.Outcome != worker.OutcomeSucceeded {
 		return v
 	}
 	// The installation's last processed event: where a catch-up starts. A failed write only
@@ -167,44 +162,17 @@ func eventOf(j jobs.Job) (webhook.Event, error) {
 	return ev, nil
 }
 
-// eventClient is the app.Client of one event: it opens the Session at the first call, so an
-// event the app ignores costs no read of the installation and no refresh.
-type eventClient struct {
-	sessions *Sessions
-	job      jobs.Job
-	ss       *Session
-	status   int // the last answer's status
-}
-
-var _ app.Client = (*eventClient)(nil)
-
-// Do runs the call through the installation's Session; its error is a *Decided.
-func (c *eventClient) Do(ctx context.Context, method, path string, body []byte) (pdapi.Response, error) {
-	if c.ss == nil {
-		ss, err := c.sessions.Open(ctx, c.job)
-		if err != nil {
-			return pdapi.Response{}, err
-		}
-		c.ss = ss
-	}
-	resp, err := c.ss.Do(ctx, method, path, body)
-	if err == nil {
-		c.status = resp.Status
-	}
-	return resp, err
-}
-
 // fetchEntity fills the Data of an event queued without it (too large for a job) with the
 // entity as the API returns it now (pdapi.EntityPath: the v2 endpoint where there is one), so
 // the app's handler sees the event as a small one would have come. A delete has nothing to
 // fetch; an entity gone since (404) leaves Data empty; an entity type without a single-item
 // endpoint is handed on as it is (DataOmitted tells the handler).
-func fetchEntity(ctx context.Context, c *eventClient, ev *webhook.Event) error {
+func fetchEntity(ctx context.Context, c *Client, ev *webhook.Event) error {
 	path, ok := pdapi.EntityPath(ev.Entity, ev.EntityID)
 	if !ok || ev.Action == webhook.ActionDelete {
 		return nil
 	}
-	resp, err := c.Do(ctx, http.MethodGet, path, nil)
+	resp, err := c.Do(ctx, http.MethodGet, path, nil, false)
 	var d *Decided
 	if errors.As(err, &d) && d.Verdict.Status == http.StatusNotFound {
 		return nil

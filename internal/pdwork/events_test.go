@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
@@ -34,7 +33,7 @@ func TestEventTooLargeForAJobIsFetched(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []webhook.Event
-	r := &pdwork.WebhookEvents{Sessions: s, Entities: store, Handler: app.HandlerFunc(func(_ context.Context, ev webhook.Event, _ app.Client) error {
+	r := &pdwork.WebhookEvents{Sessions: s, Entities: store, Handler: pdwork.EventHandlerFunc(func(_ context.Context, ev webhook.Event, _ *pdwork.Client) error {
 		got = append(got, ev)
 		return nil
 	})}
@@ -94,7 +93,7 @@ func TestFutureTimestampCannotBlockLaterChanges(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	var ran []string
 	r := &pdwork.WebhookEvents{Sessions: s, Entities: store, Now: func() time.Time { return now },
-		Handler: app.HandlerFunc(func(_ context.Context, ev webhook.Event, _ app.Client) error {
+		Handler: pdwork.EventHandlerFunc(func(_ context.Context, ev webhook.Event, _ *pdwork.Client) error {
 			ran = append(ran, ev.ID)
 			return nil
 		})}

@@ -129,6 +129,9 @@ type Session struct {
 	refreshedAfter401 bool
 	// probe is set when this job probes its paused company: a success lifts the pause.
 	probe bool
+	// unrepeatable marks the call in progress as one that must not be repeated, whatever the
+	// job says (DoUnrepeatable).
+	unrepeatable bool
 	// header is the last answer's headers, when the call reported them (Do does).
 	header http.Header
 }
@@ -207,6 +210,15 @@ func (ss *Session) Do(ctx context.Context, method, path string, body []byte) (pd
 		return err
 	})
 	return resp, err
+}
+
+// DoUnrepeatable is Do for one call that must not be repeated whatever its job says (an app's
+// POST not marked retry-safe): the job's claim is marked before it is sent (markCalling), so a
+// run that dies during it leaves the job to end as outcome_unknown.
+func (ss *Session) DoUnrepeatable(ctx context.Context, method, path string, body []byte) (pdapi.Response, error) {
+	ss.unrepeatable = true
+	defer func() { ss.unrepeatable = false }()
+	return ss.Do(ctx, method, path, body)
 }
 
 // Call runs call with the session's current tokens. A 401 (pderrors.RefreshAndRetry) refreshes
@@ -290,7 +302,7 @@ func (ss *Session) attempt(ctx context.Context, path string, call func(in instal
 // leaves the job to be dead-lettered as outcome_unknown, not sent again. A mark that cannot be
 // written retries the job without calling.
 func (ss *Session) markCalling(ctx context.Context) *worker.Verdict {
-	if Repeatable(ss.job) {
+	if Repeatable(ss.job) && !ss.unrepeatable {
 		return nil
 	}
 	if err := worker.MarkCalling(ctx); err != nil {

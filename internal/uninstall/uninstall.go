@@ -136,6 +136,9 @@ type Uninstaller struct {
 	// ignored only when dated more than Skew before the installation was made; DefaultSkew
 	// when zero.
 	Skew time.Duration
+	// Uninstalled, when set, is called after an uninstall is recorded, with the installation
+	// as it was (its id and version): the callback queues the app's uninstall hook there.
+	Uninstalled func(ctx context.Context, gone installation.Installation)
 
 	rereadMu   sync.Mutex
 	lastReread time.Time
@@ -188,9 +191,12 @@ func (u *Uninstaller) Uninstall(ctx context.Context, req Request) Result {
 		u.logger().LogAttrs(ctx, slog.LevelInfo, "uninstall without a readable timestamp",
 			slog.Int64("company_id", id.CompanyID), slog.Int64("user_id", id.UserID))
 	}
-	_, err = u.Store.UninstallAsOf(ctx, id, asOf)
+	gone, err := u.Store.UninstallAsOf(ctx, id, asOf)
 	switch {
 	case err == nil:
+		if u.Uninstalled != nil {
+			u.Uninstalled(ctx, gone)
+		}
 		return Result{Outcome: Uninstalled, ID: id}
 	case errors.Is(err, tokenstore.ErrNotFound):
 		return Result{Outcome: Unknown, ID: id}

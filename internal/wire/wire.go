@@ -74,6 +74,9 @@ type Options struct {
 	SkipCredentialCheck bool
 	// LogOutput receives the JSON log; os.Stdout when nil.
 	LogOutput io.Writer
+	// AWS, when set, is the AWS configuration instead of the default one from the process
+	// environment (functions run in process against a local stack's moto).
+	AWS *aws.Config
 	// Stack, when set, names the deployed CloudFormation stack whose outputs (StackOutputs)
 	// give the variables: pdctl --stack, so an operator exports nothing. An output overrides
 	// the variable of the same meaning; variables no output gives still come from Getenv.
@@ -176,8 +179,9 @@ func Load(ctx context.Context, o Options) (*App, error) {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrConfig, err)
 	}
 	a := &App{Name: name, Log: lambdalog.New(out, level)}
-	a.AWS, err = config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL for local stacks
-	if err != nil {
+	if o.AWS != nil {
+		a.AWS = *o.AWS
+	} else if a.AWS, err = config.LoadDefaultConfig(ctx); err != nil { // honours AWS_ENDPOINT_URL for local stacks
 		return nil, fmt.Errorf("%s: load AWS config: %w", name, err)
 	}
 	if o.Stack != "" {

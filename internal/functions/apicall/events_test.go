@@ -3,6 +3,7 @@ package apicall
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/apigw"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
@@ -26,15 +26,43 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
-// The worked example app's name in these tests, and the note it adds.
+// The test app's name, and the note it adds (as the worked example, examples/dealnotes, does).
 const (
 	testAppName = "Acme Notes"
 	testNote    = "Received by " + testAppName
 )
 
-// exampleApp turns the worked example on, as EXAMPLE_APP=true does.
-func exampleApp() option {
-	return withConfig(func(c *config) { c.App = app.Config{ExampleApp: true, AppName: testAppName} })
+// notesApp runs the test app's handler for webhook events: the worked example's behaviour (one
+// note on each created deal, looked for before it is added), written against the worker's
+// Client as the public package adapts an app's handlers to it.
+func (e *env) notesApp() *env {
+	e.h.Engine.Runners[jobs.KindWebhookEvent].(*pdwork.WebhookEvents).Handler = pdwork.EventHandlerFunc(addNote)
+	return e
+}
+
+// addNote adds testNote to a created deal that lacks it.
+func addNote(ctx context.Context, ev webhook.Event, c *pdwork.Client) error {
+	if ev.Entity != "deal" || ev.Action != webhook.ActionCreate {
+		return nil
+	}
+	resp, err := c.Do(ctx, http.MethodGet, "/api/v1/notes?deal_id="+ev.EntityID+"&limit=100", nil, false)
+	if err != nil {
+		return fmt.Errorf("list notes: %w", err)
+	}
+	var page struct{ Data []struct{ Content string } }
+	if err := json.Unmarshal(resp.Body, &page); err != nil {
+		return err
+	}
+	for _, n := range page.Data {
+		if n.Content == testNote {
+			return nil
+		}
+	}
+	body := []byte(`{"deal_id":` + ev.EntityID + `,"content":"` + testNote + `"}`)
+	if _, err := c.Do(ctx, http.MethodPost, "/api/v1/notes", body, true); err != nil {
+		return fmt.Errorf("add note: %w", err)
+	}
+	return nil
 }
 
 // receiver runs the webhook receiver's real bootstrap (functions/webhooks) under the emulator,
@@ -155,7 +183,7 @@ func (e *env) deliveredOK(want int) {
 // (v2, the secret's Basic pair), a deal created by a user, Pipedrive delivering the event four
 // times (the first delivery and three concurrent copies), one job, one note.
 func TestWebhookDealCreatedAddsOneNote(t *testing.T) {
-	e := newEnv(t, exampleApp())
+	e := newEnv(t).notesApp()
 	e.install(pdsim.DefaultUserID)
 	url := e.receiver()
 	e.subscribe(url, pdwork.WebhookEvent{Object: "deal", Action: "*"})
@@ -229,7 +257,7 @@ func (e *env) addColleague() {
 // owner — through the real receiver, and the example app adds exactly one note. The event says
 // who made the change.
 func TestWebhookColleagueDealGetsOneNote(t *testing.T) {
-	e := newEnv(t, exampleApp())
+	e := newEnv(t).notesApp()
 	e.addColleague()
 	e.install(pdsim.DefaultUserID)
 	e.subscribe(e.receiver(), pdwork.WebhookEvent{Object: "deal", Action: "create"})
@@ -256,7 +284,7 @@ func TestWebhookColleagueDealGetsOneNote(t *testing.T) {
 // webhook was registered, maps the payload to the same event, and the app adds its note to a
 // colleague's deal.
 func TestWebhookV1PayloadAddsTheNote(t *testing.T) {
-	e := newEnv(t, exampleApp())
+	e := newEnv(t).notesApp()
 	e.addColleague()
 	in := e.install(pdsim.DefaultUserID)
 	url := e.receiver()
@@ -293,8 +321,8 @@ func TestWebhookV1PayloadAddsTheNote(t *testing.T) {
 func TestWebhookStaleChangeIsSkipped(t *testing.T) {
 	var seen []string
 	e := newEnv(t)
-	e.h.Engine.Runners[jobs.KindWebhookEvent].(*pdwork.WebhookEvents).Handler = app.HandlerFunc(
-		func(_ context.Context, ev webhook.Event, _ app.Client) error {
+	e.h.Engine.Runners[jobs.KindWebhookEvent].(*pdwork.WebhookEvents).Handler = pdwork.EventHandlerFunc(
+		func(_ context.Context, ev webhook.Event, _ *pdwork.Client) error {
 			seen = append(seen, ev.Action+"@"+ev.Timestamp.Format(time.RFC3339Nano))
 			return nil
 		})
@@ -332,7 +360,7 @@ func TestWebhookStaleChangeIsSkipped(t *testing.T) {
 // TestWebhookNoteRetriedAtPipedrivesTime: the note call answers 429 Retry-After 7 first: the
 // job is retried when Pipedrive said, the retry adds the note, one note in all.
 func TestWebhookNoteRetriedAtPipedrivesTime(t *testing.T) {
-	e := newEnv(t, exampleApp())
+	e := newEnv(t).notesApp()
 	e.install(pdsim.DefaultUserID)
 	e.subscribe(e.receiver(), pdwork.WebhookEvent{Object: "deal", Action: "create"})
 	e.sim.Inject(pdsim.Fault{Method: "POST", Path: "/api/v1/notes", Status: 429, Times: 1, Header: http.Header{"Retry-After": {"7"}}})
@@ -369,7 +397,7 @@ func TestWebhookNoteRetriedAtPipedrivesTime(t *testing.T) {
 // the worker's backoff, then dead-lettered with its reason at the queue's last receive; redriven
 // once Pipedrive is back, it adds the note once.
 func TestWebhookPipedriveDown(t *testing.T) {
-	e := newEnv(t, exampleApp())
+	e := newEnv(t).notesApp()
 	e.install(pdsim.DefaultUserID)
 	e.subscribe(e.receiver(), pdwork.WebhookEvent{Object: "deal", Action: "create"})
 	down := e.sim.Inject(pdsim.Fault{Path: "/api/*", Status: 500})
@@ -425,8 +453,8 @@ func TestWebhookPipedriveDown(t *testing.T) {
 func TestWebhookHTMLHeavyNoteIsHandled(t *testing.T) {
 	var got []webhook.Event
 	e := newEnv(t)
-	e.h.Engine.Runners[jobs.KindWebhookEvent].(*pdwork.WebhookEvents).Handler = app.HandlerFunc(
-		func(_ context.Context, ev webhook.Event, _ app.Client) error {
+	e.h.Engine.Runners[jobs.KindWebhookEvent].(*pdwork.WebhookEvents).Handler = pdwork.EventHandlerFunc(
+		func(_ context.Context, ev webhook.Event, _ *pdwork.Client) error {
 			got = append(got, ev)
 			return nil
 		})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -75,8 +76,6 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 type config struct {
 	Engine   worker.Config
 	Webhooks pdwork.WebhookConfig
-	// App is the app's event handling (internal/app: EXAMPLE_APP, APP_NAME).
-	App app.Config
 	// DirectInvoke lets a direct invocation run a job (DIRECT_INVOKE, template parameter
 	// WorkerDirectInvoke); off, only the jobs queue's events run jobs.
 	DirectInvoke bool
@@ -97,7 +96,7 @@ const (
 
 // configFromEnv reads JOBS_QUEUE_URL, JOBS_DLQ_URL and JOBS_MAX_RECEIVES (all required; the
 // last is the jobs queue's maxReceiveCount, a positive integer), WEBHOOK_URL and WEBHOOK_EVENTS
-// (read only when WEBHOOK_URL is set), and the app's EXAMPLE_APP and APP_NAME. The webhooks'
+// (read only when WEBHOOK_URL is set). The webhooks'
 // Basic credentials are not configuration: they come from the secret (deps.Creds).
 func configFromEnv(getenv func(string) string) (config, error) {
 	c := config{Engine: worker.Config{JobsQueueURL: getenv(wire.EnvJobsQueueURL), DeadLetterQueueURL: getenv(envDLQURL)}}
@@ -118,9 +117,6 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	}
 	if c.PathPrefixes, err = pdwork.ParsePathPrefixes(getenv(envPathPrefixes)); err != nil {
 		return config{}, fmt.Errorf("%s: %s: %w", name, envPathPrefixes, err)
-	}
-	if c.App, err = app.ConfigFromEnv(getenv); err != nil {
-		return config{}, fmt.Errorf("%s: %w", name, err)
 	}
 	c.Webhooks = pdwork.WebhookConfig{URL: getenv(envWebhookURL)}
 	if c.Webhooks.URL != "" {
@@ -174,9 +170,10 @@ type deps struct {
 }
 
 // newHandler builds the engine with the Pipedrive runners: api_call, register_webhooks,
-// webhook_event (the app's handler, app.New), and the webhook health check (check_webhooks,
-// catch_up).
-func newHandler(d deps, c config) *Handler {
+// webhook_event (the app's event handler), the webhook health check (check_webhooks,
+// catch_up) and the app's own work (a.Runners: its job kinds and hooks). The app's code queues
+// jobs on the jobs queue through an enqueuer that knows its kinds.
+func newHandler(d deps, c config, a app.App) *Handler {
 	sessions := &pdwork.Sessions{Installations: d.Store, Refresher: d.Refresher, API: d.Pipedrive, Alerts: d.Alerts, Now: c.Engine.Now,
 		// Pipedrive's limits: a paused company's jobs wait, every call is paced to its window.
 		Limits: &pdwork.Limits{Gates: d.Store, Alerts: d.Alerts, Log: d.Log, Now: c.Engine.Now}}
@@ -190,16 +187,18 @@ func newHandler(d deps, c config) *Handler {
 	if d.CheckAlerts.Sender != nil || d.CheckAlerts.Log != nil {
 		checkSessions.Alerts = d.CheckAlerts
 	}
-	followUps := &jobs.Enqueuer{SQS: d.Queue, QueueURL: c.Engine.JobsQueueURL, Now: c.Engine.Now}
+	followUps := &jobs.Enqueuer{SQS: d.Queue, QueueURL: c.Engine.JobsQueueURL, Now: c.Engine.Now, Kinds: a.Kinds()}
+	runners := a.Runners(sessions, followUps)
+	maps.Copy(runners, map[string]worker.Runner{
+		jobs.KindAPICall:          &pdwork.APICall{Sessions: sessions, PathPrefixes: c.PathPrefixes},
+		jobs.KindRegisterWebhooks: register,
+		jobs.KindWebhookEvent:     &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: a.EventHandler(), Jobs: followUps, Log: d.Log},
+		jobs.KindCheckWebhooks:    &pdwork.CheckWebhooks{Register: register, Sessions: &checkSessions, Jobs: followUps, Now: c.Engine.Now},
+		jobs.KindCatchUp:          &pdwork.CatchUp{Sessions: sessions, Marks: d.Store, Config: c.Webhooks, Jobs: followUps, Log: d.Log},
+	})
 	return &Handler{DirectInvoke: c.DirectInvoke, Engine: &worker.Engine{
-		Name: name,
-		Runners: map[string]worker.Runner{
-			jobs.KindAPICall:          &pdwork.APICall{Sessions: sessions, PathPrefixes: c.PathPrefixes},
-			jobs.KindRegisterWebhooks: register,
-			jobs.KindWebhookEvent:     &pdwork.WebhookEvents{Sessions: sessions, Entities: d.Store, Handler: app.New(c.App), Log: d.Log},
-			jobs.KindCheckWebhooks:    &pdwork.CheckWebhooks{Register: register, Sessions: &checkSessions, Jobs: followUps, Now: c.Engine.Now},
-			jobs.KindCatchUp:          &pdwork.CatchUp{Sessions: sessions, Marks: d.Store, Config: c.Webhooks, Jobs: followUps, Log: d.Log},
-		},
+		Name:    name,
+		Runners: runners,
 		Claims:  d.Store,
 		Queue:   d.Queue,
 		Alerts:  d.Alerts,

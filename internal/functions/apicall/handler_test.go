@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
+	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
@@ -153,7 +154,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 		Queue:     e.queue,
 		Alerts:    alerts.Notifier{Sender: publisher, Log: logger},
 		Log:       logger,
-	}, hc)
+	}, hc, kitapp.App{})
 	// Every token the store held, old and refreshed, joins the secrets before the table goes.
 	t.Cleanup(func() {
 		for _, id := range e.handled {

@@ -76,7 +76,7 @@ func (e *env) handledEvents() []string {
 // missed change (both new deals get their note), a second catch-up of the same window runs
 // nothing again, and the re-created webhook delivers the next deal.
 func TestWebhookDeletedAfterFailuresIsRecreatedAndCaughtUp(t *testing.T) {
-	e := newEnv(t, exampleApp())
+	e := newEnv(t).notesApp()
 	e.install(pdsim.DefaultUserID)
 	var down atomic.Bool
 	url := e.receiverBehind(outage(&down))

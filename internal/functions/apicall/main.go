@@ -9,22 +9,31 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/worker"
 )
 
-// Main wires the function from its environment and runs it under Lambda; it does not return.
-func Main() {
-	ctx := context.Background()
-	app, err := wire.Load(ctx, wire.Options{Name: name})
+// New wires the function for app a from its environment (o.Getenv, the process environment
+// by default): the Lambda handler, or the configuration error. Each tune changes the engine's
+// configuration read from the environment (pdkittest shortens the retry backoff).
+func New(ctx context.Context, a kitapp.App, o wire.Options, tune ...func(*worker.Config)) (lambda.Handler, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	app, err := wire.Load(ctx, withName(o, name))
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	cfg, err := configFromEnv(app.Getenv)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
+	}
+	for _, f := range tune {
+		f(&cfg.Engine)
 	}
 	h := newHandler(deps{
 		Store:     app.Store,
@@ -37,6 +46,21 @@ func Main() {
 		CheckAlerts: app.NotifierWithin(pdwork.CheckAlertWindow),
 		Log:         app.Log,
 		Metrics:     metrics.New(name),
-	}, cfg)
-	lambda.Start(h.Handle)
+	}, cfg, a)
+	return lambda.NewHandler(h.Handle), nil
+}
+
+// Main runs the function for app a under Lambda; a configuration error ends the process at
+// cold start (log.Fatal). It does not return.
+func Main(a kitapp.App) {
+	h, err := New(context.Background(), a, wire.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
+}
+
+func withName(o wire.Options, name string) wire.Options {
+	o.Name = name
+	return o
 }

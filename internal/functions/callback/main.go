@@ -7,12 +7,14 @@ package callback
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log"
 	"net/url"
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
@@ -20,20 +22,21 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
-// Main wires the function from its environment and runs it under Lambda; it does not return.
-func Main() {
-	app, err := wire.Load(context.Background(), wire.Options{Name: "callback"})
+// New wires the function for app a from its environment (o.Getenv, the process environment
+// by default): the Lambda handler, or the configuration error.
+func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, error) {
+	app, err := wire.Load(ctx, withName(o, "callback"))
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	// Empty: each request derives it from the domain API Gateway received it on (handler.redirectURI).
 	redirectURI := app.Getenv("REDIRECT_URI")
 	if u, err := url.Parse(redirectURI); redirectURI != "" && (err != nil || !u.IsAbs() || u.Host == "") {
-		log.Fatalf("callback: REDIRECT_URI %q is not an absolute URL", redirectURI)
+		return nil, fmt.Errorf("callback: REDIRECT_URI %q is not an absolute URL", redirectURI)
 	}
 	requireState, err := strconv.ParseBool(cmp.Or(app.Getenv("REQUIRE_STATE"), "false"))
 	if err != nil {
-		log.Fatalf("callback: REQUIRE_STATE %q is not true or false", app.Getenv("REQUIRE_STATE"))
+		return nil, fmt.Errorf("callback: REQUIRE_STATE %q is not true or false", app.Getenv("REQUIRE_STATE"))
 	}
 	caps, err := install.CapsFromEnv(app.Getenv)
 	if err != nil {
@@ -41,8 +44,9 @@ func Main() {
 	}
 	in := &install.Installer{OAuth: app.OAuth, Users: &pdapi.Client{}, Claims: app.Store, Store: app.Store, Existing: app.Store,
 		InvalidateCredentials: app.Creds.Invalidate, Alerts: app.Notifier, Log: app.Log, RedirectURI: redirectURI}
-	if jobs := app.Jobs(); jobs != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
-		in.Jobs = jobs
+	if q := app.Jobs(); q != nil { // a nil *jobs.Enqueuer must not become a non-nil interface
+		in.Jobs = q
+		in.AppInstall = a.OnInstall != nil
 	}
 	h := &handler{
 		Flow: &install.Flow{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log,
@@ -51,5 +55,23 @@ func Main() {
 		Alerts:    app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
 		Config: config{SuccessURL: app.Getenv("SUCCESS_URL")},
 	}
-	lambda.Start(h.Handle)
+	if q := app.Jobs(); q != nil && a.OnUninstall != nil {
+		h.Uninstall.Uninstalled = appUninstall(q, app.Notifier, app.Log)
+	}
+	return lambda.NewHandler(h.Handle), nil
+}
+
+// Main runs the function for app a under Lambda; a configuration error ends the process at
+// cold start (log.Fatal). It does not return.
+func Main(a kitapp.App) {
+	h, err := New(context.Background(), a, wire.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
+}
+
+func withName(o wire.Options, name string) wire.Options {
+	o.Name = name
+	return o
 }

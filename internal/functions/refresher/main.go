@@ -13,21 +13,23 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhookcheck"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
-// Main wires the function from its environment and runs it under Lambda; it does not return.
-func Main() {
-	app, err := wire.Load(context.Background(), wire.Options{Name: "refresher"})
+// New wires the function for app a from its environment (o.Getenv, the process environment
+// by default): the Lambda handler, or the configuration error.
+func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, error) {
+	app, err := wire.Load(ctx, withName(o, "refresher"))
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	cfg, calls, fanOut, err := runConfig(app.Getenv)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	r := app.Refresher(app.Owner())
 	r.OAuth = refresh.LimitCalls(r.OAuth, calls)
@@ -43,5 +45,20 @@ func Main() {
 		// The daily webhook health check, spread over the due shards' hours.
 		h.WebhookChecks = &webhookcheck.Sweep{Store: app.Store, Marks: app.Store, Jobs: q}
 	}
-	lambda.Start(h.Handle)
+	return lambda.NewHandler(h.Handle), nil
+}
+
+// Main runs the function for app a under Lambda; a configuration error ends the process at
+// cold start (log.Fatal). It does not return.
+func Main(a kitapp.App) {
+	h, err := New(context.Background(), a, wire.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
+}
+
+func withName(o wire.Options, name string) wire.Options {
+	o.Name = name
+	return o
 }

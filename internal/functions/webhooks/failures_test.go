@@ -14,7 +14,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/sqspoller"
@@ -101,7 +100,7 @@ type runs struct {
 
 func (e *env) worker() *runs {
 	r := &runs{}
-	handler := app.HandlerFunc(func(_ context.Context, ev webhook.Event, _ app.Client) error {
+	handler := pdwork.EventHandlerFunc(func(_ context.Context, ev webhook.Event, _ *pdwork.Client) error {
 		r.n.Add(1)
 		r.last = ev
 		return nil
