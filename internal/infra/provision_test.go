@@ -54,14 +54,15 @@ func TestProvisionedResources(t *testing.T) {
 		t.Errorf("Env() = %v, want %v", got, wantEnv)
 	}
 	wantWorker := map[string]string{
-		"TOKENS_TABLE":        r.TableName,
-		"CLIENT_SECRET_ID":    r.SecretID,
-		"JOBS_QUEUE_URL":      r.JobsQueueURL,
-		"ALERTS_TOPIC_ARN":    r.AlertsTopicARN,
-		"TOKENS_KEY_ID":       r.TokensKeyID,
-		"PIPEDRIVE_OAUTH_URL": "https://oauth.pipedrive.com",
-		"JOBS_DLQ_URL":        r.DeadLetterQueueURL,
-		"JOBS_MAX_RECEIVES":   strconv.Itoa(r.MaxReceiveCount),
+		"TOKENS_TABLE":           r.TableName,
+		"CLIENT_SECRET_ID":       r.SecretID,
+		"JOBS_QUEUE_URL":         r.JobsQueueURL,
+		"ALERTS_TOPIC_ARN":       r.AlertsTopicARN,
+		"TOKENS_KEY_ID":          r.TokensKeyID,
+		"PIPEDRIVE_OAUTH_URL":    "https://oauth.pipedrive.com",
+		"JOBS_DLQ_URL":           r.DeadLetterQueueURL,
+		"JOBS_MAX_RECEIVES":      strconv.Itoa(r.MaxReceiveCount),
+		"BUDGET_RESERVE_PERCENT": "20",
 		// The stack's own receiver; outside AWS the gateway's id is a stand-in.
 		"WEBHOOK_URL":    "https://" + infra.LocalHTTPAPIID + ".execute-api." + testenv.AWS(t).Region + ".amazonaws.com/pipedrive/webhooks",
 		"WEBHOOK_EVENTS": "deal.*,person.*",

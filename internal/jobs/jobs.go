@@ -82,6 +82,13 @@ type Job struct {
 	RetrySafe bool `json:"retry_safe,omitempty"`
 	// Attempt counts previous attempts of this work (0 for the first), for backoff and alerts.
 	Attempt int `json:"attempt"`
+	// UseReserve says the job may spend the company's budget reserve: the part of Pipedrive's
+	// daily token budget (shared by every integration of the customer) the kit leaves to the
+	// customer's other tools (template parameter BudgetReservePercent). Set it for work a
+	// person is waiting for (an install's webhooks, a user's click). Without it (backfills,
+	// catch-up, bulk syncs) the job waits, without spending an attempt, while the company's
+	// remaining budget is within the reserve, until the budget resets.
+	UseReserve bool `json:"use_reserve,omitempty"`
 }
 
 // KindCheck returns the problems of a job's kind-specific fields ("api_call needs method and
@@ -296,6 +303,8 @@ func (e *Enqueuer) delaySeconds(notBefore time.Time) int32 {
 // id), because the worker runs a job id of an installation once: the id is
 // "register_webhooks:<company>:<user>:<run>".
 func RegisterWebhooks(id installation.ID, run string) Job {
+	// The app does not work for the user until its webhooks exist: a few calls that may use
+	// the budget reserve.
 	return Job{ID: KindRegisterWebhooks + ":" + id.String() + ":" + run, Kind: KindRegisterWebhooks,
-		CompanyID: id.CompanyID, UserID: id.UserID}
+		CompanyID: id.CompanyID, UserID: id.UserID, UseReserve: true}
 }

@@ -220,7 +220,7 @@ func TestEnqueueRejectsOversizedJob(t *testing.T) {
 
 func TestRegisterWebhooksJob(t *testing.T) {
 	j := jobs.RegisterWebhooks(installation.ID{CompanyID: 3408256, UserID: 5206648}, "v2")
-	if j.ID != "register_webhooks:3408256:5206648:v2" || j.Kind != jobs.KindRegisterWebhooks || j.CompanyID != 3408256 || j.UserID != 5206648 {
+	if j.ID != "register_webhooks:3408256:5206648:v2" || j.Kind != jobs.KindRegisterWebhooks || j.CompanyID != 3408256 || j.UserID != 5206648 || !j.UseReserve {
 		t.Errorf("RegisterWebhooks = %+v", j)
 	}
 	if err := j.Validate(); err != nil {

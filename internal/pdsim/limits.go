@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pdkit/pipedrive-lambda-kit/pkg/pderrors"
 )
 
 // Plan is a Pipedrive pricing tier as the rate limits see it: it sets the burst limit of an
@@ -44,33 +46,18 @@ const (
 )
 
 // Call costs in budget tokens, by kind of call, for v1; v2 endpoints cost half (rounded up).
+// The table is pderrors' (the worker counts its spending with it): one fact in one place.
 const (
-	CostGetOne = 2
-	CostList   = 20
-	CostUpdate = 10
-	CostSearch = 40
+	CostGetOne = pderrors.CostGetOne
+	CostList   = pderrors.CostList
+	CostUpdate = pderrors.CostUpdate
+	CostSearch = pderrors.CostSearch
 )
 
 // CallCost is what method path costs of the company's daily token budget: a search 40, a list
 // 20, a change (POST, PUT, PATCH, DELETE) 10, one item 2; an /api/v2/ path half of that,
-// rounded up.
-func CallCost(method, path string) int {
-	c := CostUpdate
-	switch {
-	case isSearch(path):
-		c = CostSearch
-	case method == http.MethodGet || method == http.MethodHead:
-		c = CostList
-		last := path[strings.LastIndexByte(path, '/')+1:]
-		if _, err := strconv.ParseInt(last, 10, 64); err == nil || last == "me" {
-			c = CostGetOne
-		}
-	}
-	if strings.HasPrefix(path, "/api/v2/") {
-		c = (c + 1) / 2
-	}
-	return c
-}
+// rounded up (pderrors.CallCost).
+func CallCost(method, path string) int { return pderrors.CallCost(method, path) }
 
 // isSearch reports whether path is a search endpoint (/…/search, /api/v1/itemSearch), which
 // has a burst window of its own.

@@ -84,6 +84,13 @@ type Limits struct {
 	// on their way and the unevenness of instances that do not talk to each other; 0 means a
 	// sixteenth of the window's limit, at least 2.
 	Reserve int
+	// BudgetReserve is the share (0 to 1) of a company's daily token budget left to the
+	// customer's other integrations: a job without jobs.Job.UseReserve is deferred (not an
+	// attempt) rather than make a call that would bring the company's remaining budget below
+	// it. The budget comes from the answers' x-daily-ratelimit-token-* headers and, between
+	// them, this instance's own count of its calls' costs (pderrors.CallCost); while no answer
+	// has told the limit there is no reserve to keep. 0: no reserve.
+	BudgetReserve float64
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Sleep waits d or until ctx ends; a timer on the real clock when nil. A test running on a
@@ -107,6 +114,8 @@ type companyState struct {
 	// version counts local changes (a pause, a lift, a probe): a read that started before
 	// one must not overwrite it with the older record.
 	version int
+	// budget is this instance's view of the company's daily token budget.
+	budget budgetState
 }
 
 // tokenState is this process's view of one token window.
@@ -235,20 +244,30 @@ func (l *Limits) Lift(ctx context.Context, j jobs.Job) {
 }
 
 // Acquire waits until the token's window (j's user, search or not by path) has room for
-// this instance's next call, and counts the call as on its way. done must be called with the
-// answer's headers (nil without an answer) and its decision. A wait longer than MaxWait or the
-// time left before ctx's deadline defers the job instead (v not nil, done nil).
-func (l *Limits) Acquire(ctx context.Context, j jobs.Job, path string) (done func(h http.Header, d pderrors.Decision), v *worker.Verdict) {
+// this instance's next call, and counts the call as on its way (against the window, and its
+// cost against the company's budget). done must be called with the answer's headers (nil
+// without an answer) and its decision. A wait longer than MaxWait or the time left before
+// ctx's deadline defers the job instead (v not nil, done nil), and so does a call of a job
+// without UseReserve that would spend the company's budget reserve (BudgetReserve). method
+// and path may be empty when unknown (then the call costs as a change).
+func (l *Limits) Acquire(ctx context.Context, j jobs.Job, method, path string) (done func(h http.Header, d pderrors.Decision), v *worker.Verdict) {
 	key := tokenstore.HoldKey(j.UserID, isSearchPath(path))
 	id := strconv.FormatInt(j.CompanyID, 10) + ":" + key
+	cost := int64(pderrors.CallCost(method, path))
 	now := l.now()
 	l.mu.Lock()
+	probe, v := l.spendBudget(ctx, j, cost, now)
+	if v != nil {
+		l.mu.Unlock()
+		return nil, v
+	}
 	st := l.token(id)
 	at := l.schedule(st, now)
 	wait := at.Sub(now)
 	if wait > 0 && (wait > l.maxWait() || deadline.Short(ctx, wait+DefaultMaxWait/2)) {
 		l.unschedule(st, at)
 		retry := l.deferral(st, at, now)
+		l.unspendBudget(j.CompanyID, cost, probe)
 		l.mu.Unlock()
 		return nil, &worker.Verdict{Outcome: worker.OutcomeDeferred, Reason: ReasonPaced, RetryAfter: retry,
 			Message: "the token's burst window is full"}
@@ -262,11 +281,17 @@ func (l *Limits) Acquire(ctx context.Context, j jobs.Job, path string) (done fun
 			l.mu.Lock()
 			st.inflight = max(st.inflight-1, 0)
 			l.unschedule(st, at)
+			l.unspendBudget(j.CompanyID, cost, probe)
 			l.mu.Unlock()
 			return nil, &worker.Verdict{Outcome: worker.OutcomeDeferred, Reason: ReasonPaced, RetryAfter: wait, Err: err}
 		}
 	}
-	return func(h http.Header, d pderrors.Decision) { l.observe(ctx, j.CompanyID, key, id, h, d) }, nil
+	return func(h http.Header, d pderrors.Decision) {
+		l.mu.Lock()
+		l.observeBudget(j.CompanyID, cost, probe, h, d, l.now())
+		l.mu.Unlock()
+		l.observe(ctx, j.CompanyID, key, id, h, d)
+	}, nil
 }
 
 // deferral is how long a job that found no slot within the wait allowed (its slot would have

@@ -106,6 +106,17 @@ func (q *memQueue) next(n int) (events.SQSEvent, bool) {
 	return q.takeLocked(due, n), true
 }
 
+// nextBefore is next for messages visible before until only: false when none is.
+func (q *memQueue) nextBefore(n int, until time.Time) (events.SQSEvent, bool) {
+	q.mu.Lock()
+	due := q.byVisibilityLocked()
+	q.mu.Unlock()
+	if len(due) == 0 || !due[0].visibleAt.Before(until) {
+		return events.SQSEvent{}, false
+	}
+	return q.next(n)
+}
+
 // receive takes up to n messages visible now, without moving any clock; done is true when
 // the queue is empty.
 func (q *memQueue) receive(n int) (ev events.SQSEvent, done bool) {
@@ -193,7 +204,7 @@ func (a *alertLog) reasons() []string {
 // world is the worker as deployed (engine, api_call runner, Sessions with Limits, the tokens
 // table on moto), the simulator and an in-memory jobs queue, all on one fake clock.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *fakeclock.Clock
 	sim    *pdsimtest.TestServer
 	store  *tokenstore.Store
@@ -203,7 +214,7 @@ type world struct {
 	engine *worker.Engine
 }
 
-func newWorld(t *testing.T, simCfg pdsim.Config) *world {
+func newWorld(t testing.TB, simCfg pdsim.Config) *world {
 	t.Helper()
 	// The simulator's api_domain is loopback (pdoauth.EnvAllowLoopback).
 	t.Setenv("PIPEDRIVE_ALLOW_LOOPBACK", "true")
@@ -269,6 +280,23 @@ func (w *world) enqueue(prefix string, n int, method, path string) {
 		if _, err := w.queue.SendMessage(w.t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(jobsURL), MessageBody: aws.String(string(b))}); err != nil {
 			w.t.Fatal(err)
 		}
+	}
+}
+
+// drainBefore runs the batches visible before until, and leaves the clock there.
+func (w *world) drainBefore(until time.Time) {
+	w.t.Helper()
+	for {
+		ev, ok := w.queue.nextBefore(10, until)
+		if !ok {
+			break
+		}
+		if len(ev.Records) > 0 {
+			w.queue.settle(ev, w.engine.RunBatch(w.t.Context(), ev))
+		}
+	}
+	if w.clock.Now().Before(until) {
+		w.clock.Set(until)
 	}
 }
 
@@ -452,7 +480,7 @@ func TestPacingSharesTheWindow(t *testing.T) {
 			for i := range n {
 				// Each call's job takes a little while (its claim, its reads) before it asks.
 				w.clock.Advance(10 * time.Millisecond)
-				done, v := instances[tt.turns[i%len(tt.turns)]].Acquire(t.Context(), j, "/api/v2/deals")
+				done, v := instances[tt.turns[i%len(tt.turns)]].Acquire(t.Context(), j, "GET", "/api/v2/deals")
 				if v != nil {
 					t.Fatalf("call %d: Acquire = %+v, want a slot", i, *v)
 				}

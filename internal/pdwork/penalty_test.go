@@ -49,7 +49,7 @@ func newPenaltyWorld(t *testing.T) *penaltyWorld {
 // provoke makes one call through l into the full window: it is answered the penalty.
 func (p *penaltyWorld) provoke(t *testing.T, l *pdwork.Limits) {
 	t.Helper()
-	done, v := l.Acquire(t.Context(), p.job, "/api/v2/deals")
+	done, v := l.Acquire(t.Context(), p.job, "GET", "/api/v2/deals")
 	if v != nil {
 		t.Fatalf("first Acquire = %+v, want a slot", *v)
 	}
@@ -103,7 +103,7 @@ func TestBurstPenaltyIsHeld(t *testing.T) {
 	start := p.clock.Now()
 	p.provoke(t, l)
 
-	done, v := l.Acquire(t.Context(), p.job, "/api/v2/deals")
+	done, v := l.Acquire(t.Context(), p.job, "GET", "/api/v2/deals")
 	if v != nil {
 		t.Fatalf("Acquire at the penalty's start = %+v, want an in-process wait of exactly %s", *v, pdwork.DefaultMaxWait)
 	}
@@ -112,7 +112,7 @@ func TestBurstPenaltyIsHeld(t *testing.T) {
 	}
 	var retries []time.Duration
 	for range 6 {
-		_, v := l.Acquire(t.Context(), p.job, "/api/v2/deals")
+		_, v := l.Acquire(t.Context(), p.job, "GET", "/api/v2/deals")
 		if v == nil || v.Outcome != worker.OutcomeDeferred || v.Reason != pdwork.ReasonPaced || v.RetryAfter <= pdwork.DefaultMaxWait {
 			t.Fatalf("Acquire beyond the cap = %+v, want deferred (rate_paced) for more than %s", v, pdwork.DefaultMaxWait)
 		}
@@ -139,7 +139,7 @@ func TestBurstPenaltyIsHeld(t *testing.T) {
 	if _, v := l2.Admit(t.Context(), p.job); v != nil {
 		t.Fatalf("Admit = %+v, want admitted (a hold is not a pause)", *v)
 	}
-	done2, v := l2.Acquire(t.Context(), p.job, "/api/v2/deals")
+	done2, v := l2.Acquire(t.Context(), p.job, "GET", "/api/v2/deals")
 	if v != nil || s2.last() != 9*time.Second {
 		t.Fatalf("other instance: Acquire = %+v after an in-process wait of %s, want a wait of 9 s", v, s2.last())
 	}

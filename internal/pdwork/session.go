@@ -203,7 +203,7 @@ func (ss *Session) Installation() installation.Installation { return ss.in }
 // For a job that is not Repeatable its claim is marked first (markCalling).
 func (ss *Session) Do(ctx context.Context, method, path string, body []byte) (pdapi.Response, error) {
 	var resp pdapi.Response
-	err := ss.call(ctx, path, func(in installation.Installation) error {
+	err := ss.call(ctx, method, path, func(in installation.Installation) error {
 		var err error
 		resp, err = ss.s.API.Do(ctx, method, in.APIDomain, path, in.AccessToken, body)
 		ss.header = resp.Header
@@ -229,12 +229,13 @@ func (ss *Session) DoUnrepeatable(ctx context.Context, method, path string, body
 // call is paced to the token's burst window first. The error is a *Decided; nil means call
 // succeeded.
 func (ss *Session) Call(ctx context.Context, call func(in installation.Installation) error) error {
-	return ss.call(ctx, "", call)
+	return ss.call(ctx, "", "", call)
 }
 
-// call is Call for a call to path ("" when unknown: paced as a non-search call).
-func (ss *Session) call(ctx context.Context, path string, call func(in installation.Installation) error) error {
-	v, err := ss.attempt(ctx, path, call)
+// call is Call for a call of method to path ("" when unknown: paced as a non-search call,
+// costed as a change).
+func (ss *Session) call(ctx context.Context, method, path string, call func(in installation.Installation) error) error {
+	v, err := ss.attempt(ctx, method, path, call)
 	if v != nil {
 		return decided(*v)
 	}
@@ -253,7 +254,7 @@ func (ss *Session) call(ctx context.Context, path string, call func(in installat
 			return decided(*v)
 		}
 		ss.in = res.Installation
-		if v, err = ss.attempt(ctx, path, call); v != nil {
+		if v, err = ss.attempt(ctx, method, path, call); v != nil {
 			return decided(*v)
 		}
 		if err == nil {
@@ -275,7 +276,7 @@ func (ss *Session) call(ctx context.Context, path string, call func(in installat
 
 // attempt runs call once, paced by Sessions.Limits: v is a deferral when the token's window
 // has no room within the wait allowed.
-func (ss *Session) attempt(ctx context.Context, path string, call func(in installation.Installation) error) (v *worker.Verdict, err error) {
+func (ss *Session) attempt(ctx context.Context, method, path string, call func(in installation.Installation) error) (v *worker.Verdict, err error) {
 	ss.header = nil
 	l := ss.s.Limits
 	if l == nil {
@@ -284,7 +285,7 @@ func (ss *Session) attempt(ctx context.Context, path string, call func(in instal
 		}
 		return nil, call(ss.in)
 	}
-	done, v := l.Acquire(ctx, ss.job, path)
+	done, v := l.Acquire(ctx, ss.job, method, path)
 	if v != nil {
 		return v, nil
 	}

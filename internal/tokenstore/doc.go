@@ -74,7 +74,9 @@
 // The tokens are sealed with envelope encryption under the stack's KMS key, the item's pk as
 // encryption context (internal/tokencrypt): Get, Lease and SaveRefreshed open them; Describe,
 // Inventory and every other read ask only for the other attributes (ProjectionExpression), so
-// they need no kms:Decrypt. Installations never carry expires_at: TTL must not delete them. Times that conditions or
+// they need no kms:Decrypt. A token stored in clear (an item from before encryption, or one
+// planted without the key) is refused with RefusePlaintext; SealPlaintext seals such items.
+// Installations never carry expires_at: TTL must not delete them. Times that conditions or
 // the index compare are Unix seconds (N); times only people read are RFC 3339 text (S).
 //
 // Code claim, pk "code#<sha256 hex of the authorization code>" (never the code itself; a
@@ -87,8 +89,9 @@
 //	claimed_at    S  RFC 3339
 //	completed_at  S  RFC 3339                                  done only
 //
-// Work claim, pk "work#<key>" (ClaimWork, CompleteWork, ReleaseWork, MarkWorkCalling,
-// ForgetWork; the API worker's per-job idempotency), schema on WorkClaim:
+// Work claim, pk "work#<key>" (ClaimWork, CompleteWork, ReleaseWork, MarkWorkCalling before a
+// call that must not be repeated, ForgetWork for an operator's named redrive; the API worker's
+// per-job idempotency), schema on WorkClaim:
 //
 //	state         S  in_progress | done
 //	owner         S  who claimed it (kept when done)

@@ -2,8 +2,43 @@ package pderrors
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
+
+// Call costs in daily budget tokens by kind of call, for v1 endpoints (developer docs "Rate
+// limiting"; the exact cost per endpoint is Pipedrive's x-token-cost); v2 endpoints cost about
+// half.
+const (
+	CostGetOne = 2
+	CostList   = 20
+	CostUpdate = 10
+	CostSearch = 40
+)
+
+// CallCost is what method path costs of the company's daily token budget: a search
+// (/…/search, itemSearch) 40, a list 20, a change (POST, PUT, PATCH, DELETE) 10, one item (a
+// path ending in an id, or /users/me) 2; an /api/v2/ path half of that, rounded up. A query
+// string is ignored.
+func CallCost(method, path string) int {
+	path, _, _ = strings.Cut(path, "?")
+	c := CostUpdate
+	switch {
+	case strings.HasSuffix(path, "/search") || strings.Contains(path, "/itemSearch"):
+		c = CostSearch
+	case method == http.MethodGet || method == http.MethodHead:
+		c = CostList
+		last := path[strings.LastIndexByte(path, '/')+1:]
+		if _, err := strconv.ParseInt(last, 10, 64); err == nil || last == "me" {
+			c = CostGetOne
+		}
+	}
+	if strings.HasPrefix(path, "/api/v2/") {
+		c = (c + 1) / 2
+	}
+	return c
+}
 
 // RateLimit is what an API answer's headers say about Pipedrive's two limits: the burst window
 // of the access token (x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset: a rolling

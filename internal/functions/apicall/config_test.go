@@ -21,6 +21,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{"webhook URL not absolute", map[string]string{"WEBHOOK_URL": "app.example/hooks", "WEBHOOK_EVENTS": "deal.*"}, "WEBHOOK_URL"},
 		{"webhook events unknown", map[string]string{"WEBHOOK_URL": "https://app.example/hooks", "WEBHOOK_EVENTS": "invoice.*"}, "WEBHOOK_EVENTS"},
 		{"webhook events ignored without URL", map[string]string{"WEBHOOK_EVENTS": "invoice.*"}, ""},
+		{"budget reserve not a number", map[string]string{"BUDGET_RESERVE_PERCENT": "twenty"}, "BUDGET_RESERVE_PERCENT"},
+		{"budget reserve above 90", map[string]string{"BUDGET_RESERVE_PERCENT": "95"}, "BUDGET_RESERVE_PERCENT"},
+		{"budget reserve negative", map[string]string{"BUDGET_RESERVE_PERCENT": "-1"}, "BUDGET_RESERVE_PERCENT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,9 +48,12 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	c, err := configFromEnv(func(k string) string {
 		return map[string]string{"JOBS_QUEUE_URL": "q", "JOBS_DLQ_URL": "d", "JOBS_MAX_RECEIVES": "3",
-			"WEBHOOK_URL": "https://app.example/hooks", "WEBHOOK_EVENTS": "deal.*,person.added"}[k]
+			"WEBHOOK_URL": "https://app.example/hooks", "WEBHOOK_EVENTS": "deal.*,person.added", "BUDGET_RESERVE_PERCENT": "20"}[k]
 	})
 	if err != nil || len(c.Webhooks.Events) != 2 || c.Webhooks.Events[1].Action != "create" || c.Engine.MaxReceives != 3 {
 		t.Errorf("configFromEnv(webhooks) = %+v, %v; want two events (v1 added read as create)", c.Webhooks.Events, err)
+	}
+	if c.BudgetReserve != 0.2 {
+		t.Errorf("configFromEnv(BUDGET_RESERVE_PERCENT=20).BudgetReserve = %v, want 0.2", c.BudgetReserve)
 	}
 }

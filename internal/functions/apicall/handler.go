@@ -82,6 +82,9 @@ type config struct {
 	// PathPrefixes limits api_call jobs to these API paths (API_PATH_PREFIXES, template
 	// parameter ApiCallPathPrefixes); empty: any.
 	PathPrefixes []string
+	// BudgetReserve is the share of a company's daily budget left to the customer
+	// (BUDGET_RESERVE_PERCENT / 100; pdwork.Limits.BudgetReserve).
+	BudgetReserve float64
 }
 
 // The variables configFromEnv reads besides wire's.
@@ -92,12 +95,14 @@ const (
 	envWebhookEvents = "WEBHOOK_EVENTS"
 	envDirectInvoke  = "DIRECT_INVOKE"
 	envPathPrefixes  = "API_PATH_PREFIXES"
+	envBudgetReserve = "BUDGET_RESERVE_PERCENT"
 )
 
 // configFromEnv reads JOBS_QUEUE_URL, JOBS_DLQ_URL and JOBS_MAX_RECEIVES (all required; the
 // last is the jobs queue's maxReceiveCount, a positive integer), WEBHOOK_URL and WEBHOOK_EVENTS
-// (read only when WEBHOOK_URL is set). The webhooks'
-// Basic credentials are not configuration: they come from the secret (deps.Creds).
+// (read only when WEBHOOK_URL is set) and BUDGET_RESERVE_PERCENT (0 to 90; empty: no reserve).
+// The webhooks' Basic credentials are not configuration: they come from the secret
+// (deps.Creds).
 func configFromEnv(getenv func(string) string) (config, error) {
 	c := config{Engine: worker.Config{JobsQueueURL: getenv(wire.EnvJobsQueueURL), DeadLetterQueueURL: getenv(envDLQURL)}}
 	if c.Engine.JobsQueueURL == "" || c.Engine.DeadLetterQueueURL == "" {
@@ -117,6 +122,13 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	}
 	if c.PathPrefixes, err = pdwork.ParsePathPrefixes(getenv(envPathPrefixes)); err != nil {
 		return config{}, fmt.Errorf("%s: %s: %w", name, envPathPrefixes, err)
+	}
+	if v := getenv(envBudgetReserve); v != "" {
+		pct, err := strconv.ParseFloat(v, 64)
+		if err != nil || pct < 0 || pct > 90 {
+			return config{}, fmt.Errorf("%s: %s = %q, want a percentage from 0 to 90 (the template's BudgetReservePercent)", name, envBudgetReserve, v)
+		}
+		c.BudgetReserve = pct / 100
 	}
 	c.Webhooks = pdwork.WebhookConfig{URL: getenv(envWebhookURL)}
 	if c.Webhooks.URL != "" {
@@ -176,7 +188,7 @@ type deps struct {
 func newHandler(d deps, c config, a app.App) *Handler {
 	sessions := &pdwork.Sessions{Installations: d.Store, Refresher: d.Refresher, API: d.Pipedrive, Alerts: d.Alerts, Now: c.Engine.Now,
 		// Pipedrive's limits: a paused company's jobs wait, every call is paced to its window.
-		Limits: &pdwork.Limits{Gates: d.Store, Alerts: d.Alerts, Log: d.Log, Now: c.Engine.Now}}
+		Limits: &pdwork.Limits{Gates: d.Store, Alerts: d.Alerts, Log: d.Log, Now: c.Engine.Now, BudgetReserve: c.BudgetReserve}}
 	register := &pdwork.RegisterWebhooks{Sessions: sessions, Webhooks: d.Pipedrive, Config: c.Webhooks,
 		Credentials: func(ctx context.Context) (webhook.Credentials, error) {
 			cc, err := d.Creds.Get(ctx)
