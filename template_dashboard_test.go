@@ -27,11 +27,16 @@ type metricRef struct {
 func dashboardBody(t *testing.T, root *yaml.Node) map[string]any {
 	t.Helper()
 	n := node(root, "Resources", "Dashboard", "Properties", "DashboardBody")
-	if n == nil || n.Tag != "!Sub" || n.Kind != yaml.ScalarNode {
+	if n != nil && n.Tag == "!Sub" && n.Kind == yaml.SequenceNode && len(n.Content) == 2 {
+		n = n.Content[0] // !Sub [body, {variables}]
+	}
+	if n == nil || n.Kind != yaml.ScalarNode {
 		t.Fatalf("Resources.Dashboard.Properties.DashboardBody is not a !Sub string")
 	}
 	vars := regexp.MustCompile(`\$\{[A-Za-z0-9:.]+\}`)
-	body := vars.ReplaceAllString(n.Value, "placeholder")
+	// A variable where JSON wants a number (an annotation's value) becomes 0.
+	body := regexp.MustCompile(`(:\s*)\$\{[A-Za-z0-9:.]+\}`).ReplaceAllString(n.Value, "${1}0")
+	body = vars.ReplaceAllString(body, "placeholder")
 	var out map[string]any
 	if err := json.Unmarshal([]byte(body), &out); err != nil {
 		t.Fatalf("DashboardBody is not JSON after !Sub: %v", err)

@@ -43,7 +43,7 @@ func main() {
 	redirectURI := flag.String("redirect-uri", "", "with a real app: its public callback URL, https://<tunnel>/oauth/callback (or "+localstack.EnvAppRedirectURI+")")
 	oauthURL := flag.String("oauth-url", "", "with a real app: Pipedrive's OAuth server (or "+localstack.EnvAppOAuthURL+"; default "+localstack.DefaultAppOAuthURL+")")
 	appDir := flag.String("app", "", "the Go module of the app whose functions/<name> to run (default: the kit's "+localstack.ExampleAppDir+")")
-	every := flag.Duration("refresh-every", 0, "with -serve, run the refresher at this interval instead of template.yaml's RefreshSchedule")
+	every := flag.Duration("refresh-every", 0, "with -serve, run the refresher at this interval instead of template.yaml's RefreshEveryMinutes")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -190,7 +190,13 @@ type functionSettings struct {
 	MemorySize    *integer       `yaml:"MemorySize"`
 	Timeout       *integer       `yaml:"Timeout"`
 	LoggingConfig *loggingConfig `yaml:"LoggingConfig"`
-	Environment   *struct {
+	// AutoPublishAlias, DeploymentPreference and Tracing shape deployments and tracing in AWS
+	// (an alias moved by CodeDeploy, X-Ray); the emulator runs the code as it is, so infra
+	// reads them without applying them.
+	AutoPublishAlias     text      `yaml:"AutoPublishAlias"`
+	DeploymentPreference yaml.Node `yaml:"DeploymentPreference"`
+	Tracing              *Value    `yaml:"Tracing"`
+	Environment          *struct {
 		Variables map[string]Value `yaml:"Variables"`
 	} `yaml:"Environment"`
 	// Policies are SAM policy templates ({Name: {…}}); infra does not apply them.

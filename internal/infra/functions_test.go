@@ -97,11 +97,12 @@ func TestScheduleEvery(t *testing.T) {
 // TestShortTagsResolve adds a variable per intrinsic to the worker's environment and checks
 // what each resolves to, with parameters at their defaults.
 func TestShortTagsResolve(t *testing.T) {
-	tmpl := mutate(t, string(pdkit.Template), "Conditions:\n", `Mappings:
+	tmpl := mutate(t, string(pdkit.Template), "Mappings:\n", `Mappings:
   Limits:
     jobs:
       batch: "7"
-Conditions:
+`)
+	tmpl = mutate(t, tmpl, "Conditions:\n", `Conditions:
   IsMarketplace: !Equals [!Ref RequireState, "false"]
 `)
 	tmpl = mutate(t, tmpl, "          JOBS_DLQ_URL: !Ref JobsDeadLetterQueue\n", `          JOBS_DLQ_URL: !Ref JobsDeadLetterQueue
@@ -162,11 +163,11 @@ func TestParseFunctionErrors(t *testing.T) {
 		wantPath string
 	}{
 		{"unknown function property",
-			"      Timeout: 30\n", "      Timeout: 30\n      Tracing: Active\n",
-			"Resources.ApiCallFunction.Properties.Tracing"},
+			"      Timeout: 30\n", "      Timeout: 30\n      ReservedConcurrentExecutions: 5\n",
+			"Resources.ApiCallFunction.Properties.ReservedConcurrentExecutions"},
 		{"unknown Globals setting",
-			"    Handler: bootstrap\n", "    Handler: bootstrap\n    Tracing: Active\n",
-			"Globals.Function.Tracing"},
+			"    Handler: bootstrap\n", "    Handler: bootstrap\n    ReservedConcurrentExecutions: 5\n",
+			"Globals.Function.ReservedConcurrentExecutions"},
 		{"unknown event property",
 			"            BatchSize: 10\n", "            BatchSize: 10\n            Enabled: false\n",
 			"Resources.ApiCallFunction.Properties.Events.Jobs.Properties.Enabled"},
@@ -192,7 +193,7 @@ func TestParseFunctionErrors(t *testing.T) {
 			"            Queue: !GetAtt JobsQueue.Arn\n", "            Queue: !Ref JobsQueue\n",
 			"Resources.ApiCallFunction.Properties.Events.Jobs.Properties.Queue"},
 		{"unknown parameter key",
-			"    Type: Number\n", "    Type: Number\n    Unit: count\n",
+			"    Type: Number\n    Default: 12\n", "    Type: Number\n    Default: 12\n    Unit: count\n",
 			"Parameters.JobsMaxReceiveCount.Unit"},
 		{"maxReceiveCount parameter not a number",
 			"    Type: Number\n    Default: 12\n", "    Type: Number\n    Default: twelve\n",

@@ -48,13 +48,17 @@ const (
 	// redirect, succeed, reject, retry, error, uninstall, …) and Reason: installs, denied
 	// installs, expired codes, outages and uninstalls at a glance.
 	OAuthRequests = "OAuthRequests"
+	// ServerErrors counts the HTTP functions' answers with a 5xx status (callback, webhooks),
+	// by Reason: a failed install or uninstall the user or Pipedrive saw, a delivery Pipedrive
+	// must retry. The callback's and the receiver's 5xx alarms watch it.
+	ServerErrors = "ServerErrors"
 	// DueBacklogAge is, per refresher run, how long the oldest installation due for a refresh
 	// has been due, in seconds (0 when nothing is overdue).
 	DueBacklogAge = "DueBacklogAge"
 )
 
 // Names lists every metric name above, for the template test.
-var Names = []string{Refreshes, TokenCalls, Jobs, RateLimited, Pauses, WebhookDeliveries, WebhookDuplicates, OAuthRequests, DueBacklogAge}
+var Names = []string{Refreshes, TokenCalls, Jobs, RateLimited, Pauses, WebhookDeliveries, WebhookDuplicates, OAuthRequests, ServerErrors, DueBacklogAge}
 
 // Dimension names.
 const (
@@ -165,6 +169,13 @@ func (e *Emitter) Job(outcome, reason string, status int) {
 	}
 	if reason == string(pderrors.ReasonDailyBudget) {
 		e.Count(Pauses)
+	}
+}
+
+// Answer counts an HTTP answer of status in ServerErrors when it is a 5xx, with its reason.
+func (e *Emitter) Answer(status int, reason string) {
+	if status >= 500 {
+		e.Count(ServerErrors, Reason(reason))
 	}
 }
 

@@ -153,3 +153,24 @@ func TestNamesAreUnique(t *testing.T) {
 		seen[n] = true
 	}
 }
+
+// TestAnswerCountsOnly5xx: ServerErrors counts 5xx answers with their reason, nothing else.
+func TestAnswerCountsOnly5xx(t *testing.T) {
+	var out bytes.Buffer
+	e := &metrics.Emitter{Out: &out, Function: "callback"}
+	for _, st := range []int{200, 302, 401, 429, 499} {
+		e.Answer(st, "fine")
+	}
+	e.Answer(500, "store_failed")
+	e.Answer(503, "pipedrive_unavailable")
+	pts, err := metrics.Parse(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := metrics.Sum(pts, metrics.ServerErrors); got != 2 {
+		t.Errorf("ServerErrors = %v, want 2 (the 500 and the 503)", got)
+	}
+	if got := metrics.Sum(pts, metrics.ServerErrors, metrics.Reason("store_failed")); got != 1 {
+		t.Errorf("ServerErrors{store_failed} = %v, want 1", got)
+	}
+}

@@ -34,10 +34,10 @@ const (
 // every day, and a person needs to hear about it once, not daily.
 const CheckAlertWindow = 30 * 24 * time.Hour
 
-// CatchUpDelay is how long after a check re-created webhooks its catch-up's window ends and
-// the catch-up runs: long enough that the new webhooks deliver by then, so the window ends
-// where they took over.
-const CatchUpDelay = time.Minute
+// CatchUpDelay is how long after a check began repairing webhooks its catch-up's window ends
+// and the catch-up runs: the new webhooks deliver by then, so the window ends where they took
+// over. Changes in the overlap come both ways; the entity clock runs a change once.
+const CatchUpDelay = 10 * time.Second
 
 // Enqueuer queues a follow-up job; *jobs.Enqueuer satisfies it.
 type Enqueuer interface {

@@ -281,6 +281,7 @@ func (h *handler) logOutcome(ctx context.Context, req events.APIGatewayV2HTTPReq
 	}
 	h.logger().LogAttrs(ctx, level, "oauth "+o.action, attrs...)
 	h.Metrics.Count(metrics.OAuthRequests, metrics.Outcome(o.action), metrics.Reason(o.reason))
+	h.Metrics.Answer(status, o.reason)
 }
 
 func (h *handler) logger() *slog.Logger {

@@ -331,6 +331,7 @@ func (h *handler) logAnswer(ctx context.Context, req events.APIGatewayV2HTTPRequ
 	}
 	h.log.LogAttrs(ctx, level, "webhook "+a.action, attrs...)
 	h.metrics.Count(metrics.WebhookDeliveries, metrics.Outcome(a.action), metrics.Reason(a.reason))
+	h.metrics.Answer(a.status, a.reason)
 	if a.action == "duplicate" {
 		h.metrics.Count(metrics.WebhookDuplicates)
 	}

@@ -36,6 +36,7 @@ func TestDeliveriesWriteEMF(t *testing.T) {
 		{metrics.WebhookDeliveries, []metrics.Dim{metrics.Outcome("duplicate")}, 2},
 		{metrics.WebhookDeliveries, []metrics.Dim{metrics.Outcome("rejected"), metrics.Reason("unauthorized")}, 1},
 		{metrics.WebhookDuplicates, nil, 2},
+		{metrics.ServerErrors, nil, 0}, // 200s and a 401: nothing for the 5xx alarm
 	} {
 		if got := metrics.Sum(pts, c.name, c.dims...); got != c.want {
 			t.Errorf("Sum(%s, %v) = %v, want %v", c.name, c.dims, got, c.want)
