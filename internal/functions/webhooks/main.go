@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -26,7 +25,7 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 	if q == nil {
 		return nil, errors.New("webhooks: JOBS_QUEUE_URL must be set")
 	}
-	h := &handler{creds: app.Creds, events: app.Store, jobs: q, log: app.Log, metrics: metrics.New("webhooks")}
+	h := &handler{creds: app.Creds, events: app.Store, jobs: q, log: app.Log, metrics: app.Metrics("webhooks")}
 	return lambda.NewHandler(h.handle), nil
 }
 
