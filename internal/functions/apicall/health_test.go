@@ -42,6 +42,9 @@ func (e *env) runQueued(kind string, want int) []sqstypes.Message {
 	for _, m := range msgs {
 		if j, err := jobs.Parse(*m.Body); err != nil || j.Kind != kind {
 			e.t.Fatalf("queued job = %s (%v), want a %s job", *m.Body, err, kind)
+		} else if j.UseReserve {
+			// Catch-up work waits rather than spend the customer's budget reserve.
+			e.t.Errorf("queued %s job %s may use the budget reserve, want not", kind, j.ID)
 		}
 	}
 	if failed := e.handleSQS(e.sqsEvent(msgs)); len(failed) != 0 {
