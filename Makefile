@@ -29,7 +29,8 @@ FUZZ_TARGETS := \
 	./internal/jobs:FuzzWebhookEvent:3000 \
 	./internal/webhook:FuzzAuthorized:300000 \
 	./internal/functions/webhooks:FuzzReceive:40000 \
-	./internal/refresh:FuzzParseInvocation:30000
+	./internal/refresh:FuzzParseInvocation:30000 \
+	./internal/catchup:FuzzParsePage:50000
 # FUZZTIME (a duration, e.g. 60s) runs every target for that long instead, for longer local runs.
 FUZZTIME ?=
 BIN := bin

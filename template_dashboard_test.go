@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	pdkit "github.com/pdkit/pipedrive-lambda-kit"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"

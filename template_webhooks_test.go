@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	pdkit "github.com/pdkit/pipedrive-lambda-kit"
 )

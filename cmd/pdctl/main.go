@@ -79,6 +79,9 @@ func connect(ctx context.Context, cli *opscli.CLI) error {
 		cli.Audit.Alerts = &audit
 	}
 	if app.Store != nil && app.Store.Cipher != nil {
+		// Like the functions (RefusePlaintextTokens): decrypt and refresh never hand out or use
+		// a token planted in clear; tokens seal does not read through it.
+		app.Store.RefusePlaintext = true
 		cli.Tokens = app.Store
 		db := dynamodb.NewFromConfig(app.AWS)
 		cli.Seal = func(ctx context.Context) (int, error) { return app.Store.SealPlaintext(ctx, db) }

@@ -20,7 +20,7 @@ import (
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	pdkit "github.com/pdkit/pipedrive-lambda-kit"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"

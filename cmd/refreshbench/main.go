@@ -5,7 +5,9 @@
 //	refresh-bench N=1000 L=200ms C=8 wall=… floor=… ratio=… token_calls_per_due=… ddb_per_refresh=…
 //	refresh-bench N=10000 L=200ms C=8 fanout=8 wall=… … (fan-out over the due shards; C per run)
 //	refresh-bench N=1000 L=200ms C=8 racers=4 wall=… …  (four scheduled runs at once)
-//	refresh-idle days=30 installs=1000 active=100 token_calls_per_idle_day=… token_calls_per_active_day=… expired_on_use=…
+//	refresh-idle days=30 installs=1000 active=100 token_calls_per_idle_day=… token_calls_per_active_day=… expired_on_use=… runs_per_day=… jobs_per_day=… token_calls_per_day=… ops_per_day=…
+//	refresh-idle days=30 installs=1000 active=100 … checks_per_day=… (with the daily webhook health check)
+//	refresh-idle days=30 installs=100000 active=0 … (the idle fleet docs/capacity.md is computed from)
 package main
 
 import (
@@ -24,7 +26,8 @@ import (
 func main() {
 	latency := flag.Duration("latency", 200*time.Millisecond, "token endpoint latency L")
 	concurrency := flag.Int("c", 8, "token calls in flight per run C")
-	only := flag.String("only", "", `run one scenario: "1000", "10000", "race" or "idle"`)
+	only := flag.String("only", "", `run one scenario: "1000", "10000", "race", "idle", "check" or "fleet"`)
+	fleet := flag.Int("fleet", 100_000, `installations of the "fleet" scenario, all idle (the active ones cost per installation what the "idle" scenario's active ones measure)`)
 	motoURL := flag.String("moto", "", "use the moto_server at this URL instead of starting one (e.g. one run under a profiler)")
 	cpuProfile := flag.String("cpuprofile", "", "write this process's CPU profile (bench, SDK and simulator; not moto) to the file")
 	flag.Parse()
@@ -41,7 +44,7 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	ctx := context.Background()
-	needMoto := *only != "idle"
+	needMoto := *only != "idle" && *only != "fleet" && *only != "check"
 	var env refreshbench.AWS
 	if needMoto && *motoURL != "" {
 		env.Config = motoserver.AWSConfig(*motoURL)
@@ -68,8 +71,11 @@ func main() {
 	run("1000", refreshbench.Throughput{N: 1000, L: *latency, C: *concurrency}, false)
 	run("10000", refreshbench.Throughput{N: 10000, L: *latency, C: *concurrency, FanOut: true}, false)
 	run("race", refreshbench.Throughput{N: 1000, L: *latency, C: *concurrency, Racers: 4}, true)
-	if *only == "" || *only == "idle" {
-		r, err := refreshbench.RunIdle(ctx, refreshbench.Idle{Days: 30, Installs: 1000, Active: 100})
+	idle := func(name string, sc refreshbench.Idle) {
+		if *only != "" && *only != name {
+			return
+		}
+		r, err := refreshbench.RunIdle(ctx, sc)
 		if err != nil {
 			log.Fatalf("refresh-idle: %v", err)
 		}
@@ -79,4 +85,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	idle("idle", refreshbench.Idle{Days: 30, Installs: 1000, Active: 100})
+	idle("check", refreshbench.Idle{Days: 30, Installs: 1000, Active: 100, CheckEvery: 24 * time.Hour})
+	idle("fleet", refreshbench.Idle{Days: 30, Installs: *fleet})
 }

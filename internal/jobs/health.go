@@ -47,11 +47,11 @@ func CheckCatchUp(j Job) []string {
 	return nil
 }
 
-// CheckWebhooks is the check_webhooks job of installation id for day (YYYY-MM-DD, UTC): its
-// id "check_webhooks:<company>:<user>:<day>" makes the worker run one check per installation
-// and day however often it is enqueued.
-func CheckWebhooks(id installation.ID, day string) Job {
-	return Job{ID: KindCheckWebhooks + ":" + id.String() + ":" + day, Kind: KindCheckWebhooks,
+// CheckWebhooks is the check_webhooks job of installation id for run: the day (YYYY-MM-DD,
+// UTC) for the daily check, whose id "check_webhooks:<company>:<user>:<day>" makes the worker
+// run one check per installation and day however often it is queued, or an operator's run id.
+func CheckWebhooks(id installation.ID, run string) Job {
+	return Job{ID: KindCheckWebhooks + ":" + id.String() + ":" + run, Kind: KindCheckWebhooks,
 		CompanyID: id.CompanyID, UserID: id.UserID}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/tokenstore"
@@ -33,7 +34,12 @@ import (
 //     which adds a note to the colleague's deal through the API;
 //  10. Pipedrive delivers the same event three more times at once: nothing changes, the deal
 //     still has one note;
-//  11. Pipedrive's uninstall request (DELETE /oauth/callback with Basic auth) drops the tokens.
+//  11. the receiver goes down (503): a deal created meanwhile is not delivered, and after three
+//     days of failures (fast-forwarded in the simulator) Pipedrive deletes the deal webhook;
+//  12. the receiver is back; the daily webhook check (the check_webhooks job the refresher
+//     queues once a day, run now) re-creates the webhook and queues a catch-up, which lists
+//     the deals changed since the last processed event: the missed deal gets its note;
+//  13. Pipedrive's uninstall request (DELETE /oauth/callback with Basic auth) drops the tokens.
 //
 // In between, the worker takes the callback's register_webhooks job off the jobs queue.
 //
@@ -187,6 +193,10 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 	if err := st.webhookSteps(ctx, step); err != nil {
 		return err
 	}
+	// A webhook Pipedrive deleted after days of failures: re-created, and what it missed caught up.
+	if err := st.healthSteps(ctx, step, id); err != nil {
+		return err
+	}
 
 	// Uninstall.
 	status, err := st.Simulator.Uninstall(ctx, st.GatewayURL+"/oauth/callback", DemoUserID)
@@ -200,7 +210,7 @@ func (st *Stack) Demo(ctx context.Context, out io.Writer) error {
 	if status != http.StatusOK || inst.Status != tokenstore.StatusUninstalled || inst.AccessToken != "" || inst.RefreshToken != "" {
 		return fmt.Errorf("uninstall = %d, installation %v; want 200, uninstalled without tokens", status, inst)
 	}
-	step("11. Pipedrive's uninstall request -> %d; %s is %s, tokens dropped", status, id, inst.Status)
+	step("13. Pipedrive's uninstall request -> %d; %s is %s, tokens dropped", status, id, inst.Status)
 	fmt.Fprintln(out, "ok")
 	return nil
 }
@@ -293,6 +303,80 @@ func (st *Stack) webhookSteps(ctx context.Context, step func(string, ...any)) er
 	}
 	step("10. Pipedrive delivers the same event %d more times at once -> %s (duplicates); deal %d still has %d note",
 		len(copies), strings.Join(statuses, ", "), ev.EntityID, len(notes))
+	return nil
+}
+
+// healthSteps are steps 11 and 12: a receiver outage long enough for Pipedrive to delete the
+// deal webhook, then the health check that re-creates it and catches up the missed deal.
+func (st *Stack) healthSteps(ctx context.Context, step func(string, ...any), id tokenstore.InstallationID) error {
+	var hook pdsim.Webhook
+	for _, h := range st.Simulator.Webhooks(DemoUserID) {
+		if h.EventObject == "deal" {
+			hook = h
+		}
+	}
+	if hook.ID == 0 {
+		return fmt.Errorf("no deal webhook registered for user %d", DemoUserID)
+	}
+	st.ReceiverOutage(true)
+	defer st.ReceiverOutage(false)
+	ev, _, err := st.Simulator.ActAsUser(pdsim.UserAction{UserID: DemoColleagueID, Object: "deal", Action: "create",
+		Fields: map[string]any{"title": "Deal during the outage"}})
+	if err != nil {
+		return fmt.Errorf("user creates a deal: %w", err)
+	}
+	if err := st.Simulator.WaitDeliveries(ctx); err != nil {
+		return fmt.Errorf("webhook delivery: %w", err)
+	}
+	status := 0
+	for _, d := range st.Simulator.Deliveries() {
+		if d.EventID == ev.ID {
+			status = d.Status
+		}
+	}
+	if status != http.StatusServiceUnavailable {
+		return fmt.Errorf("delivery of deal %d during the outage = %d, want 503", ev.EntityID, status)
+	}
+	// Three days of failed retries, in an instant: Pipedrive deletes the webhook.
+	if err := st.Simulator.AgeFailures(hook.ID, pdsim.WebhookDeleteAfter); err != nil {
+		return err
+	}
+	st.Simulator.DeliverDue(ctx)
+	for _, h := range st.Simulator.Webhooks(DemoUserID) {
+		if h.ID == hook.ID {
+			return fmt.Errorf("webhook %d still exists after 3 days of failures", hook.ID)
+		}
+	}
+	step("11. receiver down (503): colleague creates deal %d -> delivery failed; 3 days of failures later Pipedrive deleted webhook %d",
+		ev.EntityID, hook.ID)
+
+	st.ReceiverOutage(false)
+	// The check the refresher queues once a day, invoked now (its own run id, so the day's
+	// scheduled check, if it already ran, does not make this one a duplicate).
+	check := jobs.CheckWebhooks(id, "walkthrough-"+time.Now().UTC().Format("20060102T150405Z"))
+	var res struct {
+		Outcome string          `json:"outcome"`
+		Reason  string          `json:"reason"`
+		Body    json.RawMessage `json:"body"`
+	}
+	if err := st.Worker.InvokeJSON(ctx, check, &res); err != nil {
+		return fmt.Errorf("worker (check_webhooks): %w", err)
+	}
+	var sum pdwork.CheckSummary
+	if err := json.Unmarshal(res.Body, &sum); err != nil || res.Reason != pdwork.ReasonWebhooksRepaired || len(sum.Created) != 1 || sum.CatchUpJob == "" {
+		return fmt.Errorf("check_webhooks = %s %s %s, want webhooks_repaired with one webhook created and a catch-up queued", res.Outcome, res.Reason, res.Body)
+	}
+	var notes []note
+	for deadline := time.Now().Add(pdwork.CatchUpDelay + 30*time.Second); len(notes) == 0; time.Sleep(200 * time.Millisecond) {
+		if notes, err = st.dealNotes(ctx, ev.EntityID); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("catch-up: no note on the missed deal %d %s after the check", ev.EntityID, pdwork.CatchUpDelay+30*time.Second)
+		}
+	}
+	step("12. daily webhook check -> %s (lost: %s): webhook %d created, catch-up queued -> worker lists deals changed since the last event -> deal %d (catch-up) -> note %q",
+		res.Reason, sum.Lost, sum.Created[0].ID, ev.EntityID, notes[0].Content)
 	return nil
 }
 

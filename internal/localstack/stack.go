@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -111,7 +112,24 @@ type Stack struct {
 	// also be invoked directly with one job.
 	Worker *Function
 
-	closers []func()
+	// receiverDown makes the gateway answer 503 on WebhooksPath (ReceiverOutage).
+	receiverDown atomic.Bool
+	closers      []func()
+}
+
+// ReceiverOutage takes the webhook receiver's route down (every delivery answered 503, as
+// during an outage) or brings it back; the other routes stay up.
+func (st *Stack) ReceiverOutage(down bool) { st.receiverDown.Store(down) }
+
+// outage answers 503 on WebhooksPath while the receiver is down, else passes to next.
+func (st *Stack) outage(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == WebhooksPath && st.receiverDown.Load() {
+			http.Error(w, "receiver down", http.StatusServiceUnavailable)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // ExampleAppDir is the worked example app, relative to the kit's root: `make run` and the
@@ -376,7 +394,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	st.closers = append(st.closers, func() { stopBG(); wg.Wait() })
 
-	serve(st, gwListener, &apigw.Gateway{Routes: routes, Log: cfg.Log.With("component", "gateway")})
+	serve(st, gwListener, st.outage(&apigw.Gateway{Routes: routes, Log: cfg.Log.With("component", "gateway")}))
 
 	// The functions seal the tokens under the stack's key (TOKENS_KEY_ID): the stack reads them
 	// the same way.

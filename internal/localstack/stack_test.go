@@ -40,6 +40,10 @@ func TestDemoRunsTheRealBootstrap(t *testing.T) {
 	if !strings.Contains(out.String(), fmt.Sprintf("colleague %d creates deal", localstack.DemoColleagueID)) || !strings.Contains(out.String(), "-> note ") {
 		t.Errorf("Demo output does not show a colleague's deal getting its note:\n%s", out.String())
 	}
+	// The health step: a webhook Pipedrive deleted is re-created and the missed deal noted.
+	if !strings.Contains(out.String(), "Pipedrive deleted webhook") || !strings.Contains(out.String(), "(catch-up) -> note ") {
+		t.Errorf("Demo output does not show a deleted webhook re-created and its missed deal caught up:\n%s", out.String())
+	}
 	if !strings.HasSuffix(out.String(), "ok\n") {
 		t.Errorf("Demo output does not end with ok:\n%s", out.String())
 	}

@@ -33,7 +33,20 @@ const (
 	DefaultTimeout = 5 * time.Second
 	// MaxBodyBytes is the most of a response body that is read; a larger 2xx body is an error.
 	MaxBodyBytes = 1 << 20
+	// MaxInFlightPerHost is how many calls to one company's api_domain one process may have in
+	// flight and still reuse their connections: the default client's transport keeps this many
+	// idle connections per host (http.DefaultTransport keeps 2, so most concurrent calls would
+	// open a new TLS connection).
+	MaxInFlightPerHost = 16
 )
+
+// transport is shared by every Client without its own HTTP client: connections are reused
+// across calls, jobs and clients of one execution environment.
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = MaxInFlightPerHost
+	return t
+}()
 
 // Sentinel errors, wrapped inside the *pderrors.Error this package returns for bad answers.
 var (
@@ -61,7 +74,8 @@ const (
 // Client calls the Pipedrive REST API. The zero value is ready to use. A Client is safe for
 // concurrent use as long as its fields are not changed.
 type Client struct {
-	// HTTP sends the requests; a client with DefaultTimeout when nil. Redirects are never
+	// HTTP sends the requests; when nil, a client with DefaultTimeout on a transport shared by
+	// the package that keeps MaxInFlightPerHost idle connections per host. Redirects are never
 	// followed (see do).
 	HTTP *http.Client
 	// AllowLoopback accepts a loopback api_domain (pdoauth.APIDomainPolicy), for the
@@ -231,7 +245,7 @@ func malformed(op string, status int, err error) error {
 }
 
 func (c *Client) httpClient() *http.Client {
-	hc := http.Client{Timeout: DefaultTimeout}
+	hc := http.Client{Timeout: DefaultTimeout, Transport: transport}
 	if c.HTTP != nil {
 		hc = *c.HTTP
 	}

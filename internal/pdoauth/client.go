@@ -24,7 +24,22 @@ const (
 	// MaxBodyBytes is the most of a response body that is read. Token answers are a few hundred
 	// bytes; anything bigger is not a token answer.
 	MaxBodyBytes = 64 << 10
+	// MaxInFlight is how many calls to the OAuth server one process may have in flight and
+	// still reuse their connections: the default client's transport keeps this many idle
+	// connections per host. http.DefaultTransport keeps 2, so a refresher run with 8 token calls
+	// in flight would open a new TLS connection for 6 of every 8. The refresher refuses a
+	// REFRESH_CONCURRENCY above it.
+	MaxInFlight = 32
 )
+
+// transport is shared by every Client without its own HTTP client: connections are reused
+// across calls and clients (one per execution environment in Lambda).
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = MaxInFlight
+	t.MaxIdleConns = max(t.MaxIdleConns, MaxInFlight)
+	return t
+}()
 
 // Sentinel errors, wrapped inside the *pderrors.Error this package returns.
 var (
@@ -58,7 +73,8 @@ type Client struct {
 	BaseURL string
 	// Credentials supplies the client ID and secret for every request (required).
 	Credentials CredentialsFunc
-	// HTTP sends the requests; a client with DefaultTimeout when nil.
+	// HTTP sends the requests; when nil, a client with DefaultTimeout on a transport shared by
+	// the package that keeps MaxInFlight idle connections per host.
 	HTTP *http.Client
 	// Now is the clock for Token.ExpiresAt; time.Now when nil.
 	Now func() time.Time
@@ -262,7 +278,7 @@ func (c *Client) baseURL() string {
 // never redirects, and following one would resend the form (a code, a token) elsewhere. The
 // 3xx itself is returned and classified (DeadLetter, unexpected).
 func (c *Client) httpClient() *http.Client {
-	hc := http.Client{Timeout: DefaultTimeout}
+	hc := http.Client{Timeout: DefaultTimeout, Transport: transport}
 	if c.HTTP != nil {
 		hc = *c.HTTP
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -674,6 +675,8 @@ func TestAdminUserActionsAndRedeliver(t *testing.T) {
 	if n := len(s.Deliveries()); n != 0 {
 		t.Errorf("deliveries after clear = %d, want 0", n)
 	}
+	// The change's delivery is asynchronous: wait for it before counting.
+	wantStatus(t, "wait", s.admin("POST", "/_sim/deliveries/wait", `{"timeout":"5s"}`), 204)
 	if c := s.Counters(); c.WebhookDeliveries[OutcomeDelivered] != 5 || c.WebhookByStatus[200] != 5 {
 		t.Errorf("counters = %v %v, want 5 delivered with 200", c.WebhookDeliveries, c.WebhookByStatus)
 	}
@@ -729,6 +732,30 @@ func TestWebhookColleagueChange(t *testing.T) {
 			meta["entity_id"] != fmt.Sprint(ev.EntityID) || meta["type"] != "application" {
 			t.Errorf("v2 meta = %v, want user_id %d (actor), webhook_owner_id %d (owner), type application", meta, colleague, DefaultUserID)
 		}
+	}
+}
+
+// TestAgeFailures: a failing webhook aged by the deletion delay is deleted at the next
+// DeliverDue; a healthy one is not touched; an unknown id is an error.
+func TestAgeFailures(t *testing.T) {
+	s := newSim(t, Config{})
+	tok := s.install().AccessToken
+	failing := s.hook(tok, "deal", "*", newHookReceiver(t, func(int) int { return 503 }).URL, nil)
+	healthy := s.hook(tok, "person", "*", newHookReceiver(t, nil).URL, nil)
+	s.created("POST", "/api/v2/deals", tok, map[string]any{"title": "x"})
+	s.created("POST", "/api/v2/persons", tok, map[string]any{"name": "y"})
+	s.wait()
+	for _, id := range []int64{failing, healthy} {
+		if err := s.AgeFailures(id, WebhookDeleteAfter); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.DeliverDue(context.Background())
+	if hs := s.Webhooks(s.cfg.UserID); len(hs) != 1 || hs[0].ID != healthy {
+		t.Errorf("webhooks after aging = %+v, want only the healthy one", hs)
+	}
+	if err := s.AgeFailures(failing, time.Hour); !errors.Is(err, ErrUnknownWebhook) {
+		t.Errorf("AgeFailures(deleted) = %v, want ErrUnknownWebhook", err)
 	}
 }
 

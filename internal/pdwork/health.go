@@ -34,10 +34,10 @@ const (
 // every day, and a person needs to hear about it once, not daily.
 const CheckAlertWindow = 30 * 24 * time.Hour
 
-// CatchUpDelay is how long after a check re-created webhooks its catch-up's window ends and
-// the catch-up runs: long enough that the new webhooks deliver by then, so the window ends
-// where they took over.
-const CatchUpDelay = time.Minute
+// CatchUpDelay is how long after a check began repairing webhooks its catch-up's window ends
+// and the catch-up runs: the new webhooks deliver by then, so the window ends where they took
+// over. Changes in the overlap come both ways; the entity clock runs a change once.
+const CatchUpDelay = 10 * time.Second
 
 // Enqueuer queues a follow-up job; *jobs.Enqueuer satisfies it.
 type Enqueuer interface {
@@ -142,9 +142,10 @@ const DefaultCatchUpPages = 4
 // run twice, or overlapping with live webhooks, processes nothing twice. Sessions, Marks and
 // Jobs are required. Safe for concurrent use.
 //
-// Budget: each page is one v2 list call (about 10 of Pipedrive's daily budget tokens). TODO(h6):
-// mark catch-up jobs as not allowed to spend the customer's budget reserve once jobs carry that
-// flag; until then a catch-up is paced and paused like any job.
+// Budget: each page is one v2 list call (about 10 of Pipedrive's daily budget tokens). Neither
+// the catch_up job nor the webhook_event jobs it queues set jobs.Job.UseReserve: they wait,
+// without spending attempts, while the company's remaining budget is within the reserve left to
+// the customer's other tools.
 type CatchUp struct {
 	Sessions *Sessions
 	Marks    EventMarks

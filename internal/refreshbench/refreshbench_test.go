@@ -14,7 +14,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 var (
 	benchLine = regexp.MustCompile(`^refresh-bench N=\d+ L=\S+ C=\d+( racers=\d+)?( fanout=\d+)? wall=\S+ floor=\S+ ratio=\d+\.\d\d token_calls_per_due=\d+\.\d\d ddb_per_refresh=\d+\.\d\d$`)
-	idleLine  = regexp.MustCompile(`^refresh-idle days=\d+ installs=\d+ active=\d+ token_calls_per_idle_day=\d+\.\d{3} token_calls_per_active_day=\d+\.\d\d expired_on_use=\d+$`)
+	idleLine  = regexp.MustCompile(`^refresh-idle days=\d+ installs=\d+ active=\d+ token_calls_per_idle_day=\d+\.\d{3} token_calls_per_active_day=\d+\.\d\d expired_on_use=\d+ runs_per_day=\d+\.\d jobs_per_day=\d+\.\d token_calls_per_day=\d+\.\d ops_per_day=(\w+:\d+\.\d,?)+( checks_per_day=\d+\.\d)?$`)
 )
 
 // TestSmoke runs each scenario of make bench-refresh small, so the benchmark's machinery is

@@ -33,7 +33,8 @@
 //	status             S   active | needs_reauthorization | uninstalled          always
 //	version            N   1 after the first install, +1 on every write          always
 //	access_token       B   current access token, sealed (Store.Cipher; S: a      removed by Uninstall,
-//	                       plain string written before encryption)               MarkNeedsReauth
+//	                       plain string written before encryption; sealed in     MarkNeedsReauth;
+//	                       place by SealPlaintext)                               sealed by SealPlaintext
 //	refresh_token      B   current refresh token, sealed (as access_token);      removed by Uninstall,
 //	                       kept when a refresh returns none                      MarkNeedsReauth
 //	api_domain         S   base URL for API calls, from the latest exchange      Install, SaveRefreshed

@@ -32,6 +32,7 @@ import (
 	"github.com/pdkit/pipedrive-lambda-kit/internal/clientcreds"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdalog"
+	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/oncall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
@@ -164,6 +165,7 @@ type App struct {
 	NotConfigured error
 
 	getenv func(string) string
+	out    io.Writer // where the log goes
 }
 
 // ErrConfig matches every configuration error Load returns.
@@ -187,7 +189,7 @@ func Load(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, ErrConfig, err)
 	}
-	a := &App{Name: name, Log: lambdalog.New(out, level)}
+	a := &App{Name: name, Log: lambdalog.New(out, level), out: out}
 	if o.AWS != nil {
 		a.AWS = *o.AWS
 	} else if a.AWS, err = config.LoadDefaultConfig(ctx); err != nil { // honours AWS_ENDPOINT_URL for local stacks
@@ -285,6 +287,12 @@ func (a *App) NotifierWithin(window time.Duration) oncall.Notifier {
 		n.Sender = &p
 	}
 	return n
+}
+
+// Metrics is function's metrics emitter, writing its EMF lines where the log goes (stdout in
+// Lambda, where CloudWatch collects both).
+func (a *App) Metrics(function string) *metrics.Emitter {
+	return &metrics.Emitter{Out: a.out, Function: function}
 }
 
 // Getenv reads one variable of the environment Load was given.

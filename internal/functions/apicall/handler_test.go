@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/alerts"
 	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
@@ -82,6 +84,8 @@ type env struct {
 	log     *testenv.Buffer // this test's log only
 	simCfg  pdsim.Config
 	handled []tokenstore.InstallationID
+	// ddbRequests counts the store's DynamoDB requests (the handler's and the test's own).
+	ddbRequests *atomic.Int64
 }
 
 // option changes the simulator's or the handler's configuration before the test starts.
@@ -121,12 +125,16 @@ func newEnv(t *testing.T, opts ...option) *env {
 		o(&simCfg, &hc)
 	}
 	sim := pdsimtest.New(t, simCfg)
-	store := &tokenstore.Store{DB: testenv.SerialWrites(dynamodb.NewFromConfig(cfg)), Table: res.TableName, Now: clock.Now}
+	ddbRequests := &atomic.Int64{}
+	store := &tokenstore.Store{DB: testenv.SerialWrites(dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, countRequests(ddbRequests))
+	})), Table: res.TableName, Now: clock.Now}
 	e := &env{
 		t: t, clock: clock, sim: sim, res: res, store: store, aws: cfg, simCfg: simCfg,
-		inbox: testenv.SubscribeAlerts(t, cfg, res.AlertsTopicARN),
-		sqs:   sqs.NewFromConfig(cfg),
-		log:   &testenv.Buffer{},
+		inbox:       testenv.SubscribeAlerts(t, cfg, res.AlertsTopicARN),
+		sqs:         sqs.NewFromConfig(cfg),
+		log:         &testenv.Buffer{},
+		ddbRequests: ddbRequests,
 	}
 	e.queue = &countingQueue{Queue: e.sqs}
 	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(logSink, e.log, testenv.TestLogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -348,6 +356,16 @@ func sameMessage(m sqstypes.Message) string {
 		Attrs map[string]string
 	}{aws.ToString(m.Body), attrs})
 	return string(b)
+}
+
+// countRequests counts the requests a client sends.
+func countRequests(n *atomic.Int64) func(*middleware.Stack) error {
+	return func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			n.Add(1)
+			return next.HandleInitialize(ctx, in)
+		}), middleware.Before)
+	}
 }
 
 // countingQueue is the handler's Queue: SQS, with the worker's successful SendMessage calls

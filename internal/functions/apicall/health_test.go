@@ -42,6 +42,9 @@ func (e *env) runQueued(kind string, want int) []sqstypes.Message {
 	for _, m := range msgs {
 		if j, err := jobs.Parse(*m.Body); err != nil || j.Kind != kind {
 			e.t.Fatalf("queued job = %s (%v), want a %s job", *m.Body, err, kind)
+		} else if j.UseReserve {
+			// Catch-up work waits rather than spend the customer's budget reserve.
+			e.t.Errorf("queued %s job %s may use the budget reserve, want not", kind, j.ID)
 		}
 	}
 	if failed := e.handleSQS(e.sqsEvent(msgs)); len(failed) != 0 {
@@ -166,5 +169,69 @@ func TestWebhookDeletedAfterFailuresIsRecreatedAndCaughtUp(t *testing.T) {
 	}
 	if c := e.sim.Counters().APIByRoute; c["GET /api/v1/webhooks"] != 1 || len(c) != 1 {
 		t.Errorf("Pipedrive calls of a healthy check = %v, want one GET /api/v1/webhooks", c)
+	}
+}
+
+// checkCost is what one check_webhooks job cost, run through the queue as Lambda runs it.
+type checkCost struct {
+	pipedrive, oauth, dynamodb, sqsSends int
+	routes                               map[string]int
+}
+
+// runCheck runs the day's check of acme through the jobs queue and counts what it cost: calls
+// to Pipedrive's API and token endpoint, the worker's DynamoDB requests and its SQS sends (the
+// event source's receive and delete of the message come on top, batched by up to 10).
+func (e *env) runCheck() (worker.Result, checkCost) {
+	e.t.Helper()
+	e.sim.ResetCounters()
+	e.queue.take(e.res.JobsQueueURL)
+	j := jobs.CheckWebhooks(acme, e.clock.Now().Format(time.DateOnly))
+	e.send(encode(e.t, j))
+	msgs := e.receive(e.res.JobsQueueURL, 1, 5*time.Second)
+	e.ddbRequests.Store(0)
+	if failed := e.handleSQS(e.sqsEvent(msgs)); len(failed) != 0 {
+		e.t.Fatalf("check failed: %v", failed)
+	}
+	c := checkCost{dynamodb: int(e.ddbRequests.Load()), sqsSends: e.queue.take(e.res.JobsQueueURL), routes: map[string]int{}}
+	counters := e.sim.Counters()
+	for route, n := range counters.APIByRoute {
+		c.pipedrive += n
+		c.routes[route] = n
+	}
+	for _, n := range counters.TokenByGrant {
+		c.oauth += n
+	}
+	d := e.decisionFor(j.ID)
+	return worker.Result{Outcome: worker.Outcome(d.Action), Reason: d.Reason}, c
+}
+
+// TestWebhookCheckCost measures a healthy installation's daily check, the figure
+// docs/capacity.md uses: one Pipedrive request (GET /api/v1/webhooks) and no SQS send, with
+// the token still valid (an installation in use) and with it expired (an idle one: one
+// refresh_token grant more). The DynamoDB requests (claim, installation read, use mark or
+// refresh, gate, completion) are logged, not asserted: they follow the engine's protocol.
+func TestWebhookCheckCost(t *testing.T) {
+	e := newEnv(t)
+	e.install(pdsim.DefaultUserID)
+	e.subscribe("https://app.example/pipedrive/webhooks", pdwork.WebhookEvent{Object: "deal", Action: "*"}, pdwork.WebhookEvent{Object: "person", Action: "*"})
+	e.clock.Advance(time.Minute)
+	for _, tt := range []struct {
+		name      string
+		advance   time.Duration
+		wantOAuth int
+	}{
+		{"in use (token valid)", 0, 0},
+		{"idle (token expired)", 26 * time.Hour, 1},
+	} {
+		e.clock.Advance(tt.advance)
+		res, c := e.runCheck()
+		if res.Outcome != worker.OutcomeSucceeded || res.Reason != pdwork.ReasonWebhooksHealthy {
+			t.Fatalf("%s: check = %+v, want webhooks_healthy", tt.name, res)
+		}
+		if c.pipedrive != 1 || c.routes["GET /api/v1/webhooks"] != 1 || c.oauth != tt.wantOAuth || c.sqsSends != 0 {
+			t.Errorf("%s: check cost = %+v, want one GET /api/v1/webhooks, %d token grant(s), no SQS send", tt.name, c, tt.wantOAuth)
+		}
+		t.Logf("webhook-check cost per installation (%s): pipedrive_requests=%d (GET /api/v1/webhooks) oauth_requests=%d dynamodb_requests=%d worker_sqs_sends=%d; plus 1 SQS send by the refresher's sweep and the event source's receive/delete (batches of up to 10)",
+			tt.name, c.pipedrive, c.oauth, c.dynamodb, c.sqsSends)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdwork"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
@@ -49,7 +48,7 @@ func New(ctx context.Context, a kitapp.App, o wire.Options, tune ...func(*worker
 		// The daily webhook check alerts once per window, not once a day.
 		CheckAlerts: app.NotifierWithin(pdwork.CheckAlertWindow),
 		Log:         app.Log,
-		Metrics:     metrics.New(name),
+		Metrics:     app.Metrics(name),
 	}, cfg, a)
 	return lambda.NewHandler(h.Handle), nil
 }

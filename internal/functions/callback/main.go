@@ -16,7 +16,6 @@ import (
 
 	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/install"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdapi"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/uninstall"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
@@ -52,7 +51,7 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 		Flow: &install.Flow{Creds: app.Creds, OAuth: app.OAuth, Installer: in, Attempts: app.Store, Alerts: app.Notifier, Log: app.Log,
 			RequireState: requireState, AttemptsPerIP: caps.PerIP, AttemptsPerState: caps.PerState, AttemptWindow: caps.Window},
 		Uninstall: &uninstall.Uninstaller{Creds: app.Creds, Store: app.Store, Alerts: app.Notifier, Log: app.Log},
-		Alerts:    app.Notifier, Log: app.Log, Metrics: metrics.New("callback"),
+		Alerts:    app.Notifier, Log: app.Log, Metrics: app.Metrics("callback"),
 		Config: config{SuccessURL: app.Getenv("SUCCESS_URL")},
 	}
 	if q := app.Jobs(); q != nil && a.OnUninstall != nil {

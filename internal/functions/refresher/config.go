@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/pdoauth"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 )
 
@@ -27,6 +28,10 @@ func runConfig(getenv func(string) string) (cfg refresh.RunConfig, calls int, fa
 	}
 	if calls == 0 {
 		calls = refresh.DefaultConcurrency
+	}
+	if calls > pdoauth.MaxInFlight {
+		// Why: above it, token calls would open new TLS connections instead of reusing them.
+		return cfg, 0, false, fmt.Errorf("refresher: %s must be at most %d (pdoauth.MaxInFlight), got %d", EnvConcurrency, pdoauth.MaxInFlight, calls)
 	}
 	cfg.Concurrency = 2 * calls
 	if cfg.FanOutAbove, err = nonNegative(getenv, EnvFanOutAbove); err != nil {

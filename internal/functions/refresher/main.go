@@ -14,7 +14,6 @@ import (
 	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/refresh"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/webhookcheck"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
@@ -37,7 +36,7 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 	if fn := app.Getenv("AWS_LAMBDA_FUNCTION_NAME"); fanOut && fn != "" {
 		cfg.FanOut = selfInvoke{Lambda: lambdaapi.NewFromConfig(app.AWS), Function: fn}
 	}
-	m := metrics.New("refresher")
+	m := app.Metrics("refresher")
 	r.Metrics = m
 	h := &Handler{Store: app.Store, Refresher: r, Log: app.Log, Config: cfg, Metrics: m,
 		Configured: func(ctx context.Context) error { _, err := app.Creds.Get(ctx); return err }}

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	kitapp "github.com/pdkit/pipedrive-lambda-kit/internal/app"
-	"github.com/pdkit/pipedrive-lambda-kit/internal/metrics"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/wire"
 )
 
@@ -39,7 +38,7 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
-	h := &handler{auth: auth, events: app.Store, jobs: q, log: app.Log, metrics: metrics.New("webhooks")}
+	h := &handler{auth: auth, events: app.Store, jobs: q, log: app.Log, metrics: app.Metrics("webhooks")}
 	return lambda.NewHandler(h.handle), nil
 }
 
