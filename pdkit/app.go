@@ -123,6 +123,13 @@ type JobKind struct {
 	// Run does one job with a Client for the job's installation. Its error is decided as an
 	// EventHandler's: retried, or dead-lettered with the reason. Required.
 	Run func(ctx context.Context, job Job, c *Client) error
+	// UseBudgetReserve lets this kind's calls spend the part of the company's daily Pipedrive
+	// budget the kit leaves to the customer's other integrations (template parameter
+	// BudgetReservePercent). Set it for work a person is waiting for. False, the default, suits
+	// background work (syncs, digests): its jobs wait, without spending an attempt, while the
+	// company's remaining budget is within the reserve, until the budget resets. The install
+	// hook may use the reserve; event handlers do not.
+	UseBudgetReserve bool
 }
 
 // Job is one unit of the app's own work for one installation.

@@ -77,13 +77,13 @@ func (a *App) internal() (app.App, error) {
 			return app.App{}, fmt.Errorf("pdkit: App.Jobs[%q] has no Run", name)
 		}
 		if in.Jobs == nil {
-			in.Jobs = map[string]pdwork.JobFunc{}
+			in.Jobs = map[string]app.Job{}
 		}
 		run := k.Run
-		in.Jobs[name] = func(ctx context.Context, j jobs.Job, c *pdwork.Client) error {
+		in.Jobs[name] = app.Job{UseReserve: k.UseBudgetReserve, Func: func(ctx context.Context, j jobs.Job, c *pdwork.Client) error {
 			return run(ctx, Job{Kind: name, Key: jobs.AppKey(j), Payload: j.Body, NotBefore: j.NotBefore,
 				Installation: installationOf(c.Installation()), Attempt: j.Attempt}, &Client{c})
-		}
+		}}
 	}
 	if err := in.Validate(); err != nil {
 		return app.App{}, fmt.Errorf("pdkit: %w", err)

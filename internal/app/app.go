@@ -22,13 +22,20 @@ type App struct {
 	// Events handles webhook events (the worker's webhook_event jobs); nil acknowledges them.
 	Events pdwork.EventHandler
 	// Jobs are the app's job kinds, by name (the job kind is jobs.AppKind(name)).
-	Jobs map[string]pdwork.JobFunc
+	Jobs map[string]Job
 	// OnInstall runs on the worker (an app_install job) after each install stored a new
 	// installation version; nil queues no such job.
 	OnInstall pdwork.JobFunc
 	// OnUninstall runs on the worker (an app_uninstall job) after an uninstall is recorded;
 	// nil queues no such job.
 	OnUninstall pdwork.UninstallFunc
+}
+
+// Job is one of the app's job kinds.
+type Job struct {
+	Func pdwork.JobFunc
+	// UseReserve lets its calls spend the company's budget reserve (see jobs.Job.UseReserve).
+	UseReserve bool
 }
 
 // Validate reports an App the worker cannot run: a job kind name jobs.ValidAppKindName refuses,
@@ -38,7 +45,7 @@ func (a App) Validate() error {
 		if !jobs.ValidAppKindName(name) {
 			return fmt.Errorf("app: job kind %q: want 1 to %d lowercase letters, digits or underscores, starting with a letter", name, jobs.MaxAppKindName)
 		}
-		if a.Jobs[name] == nil {
+		if a.Jobs[name].Func == nil {
 			return fmt.Errorf("app: job kind %q has no function", name)
 		}
 	}
@@ -59,14 +66,15 @@ func (a App) Kinds() map[string]jobs.KindCheck {
 // before a deploy removed the hook still ends).
 func (a App) Runners(s *pdwork.Sessions, enqueue pdwork.Enqueuer) map[string]worker.Runner {
 	out := map[string]worker.Runner{}
-	for name, f := range a.Jobs {
-		out[jobs.AppKind(name)] = &pdwork.AppJobs{Sessions: s, Jobs: enqueue, Func: f}
+	for name, k := range a.Jobs {
+		out[jobs.AppKind(name)] = &pdwork.AppJobs{Sessions: s, Jobs: enqueue, Func: k.Func, UseReserve: k.UseReserve}
 	}
 	install := a.OnInstall
 	if install == nil {
 		install = func(context.Context, jobs.Job, *pdwork.Client) error { return nil }
 	}
-	out[jobs.KindAppInstall] = &pdwork.AppJobs{Sessions: s, Jobs: enqueue, Func: install}
+	// A user just installed and waits for the app to work, as for register_webhooks.
+	out[jobs.KindAppInstall] = &pdwork.AppJobs{Sessions: s, Jobs: enqueue, Func: install, UseReserve: true}
 	uninstall := a.OnUninstall
 	if uninstall == nil {
 		uninstall = func(context.Context, installation.ID) error { return nil }

@@ -145,6 +145,9 @@ type AppJobs struct {
 	Sessions *Sessions
 	Jobs     Enqueuer
 	Func     JobFunc
+	// UseReserve lets the kind's calls spend the company's budget reserve (jobs.Job.UseReserve)
+	// whatever its jobs say: the kind decides, not each message.
+	UseReserve bool
 }
 
 var (
@@ -154,6 +157,7 @@ var (
 
 // Run runs the app's function: see appVerdict for the decision.
 func (r *AppJobs) Run(ctx context.Context, j jobs.Job) worker.Verdict {
+	j.UseReserve = j.UseReserve || r.UseReserve
 	c := NewClient(r.Sessions, j, r.Jobs)
 	return appVerdict(r.Func(ctx, j, c), c, ReasonAppDone)
 }

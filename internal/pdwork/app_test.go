@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pdkit/pipedrive-lambda-kit/internal/installation"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
@@ -105,5 +106,29 @@ func TestAppVerdicts(t *testing.T) {
 				t.Errorf("Run = %s (%s), want %s (%s)", v.Outcome, v.Reason, tt.wantOut, tt.wantReason)
 			}
 		})
+	}
+}
+
+// TestAppJobKindsAndTheBudgetReserve: with the company's budget down to its reserve, a job of
+// an app's background kind waits (deferred, no call) and a kind marked UseReserve runs.
+func TestAppJobKindsAndTheBudgetReserve(t *testing.T) {
+	w := newWorld(t, pdsim.Config{DailyBudget: 1000})
+	w.limits.BudgetReserve = 0.2
+	w.enqueueReserve("backlog", 100, false)
+	w.drainBefore(w.clock.Now().Add(50 * time.Minute))
+	if b := w.sim.CompanyBudget(pdsim.DefaultCompanyID); b.Remaining >= 200+10*4 {
+		t.Fatalf("budget left = %d, want the backlog stopped at the reserve", b.Remaining)
+	}
+	s := w.engine.Runners[jobs.KindAPICall].(*pdwork.APICall).Sessions
+	id := installation.ID{CompanyID: pdsim.DefaultCompanyID, UserID: pdsim.DefaultUserID}
+	list := func(ctx context.Context, _ jobs.Job, c *pdwork.Client) error {
+		_, err := c.Do(ctx, http.MethodGet, "/api/v2/deals", nil, false)
+		return err
+	}
+	if v := (&pdwork.AppJobs{Sessions: s, Func: list}).Run(t.Context(), jobs.AppJob("sync", id, "1", nil)); v.Outcome != worker.OutcomeDeferred {
+		t.Errorf("background kind within the reserve = %s (%s), want deferred", v.Outcome, v.Reason)
+	}
+	if v := (&pdwork.AppJobs{Sessions: s, Func: list, UseReserve: true}).Run(t.Context(), jobs.AppJob("click", id, "1", nil)); v.Outcome != worker.OutcomeSucceeded {
+		t.Errorf("kind marked UseReserve = %s (%s), want succeeded", v.Outcome, v.Reason)
 	}
 }
