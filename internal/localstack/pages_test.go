@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pdkit/pipedrive-lambda-kit/internal/chromium"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/localstack"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/testenv"
@@ -33,11 +32,10 @@ func artifactDir(t *testing.T) string {
 // Chromium, against the whole local stack (the callback bootstrap under the emulator behind the
 // gateway, the simulator as Pipedrive): each page must load under its Content-Security-Policy
 // without a console error, an exception or a CSP violation, show its message and its link, and
-// leave a screenshot. Chromium must be installed (.ci/run installs it): without it the test
+// leave a screenshot. The browser is driven with chromedp (browser_test.go). Chromium must be installed (.ci/run installs it): without it the test
 // fails.
 func TestInstallPagesInChromium(t *testing.T) {
-	path, err := chromium.Find()
-	if err != nil {
+	if _, err := findChromium(); err != nil {
 		t.Fatalf("%v: .ci/run installs it; by hand: apt-get install -y chromium", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -49,11 +47,7 @@ func TestInstallPagesInChromium(t *testing.T) {
 	}
 	t.Cleanup(st.Close)
 	started(st)
-	b, err := chromium.Start(ctx, path, t.TempDir(), 900, 640)
-	if err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
-	t.Cleanup(b.Close)
+	browser := startBrowser(t, 900, 640)
 	dir := artifactDir(t)
 	install := st.GatewayURL + "/oauth/install"
 
@@ -130,23 +124,19 @@ func TestInstallPagesInChromium(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			p, err := b.NewPage(pctx)
-			if err != nil {
-				t.Fatalf("NewPage: %v\nchromium stderr:\n%s", err, b.Stderr())
-			}
-			defer p.Close(pctx)
+			p := newPage(t, browser)
 			u, undo := tt.open(t)
 			defer undo()
-			if err := p.Navigate(pctx, u); err != nil {
+			if err := p.navigate(pctx, u); err != nil {
 				t.Fatalf("Navigate: %v\nfunction logs:\n%s", err, logs)
 			}
 			shot := filepath.Join(dir, tt.name+".png")
-			if err := p.Screenshot(pctx, shot); err != nil {
+			if err := p.screenshot(pctx, shot); err != nil {
 				t.Fatalf("Screenshot: %v", err)
 			}
 			t.Logf("screenshot: %s", shot)
 
-			doc, status, h := p.Document()
+			doc, status, h := p.document()
 			if status != tt.wantStatus || !strings.Contains(h["content-security-policy"], "default-src 'none'") {
 				t.Errorf("document = %d with CSP %q, want %d under the callback's CSP", status, h["content-security-policy"], tt.wantStatus)
 			}
@@ -156,7 +146,7 @@ func TestInstallPagesInChromium(t *testing.T) {
 				Visible         bool
 				Styled          bool
 			}
-			err = p.Eval(pctx, `({
+			err := eval(pctx, p, `({
 				Title: document.title,
 				H1: document.querySelector("h1")?.innerText ?? "",
 				Text: document.body.innerText,
@@ -179,7 +169,7 @@ func TestInstallPagesInChromium(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond) // CSP violation reports arrive after the load event
 			var probs []string
-			for _, pr := range p.Problems() {
+			for _, pr := range p.takeProblems() {
 				if pr.Source == "network" && pr.URL == doc && status == tt.wantStatus {
 					continue // the page's own status, by design (checked above)
 				}
