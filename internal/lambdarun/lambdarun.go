@@ -84,7 +84,8 @@ type Options struct {
 	// Timeout is the function timeout the emulator enforces; default 15 s.
 	Timeout time.Duration
 	// Output receives the emulator's and the function's stdout and stderr (the function's logs).
-	// Nil discards them.
+	// Nil discards them. Invoke returns only once the emulator's REPORT line for the
+	// invocation reached Output (see reportWait), so the invocation's logs are there too.
 	Output io.Writer
 	// StartTimeout bounds the wait for the emulator to listen; default 10 s.
 	StartTimeout time.Duration
@@ -100,6 +101,79 @@ type Function struct {
 	waited error
 	mu     sync.Mutex // one invocation at a time: the emulator crashes on concurrent invokes
 	client *http.Client
+	log    *logWatch
+}
+
+// reportWait bounds Invoke's wait for the emulator's REPORT line after the answer arrived. The
+// line normally follows within milliseconds; on a loaded machine the pipe that carries the
+// logs can lag the HTTP answer by far more.
+const reportWait = 10 * time.Second
+
+// reportPrefix starts the line the emulator writes after each invocation, once the function
+// has answered. The function's own log lines for that invocation come before it, through the
+// same pipe.
+var reportPrefix = []byte("REPORT RequestId: ")
+
+// logWatch passes the emulator's output on to w and counts its REPORT lines, so that Invoke
+// can wait until an invocation's logs have all been delivered (the answer reaches the caller
+// over HTTP, the logs over a pipe, and under load the pipe is slower).
+type logWatch struct {
+	w       io.Writer
+	mu      sync.Mutex
+	line    []byte // the start of the current line, at most len(reportPrefix) bytes
+	reports int
+	changed chan struct{} // closed (and replaced) when reports grows
+}
+
+func newLogWatch(w io.Writer) *logWatch { return &logWatch{w: w, changed: make(chan struct{})} }
+
+func (l *logWatch) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range p {
+		switch {
+		case b == '\n':
+			if bytes.Equal(l.line, reportPrefix) {
+				l.reports++
+				close(l.changed)
+				l.changed = make(chan struct{})
+			}
+			l.line = l.line[:0]
+		case len(l.line) < len(reportPrefix):
+			l.line = append(l.line, b)
+		}
+	}
+	return n, err
+}
+
+// state returns the REPORT lines seen so far and a channel closed when there are more.
+func (l *logWatch) state() (int, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reports, l.changed
+}
+
+// waitReport waits until more than before REPORT lines were written, the emulator exits,
+// ctx ends or reportWait passes, whichever comes first.
+func (f *Function) waitReport(ctx context.Context, before int) {
+	timeout := time.NewTimer(reportWait)
+	defer timeout.Stop()
+	for {
+		n, changed := f.log.state()
+		if n > before {
+			return
+		}
+		select {
+		case <-changed:
+		case <-f.done:
+			return
+		case <-ctx.Done():
+			return
+		case <-timeout.C:
+			return
+		}
+	}
 }
 
 // FunctionError is a handler error reported by the runtime (`{"errorMessage","errorType"}`),
@@ -149,8 +223,9 @@ func Start(ctx context.Context, o Options) (*Function, error) {
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(int(o.Timeout.Seconds())),
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
 	}, o.Env...)
-	cmd.Stdout = o.Output
-	cmd.Stderr = o.Output
+	log := newLogWatch(o.Output)
+	cmd.Stdout = log // the same writer: one pipe, so the function's lines precede the REPORT
+	cmd.Stderr = log
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("lambdarun: start emulator for %s: %w", o.Name, err)
@@ -161,6 +236,7 @@ func Start(ctx context.Context, o Options) (*Function, error) {
 		cmd:    cmd,
 		done:   make(chan struct{}),
 		client: &http.Client{Timeout: o.Timeout + 10*time.Second},
+		log:    log,
 	}
 	go func() { f.waited = cmd.Wait(); close(f.done) }()
 
@@ -195,6 +271,7 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lambdarun: invoke %s: %w", f.name, err)
 	}
+	reports, _ := f.log.state()
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("lambdarun: invoke %s: %w", f.name, err)
@@ -203,6 +280,11 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 6<<20)) // Lambda's synchronous payload limit
 	if err != nil {
 		return nil, fmt.Errorf("lambdarun: invoke %s: read: %w", f.name, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		// The function answered: its logs are on their way through the output pipe, which
+		// the caller reads next.
+		f.waitReport(ctx, reports)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, &FunctionError{Function: f.name, Type: "Runtime.ExitError", Message: fmt.Sprintf("emulator answered %d: %.200s", resp.StatusCode, body)}
