@@ -13,12 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
@@ -337,4 +339,21 @@ func (a *App) Jobs() *jobs.Enqueuer {
 		return nil
 	}
 	return &jobs.Enqueuer{SQS: a.SQS(), QueueURL: q}
+}
+
+// Named returns o for the component name (Options.Name), leaving the caller's Options as given.
+func (o Options) Named(name string) Options {
+	o.Name = name
+	return o
+}
+
+// Start builds a function's Lambda handler for app with build, from the process environment, and
+// runs it under Lambda; a configuration error ends the process at cold start (log.Fatal). It does
+// not return. Each function's Main is this call with its New.
+func Start[A any](app A, build func(context.Context, A, Options) (lambda.Handler, error)) {
+	h, err := build(context.Background(), app, Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
 }

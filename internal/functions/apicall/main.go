@@ -6,7 +6,6 @@ package apicall
 import (
 	"context"
 	"errors"
-	"log"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -24,7 +23,7 @@ func New(ctx context.Context, a kitapp.App, o wire.Options, tune ...func(*worker
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
-	app, err := wire.Load(ctx, withName(o, name))
+	app, err := wire.Load(ctx, o.Named(name))
 	if err != nil {
 		return nil, err
 	}
@@ -56,14 +55,7 @@ func New(ctx context.Context, a kitapp.App, o wire.Options, tune ...func(*worker
 // Main runs the function for app a under Lambda; a configuration error ends the process at
 // cold start (log.Fatal). It does not return.
 func Main(a kitapp.App) {
-	h, err := New(context.Background(), a, wire.Options{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	lambda.Start(h)
-}
-
-func withName(o wire.Options, name string) wire.Options {
-	o.Name = name
-	return o
+	wire.Start(a, func(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, error) {
+		return New(ctx, a, o)
+	})
 }

@@ -24,7 +24,7 @@ import (
 // New wires the function for app a from its environment (o.Getenv, the process environment
 // by default): the Lambda handler, or the configuration error.
 func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, error) {
-	app, err := wire.Load(ctx, withName(o, "callback"))
+	app, err := wire.Load(ctx, o.Named("callback"))
 	if err != nil {
 		return nil, err
 	}
@@ -63,14 +63,5 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 // Main runs the function for app a under Lambda; a configuration error ends the process at
 // cold start (log.Fatal). It does not return.
 func Main(a kitapp.App) {
-	h, err := New(context.Background(), a, wire.Options{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	lambda.Start(h)
-}
-
-func withName(o wire.Options, name string) wire.Options {
-	o.Name = name
-	return o
+	wire.Start(a, New)
 }

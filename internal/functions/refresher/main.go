@@ -8,7 +8,6 @@ package refresher
 
 import (
 	"context"
-	"log"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -22,7 +21,7 @@ import (
 // New wires the function for app a from its environment (o.Getenv, the process environment
 // by default): the Lambda handler, or the configuration error.
 func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, error) {
-	app, err := wire.Load(ctx, withName(o, "refresher"))
+	app, err := wire.Load(ctx, o.Named("refresher"))
 	if err != nil {
 		return nil, err
 	}
@@ -50,14 +49,5 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 // Main runs the function for app a under Lambda; a configuration error ends the process at
 // cold start (log.Fatal). It does not return.
 func Main(a kitapp.App) {
-	h, err := New(context.Background(), a, wire.Options{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	lambda.Start(h)
-}
-
-func withName(o wire.Options, name string) wire.Options {
-	o.Name = name
-	return o
+	wire.Start(a, New)
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -24,7 +23,7 @@ const envLegacyUntil = "WEBHOOK_LEGACY_UNTIL"
 func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, error) {
 	// The receiver's role reads the webhook key secret, and the client secret only while the
 	// legacy pair is accepted (WEBHOOK_LEGACY_UNTIL).
-	o = withName(o, "webhooks")
+	o = o.Named("webhooks")
 	o.ClientSecretOptional = true
 	app, err := wire.Load(ctx, o)
 	if err != nil {
@@ -45,14 +44,5 @@ func New(ctx context.Context, a kitapp.App, o wire.Options) (lambda.Handler, err
 // Main runs the function for app a under Lambda; a configuration error ends the process at
 // cold start (log.Fatal). It does not return.
 func Main(a kitapp.App) {
-	h, err := New(context.Background(), a, wire.Options{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	lambda.Start(h)
-}
-
-func withName(o wire.Options, name string) wire.Options {
-	o.Name = name
-	return o
+	wire.Start(a, New)
 }
