@@ -141,13 +141,21 @@ func (s *Secrets) FoundIn(text string) []string {
 	return out
 }
 
-// secretPart drops a token's public prefix: leading digits and colons (the
-// "<company>:<user>:" of a refresh token, escaped colons included) and "v1u:".
+// secretPart drops a token's public prefix: the "<company>:<user>:" of a refresh token
+// (digits each followed by a colon, escaped colons included) and "v1u:". Digits not followed
+// by a colon are the secret's own: an access token's random part may start with one, and a
+// debug line with its first 16 characters ("v1u:" and 12 of them) must still be caught.
 func secretPart(v string) string {
 	for {
 		before := v
-		v = strings.TrimLeft(v, "0123456789:")
-		v = strings.TrimPrefix(v, "%3A")
+		if digits := strings.TrimLeft(v, "0123456789"); len(digits) < len(v) {
+			for _, colon := range []string{":", "%3A"} {
+				if rest, ok := strings.CutPrefix(digits, colon); ok {
+					v = rest
+					break
+				}
+			}
+		}
 		v = strings.TrimPrefix(v, "v1u:")
 		v = strings.TrimPrefix(v, "v1u%3A")
 		if v == before {

@@ -45,6 +45,11 @@ func TestSecretsFoundIn(t *testing.T) {
 	if got := withIDs.FoundIn("token tail 5206648:Zk3b9QmW2xLr"); len(got) != 1 {
 		t.Errorf("FoundIn(tail with the random part) = %q, want the refresh token", got)
 	}
+	var digitLed Secrets
+	digitLed.Add("access token", "v1u:7Qk3b9QmW2xLr8TpVa2")
+	if got := digitLed.FoundIn(`{"token":"v1u:7Qk3b9QmW2xL"}`); len(got) != 1 {
+		t.Errorf("FoundIn(the first 16 characters of a token whose random part starts with a digit) = %q, want the access token", got)
+	}
 	tests := []struct {
 		name string
 		text string
