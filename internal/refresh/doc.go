@@ -53,8 +53,7 @@
 // write of its own beyond that. Ensure is its counterpart for the kit's own background work
 // (the daily webhook health check, a catch-up): it refreshes a token that is not Usable but
 // records no use (and RefreshRejectedQuietly after a 401), so such work never keeps an idle
-// installation warm. An operator still forces
-// a refresh with Refresh(force).
+// installation warm. An operator still forces a refresh with Refresh(force).
 //
 // # The due rule, in one place
 //

@@ -192,12 +192,12 @@ type Result struct {
 type mode int
 
 const (
-	modeDue      mode = iota // only when Due
-	modeForce                // always
-	modeRejected             // only while the stored access token is the rejected one
-	modeUse                  // only while the access token is not Usable; records a use
-	modeEnsure               // only while the access token is not Usable; records no use
-	modeRejectedQuiet        // as modeRejected; records no use
+	modeDue           mode = iota // only when Due
+	modeForce                     // always
+	modeRejected                  // only while the stored access token is the rejected one
+	modeUse                       // only while the access token is not Usable; records a use
+	modeEnsure                    // only while the access token is not Usable; records no use
+	modeRejectedQuiet             // as modeRejected; records no use
 )
 
 // Refresh refreshes installation id: when it is Due, or always
