@@ -18,6 +18,15 @@ const (
 	KindCatchUp = "catch_up"
 )
 
+// Background reports whether a job of kind is the kit's own background work rather than a
+// use of the installation: the health check's kinds (KindCheckWebhooks, KindCatchUp), which
+// run for every installation, idle or not. The worker makes their access token usable
+// without recording a use, so they never keep an idle installation's token warm (see
+// internal/refresh, adaptive refresh).
+func Background(kind string) bool {
+	return kind == KindCheckWebhooks || kind == KindCatchUp
+}
+
 // CatchUp is the body of a KindCatchUp job.
 type CatchUp struct {
 	// Since is the start of the window; zero means "the last event processed for the

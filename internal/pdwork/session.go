@@ -55,6 +55,10 @@ type Refresher interface {
 	// Use makes in's access token usable (refreshing it when it is not) and records the use,
 	// so that an installation in use is kept warm (refresh.Refresher.Use).
 	Use(ctx context.Context, in installation.Installation) (refresh.Result, error)
+	// Ensure makes in's access token usable like Use but records no use, for the kit's
+	// background work (jobs.Background), so that it never keeps an idle installation warm
+	// (refresh.Refresher.Ensure).
+	Ensure(ctx context.Context, in installation.Installation) (refresh.Result, error)
 }
 
 // API performs one Pipedrive call; *pdapi.Client satisfies it. A non-2xx answer is a
@@ -178,9 +182,18 @@ func (s *Sessions) Open(ctx context.Context, j jobs.Job) (*Session, error) {
 		ss.probe = probe
 	}
 	// Use refreshes a token that is not usable (the save records the use) and otherwise
-	// records the use at most once per installation.UseMarkEvery: no write per job.
-	if now := s.now(); !refresh.Usable(in, now) || installation.NeedsUseMark(in, now) {
-		res, err := s.Refresher.Use(ctx, in)
+	// records the use at most once per installation.UseMarkEvery: no write per job. The
+	// kit's background jobs (jobs.Background) are no use of the installation: Ensure
+	// refreshes a token that is not usable and records nothing, so a daily health check
+	// leaves an idle installation idle.
+	now := s.now()
+	background := jobs.Background(j.Kind)
+	if !refresh.Usable(in, now) || (!background && installation.NeedsUseMark(in, now)) {
+		use := s.Refresher.Use
+		if background {
+			use = s.Refresher.Ensure
+		}
+		res, err := use(ctx, in)
 		if v := s.refreshVerdict(res, err); v != nil {
 			if res.Outcome == refresh.OutcomeLeaseHeld {
 				// Another instance is refreshing and nothing reached Pipedrive yet: the job

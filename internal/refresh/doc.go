@@ -50,7 +50,10 @@
 // used, well inside Pipedrive's 60 days. Use is the worker's entry point: a Usable token is
 // returned as is (recording the use at most once per installation.UseMarkEvery), one that is
 // not is refreshed under the lease and the save records the use, so a job never adds a store
-// write of its own beyond that. An operator still forces a refresh with Refresh(force).
+// write of its own beyond that. Ensure is its counterpart for the kit's own background work
+// (the daily webhook health check, a catch-up): it refreshes a token that is not Usable but
+// records no use, so such work never keeps an idle installation warm. An operator still forces
+// a refresh with Refresh(force).
 //
 // # The due rule, in one place
 //

@@ -196,6 +196,7 @@ const (
 	modeForce                // always
 	modeRejected             // only while the stored access token is the rejected one
 	modeUse                  // only while the access token is not Usable; records a use
+	modeEnsure               // only while the access token is not Usable; records no use
 )
 
 // Refresh refreshes installation id: when it is Due, or always
@@ -250,6 +251,20 @@ func (r *Refresher) Use(ctx context.Context, in installation.Installation) (Resu
 	return res, nil
 }
 
+// Ensure is Use for background work the kit does on its own (the daily webhook health check,
+// a catch-up): it makes in's access token usable, refreshing it under the lease when it is not
+// Usable, but records no use. The save leaves WarmUntil as it was, so an idle installation
+// stays idle: the scheduled refresher next refreshes it installation.KeepAlive after this
+// refresh, instead of keeping its access token warm for installation.InUseFor. A Usable token
+// is returned as is (OutcomeFresh, reason "usable") without any write. Results and errors are
+// as for Refresh.
+func (r *Refresher) Ensure(ctx context.Context, in installation.Installation) (Result, error) {
+	if !Usable(in, r.now()) {
+		return r.run(ctx, in.ID, modeEnsure, "")
+	}
+	return Result{ID: in.ID, Outcome: OutcomeFresh, Reason: "usable", Installation: in}, nil
+}
+
 // run is one refresh: lease, decide, call, record, log.
 func (r *Refresher) run(ctx context.Context, id installation.ID, m mode, rejected string) (Result, error) {
 	res := Result{ID: id}
@@ -282,8 +297,11 @@ func (r *Refresher) run(ctx context.Context, id installation.ID, m mode, rejecte
 		if in.AccessToken != rejected {
 			return r.release(ctx, res, owner, OutcomeFresh, "already_refreshed")
 		}
-	case modeUse:
+	case modeUse, modeEnsure:
 		reason = "in_use"
+		if m == modeEnsure {
+			reason = "background"
+		}
 		if Usable(in, r.now()) {
 			// Another job's refresh got there first.
 			return r.release(ctx, res, owner, OutcomeFresh, "already_refreshed")

@@ -29,7 +29,8 @@ type Idle struct {
 	Schedule time.Duration
 	// CheckEvery, when set, also opens a session for every installation at this period (the
 	// daily webhook health check's check_webhooks job, internal/webhookcheck: it needs a
-	// usable access token for its GET /api/v1/webhooks), from its install on. Zero: none.
+	// usable access token for its GET /api/v1/webhooks, but records no use: jobs.Background),
+	// from its install on. Zero: none.
 	CheckEvery time.Duration
 }
 
