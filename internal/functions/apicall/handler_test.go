@@ -267,6 +267,18 @@ func (e *env) receive(queueURL string, n int, wait time.Duration) []sqstypes.Mes
 	return got
 }
 
+// ack deletes received messages from the jobs queue, as Lambda's poller does with the
+// messages of a batch the function did not report as failed.
+func (e *env) ack(msgs ...sqstypes.Message) {
+	e.t.Helper()
+	for _, m := range msgs {
+		if _, err := e.sqs.DeleteMessage(e.t.Context(), &sqs.DeleteMessageInput{
+			QueueUrl: aws.String(e.res.JobsQueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			e.t.Fatalf("DeleteMessage = %v", err)
+		}
+	}
+}
+
 // sqsEvent builds the event Lambda's poller would pass for received messages from the jobs
 // queue: the one the local stack's poller builds.
 func (e *env) sqsEvent(msgs []sqstypes.Message) events.SQSEvent {
