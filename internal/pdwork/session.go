@@ -59,6 +59,8 @@ type Refresher interface {
 	// background work (jobs.Background), so that it never keeps an idle installation warm
 	// (refresh.Refresher.Ensure).
 	Ensure(ctx context.Context, in installation.Installation) (refresh.Result, error)
+	// RefreshRejectedQuietly is RefreshRejected for background work: it records no use.
+	RefreshRejectedQuietly(ctx context.Context, id installation.ID, accessToken string) (refresh.Result, error)
 }
 
 // API performs one Pipedrive call; *pdapi.Client satisfies it. A non-2xx answer is a
@@ -133,6 +135,9 @@ type Session struct {
 	refreshedAfter401 bool
 	// probe is set when this job probes its paused company: a success lifts the pause.
 	probe bool
+	// background is set for the kit's background jobs (jobs.Background): no refresh records
+	// a use.
+	background bool
 	// unrepeatable marks the call in progress as one that must not be repeated, whatever the
 	// job says (DoUnrepeatable).
 	unrepeatable bool
@@ -172,7 +177,7 @@ func (s *Sessions) Open(ctx context.Context, j jobs.Job) (*Session, error) {
 	default:
 		return nil, decided(worker.Verdict{Outcome: worker.OutcomeDeadLettered, Reason: ReasonInstallationNotActive, Message: "installation status " + string(in.Status)})
 	}
-	ss := &Session{s: s, job: j, in: in}
+	ss := &Session{s: s, job: j, in: in, background: jobs.Background(j.Kind)}
 	if s.Limits != nil {
 		// Before any refresh: a paused company's job must not touch Pipedrive at all.
 		probe, v := s.Limits.Admit(ctx, j)
@@ -187,10 +192,9 @@ func (s *Sessions) Open(ctx context.Context, j jobs.Job) (*Session, error) {
 	// refreshes a token that is not usable and records nothing, so a daily health check
 	// leaves an idle installation idle.
 	now := s.now()
-	background := jobs.Background(j.Kind)
-	if !refresh.Usable(in, now) || (!background && installation.NeedsUseMark(in, now)) {
+	if !refresh.Usable(in, now) || (!ss.background && installation.NeedsUseMark(in, now)) {
 		use := s.Refresher.Use
-		if background {
+		if ss.background {
 			use = s.Refresher.Ensure
 		}
 		res, err := use(ctx, in)
@@ -262,7 +266,11 @@ func (ss *Session) call(ctx context.Context, method, path string, call func(in i
 	}
 	if !ss.refreshedAfter401 {
 		ss.refreshedAfter401 = true
-		res, rerr := ss.s.Refresher.RefreshRejected(ctx, ss.in.ID, ss.in.AccessToken)
+		rejected := ss.s.Refresher.RefreshRejected
+		if ss.background {
+			rejected = ss.s.Refresher.RefreshRejectedQuietly
+		}
+		res, rerr := rejected(ctx, ss.in.ID, ss.in.AccessToken)
 		if v := ss.s.refreshVerdict(res, rerr); v != nil {
 			return decided(*v)
 		}

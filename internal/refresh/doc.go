@@ -52,8 +52,8 @@
 // not is refreshed under the lease and the save records the use, so a job never adds a store
 // write of its own beyond that. Ensure is its counterpart for the kit's own background work
 // (the daily webhook health check, a catch-up): it refreshes a token that is not Usable but
-// records no use, so such work never keeps an idle installation warm. An operator still forces
-// a refresh with Refresh(force).
+// records no use (and RefreshRejectedQuietly after a 401), so such work never keeps an idle
+// installation warm. An operator still forces a refresh with Refresh(force).
 //
 // # The due rule, in one place
 //

@@ -192,11 +192,12 @@ type Result struct {
 type mode int
 
 const (
-	modeDue      mode = iota // only when Due
-	modeForce                // always
-	modeRejected             // only while the stored access token is the rejected one
-	modeUse                  // only while the access token is not Usable; records a use
-	modeEnsure               // only while the access token is not Usable; records no use
+	modeDue           mode = iota // only when Due
+	modeForce                     // always
+	modeRejected                  // only while the stored access token is the rejected one
+	modeUse                       // only while the access token is not Usable; records a use
+	modeEnsure                    // only while the access token is not Usable; records no use
+	modeRejectedQuiet             // as modeRejected; records no use
 )
 
 // Refresh refreshes installation id: when it is Due, or always
@@ -222,6 +223,16 @@ func (r *Refresher) RefreshRejected(ctx context.Context, id installation.ID, acc
 		return r.run(ctx, id, modeForce, "")
 	}
 	return r.run(ctx, id, modeRejected, accessToken)
+}
+
+// RefreshRejectedQuietly is RefreshRejected for the kit's background work (see Ensure): the
+// refresh records no use, so an idle installation stays idle. Results and errors are as for
+// RefreshRejected.
+func (r *Refresher) RefreshRejectedQuietly(ctx context.Context, id installation.ID, accessToken string) (Result, error) {
+	if accessToken == "" {
+		return r.run(ctx, id, modeForce, "")
+	}
+	return r.run(ctx, id, modeRejectedQuiet, accessToken)
 }
 
 // Use is for a caller about to act for in (as it just read it: a job): it makes in's access
@@ -292,7 +303,7 @@ func (r *Refresher) run(ctx context.Context, id installation.ID, m mode, rejecte
 	switch m {
 	case modeForce:
 		reason = "forced"
-	case modeRejected:
+	case modeRejected, modeRejectedQuiet:
 		reason = "rejected"
 		if in.AccessToken != rejected {
 			return r.release(ctx, res, owner, OutcomeFresh, "already_refreshed")
