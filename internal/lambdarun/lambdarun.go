@@ -366,3 +366,47 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Report is what the emulator's REPORT line says of one invocation.
+type Report struct {
+	Duration      time.Duration // "Duration: X ms"
+	MaxMemoryUsed int           // "Max Memory Used: Y MB"
+}
+
+// Reports parses the emulator's REPORT lines in out (the Output of a Function), in order.
+// A REPORT line without a Duration is an error: the emulator's format changed.
+func Reports(out string) ([]Report, error) {
+	var rs []Report
+	for line := range strings.Lines(out) {
+		if !strings.HasPrefix(line, string(reportPrefix)) {
+			continue
+		}
+		var r Report
+		var seen bool
+		for field := range strings.SplitSeq(strings.TrimSpace(line), "\t") {
+			k, v, ok := strings.Cut(field, ": ")
+			if !ok {
+				continue
+			}
+			switch k {
+			case "Duration":
+				ms, err := strconv.ParseFloat(strings.TrimSuffix(v, " ms"), 64)
+				if err != nil {
+					return nil, fmt.Errorf("REPORT line %q: %w", line, err)
+				}
+				r.Duration, seen = time.Duration(ms*float64(time.Millisecond)), true
+			case "Max Memory Used":
+				mb, err := strconv.Atoi(strings.TrimSuffix(v, " MB"))
+				if err != nil {
+					return nil, fmt.Errorf("REPORT line %q: %w", line, err)
+				}
+				r.MaxMemoryUsed = mb
+			}
+		}
+		if !seen {
+			return nil, fmt.Errorf("REPORT line %q has no Duration", line)
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
+}

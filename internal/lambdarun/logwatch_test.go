@@ -2,7 +2,9 @@ package lambdarun
 
 import (
 	"bytes"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestLogWatchCountsReportLines: REPORT lines are counted however the pipe splits them, only
@@ -26,5 +28,21 @@ func TestLogWatchCountsReportLines(t *testing.T) {
 		if out.String() != text {
 			t.Errorf("writes of %d bytes: output changed", size)
 		}
+	}
+}
+
+// TestReportsParsesDurationAndMemory: each REPORT line gives its Duration and Max Memory Used;
+// a log line mentioning REPORT is not one, and a REPORT line without a Duration is an error.
+func TestReportsParsesDurationAndMemory(t *testing.T) {
+	out := "START RequestId: a\n{\"msg\":\"REPORT RequestId: x\tDuration: 9 ms\"}\n" +
+		"REPORT RequestId: a\tInit Duration: 3.10 ms\tDuration: 12.50 ms\tBilled Duration: 13 ms\tMemory Size: 3008 MB\tMax Memory Used: 21 MB\n" +
+		"REPORT RequestId: b\tDuration: 2.00 ms\tBilled Duration: 2 ms\tMemory Size: 3008 MB\tMax Memory Used: 22 MB\n"
+	rs, err := Reports(out)
+	want := []Report{{Duration: 12500 * time.Microsecond, MaxMemoryUsed: 21}, {Duration: 2 * time.Millisecond, MaxMemoryUsed: 22}}
+	if err != nil || !slices.Equal(rs, want) {
+		t.Errorf("Reports = %+v, %v; want %+v", rs, err, want)
+	}
+	if _, err := Reports("REPORT RequestId: c\tBilled Duration: 2 ms\n"); err == nil {
+		t.Error("Reports of a line without Duration = nil error, want one")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/pdkit/pipedrive-lambda-kit/internal/infra"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/jobs"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/lambdarun"
 	"github.com/pdkit/pipedrive-lambda-kit/internal/pdsim"
@@ -37,6 +38,7 @@ type crashWorld struct {
 	q     *sqs.Client
 	env   []string
 	inbox *testenv.AlertInbox
+	res   *infra.Resources
 	// rie and bootstrap are built once: every instance runs the same binary.
 	rie, bootstrap string
 	// queueURL, dlqURL, queueARN are the provisioned jobs queues.
@@ -71,7 +73,7 @@ func newCrashWorld(t *testing.T) *crashWorld {
 		t.Fatal(err)
 	}
 	return &crashWorld{
-		t: t, rie: rie, bootstrap: bootstrap, sim: sim, store: store, q: sqs.NewFromConfig(testenv.AWS(t)),
+		t: t, res: res, rie: rie, bootstrap: bootstrap, sim: sim, store: store, q: sqs.NewFromConfig(testenv.AWS(t)),
 		env:      append(testenv.FunctionEnv(t, res, "ApiCallFunction"), "PIPEDRIVE_OAUTH_URL="+sim.URL),
 		inbox:    testenv.SubscribeAlerts(t, testenv.AWS(t), res.AlertsTopicARN),
 		queueURL: res.JobsQueueURL, dlqURL: res.DeadLetterQueueURL, queueARN: res.JobsQueueARN,
