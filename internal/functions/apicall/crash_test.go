@@ -170,8 +170,6 @@ func (w *crashWorld) killMidCall(ctx context.Context, body string) (events.SQSEv
 	}
 	ev := w.receive(ctx)
 	f := w.start("crashing")
-	invoked := time.Now()
-	lapses := invoked.Add(crashTimeout + worker.ClaimLeaseMargin + time.Second)
 	done := make(chan error, 1)
 	go func() { done <- f.InvokeJSON(ctx, ev, nil) }()
 	for w.sim.Counters().Faults[fault] == 0 {
@@ -182,6 +180,12 @@ func (w *crashWorld) killMidCall(ctx context.Context, body string) (events.SQSEv
 		}
 	}
 	f.Kill()
+	// The dead run claimed the job before its POST, so before now, with a lease of its
+	// remaining time (at most crashTimeout, counted from the emulator's receipt of the
+	// invocation, also before now) plus ClaimLeaseMargin, rounded up to a second. Counted
+	// from before the invocation instead, a slow start on a loaded machine outlasted the
+	// second of slack and the next worker met a live claim.
+	lapses := time.Now().Add(crashTimeout + worker.ClaimLeaseMargin + time.Second)
 	if err := <-done; err == nil {
 		w.t.Fatalf("invocation of the killed worker = nil error, want it cut off")
 	}
